@@ -1,0 +1,68 @@
+// Command-line plumbing shared by edgetrain-agent, edgetrain-coordinator and edgetrain-monitor:
+// CLI11 option groups for the problem, the data and the step size, and one error convention.
+//
+// Convention: --help documents every option with its default; a bad option prints one line,
+// "<program>: error: <what>; run '<program> --help'", and exits with kExitUsage (2). Runtime
+// failures (unreadable file, corrupt model) exit with kExitFailure (1).
+//
+// Thread-safety: call from main only. Ownership: flag structs are owned by the caller and must
+// outlive the CLI::App they are bound to.
+#ifndef EDGETRAIN_CLI_FLAGS_H_
+#define EDGETRAIN_CLI_FLAGS_H_
+
+#include <CLI/CLI.hpp>
+
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "edgetrain/problem.h"
+#include "edgetrain/readers.h"
+#include "edgetrain/scaler.h"
+#include "edgetrain/status.h"
+#include "edgetrain/step_size.h"
+
+namespace edgetrain::cli {
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailure = 1;
+constexpr int kExitUsage = 2;
+
+// The software version compiled in from CMake's project version.
+const char* SoftwareVersion();
+
+// Parses argv. Returns -1 when the program should go on, else the exit code to return (0 after
+// --help/--version, kExitUsage after a bad option, with the one-line message printed).
+int Parse(CLI::App& app, int argc, char** argv);
+
+// Prints "<program>: error: <status message>" to stderr and returns kExitFailure.
+int Fail(const std::string& program, const Status& status);
+
+struct ProblemFlags {
+  std::string loss = "logistic";
+  double l1 = 0.0;
+  double l2 = 0.0;
+  double lower = -std::numeric_limits<double>::infinity();
+  double upper = std::numeric_limits<double>::infinity();
+  bool nonneg = false;
+  bool intercept = false;
+
+  Result<ProblemSpec> ToSpec() const;
+};
+void AddProblemFlags(CLI::App* app, ProblemFlags* flags);
+
+struct DataFlags {
+  std::string task = "classification";
+  std::string label_column;
+  std::vector<std::string> features;
+  std::string positive_label;
+
+  ReadOptions ToReadOptions() const;
+};
+void AddDataFlags(CLI::App* app, DataFlags* flags);
+
+void AddStepFlags(CLI::App* app, StepOptions* steps);
+
+}  // namespace edgetrain::cli
+
+#endif  // EDGETRAIN_CLI_FLAGS_H_

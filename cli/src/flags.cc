@@ -1,0 +1,95 @@
+#include "edgetrain/cli/flags.h"
+
+#include <iostream>
+
+namespace edgetrain::cli {
+
+const char* SoftwareVersion() { return EDGETRAIN_VERSION; }
+
+int Parse(CLI::App& app, int argc, char** argv) {
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    std::string what = e.what();
+    std::cerr << app.get_name() << ": error: " << what << "; run '" << app.get_name()
+              << " --help'\n";
+    return kExitUsage;
+  }
+  return -1;
+}
+
+int Fail(const std::string& program, const Status& status) {
+  std::cerr << program << ": error: " << status.message() << "\n";
+  return kExitFailure;
+}
+
+Result<ProblemSpec> ProblemFlags::ToSpec() const {
+  ProblemSpec spec;
+  std::optional<LossKind> kind = ParseLossName(loss);
+  if (!kind) return Status::InvalidArgument("unknown loss '" + loss + "'");
+  spec.loss = *kind;
+  spec.reg.l1 = l1;
+  spec.reg.l2 = l2;
+  spec.reg.lower = nonneg ? std::max(0.0, lower) : lower;
+  spec.reg.upper = upper;
+  spec.intercept = intercept;
+  EDGETRAIN_RETURN_IF_ERROR(spec.reg.Validate());
+  return spec;
+}
+
+void AddProblemFlags(CLI::App* app, ProblemFlags* f) {
+  const std::string group = "Problem";
+  app->add_option("--loss", f->loss, "Smooth loss: logistic, squared-hinge (classification) or squared (regression)")
+      ->check(CLI::IsMember({"logistic", "squared", "squared-hinge"}))
+      ->capture_default_str()->group(group);
+  app->add_option("--l1", f->l1, "l1 penalty weight (lasso / L1-logistic); h(w) includes l1*||w||_1")
+      ->check(CLI::NonNegativeNumber)->capture_default_str()->group(group);
+  app->add_option("--l2", f->l2, "l2 penalty weight (elastic net); f includes (l2/2)*||w||^2")
+      ->check(CLI::NonNegativeNumber)->capture_default_str()->group(group);
+  app->add_option("--lower", f->lower, "Box constraint: every weight >= this (write --lower=-2 for negatives)")
+      ->capture_default_str()->group(group);
+  app->add_option("--upper", f->upper, "Box constraint: every weight <= this")
+      ->capture_default_str()->group(group);
+  app->add_flag("--nonneg", f->nonneg, "Non-negative weights (same as --lower=0)")->group(group);
+  app->add_flag("--intercept", f->intercept, "Fit an unregularised intercept")->group(group);
+}
+
+ReadOptions DataFlags::ToReadOptions() const {
+  ReadOptions r;
+  r.task = task == "regression" ? Task::kRegression : Task::kClassification;
+  r.label_column = label_column;
+  r.feature_columns = features;
+  if (!positive_label.empty()) r.positive_label = positive_label;
+  return r;
+}
+
+void AddDataFlags(CLI::App* app, DataFlags* f) {
+  const std::string group = "Data";
+  app->add_option("--task", f->task, "classification (two labels, mapped to -1/+1) or regression")
+      ->check(CLI::IsMember({"classification", "regression"}))
+      ->capture_default_str()->group(group);
+  app->add_option("--label-column", f->label_column, "CSV: name of the label column (required for .csv files)")
+      ->group(group);
+  app->add_option("--features", f->features, "CSV: feature columns to use, comma separated (default: all others)")
+      ->delimiter(',')->group(group);
+  app->add_option("--positive-label", f->positive_label,
+                  "Which label becomes +1 (default: the larger of the two, numerically or by text)")
+      ->group(group);
+}
+
+void AddStepFlags(CLI::App* app, StepOptions* s) {
+  const std::string group = "Step size";
+  app->add_option("--batch", s->batch, "Mini-batch size b (rows per inner step)")
+      ->check(CLI::PositiveNumber)->capture_default_str()->group(group);
+  app->add_option("--eta", s->eta, "Step size; 0 chooses step-scale / L(b) from the data")
+      ->check(CLI::NonNegativeNumber)->capture_default_str()->group(group);
+  app->add_option("--step-scale", s->step_scale, "eta = step-scale / L(b) when --eta is 0")
+      ->check(CLI::PositiveNumber)->capture_default_str()->group(group);
+  app->add_option("--inner-steps", s->inner_steps, "Inner steps m per epoch; 0 chooses epoch-passes * n / b")
+      ->check(CLI::NonNegativeNumber)->capture_default_str()->group(group);
+  app->add_option("--epoch-passes", s->epoch_passes, "Data passes of inner steps per epoch when --inner-steps is 0")
+      ->check(CLI::PositiveNumber)->capture_default_str()->group(group);
+}
+
+}  // namespace edgetrain::cli

@@ -1,0 +1,25 @@
+// The subcommands of edgetrain-agent. Each registers its options on the app and runs when
+// selected; Run() returns the process exit code.
+#ifndef EDGETRAIN_EDGE_AGENT_COMMANDS_H_
+#define EDGETRAIN_EDGE_AGENT_COMMANDS_H_
+
+#include <CLI/CLI.hpp>
+
+#include <memory>
+
+namespace edgetrain::agent {
+
+class Command {
+ public:
+  virtual ~Command() = default;
+  // True when this subcommand was selected on the command line.
+  virtual bool Selected() const = 0;
+  virtual int Run() = 0;
+};
+
+std::unique_ptr<Command> RegisterTrainLocal(CLI::App* app);
+std::unique_ptr<Command> RegisterPredict(CLI::App* app);
+
+}  // namespace edgetrain::agent
+
+#endif  // EDGETRAIN_EDGE_AGENT_COMMANDS_H_

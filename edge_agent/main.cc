@@ -1,0 +1,24 @@
+// edgetrain-agent: the program that runs on a device.
+//   train-local  ProxSVRG on this device's data alone (single-device mode)
+//   predict      apply a model file to a data file and report its quality
+#include <CLI/CLI.hpp>
+
+#include <memory>
+#include <vector>
+
+#include "commands.h"
+#include "edgetrain/cli/flags.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"edgetrain-agent: trains a sparse linear model on this device's data", "edgetrain-agent"};
+  app.set_version_flag("--version", edgetrain::cli::SoftwareVersion());
+  app.require_subcommand(1);
+  std::vector<std::unique_ptr<edgetrain::agent::Command>> commands;
+  commands.push_back(edgetrain::agent::RegisterTrainLocal(&app));
+  commands.push_back(edgetrain::agent::RegisterPredict(&app));
+  if (int rc = edgetrain::cli::Parse(app, argc, argv); rc >= 0) return rc;
+  for (auto& command : commands) {
+    if (command->Selected()) return command->Run();
+  }
+  return edgetrain::cli::kExitUsage;
+}

@@ -1,0 +1,133 @@
+// CoordinatorState: the coordinator's side of DAP-SVRG, socket-free.
+//
+// It owns the model x and only ever adds to it. Epoch life cycle:
+//   BeginEpoch()            x~ := x, epoch++, the gradient sum is zeroed      (phase kGradient)
+//   AddGradSum(G_k, ...)    once per agent taking part
+//   FinishGradientPhase(m)  mu~ = (sum_k G_k) / n; P(x~) and the KKT violation at x~ come
+//                           for free from mu~                                 (phase kInner)
+//   ApplyUpdate(Delta, ...) x += Delta, version++ — refused if it belongs to another epoch or
+//                           is staler than the bound; the epoch's inner phase ends after m
+//                           applied updates.
+// The only O(nnz(Delta)) work per update is the add (plus keeping the support list of x, so the
+// model can travel sparse). Objective and KKT are O(p) once per epoch.
+//
+// Thread-safety: none; the coordinator's event loop owns it. Ownership: owns all vectors.
+#ifndef EDGETRAIN_COORDINATOR_STATE_H_
+#define EDGETRAIN_COORDINATOR_STATE_H_
+
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include "edgetrain/problem.h"
+#include "edgetrain/sparse_vector.h"
+#include "edgetrain/status.h"
+#include "edgetrain/svrg_worker.h"
+
+namespace edgetrain {
+
+// What the epoch's snapshot looked like.
+struct SnapshotReport {
+  int64_t epoch = 0;
+  double objective = 0;  // P(x~)
+  double kkt = 0;        // KKT violation at x~ (infinity norm)
+  double gap_bound = 0;  // certified bound on P(x~) - P* (NaN without l2 > 0)
+  int64_t nnz = 0;       // non-zero weights of x~ (intercept not counted)
+  int64_t rows = 0;      // rows that contributed to mu~
+  double loss_sum = 0;
+};
+
+enum class UpdateVerdict : uint8_t { kApplied = 0, kWrongEpoch, kTooStale, kFutureVersion, kWrongPhase, kWrongDimension };
+const char* UpdateVerdictName(UpdateVerdict verdict);
+
+class CoordinatorState {
+ public:
+  enum class Phase : uint8_t { kIdle, kGradient, kInner };
+  // Staleness histogram buckets: 0, 1, 2, 3-4, 5-8, 9-16, 17-32, >32.
+  static constexpr int kStalenessBuckets = 8;
+  static int StalenessBucket(int64_t staleness);
+
+  // The model starts at the point of the box closest to zero (zero without a box).
+  CoordinatorState(const ProblemSpec& spec, int32_t dim);
+
+  const ProblemSpec& spec() const { return spec_; }
+  int32_t dim() const { return dim_; }
+  int64_t model_size() const { return p_; }
+  const std::vector<double>& x() const { return x_; }
+  const std::vector<int32_t>& support() const { return support_; }  // non-zeros of x, any order
+  int64_t version() const { return version_; }
+  int64_t epoch() const { return epoch_; }
+  Phase phase() const { return phase_; }
+  // x with its support, for a worker in the same process (serial mode).
+  ModelView View() const { return {x_.data(), p_, support_.data(), static_cast<int64_t>(support_.size()), false}; }
+
+  void BeginEpoch();
+  const std::vector<double>& snapshot() const { return snapshot_; }
+
+  // REQUIRES: phase() == kGradient; g.dim == p; values finite.
+  void AddGradSum(const VectorView& g, double loss_sum, int64_t rows);
+  int64_t gradient_rows() const { return grad_rows_; }
+
+  // REQUIRES: phase() == kGradient and gradient_rows() > 0.
+  SnapshotReport FinishGradientPhase(int64_t inner_steps);
+  const std::vector<double>& mu() const { return mu_; }
+  int64_t inner_steps() const { return inner_steps_; }
+  int64_t applied_in_epoch() const { return applied_in_epoch_; }
+  bool InnerPhaseDone() const { return phase_ == Phase::kInner && applied_in_epoch_ >= inner_steps_; }
+
+  // Applies x += delta when the update belongs to this epoch's inner phase and
+  // version - base_version <= max_staleness. REQUIRES: delta's values finite and indices < p
+  // (the wire decoder checks both).
+  UpdateVerdict ApplyUpdate(const VectorView& delta, int64_t epoch, int64_t base_version,
+                            int64_t max_staleness);
+
+  // Counters since construction.
+  int64_t applied_total() const { return applied_total_; }
+  const std::array<int64_t, kStalenessBuckets>& staleness_histogram() const { return staleness_hist_; }
+  void ResetEpochCounters() { staleness_hist_.fill(0); }
+
+  // Replaces the model (resuming from a checkpoint). REQUIRES: x.size() == p.
+  void Restore(const std::vector<double>& x, int64_t version, int64_t epoch);
+
+ private:
+  void AddTo(int32_t j, double v) {
+    const double before = x_[j];
+    const double after = before + v;
+    x_[j] = after;
+    if (before == 0.0 && after != 0.0) {
+      pos_[j] = static_cast<int32_t>(support_.size());
+      support_.push_back(j);
+    } else if (before != 0.0 && after == 0.0) {
+      const int32_t at = pos_[j];
+      const int32_t last = support_.back();
+      support_[at] = last;
+      pos_[last] = at;
+      support_.pop_back();
+      pos_[j] = -1;
+    }
+  }
+  void RebuildSupport();
+
+  ProblemSpec spec_;
+  int32_t dim_;
+  int64_t p_;
+  std::vector<double> x_;
+  std::vector<double> snapshot_;
+  std::vector<double> grad_sum_;
+  std::vector<double> mu_;
+  std::vector<int32_t> support_;
+  std::vector<int32_t> pos_;
+  double loss_sum_ = 0;
+  int64_t grad_rows_ = 0;
+  int64_t version_ = 0;
+  int64_t epoch_ = 0;
+  Phase phase_ = Phase::kIdle;
+  int64_t inner_steps_ = 0;
+  int64_t applied_in_epoch_ = 0;
+  int64_t applied_total_ = 0;
+  std::array<int64_t, kStalenessBuckets> staleness_hist_{};
+};
+
+}  // namespace edgetrain
+
+#endif  // EDGETRAIN_COORDINATOR_STATE_H_

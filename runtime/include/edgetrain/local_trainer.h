@@ -1,0 +1,58 @@
+// TrainLocal: ProxSVRG on one device — an SvrgWorker and a CoordinatorState in one process.
+//
+// This is exactly the distributed algorithm with one agent and no staleness: the worker computes
+// each Delta at the coordinator's current x, and the state adds it. Every epoch starts with a
+// full gradient at the snapshot, which certifies the snapshot: P(x~) and its KKT violation are
+// reported, and when the violation is within the tolerance training stops and returns that
+// snapshot (so the returned model carries a checked optimality certificate).
+//
+// Thread-safety: a free function; the callback runs on the caller's thread.
+#ifndef EDGETRAIN_LOCAL_TRAINER_H_
+#define EDGETRAIN_LOCAL_TRAINER_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "edgetrain/dataset.h"
+#include "edgetrain/problem.h"
+#include "edgetrain/status.h"
+#include "edgetrain/step_size.h"
+
+namespace edgetrain {
+
+struct TrainOptions {
+  StepOptions steps;
+  int64_t max_epochs = 100;     // inner loops; the snapshot after the last one is evaluated too
+  double kkt_tolerance = 1e-8;  // stop at the first snapshot whose KKT violation is <= this
+  double time_limit = 0;        // seconds; 0 = none
+  uint64_t seed = 1;
+};
+
+// One line of the training log: the snapshot that starts epoch `epoch` (epoch 0 = initial model).
+struct EpochReport {
+  int64_t epoch = 0;
+  double objective = 0;
+  double kkt = 0;
+  double gap_bound = 0;      // certified bound on P - P* (NaN unless l2 > 0 without intercept)
+  int64_t nnz = 0;
+  double seconds = 0;        // since training started
+  int64_t updates = 0;       // inner steps applied so far
+};
+
+struct TrainResult {
+  std::vector<double> x;     // the last evaluated snapshot (p entries)
+  EpochReport last;
+  StepPlan plan;
+  Smoothness smoothness;
+  std::string stop_reason;   // "kkt", "max-epochs" or "time-limit"
+};
+
+Result<TrainResult> TrainLocal(const Dataset& data, const ProblemSpec& spec,
+                               const TrainOptions& options,
+                               const std::function<void(const EpochReport&)>& on_epoch);
+
+}  // namespace edgetrain
+
+#endif  // EDGETRAIN_LOCAL_TRAINER_H_

@@ -1,0 +1,62 @@
+// Step size eta and inner-loop length m of (DAP-)ProxSVRG, chosen from the data.
+//
+// Smoothness of the loss part per row: L_i = c ||[a_i; 1]||^2 + l2, c the loss curvature bound
+// (the 1 only with an intercept). L_max = max_i L_i, L_avg = mean_i L_i, and L_f the smoothness
+// of the average f, c lambda_max(A^T A)/n + l2, estimated by power iteration (a Rayleigh
+// quotient, a lower bound, so it is inflated by a safety factor).
+//
+// For i.i.d. mini-batches of size b the variance-reduced estimator behaves like a function with
+// "expected smoothness" L(b) = (1 - 1/b) L_f + L_max / b (Gower et al., SGD: general analysis and
+// improved rates, ICML 2019). The step is eta = step_scale / L(b); each epoch runs
+// m = epoch_passes * n / b inner steps (Xiao & Zhang use m ~ 2n for b = 1).
+//
+// Thread-safety: pure functions.
+#ifndef EDGETRAIN_STEP_SIZE_H_
+#define EDGETRAIN_STEP_SIZE_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "edgetrain/dataset.h"
+#include "edgetrain/problem.h"
+#include "edgetrain/status.h"
+
+namespace edgetrain {
+
+// Smoothness of the loss part over some rows (l2 not included).
+struct Smoothness {
+  int64_t rows = 0;
+  double l_max = 0;   // max_i c ||[a_i;1]||^2
+  double l_avg = 0;   // mean_i c ||[a_i;1]||^2
+  double l_full = 0;  // c lambda_max(A~^T A~) / n, an upper estimate
+};
+
+// REQUIRES: data.rows() > 0.
+Smoothness EstimateSmoothness(const Dataset& data, const ProblemSpec& spec, int power_iterations = 30);
+
+// The smoothness of the union of disjoint row sets (the shards of all agents): the max of L_max,
+// the row-weighted means of L_avg and L_f (A^T A / n is the weighted mean of the shards' A_k^T
+// A_k / n_k, so its top eigenvalue is at most the weighted mean of theirs).
+Smoothness CombineSmoothness(const std::vector<Smoothness>& parts);
+
+struct StepOptions {
+  double eta = 0;             // > 0: use this step instead of choosing one
+  double step_scale = 0.5;    // eta = step_scale / L(b)
+  int32_t batch = 1;          // mini-batch size b
+  int64_t inner_steps = 0;    // > 0: use this m instead of epoch_passes * n / b
+  double epoch_passes = 2.0;  // data passes of inner steps per epoch
+};
+
+struct StepPlan {
+  double eta = 0;
+  int64_t inner_steps = 0;
+  int32_t batch = 1;
+  double l_batch = 0;  // L(b), including l2
+};
+
+// REQUIRES: smoothness.rows > 0.
+Result<StepPlan> PlanSteps(const Smoothness& smoothness, double l2, const StepOptions& options);
+
+}  // namespace edgetrain
+
+#endif  // EDGETRAIN_STEP_SIZE_H_

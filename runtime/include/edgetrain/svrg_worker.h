@@ -1,0 +1,89 @@
+// SvrgWorker: an agent's side of DAP-SVRG on its local shard (no sockets).
+//
+// Per epoch s, with snapshot x~ and mu~ = (1/n) sum over all agents' rows of grad phi_i(x~):
+//   ComputeSnapshot(x~)   -> G_k = sum_{i in shard} phi'(a_i.x~) [a_i;1] and the loss sum; the
+//                            derivatives phi'(a_i.x~) are cached, one double per row.
+//   BeginEpoch(mu~, eta, b)
+//   Step(x^)              -> draws an i.i.d. mini-batch I (|I| = b) from the shard and returns
+//       Delta = prox_{eta h}(x^ - eta v) - x^,
+//       v = (1/b) sum_{i in I} (phi'(a_i.x^) - phi'(a_i.x~)) [a_i;1] + mu~ + l2 [w^; 0].
+//
+// Cost of a step: O(nnz of the mini-batch + |support(x^)| + |drift|), where drift is the set of
+// coordinates that move away from zero even when no row touches them (prox(-eta mu~_j) != 0,
+// computed once per epoch). With l1 at the optimum both sets are small, and so is Delta.
+// No allocation after construction.
+//
+// Thread-safety: none; one worker per thread. Ownership: the shard is borrowed and must outlive
+// the worker; everything else is owned.
+#ifndef EDGETRAIN_SVRG_WORKER_H_
+#define EDGETRAIN_SVRG_WORKER_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "edgetrain/dataset.h"
+#include "edgetrain/problem.h"
+#include "edgetrain/rng.h"
+#include "edgetrain/sparse_vector.h"
+
+namespace edgetrain {
+
+// The model an agent computes a step at: the values and, optionally, where they are non-zero.
+struct ModelView {
+  const double* x = nullptr;           // p values
+  int64_t p = 0;
+  const int32_t* support = nullptr;    // indices of all non-zeros of x, any order
+  int64_t support_size = 0;
+  bool dense = true;                   // true: support unknown, every coordinate is visited
+};
+
+class SvrgWorker {
+ public:
+  // REQUIRES: shard->rows() > 0; spec valid for the shard's task.
+  SvrgWorker(const Dataset* shard, const ProblemSpec& spec, uint64_t seed);
+
+  int64_t model_size() const { return p_; }
+  const Dataset& shard() const { return *shard_; }
+
+  // Gradient phase at the snapshot. REQUIRES: x_tilde and grad_sum have p entries.
+  void ComputeSnapshot(const double* x_tilde, double* grad_sum, double* loss_sum);
+
+  // REQUIRES: ComputeSnapshot at this epoch's snapshot; mu has p entries; eta > 0; batch >= 1.
+  void BeginEpoch(const double* mu, double eta, int32_t batch);
+
+  // One inner step at x^; *delta is cleared and filled. REQUIRES: BeginEpoch; delta->dim() == p.
+  void Step(const ModelView& x_hat, SparseVector* delta);
+
+  int64_t drift_size() const { return static_cast<int64_t>(drift_.size()); }
+
+ private:
+  template <typename Loss>
+  void StepImpl(const ModelView& x_hat, SparseVector* delta);
+  // Marks coordinate j as visited in this step (zeroing its accumulator on first visit).
+  void Touch(int32_t j) {
+    if (stamp_[j] != current_) {
+      stamp_[j] = current_;
+      acc_[j] = 0.0;
+      touched_.push_back(j);
+    }
+  }
+
+  const Dataset* shard_;
+  ProblemSpec spec_;
+  Rng rng_;
+  int32_t d_;
+  int64_t p_;
+  double eta_ = 0;
+  int32_t batch_ = 1;
+  std::vector<double> snapshot_deriv_;  // phi'(a_i . x~), one per row
+  std::vector<double> mu_;              // p
+  std::vector<int32_t> drift_;
+  std::vector<double> acc_;             // p, valid where stamp_ == current_
+  std::vector<uint32_t> stamp_;         // p
+  uint32_t current_ = 0;
+  std::vector<int32_t> touched_;        // capacity p
+};
+
+}  // namespace edgetrain
+
+#endif  // EDGETRAIN_SVRG_WORKER_H_

@@ -1,0 +1,126 @@
+#include "edgetrain/coordinator_state.h"
+
+#include <algorithm>
+#include <cassert>
+
+namespace edgetrain {
+
+const char* UpdateVerdictName(UpdateVerdict verdict) {
+  switch (verdict) {
+    case UpdateVerdict::kApplied: return "applied";
+    case UpdateVerdict::kWrongEpoch: return "wrong_epoch";
+    case UpdateVerdict::kTooStale: return "too_stale";
+    case UpdateVerdict::kFutureVersion: return "future_version";
+    case UpdateVerdict::kWrongPhase: return "wrong_phase";
+    case UpdateVerdict::kWrongDimension: return "wrong_dimension";
+  }
+  return "unknown";
+}
+
+int CoordinatorState::StalenessBucket(int64_t s) {
+  if (s <= 2) return static_cast<int>(std::max<int64_t>(s, 0));
+  if (s <= 4) return 3;
+  if (s <= 8) return 4;
+  if (s <= 16) return 5;
+  if (s <= 32) return 6;
+  return 7;
+}
+
+CoordinatorState::CoordinatorState(const ProblemSpec& spec, int32_t dim)
+    : spec_(spec),
+      dim_(dim),
+      p_(spec.ModelSize(dim)),
+      x_(p_, 0.0),
+      snapshot_(p_, 0.0),
+      grad_sum_(p_, 0.0),
+      mu_(p_, 0.0),
+      pos_(p_, -1) {
+  support_.reserve(p_);
+  const double start = std::clamp(0.0, spec.reg.lower, spec.reg.upper);
+  for (int32_t j = 0; j < dim; ++j) x_[j] = start;
+  RebuildSupport();
+}
+
+void CoordinatorState::RebuildSupport() {
+  support_.clear();
+  std::fill(pos_.begin(), pos_.end(), -1);
+  for (int64_t j = 0; j < p_; ++j) {
+    if (x_[j] != 0.0) {
+      pos_[j] = static_cast<int32_t>(support_.size());
+      support_.push_back(static_cast<int32_t>(j));
+    }
+  }
+}
+
+void CoordinatorState::BeginEpoch() {
+  ++epoch_;
+  snapshot_ = x_;
+  std::fill(grad_sum_.begin(), grad_sum_.end(), 0.0);
+  loss_sum_ = 0;
+  grad_rows_ = 0;
+  applied_in_epoch_ = 0;
+  phase_ = Phase::kGradient;
+}
+
+void CoordinatorState::AddGradSum(const VectorView& g, double loss_sum, int64_t rows) {
+  assert(phase_ == Phase::kGradient && g.dim == p_);
+  if (g.dense()) {
+    for (int64_t j = 0; j < p_; ++j) grad_sum_[j] += g.value[j];
+  } else {
+    for (int64_t k = 0; k < g.count; ++k) grad_sum_[g.index[k]] += g.value[k];
+  }
+  loss_sum_ += loss_sum;
+  grad_rows_ += rows;
+}
+
+SnapshotReport CoordinatorState::FinishGradientPhase(int64_t inner_steps) {
+  assert(phase_ == Phase::kGradient && grad_rows_ > 0);
+  const double inv_n = 1.0 / static_cast<double>(grad_rows_);
+  for (int64_t j = 0; j < p_; ++j) mu_[j] = grad_sum_[j] * inv_n;
+  SnapshotReport r;
+  r.epoch = epoch_;
+  r.rows = grad_rows_;
+  r.loss_sum = loss_sum_;
+  r.objective = ObjectiveFromLossSum(spec_, loss_sum_, grad_rows_, snapshot_.data(), p_);
+  const KktNorms kkt = KktViolation(spec_, mu_.data(), snapshot_.data(), p_);
+  r.kkt = kkt.max_abs;
+  r.gap_bound = kkt.gap_bound;
+  for (int32_t j = 0; j < dim_; ++j) r.nnz += (snapshot_[j] != 0.0);
+  inner_steps_ = inner_steps;
+  applied_in_epoch_ = 0;
+  phase_ = Phase::kInner;
+  return r;
+}
+
+UpdateVerdict CoordinatorState::ApplyUpdate(const VectorView& delta, int64_t epoch,
+                                            int64_t base_version, int64_t max_staleness) {
+  if (delta.dim != p_) return UpdateVerdict::kWrongDimension;
+  if (phase_ != Phase::kInner || applied_in_epoch_ >= inner_steps_) return UpdateVerdict::kWrongPhase;
+  if (epoch != epoch_) return UpdateVerdict::kWrongEpoch;
+  if (base_version > version_) return UpdateVerdict::kFutureVersion;
+  const int64_t staleness = version_ - base_version;
+  if (staleness > max_staleness) return UpdateVerdict::kTooStale;
+  if (delta.dense()) {
+    for (int64_t j = 0; j < p_; ++j) {
+      if (delta.value[j] != 0.0) AddTo(static_cast<int32_t>(j), delta.value[j]);
+    }
+  } else {
+    for (int64_t k = 0; k < delta.count; ++k) AddTo(delta.index[k], delta.value[k]);
+  }
+  ++version_;
+  ++applied_in_epoch_;
+  ++applied_total_;
+  ++staleness_hist_[StalenessBucket(staleness)];
+  return UpdateVerdict::kApplied;
+}
+
+void CoordinatorState::Restore(const std::vector<double>& x, int64_t version, int64_t epoch) {
+  assert(static_cast<int64_t>(x.size()) == p_);
+  x_ = x;
+  version_ = version;
+  epoch_ = epoch;
+  phase_ = Phase::kIdle;
+  RebuildSupport();
+}
+
+}  // namespace edgetrain

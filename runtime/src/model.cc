@@ -1,0 +1,244 @@
+#include "edgetrain/model.h"
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+
+#include "edgetrain/file_util.h"
+#include "edgetrain/fb/model_generated.h"
+#include "parse_number.h"
+
+namespace edgetrain {
+
+Model Model::FromVector(const std::vector<double>& x, int32_t dim, Task task, const ProblemSpec& spec) {
+  Model m;
+  m.task = task;
+  m.spec = spec;
+  m.dim = dim;
+  m.weights.assign(x.begin(), x.begin() + dim);
+  m.intercept = spec.intercept ? x[dim] : 0.0;
+  return m;
+}
+
+std::vector<double> Model::ToVector() const {
+  std::vector<double> x(weights);
+  if (spec.intercept) x.push_back(intercept);
+  return x;
+}
+
+int64_t Model::NonZeros() const {
+  int64_t nnz = 0;
+  for (double w : weights) nnz += (w != 0.0);
+  return nnz;
+}
+
+void Model::EffectiveWeights(std::vector<double>* w, double* b) const {
+  *w = weights;
+  *b = intercept;
+  if (scaler.kind == ScalerKind::kNone) return;
+  for (int32_t j = 0; j < dim; ++j) {
+    (*w)[j] = weights[j] * scaler.factor[j];
+    *b -= (*w)[j] * scaler.offset[j];
+  }
+}
+
+std::string SerializeModel(const Model& m) {
+  flatbuffers::FlatBufferBuilder fbb(1024 + m.weights.size() * 4);
+  std::vector<int32_t> idx;
+  std::vector<double> val;
+  for (int32_t j = 0; j < m.dim; ++j) {
+    if (m.weights[j] != 0.0) {
+      idx.push_back(j);
+      val.push_back(m.weights[j]);
+    }
+  }
+  auto index_off = fbb.CreateVector(idx);
+  auto value_off = fbb.CreateVector(val);
+  flatbuffers::Offset<fb::LabelMap> labels_off = 0;
+  if (m.labels) {
+    labels_off = fb::CreateLabelMapDirect(fbb, m.labels->negative.c_str(), m.labels->positive.c_str());
+  }
+  flatbuffers::Offset<fb::Scaler> scaler_off = 0;
+  if (m.scaler.kind != ScalerKind::kNone) {
+    scaler_off = fb::CreateScalerDirect(fbb, static_cast<fb::ScalerKind>(m.scaler.kind),
+                                        &m.scaler.offset, &m.scaler.factor);
+  }
+  std::vector<flatbuffers::Offset<flatbuffers::String>> names;
+  for (const std::string& n : m.feature_names) names.push_back(fbb.CreateString(n));
+  auto names_off = fbb.CreateVector(names);
+  const TrainingSummary& s = m.summary;
+  auto summary_off = fb::CreateTrainingSummaryDirect(
+      fbb, s.mode.c_str(), s.epochs, s.updates, s.rows, s.agents, s.objective, s.kkt_violation,
+      s.seconds, s.step_size, s.inner_steps, s.batch_size, s.stop_reason.c_str(), s.created_unix,
+      s.software_version.c_str());
+  auto reg_off = fb::CreateRegularization(fbb, m.spec.reg.l1, m.spec.reg.l2, m.spec.reg.lower, m.spec.reg.upper);
+  fb::ModelBuilder b(fbb);
+  b.add_task(static_cast<fb::Task>(m.task));
+  b.add_loss(static_cast<fb::Loss>(m.spec.loss));
+  b.add_regularization(reg_off);
+  b.add_dimension(m.dim);
+  b.add_fit_intercept(m.spec.intercept);
+  b.add_intercept(m.intercept);
+  b.add_weight_index(index_off);
+  b.add_weight_value(value_off);
+  if (m.labels) b.add_labels(labels_off);
+  if (m.scaler.kind != ScalerKind::kNone) b.add_scaler(scaler_off);
+  b.add_feature_names(names_off);
+  b.add_summary(summary_off);
+  fb::FinishModelBuffer(fbb, b.Finish());
+  return std::string(reinterpret_cast<const char*>(fbb.GetBufferPointer()), fbb.GetSize());
+}
+
+Result<Model> ParseModel(std::string_view bytes, const std::string& source) {
+  auto corrupt = [&](const std::string& why) { return Status::Corrupt(source + ": not a valid edgetrain model file: " + why); };
+  // FlatBuffers reads scalars in place, so give it 8-byte aligned memory.
+  std::vector<uint64_t> aligned((bytes.size() + 7) / 8);
+  std::memcpy(aligned.data(), bytes.data(), bytes.size());
+  const auto* buf = reinterpret_cast<const uint8_t*>(aligned.data());
+  if (bytes.size() < 8 || !fb::ModelBufferHasIdentifier(buf)) {
+    return corrupt("missing the 'ETMD' file identifier");
+  }
+  flatbuffers::Verifier verifier(buf, bytes.size(), /*max_depth=*/16, /*max_tables=*/1000);
+  if (!fb::VerifyModelBuffer(verifier)) return corrupt("FlatBuffers verification failed (truncated or damaged)");
+  const fb::Model* f = fb::GetModel(buf);
+  if (f->format_version() != 1) {
+    return corrupt("format version " + std::to_string(f->format_version()) + ", expected 1");
+  }
+  Model m;
+  if (f->task() != fb::Task::Classification && f->task() != fb::Task::Regression) return corrupt("unknown task");
+  m.task = static_cast<Task>(f->task());
+  if (static_cast<int>(f->loss()) < 0 || static_cast<int>(f->loss()) > 2) return corrupt("unknown loss");
+  m.spec.loss = static_cast<LossKind>(f->loss());
+  if (const auto* r = f->regularization()) {
+    m.spec.reg.l1 = r->l1();
+    m.spec.reg.l2 = r->l2();
+    m.spec.reg.lower = r->lower();
+    m.spec.reg.upper = r->upper();
+  }
+  if (Status st = m.spec.reg.Validate(); !st.ok()) return corrupt(st.message());
+  m.spec.intercept = f->fit_intercept();
+  if (f->dimension() < 0) return corrupt("negative dimension");
+  m.dim = f->dimension();
+  m.intercept = f->intercept();
+  if (!std::isfinite(m.intercept)) return corrupt("non-finite intercept");
+  m.weights.assign(m.dim, 0.0);
+  const auto* idx = f->weight_index();
+  const auto* val = f->weight_value();
+  const uint32_t count = idx ? idx->size() : 0;
+  if ((val ? val->size() : 0) != count) return corrupt("weight_index and weight_value differ in length");
+  int64_t prev = -1;
+  for (uint32_t k = 0; k < count; ++k) {
+    const int32_t j = idx->Get(k);
+    const double v = val->Get(k);
+    if (j <= prev || j >= m.dim) return corrupt("weight index " + std::to_string(j) + " out of order or range");
+    if (!std::isfinite(v)) return corrupt("non-finite weight at index " + std::to_string(j));
+    m.weights[j] = v;
+    prev = j;
+  }
+  if (const auto* l = f->labels()) {
+    if (!l->negative() || !l->positive()) return corrupt("label map without both labels");
+    m.labels = LabelMap{l->negative()->str(), l->positive()->str()};
+  }
+  if (m.task == Task::kClassification && !m.labels) return corrupt("classification model without labels");
+  if (const auto* s = f->scaler()) {
+    const int kind = static_cast<int>(s->kind());
+    if (kind < 0 || kind > 3) return corrupt("unknown scaler kind");
+    m.scaler.kind = static_cast<ScalerKind>(kind);
+    if (!s->offset() || !s->factor() || s->offset()->size() != static_cast<uint32_t>(m.dim) ||
+        s->factor()->size() != static_cast<uint32_t>(m.dim)) {
+      return corrupt("scaler vectors do not have one entry per feature");
+    }
+    m.scaler.offset.assign(s->offset()->begin(), s->offset()->end());
+    m.scaler.factor.assign(s->factor()->begin(), s->factor()->end());
+    for (int32_t j = 0; j < m.dim; ++j) {
+      if (!std::isfinite(m.scaler.offset[j]) || !std::isfinite(m.scaler.factor[j])) {
+        return corrupt("non-finite scaler entry");
+      }
+    }
+  }
+  if (const auto* names = f->feature_names()) {
+    for (const auto* n : *names) m.feature_names.push_back(n ? n->str() : "");
+    if (!m.feature_names.empty() && m.feature_names.size() != static_cast<size_t>(m.dim)) {
+      return corrupt("feature_names does not have one name per feature");
+    }
+  }
+  if (const auto* s = f->summary()) {
+    TrainingSummary& t = m.summary;
+    t.mode = s->mode() ? s->mode()->str() : "";
+    t.epochs = s->epochs();
+    t.updates = s->updates();
+    t.rows = s->rows();
+    t.agents = s->agents();
+    t.objective = s->objective();
+    t.kkt_violation = s->kkt_violation();
+    t.seconds = s->seconds();
+    t.step_size = s->step_size();
+    t.inner_steps = s->inner_steps();
+    t.batch_size = s->batch_size();
+    t.stop_reason = s->stop_reason() ? s->stop_reason()->str() : "";
+    t.created_unix = s->created_unix();
+    t.software_version = s->software_version() ? s->software_version()->str() : "";
+  }
+  return m;
+}
+
+Status WriteModelFile(const std::string& path, const Model& model) {
+  return WriteFileAtomically(path, SerializeModel(model));
+}
+
+Result<Model> ReadModelFile(const std::string& path) {
+  Result<std::string> bytes = ReadFile(path);
+  if (!bytes.ok()) return bytes.status();
+  return ParseModel(*bytes, path);
+}
+
+namespace {
+
+bool IntegerLabel(const std::string& text, long* out) {
+  double v;
+  if (!internal::ParseDouble(text, &v) || v != std::floor(v) || std::fabs(v) > 1e9) return false;
+  *out = static_cast<long>(v);
+  return true;
+}
+
+std::string Format17(double v) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+
+}  // namespace
+
+std::string ToLiblinearText(const Model& m) {
+  std::vector<double> w;
+  double b;
+  m.EffectiveWeights(&w, &b);
+  const bool l1 = m.spec.reg.l1 > 0;
+  std::string solver;
+  switch (m.spec.loss) {
+    case LossKind::kLogistic: solver = l1 ? "L1R_LR" : "L2R_LR"; break;
+    case LossKind::kSquaredHinge: solver = l1 ? "L1R_L2LOSS_SVC" : "L2R_L2LOSS_SVC"; break;
+    case LossKind::kSquared: solver = "L2R_L2LOSS_SVR"; break;
+  }
+  std::string out = "solver_type " + solver + "\nnr_class 2\n";
+  if (m.task == Task::kClassification && m.labels) {
+    long pos = 1, neg = -1;
+    if (!IntegerLabel(m.labels->positive, &pos) || !IntegerLabel(m.labels->negative, &neg)) {
+      pos = 1;
+      neg = -1;
+    }
+    out += "label " + std::to_string(pos) + " " + std::to_string(neg) + "\n";
+  }
+  const bool bias = b != 0.0;
+  out += "nr_feature " + std::to_string(m.dim) + "\n";
+  out += std::string("bias ") + (bias ? "1" : "-1") + "\nw\n";
+  for (double v : w) out += Format17(v) + " \n";
+  if (bias) out += Format17(b) + " \n";
+  return out;
+}
+
+Status WriteLiblinearModelFile(const std::string& path, const Model& model) {
+  return WriteFileAtomically(path, ToLiblinearText(model));
+}
+
+}  // namespace edgetrain

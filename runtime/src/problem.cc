@@ -1,0 +1,94 @@
+#include "edgetrain/problem.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+namespace edgetrain {
+
+Status Regularizer::Validate() const {
+  if (!(l1 >= 0) || !std::isfinite(l1)) return Status::InvalidArgument("l1 must be a finite number >= 0");
+  if (!(l2 >= 0) || !std::isfinite(l2)) return Status::InvalidArgument("l2 must be a finite number >= 0");
+  if (std::isnan(lower) || std::isnan(upper) || !(lower <= upper)) {
+    return Status::InvalidArgument("the box needs lower <= upper");
+  }
+  if (lower == std::numeric_limits<double>::infinity() ||
+      upper == -std::numeric_limits<double>::infinity()) {
+    return Status::InvalidArgument("the box [lower, upper] is empty");
+  }
+  return Status::Ok();
+}
+
+Status ProblemSpec::Validate(Task task) const {
+  EDGETRAIN_RETURN_IF_ERROR(reg.Validate());
+  if (task == Task::kRegression && loss != LossKind::kSquared) {
+    return Status::InvalidArgument(std::string("loss '") + LossName(loss) +
+                                   "' needs -1/+1 classification labels; use --loss squared for "
+                                   "regression targets");
+  }
+  return Status::Ok();
+}
+
+void LossGradientSum(const Dataset& data, const ProblemSpec& spec, const double* x,
+                     double* grad_sum, double* loss_sum, double* deriv) {
+  const int32_t d = data.dim();
+  const int64_t p = spec.ModelSize(d);
+  std::fill(grad_sum, grad_sum + p, 0.0);
+  double total = 0.0;
+  DispatchLoss(spec.loss, [&](auto loss) {
+    using L = decltype(loss);
+    const int64_t n = data.rows();
+    double bias_grad = 0.0;
+    for (int64_t i = 0; i < n; ++i) {
+      const RowView row = data.Row(i);
+      const double z = Margin(row, x, d, spec.intercept);
+      const double g = L::Deriv(z, row.y);
+      total += L::Value(z, row.y);
+      if (deriv != nullptr) deriv[i] = g;
+      if (g != 0.0) {
+        for (int32_t k = 0; k < row.nnz; ++k) grad_sum[row.index[k]] += g * row.value[k];
+        bias_grad += g;
+      }
+    }
+    if (spec.intercept) grad_sum[d] = bias_grad;
+  });
+  *loss_sum = total;
+}
+
+double PenaltyValue(const ProblemSpec& spec, const double* x, int64_t p) {
+  const int64_t weights = spec.intercept ? p - 1 : p;
+  double sum = 0.0;
+  for (int64_t j = 0; j < weights; ++j) sum += spec.reg.Value(x[j]);
+  return sum;
+}
+
+double Objective(const Dataset& data, const ProblemSpec& spec, const double* x) {
+  const int64_t p = spec.ModelSize(data.dim());
+  std::vector<double> grad(p);
+  double loss_sum = 0.0;
+  LossGradientSum(data, spec, x, grad.data(), &loss_sum, nullptr);
+  return ObjectiveFromLossSum(spec, loss_sum, data.rows(), x, p);
+}
+
+KktNorms KktViolation(const ProblemSpec& spec, const double* mu, const double* x, int64_t p) {
+  const int64_t weights = spec.intercept ? p - 1 : p;
+  double worst = 0.0, sumsq = 0.0;
+  for (int64_t j = 0; j < weights; ++j) {
+    const double r = spec.reg.MinNormSubgradient(x[j], mu[j] + spec.reg.l2 * x[j]);
+    worst = std::max(worst, std::fabs(r));
+    sumsq += r * r;
+  }
+  if (spec.intercept) {
+    worst = std::max(worst, std::fabs(mu[p - 1]));
+    sumsq += mu[p - 1] * mu[p - 1];
+  }
+  KktNorms k;
+  k.max_abs = worst;
+  k.l2 = std::sqrt(sumsq);
+  k.gap_bound = (spec.reg.l2 > 0 && !spec.intercept) ? sumsq / (2.0 * spec.reg.l2)
+                                                     : std::numeric_limits<double>::quiet_NaN();
+  return k;
+}
+
+}  // namespace edgetrain

@@ -1,0 +1,98 @@
+#include "edgetrain/svrg_worker.h"
+
+#include <algorithm>
+#include <cassert>
+
+namespace edgetrain {
+
+SvrgWorker::SvrgWorker(const Dataset* shard, const ProblemSpec& spec, uint64_t seed)
+    : shard_(shard),
+      spec_(spec),
+      rng_(seed),
+      d_(shard->dim()),
+      p_(spec.ModelSize(shard->dim())),
+      snapshot_deriv_(shard->rows(), 0.0),
+      mu_(p_, 0.0),
+      acc_(p_, 0.0),
+      stamp_(p_, 0u) {
+  assert(shard->rows() > 0);
+  drift_.reserve(p_);
+  touched_.reserve(p_);
+}
+
+void SvrgWorker::ComputeSnapshot(const double* x_tilde, double* grad_sum, double* loss_sum) {
+  LossGradientSum(*shard_, spec_, x_tilde, grad_sum, loss_sum, snapshot_deriv_.data());
+}
+
+void SvrgWorker::BeginEpoch(const double* mu, double eta, int32_t batch) {
+  assert(eta > 0 && batch >= 1);
+  eta_ = eta;
+  batch_ = batch;
+  std::copy(mu, mu + p_, mu_.begin());
+  // A coordinate at zero that no row of the mini-batch touches moves to prox(-eta mu_j).
+  drift_.clear();
+  for (int32_t j = 0; j < d_; ++j) {
+    if (spec_.reg.Prox(-eta_ * mu_[j], eta_) != 0.0) drift_.push_back(j);
+  }
+  if (spec_.intercept) drift_.push_back(d_);
+}
+
+void SvrgWorker::Step(const ModelView& x_hat, SparseVector* delta) {
+  DispatchLoss(spec_.loss, [&](auto loss) { StepImpl<decltype(loss)>(x_hat, delta); });
+}
+
+template <typename Loss>
+void SvrgWorker::StepImpl(const ModelView& x_hat, SparseVector* delta) {
+  assert(x_hat.p == p_ && delta->dim() == p_);
+  delta->Clear();
+  touched_.clear();
+  if (++current_ == 0) {  // stamp wrap-around: forget all marks
+    std::fill(stamp_.begin(), stamp_.end(), 0u);
+    current_ = 1;
+  }
+  const double* x = x_hat.x;
+  const int64_t n = shard_->rows();
+  const double inv_b = 1.0 / batch_;
+  for (int32_t t = 0; t < batch_; ++t) {
+    const int64_t i = static_cast<int64_t>(rng_.Uniform(static_cast<uint64_t>(n)));
+    const RowView row = shard_->Row(i);
+    const double z = Margin(row, x, d_, spec_.intercept);
+    const double c = (Loss::Deriv(z, row.y) - snapshot_deriv_[i]) * inv_b;
+    if (c == 0.0) continue;
+    for (int32_t k = 0; k < row.nnz; ++k) {
+      const int32_t j = row.index[k];
+      Touch(j);
+      acc_[j] += c * row.value[k];
+    }
+    if (spec_.intercept) {
+      Touch(d_);
+      acc_[d_] += c;
+    }
+  }
+
+  const Regularizer& reg = spec_.reg;
+  const double eta = eta_;
+  auto update = [&](int32_t j, double g_acc) {
+    const double xj = x[j];
+    double next;
+    if (j < d_) {
+      next = reg.Prox(xj - eta * (g_acc + mu_[j] + reg.l2 * xj), eta);
+    } else {
+      next = xj - eta * (g_acc + mu_[j]);  // intercept: unregularised
+    }
+    const double dj = next - xj;
+    if (dj != 0.0) delta->Push(j, dj);
+  };
+
+  if (x_hat.dense) {
+    for (int64_t j = 0; j < p_; ++j) {
+      update(static_cast<int32_t>(j), stamp_[j] == current_ ? acc_[j] : 0.0);
+    }
+    return;
+  }
+  for (int64_t k = 0; k < x_hat.support_size; ++k) Touch(x_hat.support[k]);
+  for (int32_t j : drift_) Touch(j);
+  for (int32_t j : touched_) update(j, acc_[j]);
+}
+
+}  // namespace edgetrain

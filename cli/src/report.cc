@@ -20,7 +20,10 @@ void EpochTable::PrintRow(const EpochReport& r) const {
   if (!std::isnan(reference_)) {
     std::printf("  %-10.3e", (r.objective - reference_) / std::fabs(reference_));
   }
-  std::printf("  %8" PRId64 "  %9.3f\n", r.nnz, r.seconds);
+  std::printf("  %8" PRId64 "  %9.3f", r.nnz, r.seconds);
+  if (r.probation) std::printf("  worse than the best snapshot (probation)");
+  if (r.rolled_back) std::printf("  worse again: rolled back to the best snapshot, step halved to %.4g", r.eta);
+  std::printf("\n");
   std::fflush(stdout);
 }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cmath>
 
 namespace edgetrain {
 
@@ -114,12 +115,33 @@ UpdateVerdict CoordinatorState::ApplyUpdate(const VectorView& delta, int64_t epo
   return UpdateVerdict::kApplied;
 }
 
+CoordinatorState::SnapshotVerdict CoordinatorState::JudgeSnapshot(const SnapshotReport& report) {
+  assert(phase_ == Phase::kInner);
+  const bool finite = std::isfinite(report.objective);
+  const double tolerance = 1e-12 * std::fabs(best_objective_);
+  if (finite && !(report.objective > best_objective_ + tolerance)) {
+    best_objective_ = report.objective;
+    best_ = snapshot_;
+    worse_streak_ = 0;
+    return SnapshotVerdict::kBest;
+  }
+  if (finite && ++worse_streak_ < 2) return SnapshotVerdict::kProbation;
+  x_ = best_;
+  RebuildSupport();
+  phase_ = Phase::kIdle;
+  worse_streak_ = 0;
+  ++rollbacks_;
+  return SnapshotVerdict::kRolledBack;
+}
+
 void CoordinatorState::Restore(const std::vector<double>& x, int64_t version, int64_t epoch) {
   assert(static_cast<int64_t>(x.size()) == p_);
   x_ = x;
   version_ = version;
   epoch_ = epoch;
   phase_ = Phase::kIdle;
+  best_objective_ = std::numeric_limits<double>::infinity();
+  worse_streak_ = 0;
   RebuildSupport();
 }
 

@@ -18,13 +18,13 @@ Result<TrainResult> TrainLocal(const Dataset& data, const ProblemSpec& spec,
   };
 
   TrainResult result;
-  result.smoothness = EstimateSmoothness(data, spec);
+  SvrgWorker worker(&data, spec, DeriveSeed(options.seed, 0), options.sampling);
+  result.smoothness = worker.smoothness();
   Result<StepPlan> plan = PlanSteps(result.smoothness, spec.reg.l2, options.steps);
   if (!plan.ok()) return plan.status();
   result.plan = *plan;
 
   CoordinatorState state(spec, data.dim());
-  SvrgWorker worker(&data, spec, DeriveSeed(options.seed, 0));
   const int64_t p = state.model_size();
   std::vector<double> grad_sum(p);
   SparseVector delta(p);
@@ -35,6 +35,9 @@ Result<TrainResult> TrainLocal(const Dataset& data, const ProblemSpec& spec,
     worker.ComputeSnapshot(state.snapshot().data(), grad_sum.data(), &loss_sum);
     state.AddGradSum(VectorView::Dense(grad_sum.data(), p), loss_sum, data.rows());
     const SnapshotReport snap = state.FinishGradientPhase(result.plan.inner_steps);
+    const CoordinatorState::SnapshotVerdict verdict = state.JudgeSnapshot(snap);
+    const bool rolled_back = verdict == CoordinatorState::SnapshotVerdict::kRolledBack;
+    const bool best = verdict == CoordinatorState::SnapshotVerdict::kBest;
 
     EpochReport report;
     report.epoch = epoch;
@@ -44,11 +47,20 @@ Result<TrainResult> TrainLocal(const Dataset& data, const ProblemSpec& spec,
     report.nnz = snap.nnz;
     report.seconds = seconds();
     report.updates = state.applied_total();
+    report.rolled_back = rolled_back;
+    if (rolled_back) {
+      // The step was too long for this data: x is back at the best snapshot; halve the step.
+      result.plan.eta *= 0.5;
+      if (++result.step_halvings > 40) return Status::Internal("training diverges even with tiny steps");
+    } else if (best) {
+      result.last = report;
+      result.x = state.snapshot();
+    }
+    report.eta = result.plan.eta;
+    report.probation = verdict == CoordinatorState::SnapshotVerdict::kProbation;
     if (on_epoch) on_epoch(report);
-    result.last = report;
-    result.x = state.snapshot();
 
-    if (snap.kkt <= options.kkt_tolerance) {
+    if (best && snap.kkt <= options.kkt_tolerance) {
       result.stop_reason = "kkt";
       break;
     }
@@ -60,6 +72,7 @@ Result<TrainResult> TrainLocal(const Dataset& data, const ProblemSpec& spec,
       result.stop_reason = "time-limit";
       break;
     }
+    if (rolled_back) continue;
 
     worker.BeginEpoch(state.mu().data(), result.plan.eta, result.plan.batch);
     for (int64_t t = 0; t < result.plan.inner_steps; ++t) {

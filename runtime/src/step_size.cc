@@ -7,23 +7,35 @@
 
 namespace edgetrain {
 
-Smoothness EstimateSmoothness(const Dataset& data, const ProblemSpec& spec, int power_iterations) {
+std::vector<double> RowSmoothness(const Dataset& data, const ProblemSpec& spec) {
+  const double c = LossCurvature(spec.loss);
+  const double bias = spec.intercept ? 1.0 : 0.0;
+  std::vector<double> l(data.rows());
+  for (int64_t i = 0; i < data.rows(); ++i) {
+    const RowView row = data.Row(i);
+    double sq = bias;
+    for (int32_t k = 0; k < row.nnz; ++k) sq += row.value[k] * row.value[k];
+    l[i] = c * sq;
+  }
+  return l;
+}
+
+Smoothness EstimateSmoothness(const Dataset& data, const ProblemSpec& spec, const RowSampler& sampler,
+                              int power_iterations) {
   const int64_t n = data.rows();
   const int32_t d = data.dim();
   const int64_t p = spec.ModelSize(d);
   const double c = LossCurvature(spec.loss);
-  const double bias = spec.intercept ? 1.0 : 0.0;
   Smoothness s;
   s.rows = n;
   double sum = 0.0;
-  for (int64_t i = 0; i < n; ++i) {
-    const RowView row = data.Row(i);
-    double sq = bias;
-    for (int32_t k = 0; k < row.nnz; ++k) sq += row.value[k] * row.value[k];
-    s.l_max = std::max(s.l_max, c * sq);
-    sum += c * sq;
+  for (double l : RowSmoothness(data, spec)) {
+    s.l_max = std::max(s.l_max, l);
+    sum += l;
   }
   s.l_avg = sum / static_cast<double>(n);
+  s.l_q = sampler.l_q();
+  s.importance = sampler.importance();
 
   // Power iteration on A~^T A~ / n with A~ = [A, 1].
   std::vector<double> v(p), w(p);
@@ -59,6 +71,8 @@ Smoothness CombineSmoothness(const std::vector<Smoothness>& parts) {
   for (const Smoothness& part : parts) {
     s.rows += part.rows;
     s.l_max = std::max(s.l_max, part.l_max);
+    s.l_q = std::max(s.l_q, part.l_q);
+    s.importance = s.importance || part.importance;
     avg += part.l_avg * static_cast<double>(part.rows);
     full += part.l_full * static_cast<double>(part.rows);
   }
@@ -82,7 +96,7 @@ Result<StepPlan> PlanSteps(const Smoothness& smoothness, double l2, const StepOp
   StepPlan plan;
   plan.batch = options.batch;
   const double b = options.batch;
-  plan.l_batch = (1.0 - 1.0 / b) * smoothness.l_full + smoothness.l_max / b + l2;
+  plan.l_batch = (1.0 - 1.0 / b) * smoothness.l_full + smoothness.l_q / b + l2;
   if (options.eta > 0) {
     plan.eta = options.eta;
   } else if (plan.l_batch > 0) {

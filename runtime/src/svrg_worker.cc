@@ -5,10 +5,26 @@
 
 namespace edgetrain {
 
-SvrgWorker::SvrgWorker(const Dataset* shard, const ProblemSpec& spec, uint64_t seed)
+namespace {
+
+RowSampler MakeSampler(const Dataset& shard, const ProblemSpec& spec, SvrgWorker::Sampling sampling) {
+  const std::vector<double> l = RowSmoothness(shard, spec);
+  switch (sampling) {
+    case SvrgWorker::Sampling::kUniform: return RowSampler::Uniform(l);
+    case SvrgWorker::Sampling::kImportance: return RowSampler::Importance(l);
+    case SvrgWorker::Sampling::kAuto: break;
+  }
+  return RowSampler::Choose(l);
+}
+
+}  // namespace
+
+SvrgWorker::SvrgWorker(const Dataset* shard, const ProblemSpec& spec, uint64_t seed, Sampling sampling)
     : shard_(shard),
       spec_(spec),
       rng_(seed),
+      sampler_(MakeSampler(*shard, spec, sampling)),
+      smoothness_(EstimateSmoothness(*shard, spec, sampler_)),
       d_(shard->dim()),
       p_(spec.ModelSize(shard->dim())),
       snapshot_deriv_(shard->rows(), 0.0),
@@ -51,13 +67,12 @@ void SvrgWorker::StepImpl(const ModelView& x_hat, SparseVector* delta) {
     current_ = 1;
   }
   const double* x = x_hat.x;
-  const int64_t n = shard_->rows();
   const double inv_b = 1.0 / batch_;
   for (int32_t t = 0; t < batch_; ++t) {
-    const int64_t i = static_cast<int64_t>(rng_.Uniform(static_cast<uint64_t>(n)));
+    const int64_t i = sampler_.Sample(rng_);
     const RowView row = shard_->Row(i);
     const double z = Margin(row, x, d_, spec_.intercept);
-    const double c = (Loss::Deriv(z, row.y) - snapshot_deriv_[i]) * inv_b;
+    const double c = (Loss::Deriv(z, row.y) - snapshot_deriv_[i]) * sampler_.Weight(i) * inv_b;
     if (c == 0.0) continue;
     for (int32_t k = 0; k < row.nnz; ++k) {
       const int32_t j = row.index[k];

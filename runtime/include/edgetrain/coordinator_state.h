@@ -17,6 +17,7 @@
 
 #include <array>
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 #include "edgetrain/problem.h"
@@ -86,6 +87,18 @@ class CoordinatorState {
   const std::array<int64_t, kStalenessBuckets>& staleness_histogram() const { return staleness_hist_; }
   void ResetEpochCounters() { staleness_hist_.fill(0); }
 
+  // The divergence safeguard, judged once per epoch right after FinishGradientPhase:
+  //   kBest        the snapshot is the best so far (it is remembered);
+  //   kProbation   worse than the best (beyond rounding) for the first time in a row: training
+  //                goes on from it, since SVRG's first epoch from far away often overshoots;
+  //   kRolledBack  worse twice in a row, or not finite: x returns to the best snapshot (phase
+  //                kIdle); the caller halves the step and begins a new epoch.
+  enum class SnapshotVerdict : uint8_t { kBest, kProbation, kRolledBack };
+  // REQUIRES: phase() == kInner.
+  SnapshotVerdict JudgeSnapshot(const SnapshotReport& report);
+  const std::vector<double>& best_snapshot() const { return best_; }
+  int64_t rollbacks() const { return rollbacks_; }
+
   // Replaces the model (resuming from a checkpoint). REQUIRES: x.size() == p.
   void Restore(const std::vector<double>& x, int64_t version, int64_t epoch);
 
@@ -115,6 +128,10 @@ class CoordinatorState {
   std::vector<double> snapshot_;
   std::vector<double> grad_sum_;
   std::vector<double> mu_;
+  std::vector<double> best_;  // the snapshot with the lowest objective so far
+  double best_objective_ = std::numeric_limits<double>::infinity();
+  int64_t rollbacks_ = 0;
+  int worse_streak_ = 0;
   std::vector<int32_t> support_;
   std::vector<int32_t> pos_;
   double loss_sum_ = 0;

@@ -19,6 +19,7 @@
 #include "edgetrain/problem.h"
 #include "edgetrain/status.h"
 #include "edgetrain/step_size.h"
+#include "edgetrain/svrg_worker.h"
 
 namespace edgetrain {
 
@@ -28,6 +29,7 @@ struct TrainOptions {
   double kkt_tolerance = 1e-8;  // stop at the first snapshot whose KKT violation is <= this
   double time_limit = 0;        // seconds; 0 = none
   uint64_t seed = 1;
+  SvrgWorker::Sampling sampling = SvrgWorker::Sampling::kAuto;
 };
 
 // One line of the training log: the snapshot that starts epoch `epoch` (epoch 0 = initial model).
@@ -39,14 +41,18 @@ struct EpochReport {
   int64_t nnz = 0;
   double seconds = 0;        // since training started
   int64_t updates = 0;       // inner steps applied so far
+  double eta = 0;            // the step the next inner loop uses
+  bool probation = false;    // worse than the best snapshot, once: training goes on from it
+  bool rolled_back = false;  // worse twice in a row: x returned to the best, the step halved
 };
 
 struct TrainResult {
-  std::vector<double> x;     // the last evaluated snapshot (p entries)
+  std::vector<double> x;     // the best snapshot (p entries); `last` describes it
   EpochReport last;
   StepPlan plan;
   Smoothness smoothness;
   std::string stop_reason;   // "kkt", "max-epochs" or "time-limit"
+  int step_halvings = 0;     // times the divergence safeguard halved the step
 };
 
 Result<TrainResult> TrainLocal(const Dataset& data, const ProblemSpec& spec,

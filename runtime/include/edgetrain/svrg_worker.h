@@ -6,7 +6,8 @@
 //   BeginEpoch(mu~, eta, b)
 //   Step(x^)              -> draws an i.i.d. mini-batch I (|I| = b) from the shard and returns
 //       Delta = prox_{eta h}(x^ - eta v) - x^,
-//       v = (1/b) sum_{i in I} (phi'(a_i.x^) - phi'(a_i.x~)) [a_i;1] + mu~ + l2 [w^; 0].
+//       v = (1/b) sum_{i in I} q_i (phi'(a_i.x^) - phi'(a_i.x~)) [a_i;1] + mu~ + l2 [w^; 0],
+//       q_i = 1/(n_k p_i) the sampler's weight (1 for uniform sampling; see RowSampler).
 //
 // Cost of a step: O(nnz of the mini-batch + |support(x^)| + |drift|), where drift is the set of
 // coordinates that move away from zero even when no row touches them (prox(-eta mu~_j) != 0,
@@ -24,7 +25,9 @@
 #include "edgetrain/dataset.h"
 #include "edgetrain/problem.h"
 #include "edgetrain/rng.h"
+#include "edgetrain/row_sampler.h"
 #include "edgetrain/sparse_vector.h"
+#include "edgetrain/step_size.h"
 
 namespace edgetrain {
 
@@ -39,11 +42,16 @@ struct ModelView {
 
 class SvrgWorker {
  public:
-  // REQUIRES: shard->rows() > 0; spec valid for the shard's task.
-  SvrgWorker(const Dataset* shard, const ProblemSpec& spec, uint64_t seed);
+  enum class Sampling : uint8_t { kAuto, kUniform, kImportance };
+
+  // Builds the row sampler and measures the shard's smoothness (one pass over the rows plus a
+  // short power iteration). REQUIRES: shard->rows() > 0; spec valid for the shard's task.
+  SvrgWorker(const Dataset* shard, const ProblemSpec& spec, uint64_t seed,
+             Sampling sampling = Sampling::kAuto);
 
   int64_t model_size() const { return p_; }
   const Dataset& shard() const { return *shard_; }
+  const Smoothness& smoothness() const { return smoothness_; }
 
   // Gradient phase at the snapshot. REQUIRES: x_tilde and grad_sum have p entries.
   void ComputeSnapshot(const double* x_tilde, double* grad_sum, double* loss_sum);
@@ -71,6 +79,8 @@ class SvrgWorker {
   const Dataset* shard_;
   ProblemSpec spec_;
   Rng rng_;
+  RowSampler sampler_;
+  Smoothness smoothness_;
   int32_t d_;
   int64_t p_;
   double eta_ = 0;

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "edgetrain/crc32c.h"
 #include "edgetrain/file_util.h"
 #include "edgetrain/fb/model_generated.h"
 #include "parse_number.h"
@@ -85,8 +86,14 @@ std::string SerializeModel(const Model& m) {
   if (m.scaler.kind != ScalerKind::kNone) b.add_scaler(scaler_off);
   b.add_feature_names(names_off);
   b.add_summary(summary_off);
-  fb::FinishModelBuffer(fbb, b.Finish());
-  return std::string(reinterpret_cast<const char*>(fbb.GetBufferPointer()), fbb.GetSize());
+  fbb.Finish(b.Finish());
+
+  // Envelope: CRC32C over the nested Model buffer (8-byte aligned inside the file).
+  flatbuffers::FlatBufferBuilder outer(fbb.GetSize() + 64);
+  outer.ForceVectorAlignment(fbb.GetSize(), sizeof(uint8_t), 8);
+  auto nested = outer.CreateVector(fbb.GetBufferPointer(), fbb.GetSize());
+  fb::FinishModelFileBuffer(outer, fb::CreateModelFile(outer, Crc32c(fbb.GetBufferPointer(), fbb.GetSize()), nested));
+  return std::string(reinterpret_cast<const char*>(outer.GetBufferPointer()), outer.GetSize());
 }
 
 Result<Model> ParseModel(std::string_view bytes, const std::string& source) {
@@ -95,12 +102,17 @@ Result<Model> ParseModel(std::string_view bytes, const std::string& source) {
   std::vector<uint64_t> aligned((bytes.size() + 7) / 8);
   std::memcpy(aligned.data(), bytes.data(), bytes.size());
   const auto* buf = reinterpret_cast<const uint8_t*>(aligned.data());
-  if (bytes.size() < 8 || !fb::ModelBufferHasIdentifier(buf)) {
+  if (bytes.size() < 8 || !fb::ModelFileBufferHasIdentifier(buf)) {
     return corrupt("missing the 'ETMD' file identifier");
   }
   flatbuffers::Verifier verifier(buf, bytes.size(), /*max_depth=*/16, /*max_tables=*/1000);
-  if (!fb::VerifyModelBuffer(verifier)) return corrupt("FlatBuffers verification failed (truncated or damaged)");
-  const fb::Model* f = fb::GetModel(buf);
+  if (!fb::VerifyModelFileBuffer(verifier)) return corrupt("FlatBuffers verification failed (truncated or damaged)");
+  const fb::ModelFile* file = fb::GetModelFile(buf);
+  if (file->model() == nullptr) return corrupt("no model inside");
+  if (Crc32c(file->model()->data(), file->model()->size()) != file->crc32c()) {
+    return corrupt("checksum mismatch (the file was damaged after it was written)");
+  }
+  const fb::Model* f = file->model_nested_root();
   if (f->format_version() != 1) {
     return corrupt("format version " + std::to_string(f->format_version()) + ", expected 1");
   }

@@ -19,6 +19,7 @@ class Command {
 
 std::unique_ptr<Command> RegisterTrainLocal(CLI::App* app);
 std::unique_ptr<Command> RegisterPredict(CLI::App* app);
+std::unique_ptr<Command> RegisterInspect(CLI::App* app);
 
 }  // namespace edgetrain::agent
 

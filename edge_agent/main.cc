@@ -1,6 +1,7 @@
 // edgetrain-agent: the program that runs on a device.
 //   train-local  ProxSVRG on this device's data alone (single-device mode)
 //   predict      apply a model file to a data file and report its quality
+//   inspect      check a data file and report what it holds
 #include <CLI/CLI.hpp>
 
 #include <memory>
@@ -16,6 +17,7 @@ int main(int argc, char** argv) {
   std::vector<std::unique_ptr<edgetrain::agent::Command>> commands;
   commands.push_back(edgetrain::agent::RegisterTrainLocal(&app));
   commands.push_back(edgetrain::agent::RegisterPredict(&app));
+  commands.push_back(edgetrain::agent::RegisterInspect(&app));
   if (int rc = edgetrain::cli::Parse(app, argc, argv); rc >= 0) return rc;
   for (auto& command : commands) {
     if (command->Selected()) return command->Run();

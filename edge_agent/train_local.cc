@@ -35,11 +35,11 @@ class TrainLocalCommand : public Command {
     cli::AddStepFlags(sub_, &options_.steps);
     const std::string stop = "Stopping";
     sub_->add_option("--max-epochs", options_.max_epochs, "Stop after this many epochs")
-        ->check(CLI::NonNegativeNumber)->capture_default_str()->group(stop);
+        ->check(cli::kNonNegative)->capture_default_str()->group(stop);
     sub_->add_option("--kkt-tol", options_.kkt_tolerance, "Stop when the KKT violation (inf-norm of the minimum-norm subgradient) is <= this")
-        ->check(CLI::NonNegativeNumber)->capture_default_str()->group(stop);
+        ->check(cli::kNonNegative)->capture_default_str()->group(stop);
     sub_->add_option("--time-limit", options_.time_limit, "Stop after this many seconds of training (0 = no limit)")
-        ->check(CLI::NonNegativeNumber)->capture_default_str()->group(stop);
+        ->check(cli::kNonNegative)->capture_default_str()->group(stop);
     sub_->add_option("--seed", options_.seed, "Seed of the mini-batch sampler")->capture_default_str();
     sub_->add_option("--reference-objective", reference_,
                      "Known optimal objective P*; adds a relative-suboptimality column (P-P*)/|P*|");

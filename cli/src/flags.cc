@@ -1,8 +1,28 @@
 #include "edgetrain/cli/flags.h"
 
+#include <cmath>
 #include <iostream>
 
 namespace edgetrain::cli {
+namespace {
+
+CLI::Validator NumberAtLeast(double bound, bool strict, const std::string& name) {
+  return CLI::Validator(
+      [bound, strict](std::string& text) -> std::string {
+        double v;
+        if (!CLI::detail::lexical_cast(text, v) || std::isnan(v)) return "expected a number, got '" + text + "'";
+        if (strict ? !(v > bound) : !(v >= bound)) {
+          return std::string("must be ") + (strict ? "> " : ">= ") + CLI::detail::to_string(bound) + ", got " + text;
+        }
+        return "";
+      },
+      name);
+}
+
+}  // namespace
+
+const CLI::Validator kNonNegative = NumberAtLeast(0.0, false, "NUMBER >= 0");
+const CLI::Validator kPositive = NumberAtLeast(0.0, true, "NUMBER > 0");
 
 const char* SoftwareVersion() { return EDGETRAIN_VERSION; }
 
@@ -44,9 +64,9 @@ void AddProblemFlags(CLI::App* app, ProblemFlags* f) {
       ->check(CLI::IsMember({"logistic", "squared", "squared-hinge"}))
       ->capture_default_str()->group(group);
   app->add_option("--l1", f->l1, "l1 penalty weight (lasso / L1-logistic); h(w) includes l1*||w||_1")
-      ->check(CLI::NonNegativeNumber)->capture_default_str()->group(group);
+      ->check(kNonNegative)->capture_default_str()->group(group);
   app->add_option("--l2", f->l2, "l2 penalty weight (elastic net); f includes (l2/2)*||w||^2")
-      ->check(CLI::NonNegativeNumber)->capture_default_str()->group(group);
+      ->check(kNonNegative)->capture_default_str()->group(group);
   app->add_option("--lower", f->lower, "Box constraint: every weight >= this (write --lower=-2 for negatives)")
       ->capture_default_str()->group(group);
   app->add_option("--upper", f->upper, "Box constraint: every weight <= this")
@@ -81,15 +101,15 @@ void AddDataFlags(CLI::App* app, DataFlags* f) {
 void AddStepFlags(CLI::App* app, StepOptions* s) {
   const std::string group = "Step size";
   app->add_option("--batch", s->batch, "Mini-batch size b (rows per inner step)")
-      ->check(CLI::PositiveNumber)->capture_default_str()->group(group);
+      ->check(kPositive)->capture_default_str()->group(group);
   app->add_option("--eta", s->eta, "Step size; 0 chooses step-scale / L(b) from the data")
-      ->check(CLI::NonNegativeNumber)->capture_default_str()->group(group);
+      ->check(kNonNegative)->capture_default_str()->group(group);
   app->add_option("--step-scale", s->step_scale, "eta = step-scale / L(b) when --eta is 0")
-      ->check(CLI::PositiveNumber)->capture_default_str()->group(group);
+      ->check(kPositive)->capture_default_str()->group(group);
   app->add_option("--inner-steps", s->inner_steps, "Inner steps m per epoch; 0 chooses epoch-passes * n / b")
-      ->check(CLI::NonNegativeNumber)->capture_default_str()->group(group);
+      ->check(kNonNegative)->capture_default_str()->group(group);
   app->add_option("--epoch-passes", s->epoch_passes, "Data passes of inner steps per epoch when --inner-steps is 0")
-      ->check(CLI::PositiveNumber)->capture_default_str()->group(group);
+      ->check(kPositive)->capture_default_str()->group(group);
 }
 
 }  // namespace edgetrain::cli

@@ -28,6 +28,10 @@ constexpr int kExitOk = 0;
 constexpr int kExitFailure = 1;
 constexpr int kExitUsage = 2;
 
+// Validators with short messages ("must be >= 0, got -1").
+extern const CLI::Validator kNonNegative;
+extern const CLI::Validator kPositive;
+
 // The software version compiled in from CMake's project version.
 const char* SoftwareVersion();
 

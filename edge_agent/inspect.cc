@@ -1,0 +1,53 @@
+// edgetrain-agent inspect: read a data file as training would, report what was found (or the
+// first error with its place), and how long loading took.
+#include <chrono>
+#include <cinttypes>
+#include <cstdio>
+
+#include "commands.h"
+#include "edgetrain/cli/flags.h"
+#include "edgetrain/readers.h"
+
+namespace edgetrain::agent {
+namespace {
+
+class InspectCommand : public Command {
+ public:
+  explicit InspectCommand(CLI::App* app) {
+    sub_ = app->add_subcommand("inspect", "Check a data file: rows, features, non-zeros, labels, load time");
+    sub_->add_option("--data", path_, "Data file (libsvm/svmlight, or CSV with a header)")
+        ->required()->check(CLI::ExistingFile);
+    cli::AddDataFlags(sub_, &data_);
+  }
+
+  bool Selected() const override { return sub_->parsed(); }
+
+  int Run() override {
+    const auto t0 = std::chrono::steady_clock::now();
+    Result<Dataset> data = ReadDataFile(path_, data_.ToReadOptions());
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (!data.ok()) return cli::Fail("edgetrain-agent inspect", data.status());
+    std::printf("file %s\nrows %" PRId64 "\nfeatures %d\nnon-zeros %" PRId64 "\nbytes in memory %" PRId64 "\n",
+                path_.c_str(), data->rows(), data->dim(), data->nnz(), data->MemoryBytes());
+    if (data->labels()) {
+      int64_t positive = 0;
+      for (double y : data->y()) positive += (y > 0);
+      std::printf("labels '%s' -> -1 (%" PRId64 " rows), '%s' -> +1 (%" PRId64 " rows)\n",
+                  data->labels()->negative.c_str(), data->rows() - positive, data->labels()->positive.c_str(),
+                  positive);
+    }
+    std::printf("load seconds %.3f\n", seconds);
+    return cli::kExitOk;
+  }
+
+ private:
+  CLI::App* sub_;
+  std::string path_;
+  cli::DataFlags data_;
+};
+
+}  // namespace
+
+std::unique_ptr<Command> RegisterInspect(CLI::App* app) { return std::make_unique<InspectCommand>(app); }
+
+}  // namespace edgetrain::agent

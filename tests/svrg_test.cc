@@ -1,0 +1,250 @@
+// The DAP-SVRG pieces: the worker step against its formula, the coordinator state's bookkeeping,
+// the sampler's distribution, step-size planning, and no allocation in the steady-state loop.
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <set>
+#include <vector>
+
+#include "doctest/doctest.h"
+#include "edgetrain/coordinator_state.h"
+#include "edgetrain/local_trainer.h"
+#include "edgetrain/readers.h"
+#include "edgetrain/row_sampler.h"
+#include "edgetrain/step_size.h"
+#include "edgetrain/svrg_worker.h"
+#include "test_util.h"
+
+namespace edgetrain {
+namespace {
+
+// One-row shards hold one class, so the label mapping is given (as an agent's shard may).
+Dataset Make(const std::string& text) {
+  ReadOptions o;
+  o.labels = LabelMap{"-1", "1"};
+  Result<Dataset> r = ParseLibsvm(text, "inline", o);
+  REQUIRE_MESSAGE(r.ok(), r.status().ToString());
+  return std::move(r).value();
+}
+
+std::map<int32_t, double> AsMap(const SparseVector& v) {
+  std::map<int32_t, double> m;
+  for (int64_t k = 0; k < v.nnz(); ++k) {
+    CHECK(m.count(v.index()[k]) == 0);  // no duplicates
+    m[v.index()[k]] = v.value()[k];
+  }
+  return m;
+}
+
+// With a one-row shard the mini-batch is known, so Delta can be computed from the formula
+//   Delta = prox(x^ - eta (q (phi'(a.x^) - phi'(a.x~)) [a;1] + mu + l2 w^)) - x^   (q = 1).
+TEST_CASE("worker step equals the DAP-SVRG formula, with sparse and dense model views") {
+  const Dataset one = Make("1 1:0.5 3:-2 5:1\n");
+  ProblemSpec spec;
+  spec.loss = LossKind::kLogistic;
+  spec.reg.l1 = 0.1;
+  spec.reg.l2 = 0.05;
+  spec.reg.lower = -0.8;
+  spec.intercept = true;
+  const int64_t p = spec.ModelSize(one.dim());  // 6
+  SvrgWorker worker(&one, spec, 42);
+  const std::vector<double> x_tilde = {0.2, 0, 0, 0.1, 0, 0.3};
+  std::vector<double> g(p);
+  double loss_sum;
+  worker.ComputeSnapshot(x_tilde.data(), g.data(), &loss_sum);
+  const std::vector<double> mu = {0.3, -0.5, 0.05, 0.0, 0.2, -0.1};  // as if other agents contributed
+  const double eta = 0.7;
+  worker.BeginEpoch(mu.data(), eta, 1);
+
+  const std::vector<double> x_hat = {0.4, 0.0, -0.3, 0.0, 0.0, 0.25};
+  const std::vector<int32_t> support = {0, 2, 5};
+  auto z_of = [&](const std::vector<double>& x) { return 0.5 * x[0] - 2 * x[2] + x[4] + x[5]; };
+  const double c = LogisticLoss::Deriv(z_of(x_hat), 1) - LogisticLoss::Deriv(z_of(x_tilde), 1);
+  const std::vector<double> a = {0.5, 0, -2, 0, 1, 1};  // the row plus the intercept's 1
+  std::map<int32_t, double> expected;
+  for (int64_t j = 0; j < p; ++j) {
+    double next;
+    if (j < one.dim()) {
+      next = spec.reg.Prox(x_hat[j] - eta * (c * a[j] + mu[j] + spec.reg.l2 * x_hat[j]), eta);
+    } else {
+      next = x_hat[j] - eta * (c * a[j] + mu[j]);
+    }
+    if (next != x_hat[j]) expected[static_cast<int32_t>(j)] = next - x_hat[j];
+  }
+  SparseVector delta(p);
+  worker.Step(ModelView{x_hat.data(), p, support.data(), 3, false}, &delta);
+  const auto sparse = AsMap(delta);
+  worker.Step(ModelView{x_hat.data(), p, nullptr, 0, true}, &delta);
+  const auto dense = AsMap(delta);
+  REQUIRE(sparse.size() == expected.size());
+  for (const auto& [j, v] : expected) {
+    INFO("j=", j);
+    CHECK(sparse.at(j) == doctest::Approx(v).epsilon(1e-14));
+    CHECK(dense.at(j) == doctest::Approx(v).epsilon(1e-14));
+  }
+  // Coordinate 1 is at zero, untouched by the row and |mu_1| = 0.5 > l1: it drifts.
+  CHECK(expected.count(1) == 1);
+  // Coordinate 3 is at zero, untouched and |mu_3| = 0 <= l1: it stays, and is not sent.
+  CHECK(expected.count(3) == 0);
+}
+
+TEST_CASE("snapshot gradient sums over shards add up to the full gradient") {
+  const Dataset data = testing::LoadLibsvm(testing::SourcePath("data/heart_scale.svm"));
+  ProblemSpec spec;
+  spec.intercept = true;
+  const int64_t p = spec.ModelSize(data.dim());
+  std::vector<double> x(p, 0.01), full(p), part(p), sum(p, 0.0);
+  double full_loss, part_loss, loss_total = 0;
+  LossGradientSum(data, spec, x.data(), full.data(), &full_loss, nullptr);
+  std::vector<Dataset> shards;
+  for (int k = 0; k < 3; ++k) shards.push_back(data.Shard(k, 3));
+  for (const Dataset& s : shards) {
+    SvrgWorker w(&s, spec, 1);
+    w.ComputeSnapshot(x.data(), part.data(), &part_loss);
+    for (int64_t j = 0; j < p; ++j) sum[j] += part[j];
+    loss_total += part_loss;
+  }
+  for (int64_t j = 0; j < p; ++j) CHECK(sum[j] == doctest::Approx(full[j]).epsilon(1e-12));
+  CHECK(loss_total == doctest::Approx(full_loss).epsilon(1e-12));
+}
+
+TEST_CASE("coordinator state: x += Delta, versions, refusals, support") {
+  ProblemSpec spec;
+  spec.reg.l1 = 0.1;
+  CoordinatorState state(spec, 5);
+  CHECK(state.version() == 0);
+  CHECK(state.ApplyUpdate(VectorView::Dense(std::vector<double>(5).data(), 5), 0, 0, 10) ==
+        UpdateVerdict::kWrongPhase);
+  state.BeginEpoch();
+  CHECK(state.epoch() == 1);
+  std::vector<double> g = {0.5, 0, 0, -0.5, 0};
+  state.AddGradSum(VectorView::Dense(g.data(), 5), 2.0, 2);
+  const SnapshotReport snap = state.FinishGradientPhase(3);
+  CHECK(snap.objective == doctest::Approx(1.0));  // loss 2.0 over 2 rows, x = 0
+  CHECK(snap.kkt == doctest::Approx(0.25 - 0.1));  // mu = 0.25 at zero, minus l1
+  CHECK(state.mu()[0] == doctest::Approx(0.25));
+
+  const std::vector<int32_t> idx = {1, 3};
+  const std::vector<double> val = {0.5, -2.0};
+  const VectorView delta{idx.data(), val.data(), 2, 5};
+  CHECK(state.ApplyUpdate(delta, 1, 0, 4) == UpdateVerdict::kApplied);
+  CHECK(state.version() == 1);
+  CHECK(state.x()[1] == 0.5);
+  CHECK(state.x()[3] == -2.0);
+  CHECK(std::set<int32_t>(state.support().begin(), state.support().end()) == std::set<int32_t>{1, 3});
+  CHECK(state.ApplyUpdate(delta, 2, 1, 4) == UpdateVerdict::kWrongEpoch);
+  CHECK(state.ApplyUpdate(delta, 1, 5, 4) == UpdateVerdict::kFutureVersion);
+  CHECK(state.ApplyUpdate(VectorView{idx.data(), val.data(), 2, 6}, 1, 1, 4) == UpdateVerdict::kWrongDimension);
+  // Staleness 1 is within a bound of 0? No: refused.
+  CHECK(state.ApplyUpdate(delta, 1, 0, 0) == UpdateVerdict::kTooStale);
+  CHECK(state.version() == 1);
+  // A negating update removes coordinates from the support.
+  const std::vector<double> neg = {-0.5, 2.0};
+  CHECK(state.ApplyUpdate(VectorView{idx.data(), neg.data(), 2, 5}, 1, 1, 4) == UpdateVerdict::kApplied);
+  CHECK(state.support().empty());
+  CHECK(state.applied_in_epoch() == 2);
+  CHECK(!state.InnerPhaseDone());
+  CHECK(state.ApplyUpdate(delta, 1, 0, 4) == UpdateVerdict::kApplied);  // staleness 2
+  CHECK(state.InnerPhaseDone());
+  CHECK(state.ApplyUpdate(delta, 1, 3, 4) == UpdateVerdict::kWrongPhase);  // m reached
+  const auto& hist = state.staleness_histogram();
+  CHECK(hist[0] == 2);
+  CHECK(hist[2] == 1);
+}
+
+TEST_CASE("divergence safeguard: probation once, then roll back to the best snapshot") {
+  ProblemSpec spec;
+  CoordinatorState state(spec, 2);
+  auto epoch = [&](double loss) {
+    state.BeginEpoch();
+    std::vector<double> g = {0, 0};
+    state.AddGradSum(VectorView::Dense(g.data(), 2), loss, 1);
+    return state.JudgeSnapshot(state.FinishGradientPhase(1));
+  };
+  using V = CoordinatorState::SnapshotVerdict;
+  CHECK(epoch(1.0) == V::kBest);
+  const std::vector<int32_t> idx = {0};
+  const std::vector<double> val = {3.0};
+  state.ApplyUpdate(VectorView{idx.data(), val.data(), 1, 2}, state.epoch(), state.version(), 0);
+  CHECK(epoch(2.0) == V::kProbation);
+  CHECK(state.x()[0] == 3.0);
+  CHECK(epoch(1.5) == V::kRolledBack);
+  CHECK(state.x()[0] == 0.0);
+  CHECK(state.support().empty());
+  CHECK(epoch(0.5) == V::kBest);
+}
+
+TEST_CASE("importance sampler: frequencies follow p_i and weights are 1/(n p_i)") {
+  std::vector<double> l = {1, 1, 1, 1, 100, 1, 1, 1};
+  const RowSampler s = RowSampler::Importance(l);
+  const double total = 107;
+  Rng rng(9);
+  std::vector<int> count(l.size(), 0);
+  const int draws = 400000;
+  for (int t = 0; t < draws; ++t) ++count[s.Sample(rng)];
+  for (size_t i = 0; i < l.size(); ++i) {
+    const double p = 0.5 / l.size() + 0.5 * l[i] / total;
+    INFO("row ", i);
+    CHECK(count[i] / static_cast<double>(draws) == doctest::Approx(p).epsilon(0.02));
+    CHECK(s.Weight(i) * l.size() * p == doctest::Approx(1.0).epsilon(1e-6));
+  }
+  CHECK(s.l_q() <= 2 * total / l.size() + 1e-9);
+  CHECK(RowSampler::Choose(l).importance());
+  CHECK_FALSE(RowSampler::Choose({1, 1, 1}).importance());
+}
+
+TEST_CASE("step plan: eta = scale / L(b), m = passes n / b, overrides win") {
+  Smoothness s;
+  s.rows = 1000;
+  s.l_max = 4;
+  s.l_q = 2;
+  s.l_full = 0.5;
+  StepOptions o;
+  o.step_scale = 1;
+  o.batch = 4;
+  Result<StepPlan> plan = PlanSteps(s, 0.1, o);
+  REQUIRE(plan.ok());
+  CHECK(plan->l_batch == doctest::Approx(0.75 * 0.5 + 2.0 / 4 + 0.1));
+  CHECK(plan->eta == doctest::Approx(1 / plan->l_batch));
+  CHECK(plan->inner_steps == 500);
+  o.eta = 0.01;
+  o.inner_steps = 7;
+  plan = PlanSteps(s, 0.1, o);
+  CHECK(plan->eta == 0.01);
+  CHECK(plan->inner_steps == 7);
+  o.batch = 0;
+  CHECK_FALSE(PlanSteps(s, 0, o).ok());
+  const Smoothness c = CombineSmoothness({s, Smoothness{3000, 8, 1, 1, 1, false}});
+  CHECK(c.rows == 4000);
+  CHECK(c.l_max == 8);
+  CHECK(c.l_q == 2);
+  CHECK(c.l_full == doctest::Approx((0.5 * 1000 + 1 * 3000) / 4000.0));
+}
+
+TEST_CASE("the steady-state loop of worker and coordinator state does not allocate") {
+  const Dataset data = testing::LoadLibsvm(testing::SourcePath("data/spam/train.svm"));
+  ProblemSpec spec;
+  spec.reg.l1 = 1e-3;
+  SvrgWorker worker(&data, spec, 3);
+  CoordinatorState state(spec, data.dim());
+  const int64_t p = state.model_size();
+  std::vector<double> g(p);
+  SparseVector delta(p);
+  double loss;
+  for (int epoch = 0; epoch < 3; ++epoch) {
+    state.BeginEpoch();
+    worker.ComputeSnapshot(state.snapshot().data(), g.data(), &loss);
+    state.AddGradSum(VectorView::Dense(g.data(), p), loss, data.rows());
+    state.FinishGradientPhase(2000);
+    worker.BeginEpoch(state.mu().data(), 4.0, 2);
+    const long before = testing::AllocationCount();
+    for (int t = 0; t < 2000; ++t) {
+      worker.Step(state.View(), &delta);
+      REQUIRE(state.ApplyUpdate(delta.View(), state.epoch(), state.version(), 0) == UpdateVerdict::kApplied);
+    }
+    CHECK(testing::AllocationCount() == before);
+  }
+}
+
+}  // namespace
+}  // namespace edgetrain

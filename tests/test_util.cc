@@ -1,0 +1,127 @@
+#include "test_util.h"
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#include "doctest/doctest.h"
+#include "edgetrain/readers.h"
+
+extern char** environ;
+
+namespace edgetrain::testing {
+
+std::string SourcePath(const std::string& relative) { return std::string(EDGETRAIN_SOURCE_DIR) + "/" + relative; }
+
+std::vector<std::string> ProgramCommand(const std::string& name) {
+  std::vector<std::string> cmd;
+  std::istringstream emulator(EDGETRAIN_TEST_EMULATOR);
+  for (std::string word; emulator >> word;) cmd.push_back(word);
+  cmd.push_back(std::string(EDGETRAIN_BINARY_DIR) + "/" + name);
+  return cmd;
+}
+
+TempDir::TempDir() {
+  char tmpl[] = "/tmp/edgetrain-test-XXXXXX";
+  if (::mkdtemp(tmpl) == nullptr) throw std::runtime_error("mkdtemp failed");
+  path_ = tmpl;
+}
+
+TempDir::~TempDir() {
+  const std::string cmd = "rm -rf '" + path_ + "'";
+  if (std::system(cmd.c_str()) != 0) {
+    // Leaving a temp directory behind is harmless; do not throw from a destructor.
+  }
+}
+
+void WriteText(const std::string& path, const std::string& text) {
+  std::ofstream f(path, std::ios::binary);
+  f << text;
+  REQUIRE_MESSAGE(f.good(), "cannot write " << path);
+}
+
+std::string ReadText(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+CommandResult Run(const std::vector<std::string>& argv) {
+  char out_tmpl[] = "/tmp/edgetrain-run-out-XXXXXX";
+  char err_tmpl[] = "/tmp/edgetrain-run-err-XXXXXX";
+  const int out_fd = ::mkstemp(out_tmpl);
+  const int err_fd = ::mkstemp(err_tmpl);
+  REQUIRE(out_fd >= 0);
+  REQUIRE(err_fd >= 0);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, out_fd, 1);
+  posix_spawn_file_actions_adddup2(&actions, err_fd, 2);
+  std::vector<char*> args;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid;
+  const int rc = ::posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  ::close(out_fd);
+  ::close(err_fd);
+  CommandResult result;
+  if (rc == 0) {
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+  result.out = ReadText(out_tmpl);
+  result.err = ReadText(err_tmpl);
+  ::unlink(out_tmpl);
+  ::unlink(err_tmpl);
+  REQUIRE_MESSAGE(rc == 0, "cannot start " << argv[0]);
+  return result;
+}
+
+LiblinearModel ReadLiblinearModel(const std::string& path) {
+  std::ifstream f(path);
+  REQUIRE_MESSAGE(f.good(), "cannot open " << path);
+  LiblinearModel m;
+  std::string key;
+  while (f >> key) {
+    if (key == "label") {
+      std::string line;
+      std::getline(f, line);
+      std::istringstream s(line);
+      for (std::string l; s >> l;) m.labels.push_back(l);
+    } else if (key == "nr_feature") {
+      f >> m.nr_feature;
+    } else if (key == "bias") {
+      f >> m.bias;
+    } else if (key == "w") {
+      for (double v; f >> v;) m.w.push_back(v);
+    } else {
+      std::string rest;
+      std::getline(f, rest);
+    }
+  }
+  return m;
+}
+
+Dataset LoadLibsvm(const std::string& path, Task task) {
+  ReadOptions options;
+  options.task = task;
+  Result<Dataset> data = ReadLibsvmFile(path, options);
+  REQUIRE_MESSAGE(data.ok(), data.status().ToString());
+  return std::move(data).value();
+}
+
+double ObjectiveOf(const Dataset& data, const ProblemSpec& spec, std::vector<double> w) {
+  w.resize(spec.ModelSize(data.dim()), 0.0);
+  return Objective(data, spec, w.data());
+}
+
+}  // namespace edgetrain::testing

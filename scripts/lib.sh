@@ -1,0 +1,35 @@
+# Shared shell helpers for the scripts in this folder (sourced, not run).
+# Package lists: what each purpose needs from Debian 12.
+
+EDGETRAIN_BUILD_PACKAGES="build-essential cmake pkg-config libzmq3-dev cppzmq-dev libeigen3-dev \
+libflatbuffers-dev flatbuffers-compiler doctest-dev libcli11-dev"
+# Real peers and reference implementations the tests compare against.
+EDGETRAIN_TEST_PACKAGES="liblinear-tools python3-sklearn python3-zmq"
+
+EDGETRAIN_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+# Installs the packages that are missing (apt-get only runs when something is missing).
+ensure_packages() {
+  local missing=() p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  ((${#missing[@]})) || return 0
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "need root or sudo to install: ${missing[*]}" >&2; return 1; }
+    sudo=sudo
+  fi
+  echo "==> installing missing Debian packages: ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# Configures and builds a CMake preset (default: "default").
+build_preset() {
+  local preset="${1:-default}"
+  cd "$EDGETRAIN_ROOT"
+  echo "==> configuring and building preset '$preset'"
+  cmake --preset "$preset" >/dev/null
+  cmake --build --preset "$preset" -j "$(nproc)"
+}

@@ -27,14 +27,19 @@ Dataset Make(const std::string& text) {
   return std::move(r).value();
 }
 
-std::map<int32_t, double> AsMap(const SparseVector& v) {
+// Both parts of an update as one map (a coordinate is in at most one part).
+std::map<int32_t, double> AsMap(const ModelUpdate& u) {
   std::map<int32_t, double> m;
-  for (int64_t k = 0; k < v.nnz(); ++k) {
-    CHECK(m.count(v.index()[k]) == 0);  // no duplicates
-    m[v.index()[k]] = v.value()[k];
+  for (const SparseVector* v : {&u.delta, &u.guarded}) {
+    for (int64_t k = 0; k < v->nnz(); ++k) {
+      CHECK(m.count(v->index()[k]) == 0);  // no duplicates
+      m[v->index()[k]] = v->value()[k];
+    }
   }
   return m;
 }
+
+VectorView None() { return VectorView{}; }
 
 // With a one-row shard the mini-batch is known, so Delta can be computed from the formula
 //   Delta = prox(x^ - eta (q (phi'(a.x^) - phi'(a.x~)) [a;1] + mu + l2 w^)) - x^   (q = 1).
@@ -71,11 +76,21 @@ TEST_CASE("worker step equals the DAP-SVRG formula, with sparse and dense model 
     }
     if (next != x_hat[j]) expected[static_cast<int32_t>(j)] = next - x_hat[j];
   }
-  SparseVector delta(p);
-  worker.Step(ModelView{x_hat.data(), p, support.data(), 3, false}, &delta);
-  const auto sparse = AsMap(delta);
-  worker.Step(ModelView{x_hat.data(), p, nullptr, 0, true}, &delta);
-  const auto dense = AsMap(delta);
+  ModelUpdate update;
+  update.Reset(p);
+  worker.Step(ModelView{x_hat.data(), p, support.data(), 3, false}, &update);
+  const auto sparse = AsMap(update);
+  // Entries that land exactly on zero are the guarded part; the others the delta part.
+  for (int64_t k = 0; k < update.guarded.nnz(); ++k) {
+    const int32_t j = update.guarded.index()[k];
+    CHECK(x_hat[j] + update.guarded.value()[k] == 0.0);
+  }
+  for (int64_t k = 0; k < update.delta.nnz(); ++k) {
+    const int32_t j = update.delta.index()[k];
+    CHECK(x_hat[j] + update.delta.value()[k] != 0.0);
+  }
+  worker.Step(ModelView{x_hat.data(), p, nullptr, 0, true}, &update);
+  const auto dense = AsMap(update);
   REQUIRE(sparse.size() == expected.size());
   for (const auto& [j, v] : expected) {
     INFO("j=", j);
@@ -113,8 +128,8 @@ TEST_CASE("coordinator state: x += Delta, versions, refusals, support") {
   spec.reg.l1 = 0.1;
   CoordinatorState state(spec, 5);
   CHECK(state.version() == 0);
-  CHECK(state.ApplyUpdate(VectorView::Dense(std::vector<double>(5).data(), 5), 0, 0, 10) ==
-        UpdateVerdict::kWrongPhase);
+  const std::vector<double> zeros(5);
+  CHECK(state.ApplyUpdate(VectorView::Dense(zeros.data(), 5), None(), 0, 0, 10) == UpdateVerdict::kWrongPhase);
   state.BeginEpoch();
   CHECK(state.epoch() == 1);
   std::vector<double> g = {0.5, 0, 0, -0.5, 0};
@@ -127,29 +142,64 @@ TEST_CASE("coordinator state: x += Delta, versions, refusals, support") {
   const std::vector<int32_t> idx = {1, 3};
   const std::vector<double> val = {0.5, -2.0};
   const VectorView delta{idx.data(), val.data(), 2, 5};
-  CHECK(state.ApplyUpdate(delta, 1, 0, 4) == UpdateVerdict::kApplied);
+  CHECK(state.ApplyUpdate(delta, None(), 1, 0, 4) == UpdateVerdict::kApplied);
   CHECK(state.version() == 1);
   CHECK(state.x()[1] == 0.5);
   CHECK(state.x()[3] == -2.0);
   CHECK(std::set<int32_t>(state.support().begin(), state.support().end()) == std::set<int32_t>{1, 3});
-  CHECK(state.ApplyUpdate(delta, 2, 1, 4) == UpdateVerdict::kWrongEpoch);
-  CHECK(state.ApplyUpdate(delta, 1, 5, 4) == UpdateVerdict::kFutureVersion);
-  CHECK(state.ApplyUpdate(VectorView{idx.data(), val.data(), 2, 6}, 1, 1, 4) == UpdateVerdict::kWrongDimension);
+  CHECK(state.ApplyUpdate(delta, None(), 2, 1, 4) == UpdateVerdict::kWrongEpoch);
+  CHECK(state.ApplyUpdate(delta, None(), 1, 5, 4) == UpdateVerdict::kFutureVersion);
+  CHECK(state.ApplyUpdate(VectorView{idx.data(), val.data(), 2, 6}, None(), 1, 1, 4) == UpdateVerdict::kWrongDimension);
   // Staleness 1 is within a bound of 0? No: refused.
-  CHECK(state.ApplyUpdate(delta, 1, 0, 0) == UpdateVerdict::kTooStale);
+  CHECK(state.ApplyUpdate(delta, None(), 1, 0, 0) == UpdateVerdict::kTooStale);
   CHECK(state.version() == 1);
   // A negating update removes coordinates from the support.
   const std::vector<double> neg = {-0.5, 2.0};
-  CHECK(state.ApplyUpdate(VectorView{idx.data(), neg.data(), 2, 5}, 1, 1, 4) == UpdateVerdict::kApplied);
+  CHECK(state.ApplyUpdate(VectorView{idx.data(), neg.data(), 2, 5}, None(), 1, 1, 4) == UpdateVerdict::kApplied);
   CHECK(state.support().empty());
   CHECK(state.applied_in_epoch() == 2);
   CHECK(!state.InnerPhaseDone());
-  CHECK(state.ApplyUpdate(delta, 1, 0, 4) == UpdateVerdict::kApplied);  // staleness 2
+  CHECK(state.ApplyUpdate(delta, None(), 1, 0, 4) == UpdateVerdict::kApplied);  // staleness 2
   CHECK(state.InnerPhaseDone());
-  CHECK(state.ApplyUpdate(delta, 1, 3, 4) == UpdateVerdict::kWrongPhase);  // m reached
+  CHECK(state.ApplyUpdate(delta, None(), 1, 3, 4) == UpdateVerdict::kWrongPhase);  // m reached
   const auto& hist = state.staleness_histogram();
   CHECK(hist[0] == 2);
   CHECK(hist[2] == 1);
+}
+
+TEST_CASE("stale updates: guarded zeroing never overshoots, entries stop at zero") {
+  ProblemSpec spec;
+  spec.reg.l1 = 0.1;
+  CoordinatorState state(spec, 3);
+  state.BeginEpoch();
+  const std::vector<double> g(3, 0.0);
+  state.AddGradSum(VectorView::Dense(g.data(), 3), 1.0, 1);
+  state.FinishGradientPhase(100);
+  auto apply = [&](std::vector<int32_t> di, std::vector<double> dv, std::vector<int32_t> gi, std::vector<double> gv,
+                   int64_t base) {
+    return state.ApplyUpdate(VectorView{di.data(), dv.data(), static_cast<int64_t>(di.size()), 3},
+                             VectorView{gi.data(), gv.data(), static_cast<int64_t>(gi.size()), 3}, state.epoch(), base,
+                             10);
+  };
+  REQUIRE(apply({0, 1}, {0.5, -0.2}, {}, {}, 0) == UpdateVerdict::kApplied);  // x = (0.5, -0.2, 0), version 1
+  // Three agents read version 1 and each "zero" coordinate 0 (Delta = -0.5): a plain add would
+  // leave -1.0; guarded, the first lands on zero and the others find nothing to do.
+  for (int k = 0; k < 3; ++k) REQUIRE(apply({}, {}, {0}, {-0.5}, 1) == UpdateVerdict::kApplied);
+  CHECK(state.x()[0] == 0.0);
+  CHECK(state.guarded_refused() == 2);
+  // A guarded move smaller than the coordinate just moves it.
+  REQUIRE(apply({0}, {0.3}, {}, {}, 4) == UpdateVerdict::kApplied);
+  REQUIRE(apply({}, {}, {0}, {-0.1}, 5) == UpdateVerdict::kApplied);
+  CHECK(state.x()[0] == doctest::Approx(0.2));
+  // A stale delta entry that would carry coordinate 1 across zero stops at zero...
+  REQUIRE(apply({1}, {0.5}, {}, {}, 5) == UpdateVerdict::kApplied);
+  CHECK(state.x()[1] == 0.0);
+  CHECK(state.crossings_stopped() == 1);
+  // ...while a fresh one crosses (exact ProxSVRG).
+  REQUIRE(apply({1}, {0.5}, {}, {}, state.version()) == UpdateVerdict::kApplied);
+  CHECK(state.x()[1] == 0.5);
+  REQUIRE(apply({1}, {-0.7}, {}, {}, state.version()) == UpdateVerdict::kApplied);
+  CHECK(state.x()[1] == doctest::Approx(-0.2));
 }
 
 TEST_CASE("divergence safeguard: probation once, then roll back to the best snapshot") {
@@ -165,7 +215,7 @@ TEST_CASE("divergence safeguard: probation once, then roll back to the best snap
   CHECK(epoch(1.0) == V::kBest);
   const std::vector<int32_t> idx = {0};
   const std::vector<double> val = {3.0};
-  state.ApplyUpdate(VectorView{idx.data(), val.data(), 1, 2}, state.epoch(), state.version(), 0);
+  state.ApplyUpdate(VectorView{idx.data(), val.data(), 1, 2}, None(), state.epoch(), state.version(), 0);
   CHECK(epoch(2.0) == V::kProbation);
   CHECK(state.x()[0] == 3.0);
   CHECK(epoch(1.5) == V::kRolledBack);
@@ -229,7 +279,8 @@ TEST_CASE("the steady-state loop of worker and coordinator state does not alloca
   CoordinatorState state(spec, data.dim());
   const int64_t p = state.model_size();
   std::vector<double> g(p);
-  SparseVector delta(p);
+  ModelUpdate update;
+  update.Reset(p);
   double loss;
   for (int epoch = 0; epoch < 3; ++epoch) {
     state.BeginEpoch();
@@ -239,8 +290,9 @@ TEST_CASE("the steady-state loop of worker and coordinator state does not alloca
     worker.BeginEpoch(state.mu().data(), 4.0, 2);
     const long before = testing::AllocationCount();
     for (int t = 0; t < 2000; ++t) {
-      worker.Step(state.View(), &delta);
-      REQUIRE(state.ApplyUpdate(delta.View(), state.epoch(), state.version(), 0) == UpdateVerdict::kApplied);
+      worker.Step(state.View(), &update);
+      REQUIRE(state.ApplyUpdate(update.delta.View(), update.guarded.View(), state.epoch(), state.version(), 0) ==
+              UpdateVerdict::kApplied);
     }
     CHECK(testing::AllocationCount() == before);
   }

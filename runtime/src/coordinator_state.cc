@@ -66,7 +66,7 @@ void CoordinatorState::BeginEpoch() {
 void CoordinatorState::AddGradSum(const VectorView& g, double loss_sum, int64_t rows) {
   assert(phase_ == Phase::kGradient && g.dim == p_);
   if (g.dense()) {
-    for (int64_t j = 0; j < p_; ++j) grad_sum_[j] += g.value[j];
+    for (int64_t j = 0; j < g.count; ++j) grad_sum_[j] += g.value[j];
   } else {
     for (int64_t k = 0; k < g.count; ++k) grad_sum_[g.index[k]] += g.value[k];
   }
@@ -93,20 +93,59 @@ SnapshotReport CoordinatorState::FinishGradientPhase(int64_t inner_steps) {
   return r;
 }
 
-UpdateVerdict CoordinatorState::ApplyUpdate(const VectorView& delta, int64_t epoch,
-                                            int64_t base_version, int64_t max_staleness) {
-  if (delta.dim != p_) return UpdateVerdict::kWrongDimension;
+UpdateVerdict CoordinatorState::ApplyUpdate(const VectorView& delta, const VectorView& guarded,
+                                            int64_t epoch, int64_t base_version, int64_t max_staleness) {
+  if (delta.dim != p_ || (guarded.count > 0 && guarded.dim != p_)) return UpdateVerdict::kWrongDimension;
   if (phase_ != Phase::kInner || applied_in_epoch_ >= inner_steps_) return UpdateVerdict::kWrongPhase;
   if (epoch != epoch_) return UpdateVerdict::kWrongEpoch;
   if (base_version > version_) return UpdateVerdict::kFutureVersion;
   const int64_t staleness = version_ - base_version;
   if (staleness > max_staleness) return UpdateVerdict::kTooStale;
-  if (delta.dense()) {
-    for (int64_t j = 0; j < p_; ++j) {
-      if (delta.value[j] != 0.0) AddTo(static_cast<int32_t>(j), delta.value[j]);
+  // A stale update (computed at an older version) does not carry a coordinate across zero: it
+  // stops at zero. With l1, zero is where the prox puts coordinates; crossing it on the strength
+  // of an outdated copy makes near-zero weights oscillate between agents. Fresh updates (and so
+  // the serial mode) are exact adds.
+  const bool stop_at_zero = staleness > 0 && spec_.reg.l1 > 0 && !spec_.reg.HasBox();
+  auto add = [&](int32_t j, double v) {
+    if (v == 0.0) return;
+    if (stop_at_zero) {
+      const double r = x_[j];
+      if (r != 0.0 && (r > 0) != (r + v > 0) && r + v != 0.0) {
+        ++crossings_stopped_;
+        AddTo(j, -r);
+        return;
+      }
     }
+    AddTo(j, v);
+  };
+  if (delta.dense()) {
+    for (int64_t j = 0; j < delta.count; ++j) add(static_cast<int32_t>(j), delta.value[j]);
   } else {
-    for (int64_t k = 0; k < delta.count; ++k) AddTo(delta.index[k], delta.value[k]);
+    for (int64_t k = 0; k < delta.count; ++k) add(delta.index[k], delta.value[k]);
+  }
+  const bool box = spec_.reg.HasBox();
+  auto guard = [&](int32_t j, double v) {
+    if (v == 0.0) return;
+    if (box) {  // fresh updates only: the add lands exactly on the kink
+      AddTo(j, v);
+      return;
+    }
+    const double r = x_[j];
+    if (r == 0.0 || (v > 0) == (r > 0)) {  // already zero, or the move points away from zero
+      ++guarded_refused_;
+      return;
+    }
+    if (std::fabs(v) >= std::fabs(r)) {
+      if (std::fabs(v) > std::fabs(r)) ++guarded_clipped_;
+      AddTo(j, -r);  // exactly zero
+    } else {
+      AddTo(j, v);
+    }
+  };
+  if (guarded.dense()) {
+    for (int64_t j = 0; j < guarded.count; ++j) guard(static_cast<int32_t>(j), guarded.value[j]);
+  } else {
+    for (int64_t k = 0; k < guarded.count; ++k) guard(guarded.index[k], guarded.value[k]);
   }
   ++version_;
   ++applied_in_epoch_;

@@ -27,7 +27,8 @@ Result<TrainResult> TrainLocal(const Dataset& data, const ProblemSpec& spec,
   CoordinatorState state(spec, data.dim());
   const int64_t p = state.model_size();
   std::vector<double> grad_sum(p);
-  SparseVector delta(p);
+  ModelUpdate update;
+  update.Reset(p);
 
   for (int64_t epoch = 0;; ++epoch) {
     state.BeginEpoch();
@@ -76,8 +77,8 @@ Result<TrainResult> TrainLocal(const Dataset& data, const ProblemSpec& spec,
 
     worker.BeginEpoch(state.mu().data(), result.plan.eta, result.plan.batch);
     for (int64_t t = 0; t < result.plan.inner_steps; ++t) {
-      worker.Step(state.View(), &delta);
-      state.ApplyUpdate(delta.View(), state.epoch(), state.version(), 0);
+      worker.Step(state.View(), &update);
+      state.ApplyUpdate(update.delta.View(), update.guarded.View(), state.epoch(), state.version(), 0);
     }
   }
   return result;

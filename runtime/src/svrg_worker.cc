@@ -53,14 +53,14 @@ void SvrgWorker::BeginEpoch(const double* mu, double eta, int32_t batch) {
   if (spec_.intercept) drift_.push_back(d_);
 }
 
-void SvrgWorker::Step(const ModelView& x_hat, SparseVector* delta) {
-  DispatchLoss(spec_.loss, [&](auto loss) { StepImpl<decltype(loss)>(x_hat, delta); });
+void SvrgWorker::Step(const ModelView& x_hat, ModelUpdate* update) {
+  DispatchLoss(spec_.loss, [&](auto loss) { StepImpl<decltype(loss)>(x_hat, update); });
 }
 
 template <typename Loss>
-void SvrgWorker::StepImpl(const ModelView& x_hat, SparseVector* delta) {
-  assert(x_hat.p == p_ && delta->dim() == p_);
-  delta->Clear();
+void SvrgWorker::StepImpl(const ModelView& x_hat, ModelUpdate* update) {
+  assert(x_hat.p == p_ && update->delta.dim() == p_ && update->guarded.dim() == p_);
+  update->Clear();
   touched_.clear();
   if (++current_ == 0) {  // stamp wrap-around: forget all marks
     std::fill(stamp_.begin(), stamp_.end(), 0u);
@@ -87,27 +87,31 @@ void SvrgWorker::StepImpl(const ModelView& x_hat, SparseVector* delta) {
 
   const Regularizer& reg = spec_.reg;
   const double eta = eta_;
-  auto update = [&](int32_t j, double g_acc) {
+  const bool kink_at_zero = reg.l1 > 0;
+  const bool box = reg.HasBox();
+  auto apply = [&](int32_t j, double g_acc) {
     const double xj = x[j];
-    double next;
     if (j < d_) {
-      next = reg.Prox(xj - eta * (g_acc + mu_[j] + reg.l2 * xj), eta);
+      const double next = reg.Prox(xj - eta * (g_acc + mu_[j] + reg.l2 * xj), eta);
+      const double dj = next - xj;
+      if (dj == 0.0) return;
+      const bool kink = (next == 0.0 && kink_at_zero) || (box && (next == reg.lower || next == reg.upper));
+      (kink ? update->guarded : update->delta).Push(j, dj);
     } else {
-      next = xj - eta * (g_acc + mu_[j]);  // intercept: unregularised
+      const double dj = -eta * (g_acc + mu_[j]);  // intercept: unregularised
+      if (dj != 0.0) update->delta.Push(j, dj);
     }
-    const double dj = next - xj;
-    if (dj != 0.0) delta->Push(j, dj);
   };
 
   if (x_hat.dense) {
     for (int64_t j = 0; j < p_; ++j) {
-      update(static_cast<int32_t>(j), stamp_[j] == current_ ? acc_[j] : 0.0);
+      apply(static_cast<int32_t>(j), stamp_[j] == current_ ? acc_[j] : 0.0);
     }
     return;
   }
   for (int64_t k = 0; k < x_hat.support_size; ++k) Touch(x_hat.support[k]);
   for (int32_t j : drift_) Touch(j);
-  for (int32_t j : touched_) update(j, acc_[j]);
+  for (int32_t j : touched_) apply(j, acc_[j]);
 }
 
 }  // namespace edgetrain

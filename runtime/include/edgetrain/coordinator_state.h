@@ -7,7 +7,9 @@
 //                           for free from mu~                                 (phase kInner)
 //   ApplyUpdate(Delta, ...) x += Delta, version++ — refused if it belongs to another epoch or
 //                           is staler than the bound; the epoch's inner phase ends after m
-//                           applied updates.
+//                           applied updates. Guarded entries (see ModelUpdate) move their
+//                           coordinate toward zero by at most their size, never past it; the
+//                           entries of a stale update stop at zero rather than cross it.
 // The only O(nnz(Delta)) work per update is the add (plus keeping the support list of x, so the
 // model can travel sparse). Objective and KKT are O(p) once per epoch.
 //
@@ -76,11 +78,18 @@ class CoordinatorState {
   int64_t applied_in_epoch() const { return applied_in_epoch_; }
   bool InnerPhaseDone() const { return phase_ == Phase::kInner && applied_in_epoch_ >= inner_steps_; }
 
-  // Applies x += delta when the update belongs to this epoch's inner phase and
-  // version - base_version <= max_staleness. REQUIRES: delta's values finite and indices < p
-  // (the wire decoder checks both).
-  UpdateVerdict ApplyUpdate(const VectorView& delta, int64_t epoch, int64_t base_version,
-                            int64_t max_staleness);
+  // Applies x += delta and the guarded entries (toward zero, never past it; exact adds when the
+  // problem has a box, whose updates are fresh) when the update belongs to this epoch's inner
+  // phase and version - base_version <= max_staleness. REQUIRES: values finite and indices < p
+  // (the wire decoder checks both); guarded.dim == delta.dim (an empty view is fine).
+  UpdateVerdict ApplyUpdate(const VectorView& delta, const VectorView& guarded, int64_t epoch,
+                            int64_t base_version, int64_t max_staleness);
+  // Guarded entries not applied because their coordinate was already zero or on the other side
+  // of zero, and those cut short at zero.
+  int64_t guarded_refused() const { return guarded_refused_; }
+  int64_t guarded_clipped() const { return guarded_clipped_; }
+  // Entries of stale updates stopped at zero instead of crossing it.
+  int64_t crossings_stopped() const { return crossings_stopped_; }
 
   // Counters since construction.
   int64_t applied_total() const { return applied_total_; }
@@ -142,6 +151,9 @@ class CoordinatorState {
   int64_t inner_steps_ = 0;
   int64_t applied_in_epoch_ = 0;
   int64_t applied_total_ = 0;
+  int64_t guarded_refused_ = 0;
+  int64_t guarded_clipped_ = 0;
+  int64_t crossings_stopped_ = 0;
   std::array<int64_t, kStalenessBuckets> staleness_hist_{};
 };
 

@@ -16,12 +16,12 @@
 namespace edgetrain {
 
 struct VectorView {
-  const int32_t* index = nullptr;  // null: dense, value has dim entries
+  const int32_t* index = nullptr;  // null with count == dim: dense
   const double* value = nullptr;
-  int64_t count = 0;  // entries in value
+  int64_t count = 0;  // entries in value (0: an empty vector, sparse or dense alike)
   int64_t dim = 0;
 
-  bool dense() const { return index == nullptr; }
+  bool dense() const { return index == nullptr && count > 0; }
   static VectorView Dense(const double* v, int64_t dim) { return {nullptr, v, dim, dim}; }
 };
 
@@ -59,6 +59,30 @@ class SparseVector {
   int64_t dim_ = 0;
   std::vector<int32_t> index_;
   std::vector<double> value_;
+};
+
+// One DAP-SVRG update Delta = prox(x^ - eta v) - x^, split in two parts:
+//   delta    entries added unconditionally;
+//   guarded  entries whose prox result is exactly zero (the kink of l1): Delta_j = -x^_j.
+// The coordinator moves a guarded coordinate toward zero by at most |Delta_j|, never past zero
+// and never away from it. Fresh (x_j == x^_j) that is exactly x_j + Delta_j = 0; stale, it keeps
+// several agents that "zero" the same coordinate from their own copies from pushing it to the
+// other side — a plain add would overshoot by about (K - 1) x_j with K agents, and measured with
+// 8 agents left every weight non-zero. (With a box constraint updates are fresh, see the
+// coordinator, and kinks at the bounds are guarded too; then the move is exact as well.)
+struct ModelUpdate {
+  SparseVector delta;
+  SparseVector guarded;
+
+  void Reset(int64_t dim) {
+    delta.Reset(dim);
+    guarded.Reset(dim);
+  }
+  void Clear() {
+    delta.Clear();
+    guarded.Clear();
+  }
+  int64_t nnz() const { return delta.nnz() + guarded.nnz(); }
 };
 
 }  // namespace edgetrain

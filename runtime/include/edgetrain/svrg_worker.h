@@ -8,6 +8,8 @@
 //       Delta = prox_{eta h}(x^ - eta v) - x^,
 //       v = (1/b) sum_{i in I} q_i (phi'(a_i.x^) - phi'(a_i.x~)) [a_i;1] + mu~ + l2 [w^; 0],
 //       q_i = 1/(n_k p_i) the sampler's weight (1 for uniform sampling; see RowSampler).
+//       Entries whose result lands exactly on a kink of h (0, a bound) go to the guarded part of
+//       the ModelUpdate (see sparse_vector.h), the others to its delta part.
 //
 // Cost of a step: O(nnz of the mini-batch + |support(x^)| + |drift|), where drift is the set of
 // coordinates that move away from zero even when no row touches them (prox(-eta mu~_j) != 0,
@@ -59,14 +61,15 @@ class SvrgWorker {
   // REQUIRES: ComputeSnapshot at this epoch's snapshot; mu has p entries; eta > 0; batch >= 1.
   void BeginEpoch(const double* mu, double eta, int32_t batch);
 
-  // One inner step at x^; *delta is cleared and filled. REQUIRES: BeginEpoch; delta->dim() == p.
-  void Step(const ModelView& x_hat, SparseVector* delta);
+  // One inner step at x^; *update is cleared and filled.
+  // REQUIRES: BeginEpoch; update->delta.dim() == update->guarded.dim() == p.
+  void Step(const ModelView& x_hat, ModelUpdate* update);
 
   int64_t drift_size() const { return static_cast<int64_t>(drift_.size()); }
 
  private:
   template <typename Loss>
-  void StepImpl(const ModelView& x_hat, SparseVector* delta);
+  void StepImpl(const ModelView& x_hat, ModelUpdate* update);
   // Marks coordinate j as visited in this step (zeroing its accumulator on first visit).
   void Touch(int32_t j) {
     if (stamp_[j] != current_) {

@@ -98,11 +98,12 @@ std::string SerializeModel(const Model& m) {
 
 Result<Model> ParseModel(std::string_view bytes, const std::string& source) {
   auto corrupt = [&](const std::string& why) { return Status::Corrupt(source + ": not a valid edgetrain model file: " + why); };
+  if (bytes.size() < 8) return corrupt("only " + std::to_string(bytes.size()) + " bytes");
   // FlatBuffers reads scalars in place, so give it 8-byte aligned memory.
   std::vector<uint64_t> aligned((bytes.size() + 7) / 8);
   std::memcpy(aligned.data(), bytes.data(), bytes.size());
   const auto* buf = reinterpret_cast<const uint8_t*>(aligned.data());
-  if (bytes.size() < 8 || !fb::ModelFileBufferHasIdentifier(buf)) {
+  if (!fb::ModelFileBufferHasIdentifier(buf)) {
     return corrupt("missing the 'ETMD' file identifier");
   }
   flatbuffers::Verifier verifier(buf, bytes.size(), /*max_depth=*/16, /*max_tables=*/1000);

@@ -20,6 +20,7 @@ class Command {
 std::unique_ptr<Command> RegisterTrainLocal(CLI::App* app);
 std::unique_ptr<Command> RegisterPredict(CLI::App* app);
 std::unique_ptr<Command> RegisterInspect(CLI::App* app);
+std::unique_ptr<Command> RegisterRun(CLI::App* app);
 
 }  // namespace edgetrain::agent
 

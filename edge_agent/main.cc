@@ -1,4 +1,5 @@
 // edgetrain-agent: the program that runs on a device.
+//   run          join a coordinator and train on this device's data (DAP-SVRG)
 //   train-local  ProxSVRG on this device's data alone (single-device mode)
 //   predict      apply a model file to a data file and report its quality
 //   inspect      check a data file and report what it holds
@@ -15,6 +16,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", edgetrain::cli::SoftwareVersion());
   app.require_subcommand(1);
   std::vector<std::unique_ptr<edgetrain::agent::Command>> commands;
+  commands.push_back(edgetrain::agent::RegisterRun(&app));
   commands.push_back(edgetrain::agent::RegisterTrainLocal(&app));
   commands.push_back(edgetrain::agent::RegisterPredict(&app));
   commands.push_back(edgetrain::agent::RegisterInspect(&app));

@@ -45,6 +45,7 @@ class CsvParser {
     std::vector<std::string> names;
     for (size_t c : feature_columns_) names.push_back(names_[c]);
     data.set_feature_names(std::move(names));
+    if (options_.defer_label_map) data.set_raw_labels(labels_.seen());
     return data;
   }
 

@@ -60,6 +60,32 @@ Dataset::Dataset(std::vector<int64_t> row_ptr, std::vector<int32_t> index,
   assert(index_.size() == value_.size());
 }
 
+Status Dataset::ApplyLabelMap(const LabelMap& map) {
+  // The two values y holds now (provisional ids 0/1, or -1/+1 of an earlier mapping) and the
+  // raw label each stands for.
+  const double current[2] = {labels_ ? -1.0 : 0.0, 1.0};
+  std::string raw[2];
+  for (int k = 0; k < 2; ++k) {
+    if (labels_) raw[k] = k == 0 ? labels_->negative : labels_->positive;
+    else if (k < static_cast<int>(raw_labels_.size())) raw[k] = raw_labels_[k];
+  }
+  bool present[2] = {false, false};
+  for (double v : y_) present[v == current[1] ? 1 : 0] = true;
+  double target[2] = {0, 0};
+  for (int k = 0; k < 2; ++k) {
+    if (!present[k]) continue;
+    std::optional<double> t = map.Map(raw[k]);
+    if (!t) {
+      return Status::InvalidArgument("the data's label '" + raw[k] + "' is not one of the run's labels '" +
+                                     map.negative + "' and '" + map.positive + "'");
+    }
+    target[k] = *t;
+  }
+  for (double& v : y_) v = (v == current[1]) ? target[1] : target[0];
+  labels_ = map;
+  return Status::Ok();
+}
+
 void Dataset::set_dim(int32_t dim) {
   assert(dim >= dim_);
   dim_ = dim;
@@ -85,6 +111,7 @@ Dataset Dataset::SelectRows(const std::vector<int64_t>& rows) const {
   Dataset out(std::move(row_ptr), std::move(index), std::move(value), std::move(y), dim_, task_,
               labels_);
   out.feature_names_ = feature_names_;
+  out.raw_labels_ = raw_labels_;
   return out;
 }
 

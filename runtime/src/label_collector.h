@@ -63,10 +63,18 @@ class LabelCollector {
     return static_cast<double>(seen_.size() - 1);
   }
 
-  // Rewrites provisional ids to -1/+1 and returns the mapping (nullopt for regression).
+  // The raw labels in the order first seen (provisional ids 0 and 1).
+  const std::vector<std::string>& seen() const { return seen_; }
+
+  // Rewrites provisional ids to -1/+1 and returns the mapping (nullopt for regression, and for
+  // classification with ReadOptions::defer_label_map, where the ids stay).
   Result<std::optional<LabelMap>> Finish(std::vector<double>* y, const std::string& source) {
     if (options_.task == Task::kRegression) return std::optional<LabelMap>();
     if (options_.labels) return std::optional<LabelMap>(options_.labels);
+    if (options_.defer_label_map) {
+      if (y->empty()) return Status::InvalidArgument(source + ": no rows");
+      return std::optional<LabelMap>();
+    }
     if (seen_.size() < 2) {
       return Status::InvalidArgument(
           source + ": found " + (seen_.empty() ? "no rows" : "only the label '" + seen_[0] + "'") +

@@ -60,8 +60,10 @@ class LibsvmParser {
     Result<std::optional<LabelMap>> map = labels_.Finish(&y_, source_);
     if (!map.ok()) return map.status();
     int32_t dim = std::max(max_index_ + 1, options_.min_dim);
-    return Dataset(std::move(row_ptr_), std::move(index_), std::move(value_), std::move(y_), dim,
-                   options_.task, std::move(*map));
+    Dataset data(std::move(row_ptr_), std::move(index_), std::move(value_), std::move(y_), dim,
+                 options_.task, std::move(*map));
+    if (options_.defer_label_map) data.set_raw_labels(labels_.seen());
+    return data;
   }
 
  private:

@@ -83,6 +83,14 @@ class Dataset {
   std::vector<double>& mutable_value() { return value_; }
   const std::vector<double>& y() const { return y_; }
 
+  // Classification read with ReadOptions::defer_label_map: the raw labels found, in the order of
+  // the provisional ids held in y() (0, 1) until ApplyLabelMap.
+  const std::vector<std::string>& raw_labels() const { return raw_labels_; }
+  void set_raw_labels(std::vector<std::string> labels) { raw_labels_ = std::move(labels); }
+  // Sets the -1/+1 targets from a mapping (also re-maps data already mapped differently).
+  // Fails, naming the label, when a label of the data is not in the mapping.
+  Status ApplyLabelMap(const LabelMap& map);
+
   // Widens the dimension (for reading a test file against a model, or aligning shards).
   // REQUIRES: dim >= this->dim()
   void set_dim(int32_t dim);
@@ -104,6 +112,7 @@ class Dataset {
   int32_t dim_ = 0;
   Task task_ = Task::kClassification;
   std::optional<LabelMap> labels_;
+  std::vector<std::string> raw_labels_;
   std::vector<std::string> feature_names_;
 };
 

@@ -32,6 +32,11 @@ struct ReadOptions {
   std::optional<LabelMap> labels;
   // Which raw label becomes +1 when the mapping is chosen from the data (default: the larger).
   std::optional<std::string> positive_label;
+  // Classification without choosing the mapping yet: targets hold provisional class ids and the
+  // Dataset lists the raw labels found (one or two); Dataset::ApplyLabelMap finishes later. An
+  // agent reads its shard this way, since its device may have seen only one class; the
+  // coordinator decides the mapping for all agents.
+  bool defer_label_map = false;
   // The dimension is at least this (the model's d when reading test data).
   int32_t min_dim = 0;
   // CSV only: the label column's name (required for CSV).

@@ -1,0 +1,680 @@
+#include "coordinator.h"
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+#include <ctime>
+
+#include "edgetrain/crc32c.h"
+#include "edgetrain/file_util.h"
+#include "edgetrain/model.h"
+#include "edgetrain/rng.h"
+
+namespace edgetrain::coordinator {
+
+namespace fb = wire::fb;
+
+struct Coordinator::Agent {
+  std::string identity;
+  std::string agent_id;
+  std::string peer;
+  std::string software_version;
+  uint64_t session = 0;
+  Role role = Role::kPending;
+  int64_t rows = 0;
+  int32_t dim = 0;
+  std::vector<std::string> labels;
+  uint64_t seq_in = 0;
+  uint64_t seq_out = 0;
+  double last_heard = 0;
+  double last_sent = 0;
+  int64_t updates_applied = 0;
+};
+
+namespace {
+
+std::string Format(const char* fmt, double a) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, fmt, a);
+  return buf;
+}
+
+JsonWriter RefusedJson(const std::map<std::string, int64_t>& counts) {
+  JsonWriter w;
+  for (const auto& [reason, n] : counts) w.Field(reason, n);
+  return w;
+}
+
+}  // namespace
+
+Coordinator::Coordinator(const CoordinatorOptions& options, zmq::context_t* context, const Clock* clock)
+    : options_(options),
+      context_(context),
+      clock_(clock),
+      router_(context, options.channel),
+      log_(context, clock),
+      decoder_(static_cast<size_t>(options.channel.max_message_bytes)) {
+  labels_ = options_.labels;
+  // A stale additive update can leave the box, so box-constrained runs take fresh updates only.
+  max_staleness_ = options_.problem.reg.HasBox() ? 0 : options_.max_staleness;
+}
+
+Coordinator::~Coordinator() = default;
+
+Status Coordinator::Bind() {
+  Result<std::string> agents = router_.Bind(options_.bind);
+  if (!agents.ok()) return agents.status();
+  agent_endpoint_ = *agents;
+  Result<std::string> logs = log_.Bind(options_.log_bind);
+  if (!logs.ok()) return logs.status();
+  log_endpoint_ = *logs;
+  if (!options_.log_json.empty()) EDGETRAIN_RETURN_IF_ERROR(log_.OpenFile(options_.log_json));
+  if (!options_.endpoints_file.empty()) {
+    EDGETRAIN_RETURN_IF_ERROR(WriteFileAtomically(
+        options_.endpoints_file, "agents=" + agent_endpoint_ + "\nlog=" + log_endpoint_ + "\n"));
+  }
+  return Status::Ok();
+}
+
+void Coordinator::PrintLine(const std::string& line) const {
+  if (options_.quiet || options_.log_json == "-") return;
+  std::fputs(line.c_str(), stdout);
+  std::fputc('\n', stdout);
+  std::fflush(stdout);
+}
+
+wire::Header Coordinator::HeaderFor(Agent& a) { return {a.agent_id, a.session, ++a.seq_out}; }
+
+void Coordinator::SendTo(Agent& a, std::string_view bytes) {
+  if (router_.Send(a.identity, bytes)) a.last_sent = clock_->Now();
+}
+
+void Coordinator::Refuse(const std::string& who, const std::string& peer, const std::string& reason,
+                         const std::string& what) {
+  ++refused_messages_;
+  ++refused_by_reason_[reason];
+  ++epoch_refused_[reason];
+  JsonWriter w;
+  w.Field("agent", who).Field("peer", peer).Field("reason", reason).Field("detail", what);
+  log_.Publish("agent", "message_refused", w);
+  PrintLine("refused a message from " + who + (peer.empty() ? "" : " (" + peer + ")") + ": " + reason + ": " + what);
+}
+
+void Coordinator::Reject(const std::string& identity, const std::string& agent_id, fb::RejectReason reason,
+                         const std::string& text) {
+  router_.Send(identity, encoder_.Reject({agent_id, 0, 0}, reason, text));
+  JsonWriter w;
+  w.Field("agent", agent_id).Field("reason", fb::EnumNameRejectReason(reason)).Field("detail", text);
+  log_.Publish("agent", "agent_refused", w);
+  PrintLine("refused agent " + agent_id + ": " + text);
+}
+
+void Coordinator::HandleMessage(const std::string& identity, const zmq::message_t& payload, const std::string& peer) {
+  auto it = agents_.find(identity);
+  const std::string who = it != agents_.end() ? it->second->agent_id : "an unknown connection";
+  Result<wire::DecodedMessage> m = decoder_.Decode(payload.data(), payload.size());
+  if (!m.ok()) {
+    Refuse(who, peer, "malformed", m.status().message());
+    return;
+  }
+  if (m->type == fb::Message::Hello) {
+    HandleHello(identity, *m, peer);
+    return;
+  }
+  const std::string agent_id(m->agent_id);
+  if (it == agents_.end()) {
+    Refuse(agent_id, peer, "unknown_sender", std::string(wire::MessageName(m->type)) + " before Hello");
+    Reject(identity, agent_id, fb::RejectReason::NotWelcome, "no session: say Hello first");
+    return;
+  }
+  Agent& a = *it->second;
+  if (m->agent_id != a.agent_id || m->session != a.session || a.role == Role::kPending) {
+    Refuse(agent_id, peer, "wrong_session",
+           "session " + std::to_string(m->session) + ", expected " + std::to_string(a.session));
+    if (a.role != Role::kPending) Reject(identity, agent_id, fb::RejectReason::NotWelcome, "stale session: say Hello again");
+    return;
+  }
+  if (m->seq <= a.seq_in) {
+    Refuse(a.agent_id, peer, "duplicate", "sequence number " + std::to_string(m->seq) + " already seen");
+    return;
+  }
+  a.seq_in = m->seq;
+  a.last_heard = clock_->Now();
+  switch (m->type) {
+    case fb::Message::GradSum: HandleGradSum(a, *m); break;
+    case fb::Message::Update: HandleUpdate(a, *m); break;
+    case fb::Message::Heartbeat: break;
+    case fb::Message::Bye: {
+      const auto* bye = m->As<fb::Bye>();
+      RemoveAgent(identity, "said goodbye" + (bye->text() ? ": " + bye->text()->str() : std::string()));
+      break;
+    }
+    default:
+      Refuse(a.agent_id, peer, "unexpected_message", std::string(wire::MessageName(m->type)) + " from an agent");
+  }
+}
+
+void Coordinator::HandleHello(const std::string& identity, const wire::DecodedMessage& m, const std::string& peer) {
+  const auto* h = m.As<fb::Hello>();
+  const std::string agent_id(m.agent_id);
+  if (phase_ == Phase::kDone) {
+    Reject(identity, agent_id, fb::RejectReason::ShuttingDown, "the run has finished");
+    return;
+  }
+  if (static_cast<Task>(h->task()) != options_.task) {
+    Reject(identity, agent_id, fb::RejectReason::TaskMismatch,
+           std::string("this run is ") + TaskName(options_.task) + " but the agent's data is read for " +
+               TaskName(static_cast<Task>(h->task())) + " (check --task on both sides)");
+    return;
+  }
+  std::vector<std::string> labels;
+  if (h->labels() != nullptr) {
+    for (const auto* l : *h->labels()) labels.push_back(l->str());
+  }
+  const int32_t limit = state_ ? dimension_ : options_.dimension;
+  if (limit > 0 && h->dimension() > limit) {
+    Reject(identity, agent_id, fb::RejectReason::DimensionTooLarge,
+           "the agent's data has " + std::to_string(h->dimension()) + " features but the model has " +
+               std::to_string(limit) + " (start the coordinator with --dim " + std::to_string(h->dimension()) + ")");
+    return;
+  }
+  if (options_.task == Task::kClassification) {
+    if (labels_) {
+      for (const std::string& l : labels) {
+        if (!labels_->Map(l)) {
+          Reject(identity, agent_id, fb::RejectReason::LabelsConflict,
+                 "label '" + l + "' is not one of the run's labels '" + labels_->negative + "' and '" +
+                     labels_->positive + "'");
+          return;
+        }
+      }
+    } else {
+      const std::vector<std::string> distinct = DistinctLabels(agent_id, labels);
+      if (distinct.size() > 2) {
+        Reject(identity, agent_id, fb::RejectReason::LabelsConflict,
+               "the agents' data holds more than two labels (" + distinct[0] + ", " + distinct[1] + ", " +
+                   distinct[2] + "); binary classification needs two");
+        return;
+      }
+    }
+  }
+  // A Hello from an agent id we know: a retry while waiting, or a restart (new session).
+  if (auto known = identity_of_.find(agent_id); known != identity_of_.end()) {
+    Agent& old = *agents_.at(known->second);
+    if (old.role == Role::kPending && known->second == identity) {
+      old.last_heard = clock_->Now();
+      return;  // the agent is still waiting for the start
+    }
+    RemoveAgent(known->second, "replaced by a new session of the same agent");
+  }
+  auto agent = std::make_unique<Agent>();
+  Agent& a = *agent;
+  a.identity = identity;
+  a.agent_id = agent_id;
+  a.peer = peer;
+  a.software_version = h->software_version() ? h->software_version()->str() : "";
+  a.rows = h->rows();
+  a.dim = h->dimension();
+  a.labels = labels;
+  a.last_heard = clock_->Now();
+  a.seq_in = m.seq;
+  agents_[identity] = std::move(agent);
+  identity_of_[agent_id] = identity;
+  ++agents_joined_;
+  JsonWriter w;
+  w.Field("agent", agent_id).Field("peer", peer).Field("rows", a.rows).Field("dimension", static_cast<int64_t>(a.dim))
+      .Field("row_norm_sq_max", h->row_norm_sq_max()).Field("software_version", a.software_version)
+      .Field("agents", static_cast<int64_t>(agents_.size()));
+  log_.Publish("agent", "agent_joined", w);
+  PrintLine("agent " + agent_id + " joined from " + (peer.empty() ? "?" : peer) + ": " + std::to_string(a.rows) +
+            " rows, " + std::to_string(a.dim) + " features (" + std::to_string(agents_.size()) + " agents)");
+  if (!state_) {
+    std::string why;
+    if (ReadyToStart(&why)) Start();
+    return;
+  }
+  Welcome(a);
+  if (phase_ == Phase::kWaiting) StartEpoch();
+}
+
+std::vector<std::string> Coordinator::DistinctLabels(const std::string& except_agent,
+                                                     const std::vector<std::string>& extra) const {
+  std::vector<std::string> distinct;
+  auto add = [&](const std::string& l) {
+    if (std::none_of(distinct.begin(), distinct.end(), [&](const std::string& d) { return SameLabel(d, l); })) {
+      distinct.push_back(l);
+    }
+  };
+  for (const auto& [id, a] : agents_) {
+    if (a->agent_id == except_agent) continue;
+    for (const std::string& l : a->labels) add(l);
+  }
+  for (const std::string& l : extra) add(l);
+  return distinct;
+}
+
+bool Coordinator::ReadyToStart(std::string* why) const {
+  if (static_cast<int>(agents_.size()) < options_.min_agents) {
+    *why = "waiting for agents";
+    return false;
+  }
+  if (options_.task == Task::kClassification && !labels_) {
+    if (DistinctLabels("", {}).size() < 2) {
+      *why = "waiting for an agent whose data holds the second label";
+      return false;
+    }
+  }
+  return true;
+}
+
+void Coordinator::Welcome(Agent& a) {
+  a.session = next_session_++;
+  a.role = Role::kIdle;
+  a.seq_out = 0;
+  wire::WelcomeInfo info;
+  info.problem = options_.problem;
+  info.dimension = dimension_;
+  if (labels_) {
+    info.label_negative = labels_->negative;
+    info.label_positive = labels_->positive;
+  }
+  info.heartbeat_ms = static_cast<uint32_t>(options_.heartbeat_interval * 1000);
+  info.epoch = state_->epoch();
+  info.version = state_->version();
+  info.seed = DeriveSeed(options_.seed, Crc32c(a.agent_id.data(), a.agent_id.size()), a.session);
+  const auto& x = state_->x();
+  SendTo(a, encoder_.Welcome(HeaderFor(a), info,
+                             {x.data(), state_->model_size(), state_->support().data(),
+                              static_cast<int64_t>(state_->support().size())}));
+}
+
+void Coordinator::Start() {
+  dimension_ = options_.dimension;
+  for (const auto& [id, a] : agents_) dimension_ = std::max(dimension_, a->dim);
+  if (options_.task == Task::kClassification && !labels_) {
+    const std::vector<std::string> distinct = DistinctLabels("", {});
+    Result<LabelMap> map = ChooseLabelMap(distinct[0], distinct[1], options_.positive_label);
+    if (!map.ok()) {
+      summary_.stop_reason = "error: " + map.status().message();
+      Finish(summary_.stop_reason);
+      return;
+    }
+    labels_ = *map;
+  }
+  state_ = std::make_unique<CoordinatorState>(options_.problem, dimension_);
+  decoder_.set_model_size(state_->model_size());
+  start_time_ = clock_->Now();
+  JsonWriter w;
+  w.Field("agents", static_cast<int64_t>(agents_.size())).Field("dimension", static_cast<int64_t>(dimension_))
+      .Field("loss", LossName(options_.problem.loss)).Field("l1", options_.problem.reg.l1)
+      .Field("l2", options_.problem.reg.l2).Field("intercept", options_.problem.intercept)
+      .Field("max_epochs", options_.max_epochs).Field("kkt_tolerance", options_.kkt_tolerance)
+      .Field("reference_objective", options_.reference_objective);
+  if (labels_) w.Field("label_negative", labels_->negative).Field("label_positive", labels_->positive);
+  log_.Publish("run", "run_started", w);
+  PrintLine("training starts: " + std::to_string(agents_.size()) + " agents, " + std::to_string(dimension_) +
+            " features, loss " + LossName(options_.problem.loss));
+  for (auto& [id, a] : agents_) Welcome(*a);
+  if (!options_.quiet && options_.log_json != "-") {
+    std::printf("%6s  %-22s  %-10s  %-10s  %8s  %9s  %6s  %9s  %s\n", "epoch", "objective", "kkt", "gap_bound",
+                "nnz", "seconds", "agents", "updates/s", "notes");
+    std::fflush(stdout);
+  }
+  StartEpoch();
+}
+
+void Coordinator::StartEpoch() {
+  int welcomed = 0;
+  for (const auto& [id, a] : agents_) welcomed += (a->role != Role::kPending);
+  if (welcomed == 0) {
+    phase_ = Phase::kWaiting;
+    log_.Publish("run", "waiting_for_agents", JsonWriter());
+    PrintLine("no agents left: waiting for agents to join");
+    return;
+  }
+  state_->BeginEpoch();
+  const auto& snapshot = state_->snapshot();
+  for (auto& [id, a] : agents_) {
+    if (a->role == Role::kPending) continue;
+    a->role = Role::kGradient;
+    SendTo(*a, encoder_.EpochBegin(HeaderFor(*a), state_->epoch(), state_->version(),
+                                   {snapshot.data(), state_->model_size(), nullptr, 0}));
+  }
+  epoch_smoothness_.clear();
+  epoch_refused_.clear();
+  state_->ResetEpochCounters();
+  phase_ = Phase::kGradient;
+  phase_deadline_ = clock_->Now() + options_.gradient_timeout;
+}
+
+void Coordinator::HandleGradSum(Agent& a, const wire::DecodedMessage& m) {
+  const auto* g = m.As<fb::GradSum>();
+  if (phase_ != Phase::kGradient || a.role != Role::kGradient || g->epoch() != state_->epoch()) {
+    ++updates_refused_;
+    ++epoch_refused_["late_gradient"];
+    return;
+  }
+  state_->AddGradSum(wire::ViewOf(g->grad()), g->loss_sum(), g->rows());
+  Smoothness s;
+  s.rows = g->rows();
+  s.l_max = g->l_max();
+  s.l_avg = g->l_avg();
+  s.l_full = g->l_full();
+  s.l_q = g->l_q();
+  epoch_smoothness_.push_back(s);
+  a.role = Role::kGradientDone;
+  for (const auto& [id, other] : agents_) {
+    if (other->role == Role::kGradient) return;
+  }
+  FinishGradientPhase();
+}
+
+void Coordinator::FinishGradientPhase() {
+  const double now = clock_->Now();
+  if (state_->gradient_rows() == 0) {  // nobody answered: try again with whoever is there
+    StartEpoch();
+    return;
+  }
+  Result<StepPlan> plan = PlanSteps(CombineSmoothness(epoch_smoothness_), options_.problem.reg.l2, options_.steps);
+  if (!plan.ok()) {
+    Finish("error: " + plan.status().message());
+    return;
+  }
+  plan_ = *plan;
+  plan_.eta *= step_factor_;
+  const SnapshotReport report = state_->FinishGradientPhase(plan_.inner_steps);
+  const CoordinatorState::SnapshotVerdict verdict = state_->JudgeSnapshot(report);
+  const bool best = verdict == CoordinatorState::SnapshotVerdict::kBest;
+  const bool rolled_back = verdict == CoordinatorState::SnapshotVerdict::kRolledBack;
+  last_report_ = report;
+  if (best) {
+    best_report_ = report;
+    have_best_ = true;
+  }
+  const int64_t epoch = state_->epoch() - 1;
+  int participants = 0;
+  for (const auto& [id, a] : agents_) participants += (a->role == Role::kGradientDone);
+  const double seconds = now - start_time_;
+  if (rolled_back) step_factor_ *= 0.5;
+
+  std::string stop;
+  if (finish_after_gradient_) {
+    stop = pending_finish_reason_;
+  } else if (best && report.kkt <= options_.kkt_tolerance) {
+    stop = "kkt";
+  } else if (epoch >= options_.max_epochs) {
+    stop = "max-epochs";
+  } else if (options_.time_limit > 0 && seconds >= options_.time_limit) {
+    stop = "time-limit";
+  }
+
+  JsonWriter w;
+  w.Field("epoch", epoch).Field("objective", report.objective).Field("kkt", report.kkt)
+      .Field("gap_bound", report.gap_bound).Field("nnz", report.nnz).Field("rows", report.rows)
+      .Field("agents", static_cast<int64_t>(participants)).Field("version", state_->version())
+      .Field("eta", plan_.eta).Field("inner_steps", plan_.inner_steps).Field("batch", static_cast<int64_t>(plan_.batch))
+      .Field("seconds", seconds).Field("best", best).Field("rolled_back", rolled_back).Field("final", !stop.empty());
+  if (!std::isnan(options_.reference_objective)) {
+    w.Field("rel_subopt", (report.objective - options_.reference_objective) / std::fabs(options_.reference_objective));
+  }
+  log_.Publish("epoch", "epoch_begin", w);
+  if (!options_.quiet && options_.log_json != "-") {
+    std::string notes;
+    if (verdict == CoordinatorState::SnapshotVerdict::kProbation) notes = "worse than the best (probation)";
+    if (rolled_back) notes = "worse again: rolled back, step halved";
+    std::printf("%6" PRId64 "  %-22.16g  %-10.3e  %-10.3e  %8" PRId64 "  %9.3f  %6d  %9s  %s\n", epoch,
+                report.objective, report.kkt, report.gap_bound, report.nnz, seconds, participants,
+                last_rate_ > 0 ? Format("%.0f", last_rate_).c_str() : "-", notes.c_str());
+    std::fflush(stdout);
+  }
+  if (!stop.empty()) {
+    Finish(stop);
+    return;
+  }
+  if (rolled_back) {
+    StartEpoch();
+    return;
+  }
+  const auto& mu = state_->mu();
+  for (auto& [id, a] : agents_) {
+    if (a->role != Role::kGradientDone) continue;
+    a->role = Role::kInner;
+    SendTo(*a, encoder_.Snapshot(HeaderFor(*a), state_->epoch(), state_->version(),
+                                 {mu.data(), state_->model_size(), nullptr, 0}, plan_.eta, plan_.inner_steps,
+                                 plan_.batch));
+  }
+  phase_ = Phase::kInner;
+  inner_start_ = now;
+  last_update_time_ = now;
+  phase_deadline_ = now + options_.stall_timeout;
+  bytes_in_mark_ = router_.counters().bytes_in;
+  bytes_out_mark_ = router_.counters().bytes_out;
+  guarded_refused_mark_ = state_->guarded_refused();
+  guarded_clipped_mark_ = state_->guarded_clipped();
+}
+
+void Coordinator::HandleUpdate(Agent& a, const wire::DecodedMessage& m) {
+  const auto* u = m.As<fb::Update>();
+  if (phase_ != Phase::kInner || u->epoch() != state_->epoch()) {
+    ++updates_refused_;
+    ++epoch_refused_["late_update"];  // in flight when the epoch ended: expected, not an error
+    return;
+  }
+  if (a.role != Role::kInner) {
+    ++updates_refused_;
+    ++epoch_refused_["not_participant"];
+    return;
+  }
+  const UpdateVerdict verdict = state_->ApplyUpdate(wire::ViewOf(u->delta()), wire::ViewOf(u->guarded()), u->epoch(),
+                                                    u->base_version(), max_staleness_);
+  const bool applied = verdict == UpdateVerdict::kApplied;
+  if (applied) {
+    ++a.updates_applied;
+    ++summary_.updates_applied;
+    last_update_time_ = clock_->Now();
+    phase_deadline_ = last_update_time_ + options_.stall_timeout;
+    if (state_->InnerPhaseDone()) {
+      EndEpoch();
+      StartEpoch();
+      return;
+    }
+  } else {
+    ++updates_refused_;
+    ++epoch_refused_[UpdateVerdictName(verdict)];
+  }
+  const auto& x = state_->x();
+  SendTo(a, encoder_.Model(HeaderFor(a), state_->epoch(), state_->version(),
+                           {x.data(), state_->model_size(), state_->support().data(),
+                            static_cast<int64_t>(state_->support().size())},
+                           applied));
+}
+
+void Coordinator::EndEpoch() {
+  const double now = clock_->Now();
+  const double seconds = std::max(1e-9, now - inner_start_);
+  const double rate = static_cast<double>(state_->applied_in_epoch()) / seconds;
+  last_rate_ = rate;  // shown in the next progress line
+  const auto& hist = state_->staleness_histogram();
+  std::vector<int64_t> histogram(hist.begin(), hist.end());
+  JsonWriter w;
+  w.Field("epoch", state_->epoch() - 1).Field("updates_applied", state_->applied_in_epoch())
+      .Field("inner_steps", state_->inner_steps()).Field("updates_per_second", rate)
+      .Field("inner_seconds", seconds).Field("staleness_histogram", histogram)
+      .Object("refused", RefusedJson(epoch_refused_))
+      .Field("guarded_refused", state_->guarded_refused() - guarded_refused_mark_)
+      .Field("guarded_clipped", state_->guarded_clipped() - guarded_clipped_mark_)
+      .Field("bytes_in", router_.counters().bytes_in - bytes_in_mark_)
+      .Field("bytes_out", router_.counters().bytes_out - bytes_out_mark_)
+      .Field("version", state_->version()).Field("seconds", now - start_time_);
+  log_.Publish("epoch", "epoch_end", w);
+}
+
+void Coordinator::RemoveAgent(const std::string& identity, const std::string& why) {
+  auto it = agents_.find(identity);
+  if (it == agents_.end()) return;
+  const std::string agent_id = it->second->agent_id;
+  const Role role = it->second->role;
+  if (auto id = identity_of_.find(agent_id); id != identity_of_.end() && id->second == identity) identity_of_.erase(id);
+  agents_.erase(it);
+  JsonWriter w;
+  w.Field("agent", agent_id).Field("reason", why).Field("agents", static_cast<int64_t>(agents_.size()));
+  log_.Publish("agent", "agent_left", w);
+  PrintLine("agent " + agent_id + " left: " + why + " (" + std::to_string(agents_.size()) + " agents)");
+  if (phase_ == Phase::kGradient && role == Role::kGradient) {
+    for (const auto& [other_id, other] : agents_) {
+      if (other->role == Role::kGradient) return;
+    }
+    FinishGradientPhase();
+  } else if (phase_ == Phase::kInner) {
+    for (const auto& [other_id, other] : agents_) {
+      if (other->role == Role::kInner) return;
+    }
+    EndEpoch();  // nobody left to make progress in this inner phase
+    StartEpoch();
+  }
+}
+
+double Coordinator::NextDeadline(double now) const {
+  double next = now + options_.heartbeat_interval;
+  if (phase_ == Phase::kGradient || phase_ == Phase::kInner) next = std::min(next, phase_deadline_);
+  if (state_ && options_.time_limit > 0 && !finish_after_gradient_) {
+    next = std::min(next, start_time_ + options_.time_limit);
+  }
+  return next;
+}
+
+void Coordinator::OnTimers(double now) {
+  if (now >= next_heartbeat_check_) {
+    next_heartbeat_check_ = now + options_.heartbeat_interval / 4;
+    const double patience = options_.heartbeat_interval * options_.heartbeat_patience;
+    std::vector<std::string> silent;
+    for (auto& [id, a] : agents_) {
+      if (now - a->last_heard > patience) {
+        silent.push_back(id);
+      } else if (a->role != Role::kPending && now - a->last_sent >= options_.heartbeat_interval) {
+        SendTo(*a, encoder_.Heartbeat(HeaderFor(*a), state_->epoch(), state_->version()));
+      }
+    }
+    for (const std::string& id : silent) {
+      if (phase_ == Phase::kDone) break;
+      RemoveAgent(id, "silent for " + Format("%.1f", patience) + " s");
+    }
+  }
+  if (phase_ == Phase::kDone) return;
+  if (state_ && options_.time_limit > 0 && !finish_after_gradient_ && now - start_time_ >= options_.time_limit) {
+    finish_after_gradient_ = true;
+    pending_finish_reason_ = "time-limit";
+    if (phase_ == Phase::kWaiting) {
+      Finish("time-limit");
+      return;
+    }
+    if (phase_ == Phase::kInner) {  // evaluate the current model before stopping
+      EndEpoch();
+      StartEpoch();
+      return;
+    }
+  }
+  if (phase_ == Phase::kGradient && now >= phase_deadline_) {
+    for (auto& [id, a] : agents_) {
+      if (a->role != Role::kGradient) continue;
+      a->role = Role::kIdle;
+      JsonWriter w;
+      w.Field("agent", a->agent_id).Field("rows", a->rows).Field("epoch", state_->epoch() - 1);
+      log_.Publish("agent", "gradient_timeout", w);
+      PrintLine("agent " + a->agent_id + " sent no gradient sum within " + Format("%.1f", options_.gradient_timeout) +
+                " s: the epoch proceeds without its " + std::to_string(a->rows) + " rows");
+    }
+    FinishGradientPhase();
+  } else if (phase_ == Phase::kInner && now >= phase_deadline_) {
+    PrintLine("no update applied for " + Format("%.1f", options_.stall_timeout) + " s: ending the epoch early");
+    EndEpoch();
+    StartEpoch();
+  }
+}
+
+void Coordinator::Finish(const std::string& reason) {
+  phase_ = Phase::kDone;
+  summary_.stop_reason = reason;
+  summary_.agents_joined = agents_joined_;
+  summary_.messages_refused = refused_messages_;
+  summary_.updates_refused = updates_refused_;
+  summary_.seconds = clock_->Now() - start_time_;
+  summary_.labels = labels_;
+  summary_.dimension = dimension_;
+  if (state_ && have_best_) {
+    summary_.x = state_->best_snapshot();
+    summary_.objective = best_report_.objective;
+    summary_.kkt = best_report_.kkt;
+    summary_.nnz = best_report_.nnz;
+    summary_.rows = best_report_.rows;
+    summary_.epochs = best_report_.epoch - 1;
+  }
+  summary_.eta = plan_.eta;
+  summary_.inner_steps = plan_.inner_steps;
+  if (state_ && have_best_ && !options_.model_path.empty()) {
+    Model model = Model::FromVector(summary_.x, dimension_, options_.task, options_.problem);
+    model.labels = labels_;
+    TrainingSummary& s = model.summary;
+    s.mode = "distributed";
+    s.epochs = summary_.epochs;
+    s.updates = summary_.updates_applied;
+    s.rows = summary_.rows;
+    s.agents = agents_joined_;
+    s.objective = summary_.objective;
+    s.kkt_violation = summary_.kkt;
+    s.seconds = summary_.seconds;
+    s.step_size = plan_.eta;
+    s.inner_steps = plan_.inner_steps;
+    s.batch_size = plan_.batch;
+    s.stop_reason = reason;
+    s.created_unix = static_cast<int64_t>(std::time(nullptr));
+    s.software_version = EDGETRAIN_VERSION;
+    if (Status st = WriteModelFile(options_.model_path, model); !st.ok()) {
+      summary_.stop_reason = "error: " + st.message();
+    }
+  }
+  for (auto& [id, a] : agents_) {
+    if (a->role == Role::kPending) {
+      router_.Send(a->identity, encoder_.Reject({a->agent_id, 0, 0}, fb::RejectReason::ShuttingDown, reason));
+    } else {
+      SendTo(*a, encoder_.Stop(HeaderFor(*a), reason, summary_.epochs, summary_.objective));
+    }
+  }
+  JsonWriter w;
+  w.Field("reason", summary_.stop_reason).Field("epoch", summary_.epochs).Field("objective", summary_.objective)
+      .Field("kkt", summary_.kkt).Field("nnz", summary_.nnz).Field("updates_applied", summary_.updates_applied)
+      .Field("updates_refused", summary_.updates_refused).Field("messages_refused", summary_.messages_refused)
+      .Field("agents_joined", static_cast<int64_t>(agents_joined_)).Field("seconds", summary_.seconds)
+      .Field("bytes_in", router_.counters().bytes_in).Field("bytes_out", router_.counters().bytes_out)
+      .Field("model", options_.model_path).Object("refused", RefusedJson(refused_by_reason_));
+  if (!std::isnan(options_.reference_objective)) {
+    w.Field("rel_subopt", (summary_.objective - options_.reference_objective) / std::fabs(options_.reference_objective));
+  }
+  log_.Publish("run", "run_finished", w);
+}
+
+Result<RunSummary> Coordinator::Run(const std::atomic<bool>* stop_requested) {
+  start_time_ = clock_->Now();
+  std::string identity, peer;
+  zmq::message_t payload;
+  while (phase_ != Phase::kDone) {
+    if (stop_requested != nullptr && stop_requested->load()) {
+      Finish("interrupted");
+      break;
+    }
+    const double now = clock_->Now();
+    const int timeout_ms = static_cast<int>(std::clamp((NextDeadline(now) - now) * 1000.0, 0.0, 200.0));
+    if (router_.Receive(timeout_ms, &identity, &payload, &peer)) {
+      HandleMessage(identity, payload, peer);
+      // Drain what is queued before looking at the timers again.
+      for (int k = 0; k < 256 && phase_ != Phase::kDone && router_.Receive(0, &identity, &payload, &peer); ++k) {
+        HandleMessage(identity, payload, peer);
+      }
+    }
+    if (phase_ != Phase::kDone) OnTimers(clock_->Now());
+  }
+  if (summary_.stop_reason.rfind("error: ", 0) == 0) return Status::Internal(summary_.stop_reason.substr(7));
+  return summary_;
+}
+
+}  // namespace edgetrain::coordinator

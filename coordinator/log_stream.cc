@@ -1,0 +1,63 @@
+#include "log_stream.h"
+
+#include <cerrno>
+#include <cstring>
+
+#include "edgetrain/transport/channel.h"
+
+namespace edgetrain::coordinator {
+
+LogStream::LogStream(zmq::context_t* context, const Clock* clock)
+    : clock_(clock), socket_(*context, zmq::socket_type::pub) {
+  socket_.set(zmq::sockopt::linger, 0);
+  socket_.set(zmq::sockopt::sndhwm, 100000);
+}
+
+LogStream::~LogStream() {
+  if (file_ != nullptr && owns_file_) std::fclose(file_);
+}
+
+Result<std::string> LogStream::Bind(const std::string& endpoint) {
+  if (endpoint.empty()) return std::string();
+  Result<std::string> r = transport::BindAndResolve(socket_, endpoint);
+  bound_ = r.ok();
+  return r;
+}
+
+Status LogStream::OpenFile(const std::string& path) {
+  if (path == "-") {
+    file_ = stdout;
+    return Status::Ok();
+  }
+  file_ = std::fopen(path.c_str(), "a");
+  if (file_ == nullptr) return Status::IoError(path + ": cannot open for the JSON log: " + std::strerror(errno));
+  owns_file_ = true;
+  return Status::Ok();
+}
+
+void LogStream::Publish(const std::string& topic, const std::string& event, const JsonWriter& fields) {
+  JsonWriter head;
+  head.Field("event", event).Field("time", clock_->WallTime());
+  std::string line = head.Finish();
+  const std::string body = fields.Finish();
+  if (body.size() > 2) {  // splice the fields after "time"
+    line.pop_back();
+    line += ",";
+    line.append(body, 1, std::string::npos);
+  }
+  if (bound_) {
+    try {
+      socket_.send(zmq::buffer(topic), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+      socket_.send(zmq::buffer(line), zmq::send_flags::dontwait);
+    } catch (const zmq::error_t&) {
+      // PUB drops on overload; the log must never stop training.
+    }
+  }
+  if (file_ != nullptr) {
+    std::fputs(line.c_str(), file_);
+    std::fputc('\n', file_);
+    std::fflush(file_);
+  }
+}
+
+}  // namespace edgetrain::coordinator

@@ -1,0 +1,272 @@
+#include "agent.h"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "edgetrain/crc32c.h"
+
+namespace edgetrain::agent {
+
+namespace fb = wire::fb;
+
+EdgeAgent::EdgeAgent(const AgentOptions& options, Dataset data, zmq::context_t* context, const Clock* clock)
+    : options_(options),
+      data_(std::move(data)),
+      clock_(clock),
+      channel_(context, options.channel),
+      decoder_(static_cast<size_t>(options.channel.max_message_bytes)) {
+  // Fingerprint: the shard's content and the options that change what the agent computes.
+  uint32_t a = Crc32c(data_.row_ptr().data(), data_.row_ptr().size() * sizeof(int64_t));
+  a = Crc32c(data_.index().data(), data_.index().size() * sizeof(int32_t), a);
+  a = Crc32c(data_.value().data(), data_.value().size() * sizeof(double), a);
+  uint32_t b = Crc32c(data_.y().data(), data_.y().size() * sizeof(double));
+  for (const std::string& l : data_.raw_labels()) b = Crc32c(l.data(), l.size(), b);
+  const uint8_t sampling = static_cast<uint8_t>(options_.sampling);
+  b = Crc32c(&sampling, 1, b);
+  fingerprint_ = (static_cast<uint64_t>(a) << 32) | b;
+  double sum = 0;
+  for (int64_t i = 0; i < data_.rows(); ++i) {
+    const RowView row = data_.Row(i);
+    double sq = 0;
+    for (int32_t k = 0; k < row.nnz; ++k) sq += row.value[k] * row.value[k];
+    row_norm_sq_max_ = std::max(row_norm_sq_max_, sq);
+    sum += sq;
+  }
+  row_norm_sq_mean_ = data_.rows() > 0 ? sum / static_cast<double>(data_.rows()) : 0;
+}
+
+EdgeAgent::~EdgeAgent() = default;
+
+void EdgeAgent::Log(const std::string& line) const {
+  if (!options_.verbose) return;
+  std::printf("agent %s: %s\n", options_.agent_id.c_str(), line.c_str());
+  std::fflush(stdout);
+}
+
+void EdgeAgent::Send(std::string_view bytes) {
+  if (channel_.Send(bytes)) last_sent_ = clock_->Now();
+}
+
+void EdgeAgent::SendHello() {
+  wire::HelloInfo info;
+  info.rows = data_.rows();
+  info.dimension = data_.dim();
+  info.task = data_.task();
+  if (data_.task() == Task::kClassification) {
+    if (data_.labels()) {
+      bool has[2] = {false, false};
+      for (double y : data_.y()) has[y > 0] = true;
+      if (has[0]) info.labels.push_back(data_.labels()->negative);
+      if (has[1]) info.labels.push_back(data_.labels()->positive);
+    } else {
+      info.labels = data_.raw_labels();
+    }
+  }
+  info.row_norm_sq_max = row_norm_sq_max_;
+  info.row_norm_sq_mean = row_norm_sq_mean_;
+  info.data_fingerprint = fingerprint_;
+  info.software_version = EDGETRAIN_VERSION;
+  session_ = 0;
+  seq_out_ = 0;
+  Send(encoder_.Hello(NextHeader(), info));
+}
+
+Status EdgeAgent::OnWelcome(const wire::DecodedMessage& m) {
+  const auto* w = m.As<fb::Welcome>();
+  const auto* p = w->problem();
+  ProblemSpec spec;
+  if (p->loss() < 0 || p->loss() > 2) return Status::InvalidArgument("the coordinator sent an unknown loss");
+  spec.loss = static_cast<LossKind>(p->loss());
+  spec.reg.l1 = p->l1();
+  spec.reg.l2 = p->l2();
+  spec.reg.lower = p->lower();
+  spec.reg.upper = p->upper();
+  spec.intercept = p->intercept();
+  EDGETRAIN_RETURN_IF_ERROR(spec.Validate(data_.task()).WithContext("the coordinator's problem"));
+  if (w->dimension() < data_.dim()) {
+    return Status::InvalidArgument("the coordinator's model has " + std::to_string(w->dimension()) +
+                                   " features, fewer than this shard's " + std::to_string(data_.dim()));
+  }
+  data_.set_dim(w->dimension());
+  if (data_.task() == Task::kClassification) {
+    if (!w->label_negative() || !w->label_positive()) return Status::InvalidArgument("the coordinator sent no labels");
+    EDGETRAIN_RETURN_IF_ERROR(data_.ApplyLabelMap({w->label_negative()->str(), w->label_positive()->str()}));
+  }
+  spec_ = spec;
+  const int64_t p_size = spec_.ModelSize(data_.dim());
+  decoder_.set_model_size(p_size);
+  if (w->model()->dim() != p_size) return Status::InvalidArgument("the coordinator's model has the wrong size");
+  worker_ = std::make_unique<SvrgWorker>(&data_, spec_, w->seed(), options_.sampling);
+  model_.Reset(p_size);
+  model_.Assign(wire::ViewOf(w->model()));
+  version_ = w->version();
+  epoch_ = w->epoch();
+  grad_.assign(p_size, 0.0);
+  mu_.assign(p_size, 0.0);
+  update_.Reset(p_size);
+  heartbeat_ = std::max(0.01, w->heartbeat_ms() / 1000.0);
+  session_ = m.session;
+  seq_in_ = m.seq;
+  state_ = State::kIdle;
+  ++summary_.sessions;
+  const Smoothness& s = worker_->smoothness();
+  char buf[200];
+  std::snprintf(buf, sizeof buf, "welcomed (session %llu): %lld rows, model of %d features; L_max %.4g, L_Q %.4g, %s sampling",
+                static_cast<unsigned long long>(session_), static_cast<long long>(data_.rows()), data_.dim(), s.l_max,
+                s.l_q, s.importance ? "importance" : "uniform");
+  Log(buf);
+  return Status::Ok();
+}
+
+void EdgeAgent::OnEpochBegin(const wire::DecodedMessage& m) {
+  const auto* e = m.As<fb::EpochBegin>();
+  model_.Assign(wire::ViewOf(e->snapshot()));
+  version_ = e->version();
+  epoch_ = e->epoch();
+  double loss_sum = 0;
+  worker_->ComputeSnapshot(model_.x().data(), grad_.data(), &loss_sum);
+  Send(encoder_.GradSum(NextHeader(), epoch_, {grad_.data(), model_.p(), nullptr, 0}, loss_sum, data_.rows(),
+                        worker_->smoothness()));
+  ++summary_.epochs;
+  state_ = State::kWaitSnapshot;
+}
+
+void EdgeAgent::OnSnapshot(const wire::DecodedMessage& m) {
+  const auto* s = m.As<fb::Snapshot>();
+  if (s->epoch() != epoch_ || state_ != State::kWaitSnapshot) return;
+  const VectorView mu = wire::ViewOf(s->mu());
+  if (mu.dense()) {
+    std::copy(mu.value, mu.value + mu.count, mu_.begin());
+  } else {
+    std::fill(mu_.begin(), mu_.end(), 0.0);
+    for (int64_t k = 0; k < mu.count; ++k) mu_[mu.index[k]] = mu.value[k];
+  }
+  worker_->BeginEpoch(mu_.data(), s->eta(), s->batch());
+  state_ = State::kInner;
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "epoch %lld: gradient sent; inner loop with eta %.4g, m %lld, batch %d",
+                static_cast<long long>(epoch_ - 1), s->eta(), static_cast<long long>(s->inner_steps()), s->batch());
+  Log(buf);
+  Step();
+}
+
+void EdgeAgent::OnModel(const wire::DecodedMessage& m) {
+  const auto* x = m.As<fb::Model>();
+  if (x->epoch() != epoch_ || state_ != State::kInner) return;
+  if (x->applied()) ++summary_.updates_applied;
+  model_.Assign(wire::ViewOf(x->x()));
+  version_ = x->version();
+  Step();
+}
+
+void EdgeAgent::Step() {
+  worker_->Step(model_.View(), &update_);
+  Send(encoder_.Update(NextHeader(), epoch_, version_, update_));
+  ++summary_.updates_sent;
+}
+
+Status EdgeAgent::Handle(const zmq::message_t& payload) {
+  Result<wire::DecodedMessage> m = decoder_.Decode(payload.data(), payload.size());
+  if (!m.ok()) {
+    ++summary_.messages_refused;
+    Log("refused a message from the coordinator: " + m.status().message());
+    return Status::Ok();
+  }
+  if (m->agent_id != options_.agent_id) {
+    ++summary_.messages_refused;
+    Log("refused a message addressed to '" + std::string(m->agent_id) + "'");
+    return Status::Ok();
+  }
+  last_heard_ = clock_->Now();
+  if (m->type == fb::Message::Welcome) {
+    if (state_ != State::kHello) return Status::Ok();  // a duplicate answer to a repeated Hello
+    return OnWelcome(*m);
+  }
+  if (m->type == fb::Message::Reject) {
+    const auto* r = m->As<fb::Reject>();
+    const std::string text = r->text() ? r->text()->str() : "";
+    switch (r->reason()) {
+      case fb::RejectReason::NotWelcome:
+        Log("the coordinator does not know this session (" + text + "): saying Hello again");
+        state_ = State::kHello;
+        next_hello_ = 0;
+        return Status::Ok();
+      case fb::RejectReason::ShuttingDown:
+        summary_.stop_reason = "stop: " + text;
+        state_ = State::kDone;
+        return Status::Ok();
+      default:
+        return Status::InvalidArgument("the coordinator refused this agent: " + text);
+    }
+  }
+  if (state_ == State::kHello || m->session != session_) {
+    ++summary_.messages_refused;  // from an earlier session
+    return Status::Ok();
+  }
+  if (m->seq <= seq_in_) {
+    ++summary_.messages_refused;
+    Log("refused a repeated message (sequence " + std::to_string(m->seq) + ")");
+    return Status::Ok();
+  }
+  seq_in_ = m->seq;
+  switch (m->type) {
+    case fb::Message::EpochBegin: OnEpochBegin(*m); break;
+    case fb::Message::Snapshot: OnSnapshot(*m); break;
+    case fb::Message::Model: OnModel(*m); break;
+    case fb::Message::Heartbeat: break;
+    case fb::Message::Stop: {
+      const auto* s = m->As<fb::Stop>();
+      summary_.stop_reason = "stop: " + (s->reason() ? s->reason()->str() : std::string());
+      summary_.final_objective = s->objective();
+      state_ = State::kDone;
+      break;
+    }
+    default:
+      ++summary_.messages_refused;
+      Log(std::string("refused an unexpected ") + wire::MessageName(m->type));
+  }
+  return Status::Ok();
+}
+
+Result<AgentSummary> EdgeAgent::Run(const std::atomic<bool>* stop_requested) {
+  channel_.Connect(options_.coordinator);
+  hello_backoff_ = options_.hello_retry;
+  next_hello_ = 0;
+  zmq::message_t payload;
+  Log("connecting to " + options_.coordinator + " with " + std::to_string(data_.rows()) + " rows");
+  while (state_ != State::kDone) {
+    if (stop_requested != nullptr && stop_requested->load()) {
+      if (session_ != 0) Send(encoder_.Bye(NextHeader(), "stopped by a signal"));
+      summary_.stop_reason = "interrupted";
+      break;
+    }
+    const double now = clock_->Now();
+    if (state_ == State::kHello && now >= next_hello_) {
+      SendHello();
+      next_hello_ = now + hello_backoff_;
+      hello_backoff_ = std::min(hello_backoff_ * 2, options_.hello_retry_max);
+    }
+    if (state_ != State::kHello) {
+      if (now - last_heard_ > heartbeat_ * options_.heartbeat_patience) {
+        Log("the coordinator is silent: reconnecting");
+        channel_.Reconnect();
+        state_ = State::kHello;
+        hello_backoff_ = options_.hello_retry;
+        next_hello_ = 0;
+        continue;
+      }
+      if (now - last_sent_ >= heartbeat_) Send(encoder_.Heartbeat(NextHeader(), epoch_, version_));
+    }
+    const double wait = state_ == State::kHello ? next_hello_ - now : heartbeat_ / 2;
+    const int timeout_ms = static_cast<int>(std::clamp(wait * 1000.0, 0.0, 100.0));
+    if (channel_.Receive(timeout_ms, &payload)) {
+      const State before = state_;
+      if (Status st = Handle(payload); !st.ok()) return st;
+      if (before == State::kHello && state_ == State::kIdle) hello_backoff_ = options_.hello_retry;
+    }
+  }
+  if (!summary_.stop_reason.empty()) Log("finished: " + summary_.stop_reason);
+  return summary_;
+}
+
+}  // namespace edgetrain::agent

@@ -1,0 +1,108 @@
+// EdgeAgent: the device side of DAP-SVRG over ZeroMQ.
+//
+// Connects (outbound only) to the coordinator's ROUTER, says Hello and retries with backoff until
+// welcomed; then, per epoch: computes its gradient sum at the snapshot x~ (EpochBegin -> GradSum),
+// and in the inner phase sends one Update (Delta at its model x^) per Model it receives, adopting
+// each model the coordinator returns. Heartbeats both ways; a coordinator silent for
+// heartbeat * patience is treated as gone: the agent reconnects and says Hello again. Stops on
+// the coordinator's Stop, on a fatal Reject, or when asked to (then it says Bye).
+//
+// Thread-safety: Run() owns the object; stop_requested may be set from another thread or a
+// signal handler. Ownership: owns its shard; borrows the ZeroMQ context and the clock.
+#ifndef EDGETRAIN_EDGE_AGENT_AGENT_H_
+#define EDGETRAIN_EDGE_AGENT_AGENT_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <zmq.hpp>
+
+#include "edgetrain/clock.h"
+#include "edgetrain/dataset.h"
+#include "edgetrain/model_replica.h"
+#include "edgetrain/svrg_worker.h"
+#include "edgetrain/transport/channel.h"
+#include "edgetrain/wire.h"
+
+namespace edgetrain::agent {
+
+struct AgentOptions {
+  std::string coordinator = "tcp://127.0.0.1:5555";
+  std::string agent_id;                 // required: the device's name
+  SvrgWorker::Sampling sampling = SvrgWorker::Sampling::kAuto;
+  double hello_retry = 0.5;             // seconds before the first Hello is repeated...
+  double hello_retry_max = 30;          // ...doubling up to this
+  int heartbeat_patience = 10;          // coordinator heartbeats missed before reconnecting
+  bool verbose = true;                  // one line per epoch on stdout
+  transport::ChannelOptions channel;
+};
+
+struct AgentSummary {
+  std::string stop_reason;   // "stop: <coordinator's reason>", "interrupted"
+  int64_t epochs = 0;        // gradient sums sent
+  int64_t updates_sent = 0;
+  int64_t updates_applied = 0;  // as the coordinator's replies said
+  int sessions = 0;          // Welcomes received
+  int64_t messages_refused = 0;
+  double final_objective = 0;
+};
+
+class EdgeAgent {
+ public:
+  // REQUIRES: data.rows() > 0; classification data read with ReadOptions::defer_label_map.
+  EdgeAgent(const AgentOptions& options, Dataset data, zmq::context_t* context, const Clock* clock);
+  ~EdgeAgent();
+
+  // Returns an error for a fatal refusal (task, labels or dimension conflict).
+  Result<AgentSummary> Run(const std::atomic<bool>* stop_requested);
+
+  // The fingerprint sent in Hello (rows, targets and options).
+  uint64_t data_fingerprint() const { return fingerprint_; }
+
+ private:
+  enum class State { kHello, kIdle, kWaitSnapshot, kInner, kDone };
+
+  void Send(std::string_view bytes);
+  wire::Header NextHeader() { return {options_.agent_id, session_, ++seq_out_}; }
+  void SendHello();
+  Status Handle(const zmq::message_t& payload);
+  Status OnWelcome(const wire::DecodedMessage& m);
+  void OnEpochBegin(const wire::DecodedMessage& m);
+  void OnSnapshot(const wire::DecodedMessage& m);
+  void OnModel(const wire::DecodedMessage& m);
+  void Step();
+  void Log(const std::string& line) const;
+
+  AgentOptions options_;
+  Dataset data_;
+  const Clock* clock_;
+  transport::DealerChannel channel_;
+  wire::Encoder encoder_;
+  wire::Decoder decoder_;
+  uint64_t fingerprint_ = 0;
+  double row_norm_sq_max_ = 0, row_norm_sq_mean_ = 0;
+
+  State state_ = State::kHello;
+  uint64_t session_ = 0;
+  uint64_t seq_out_ = 0;
+  uint64_t seq_in_ = 0;
+  double heartbeat_ = 1;
+  double last_heard_ = 0, last_sent_ = 0;
+  double next_hello_ = 0, hello_backoff_ = 0;
+
+  ProblemSpec spec_;
+  std::unique_ptr<SvrgWorker> worker_;
+  ModelReplica model_;
+  int64_t version_ = 0;
+  int64_t epoch_ = 0;
+  std::vector<double> grad_;
+  std::vector<double> mu_;
+  ModelUpdate update_;
+  AgentSummary summary_;
+};
+
+}  // namespace edgetrain::agent
+
+#endif  // EDGETRAIN_EDGE_AGENT_AGENT_H_

@@ -1,0 +1,98 @@
+// edgetrain-agent run: join a coordinator and train on this device's data (DAP-SVRG).
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+
+#include "agent.h"
+#include "commands.h"
+#include "edgetrain/cli/flags.h"
+#include "edgetrain/readers.h"
+
+namespace edgetrain::agent {
+namespace {
+
+std::atomic<bool> g_stop{false};
+void OnSignal(int) { g_stop.store(true); }
+
+std::string HostName() {
+  char buf[256] = {0};
+  if (::gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "agent";
+  return buf;
+}
+
+class RunCommand : public Command {
+ public:
+  explicit RunCommand(CLI::App* app) {
+    sub_ = app->add_subcommand("run", "Join a coordinator and train on this device's data");
+    sub_->add_option("--coordinator", options_.coordinator, "The coordinator's agent endpoint")->capture_default_str();
+    sub_->add_option("--data", data_path_, "This device's data: libsvm/svmlight, or CSV with a header (.csv)")
+        ->required()->check(CLI::ExistingFile);
+    sub_->add_option("--agent-id", options_.agent_id,
+                     "This device's name, unique among the agents (default: the host name, plus '-KofN' with --shard)");
+    sub_->add_option("--shard", shard_, "Use only shard K of N of the file, as K/N (1-based; for demos and tests)");
+    sub_->add_option("--sampling", sampling_, "Mini-batch sampling: auto, uniform or importance")
+        ->check(CLI::IsMember({"auto", "uniform", "importance"}))->capture_default_str();
+    sub_->add_option("--hello-retry-max", options_.hello_retry_max, "Longest pause between connection attempts, seconds")
+        ->check(cli::kPositive)->capture_default_str();
+    sub_->add_option("--heartbeat-patience", options_.heartbeat_patience,
+                     "Coordinator heartbeats missed before the agent reconnects")
+        ->check(cli::kPositive)->capture_default_str();
+    sub_->add_flag("--quiet", quiet_, "Print only errors and the final line");
+    cli::AddDataFlags(sub_, &data_);
+  }
+
+  bool Selected() const override { return sub_->parsed(); }
+
+  int Run() override {
+    const char* prog = "edgetrain-agent run";
+    int k = 1, n = 1;
+    if (!shard_.empty()) {
+      if (std::sscanf(shard_.c_str(), "%d/%d", &k, &n) != 2 || n < 1 || k < 1 || k > n) {
+        std::fprintf(stderr, "%s: error: --shard wants K/N with 1 <= K <= N, got '%s'; run 'edgetrain-agent --help'\n",
+                     prog, shard_.c_str());
+        return cli::kExitUsage;
+      }
+    }
+    if (options_.agent_id.empty()) {
+      options_.agent_id = HostName();
+      if (!shard_.empty()) options_.agent_id += "-" + std::to_string(k) + "of" + std::to_string(n);
+    }
+    ReadOptions read = data_.ToReadOptions();
+    read.defer_label_map = read.task == Task::kClassification;
+    read.positive_label.reset();  // the coordinator decides the mapping
+    Result<Dataset> data = ReadDataFile(data_path_, read);
+    if (!data.ok()) return cli::Fail(prog, data.status());
+    Dataset shard = shard_.empty() ? std::move(data).value() : data->Shard(k - 1, n);
+    if (shard.rows() == 0) return cli::Fail(prog, Status::InvalidArgument("shard " + shard_ + " has no rows"));
+    options_.sampling = sampling_ == "uniform"      ? SvrgWorker::Sampling::kUniform
+                        : sampling_ == "importance" ? SvrgWorker::Sampling::kImportance
+                                                    : SvrgWorker::Sampling::kAuto;
+    options_.verbose = !quiet_;
+    std::signal(SIGINT, OnSignal);
+    std::signal(SIGTERM, OnSignal);
+    zmq::context_t context(1);
+    SteadyClock clock;
+    EdgeAgent agent(options_, std::move(shard), &context, &clock);
+    Result<AgentSummary> r = agent.Run(&g_stop);
+    if (!r.ok()) return cli::Fail(prog, r.status());
+    std::printf("agent %s: %s; %lld epochs, %lld updates sent, %lld applied\n", options_.agent_id.c_str(),
+                r->stop_reason.c_str(), static_cast<long long>(r->epochs), static_cast<long long>(r->updates_sent),
+                static_cast<long long>(r->updates_applied));
+    return cli::kExitOk;
+  }
+
+ private:
+  CLI::App* sub_;
+  AgentOptions options_;
+  std::string data_path_, shard_, sampling_ = "auto";
+  bool quiet_ = false;
+  cli::DataFlags data_;
+};
+
+}  // namespace
+
+std::unique_ptr<Command> RegisterRun(CLI::App* app) { return std::make_unique<RunCommand>(app); }
+
+}  // namespace edgetrain::agent

@@ -1,0 +1,301 @@
+#include "edgetrain/wire.h"
+
+#include <cmath>
+#include <cstring>
+
+namespace edgetrain::wire {
+
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+              "wire vectors are read in place; big-endian hosts would need byte swapping");
+
+const char* MessageName(fb::Message type) {
+  const char* name = fb::EnumNameMessage(type);
+  return (name != nullptr && *name != '\0') ? name : "Unknown";
+}
+
+VectorView ViewOf(const fb::Vector* v) {
+  VectorView view;
+  if (v == nullptr) return view;
+  view.dim = v->dim();
+  view.value = v->value() != nullptr ? v->value()->data() : nullptr;
+  view.count = v->value() != nullptr ? v->value()->size() : 0;
+  view.index = v->index() != nullptr ? reinterpret_cast<const int32_t*>(v->index()->data()) : nullptr;
+  return view;
+}
+
+// ---- Encoder -----------------------------------------------------------------------------
+
+flatbuffers::Offset<fb::Vector> Encoder::BuildVector(const DenseWithSupport& v) {
+  const int32_t* support = v.support;
+  int64_t nnz = v.support_size;
+  if (support == nullptr) {
+    scratch_index_.clear();
+    for (int64_t j = 0; j < v.dim; ++j) {
+      if (v.value[j] != 0.0) scratch_index_.push_back(static_cast<int32_t>(j));
+    }
+    support = scratch_index_.data();
+    nnz = static_cast<int64_t>(scratch_index_.size());
+  }
+  if (SparseBytes(nnz) < DenseBytes(v.dim)) {
+    uint32_t* idx;
+    double* val;
+    auto index_off = fbb_.CreateUninitializedVector(static_cast<size_t>(nnz), &idx);
+    if (nnz > 0) std::memcpy(idx, support, static_cast<size_t>(nnz) * sizeof(uint32_t));
+    auto value_off = fbb_.CreateUninitializedVector(static_cast<size_t>(nnz), &val);
+    for (int64_t k = 0; k < nnz; ++k) val[k] = v.value[support[k]];
+    return fb::CreateVector(fbb_, v.dim, index_off, value_off);
+  }
+  auto value_off = fbb_.CreateVector(v.value, static_cast<size_t>(v.dim));
+  return fb::CreateVector(fbb_, v.dim, 0, value_off);
+}
+
+flatbuffers::Offset<fb::Vector> Encoder::BuildVector(const SparseVector& v) {
+  const int64_t nnz = v.nnz();
+  if (SparseBytes(nnz) < DenseBytes(v.dim())) {
+    auto index_off = fbb_.CreateVector(reinterpret_cast<const uint32_t*>(v.index().data()), static_cast<size_t>(nnz));
+    auto value_off = fbb_.CreateVector(v.value().data(), static_cast<size_t>(nnz));
+    return fb::CreateVector(fbb_, v.dim(), index_off, value_off);
+  }
+  double* val;
+  auto value_off = fbb_.CreateUninitializedVector(static_cast<size_t>(v.dim()), &val);
+  std::memset(val, 0, static_cast<size_t>(v.dim()) * sizeof(double));
+  for (int64_t k = 0; k < nnz; ++k) val[v.index()[k]] = v.value()[k];
+  return fb::CreateVector(fbb_, v.dim(), 0, value_off);
+}
+
+std::string_view Encoder::Finish(const Header& h, fb::Message type, flatbuffers::Offset<void> message) {
+  auto id = fbb_.CreateString(h.agent_id.data(), h.agent_id.size());
+  fb::EnvelopeBuilder e(fbb_);
+  e.add_protocol(kProtocolVersion);
+  e.add_agent_id(id);
+  e.add_session(h.session);
+  e.add_seq(h.seq);
+  e.add_message_type(type);
+  e.add_message(message);
+  fb::FinishEnvelopeBuffer(fbb_, e.Finish());
+  return std::string_view(reinterpret_cast<const char*>(fbb_.GetBufferPointer()), fbb_.GetSize());
+}
+
+std::string_view Encoder::Hello(const Header& h, const HelloInfo& info) {
+  fbb_.Clear();
+  std::vector<flatbuffers::Offset<flatbuffers::String>> labels;
+  for (const std::string& l : info.labels) labels.push_back(fbb_.CreateString(l));
+  auto labels_off = fbb_.CreateVector(labels);
+  auto version = fbb_.CreateString(info.software_version);
+  auto m = fb::CreateHello(fbb_, info.rows, info.dimension, static_cast<int8_t>(info.task), labels_off,
+                           info.row_norm_sq_max, info.row_norm_sq_mean, info.data_fingerprint, version);
+  return Finish(h, fb::Message::Hello, m.Union());
+}
+
+std::string_view Encoder::Welcome(const Header& h, const WelcomeInfo& info, const DenseWithSupport& model) {
+  fbb_.Clear();
+  const ProblemSpec& p = info.problem;
+  auto problem = fb::CreateProblem(fbb_, static_cast<int8_t>(p.loss), p.reg.l1, p.reg.l2, p.reg.lower,
+                                   p.reg.upper, p.intercept);
+  auto neg = fbb_.CreateString(info.label_negative);
+  auto pos = fbb_.CreateString(info.label_positive);
+  auto x = BuildVector(model);
+  auto m = fb::CreateWelcome(fbb_, problem, info.dimension, neg, pos, info.heartbeat_ms, info.epoch, info.version,
+                             x, info.seed);
+  return Finish(h, fb::Message::Welcome, m.Union());
+}
+
+std::string_view Encoder::Reject(const Header& h, fb::RejectReason reason, std::string_view text) {
+  fbb_.Clear();
+  auto t = fbb_.CreateString(text.data(), text.size());
+  return Finish(h, fb::Message::Reject, fb::CreateReject(fbb_, reason, t).Union());
+}
+
+std::string_view Encoder::EpochBegin(const Header& h, int64_t epoch, int64_t version,
+                                     const DenseWithSupport& snapshot) {
+  fbb_.Clear();
+  auto x = BuildVector(snapshot);
+  return Finish(h, fb::Message::EpochBegin, fb::CreateEpochBegin(fbb_, epoch, version, x).Union());
+}
+
+std::string_view Encoder::GradSum(const Header& h, int64_t epoch, const DenseWithSupport& grad, double loss_sum,
+                                  int64_t rows, const Smoothness& s) {
+  fbb_.Clear();
+  auto g = BuildVector(grad);
+  auto m = fb::CreateGradSum(fbb_, epoch, g, loss_sum, rows, s.l_max, s.l_avg, s.l_full, s.l_q);
+  return Finish(h, fb::Message::GradSum, m.Union());
+}
+
+std::string_view Encoder::Snapshot(const Header& h, int64_t epoch, int64_t version, const DenseWithSupport& mu,
+                                   double eta, int64_t inner_steps, int32_t batch) {
+  fbb_.Clear();
+  auto v = BuildVector(mu);
+  auto m = fb::CreateSnapshot(fbb_, epoch, version, v, eta, inner_steps, batch);
+  return Finish(h, fb::Message::Snapshot, m.Union());
+}
+
+std::string_view Encoder::Update(const Header& h, int64_t epoch, int64_t base_version, const ModelUpdate& update) {
+  fbb_.Clear();
+  auto d = BuildVector(update.delta);
+  flatbuffers::Offset<fb::Vector> g = 0;
+  if (update.guarded.nnz() > 0) g = BuildVector(update.guarded);
+  return Finish(h, fb::Message::Update, fb::CreateUpdate(fbb_, epoch, base_version, d, g).Union());
+}
+
+std::string_view Encoder::Model(const Header& h, int64_t epoch, int64_t version, const DenseWithSupport& x,
+                                bool applied) {
+  fbb_.Clear();
+  auto v = BuildVector(x);
+  return Finish(h, fb::Message::Model, fb::CreateModel(fbb_, epoch, version, v, applied).Union());
+}
+
+std::string_view Encoder::Heartbeat(const Header& h, int64_t epoch, int64_t version) {
+  fbb_.Clear();
+  return Finish(h, fb::Message::Heartbeat, fb::CreateHeartbeat(fbb_, epoch, version).Union());
+}
+
+std::string_view Encoder::Bye(const Header& h, std::string_view text) {
+  fbb_.Clear();
+  auto t = fbb_.CreateString(text.data(), text.size());
+  return Finish(h, fb::Message::Bye, fb::CreateBye(fbb_, t).Union());
+}
+
+std::string_view Encoder::Stop(const Header& h, std::string_view reason, int64_t epoch, double objective) {
+  fbb_.Clear();
+  auto r = fbb_.CreateString(reason.data(), reason.size());
+  return Finish(h, fb::Message::Stop, fb::CreateStop(fbb_, r, epoch, objective).Union());
+}
+
+// ---- Decoder -----------------------------------------------------------------------------
+
+Result<DecodedMessage> Decoder::Decode(const void* data, size_t size) {
+  if (size > max_bytes_) return Status::OutOfRange("message of " + std::to_string(size) + " bytes exceeds the limit");
+  if (size < 8) return Status::Corrupt("message of " + std::to_string(size) + " bytes is too short");
+  const uint8_t* buf = static_cast<const uint8_t*>(data);
+  if (reinterpret_cast<uintptr_t>(buf) % alignof(double) != 0) {
+    aligned_.resize((size + 7) / 8);  // grows once to the largest message, then reused
+    std::memcpy(aligned_.data(), buf, size);
+    buf = reinterpret_cast<const uint8_t*>(aligned_.data());
+  }
+  if (!fb::EnvelopeBufferHasIdentifier(buf)) return Status::Corrupt("not an edgetrain message (identifier)");
+  flatbuffers::Verifier verifier(buf, size, /*max_depth=*/8, /*max_tables=*/64);
+  if (!fb::VerifyEnvelopeBuffer(verifier)) return Status::Corrupt("FlatBuffers verification failed");
+  const fb::Envelope* e = fb::GetEnvelope(buf);
+  if (e->protocol() != kProtocolVersion) {
+    return Status::InvalidArgument("protocol version " + std::to_string(e->protocol()) + ", expected " +
+                                   std::to_string(kProtocolVersion));
+  }
+  if (e->agent_id() == nullptr || e->agent_id()->size() == 0 || e->agent_id()->size() > 128) {
+    return Status::InvalidArgument("missing or overlong agent id");
+  }
+  if (e->message() == nullptr || e->message_type() == fb::Message::NONE) {
+    return Status::InvalidArgument("empty envelope");
+  }
+  DecodedMessage m;
+  m.type = e->message_type();
+  m.agent_id = std::string_view(e->agent_id()->data(), e->agent_id()->size());
+  m.session = e->session();
+  m.seq = e->seq();
+  m.envelope = e;
+  EDGETRAIN_RETURN_IF_ERROR(CheckPayload(m));
+  return m;
+}
+
+Status Decoder::CheckVector(const fb::Vector* v, const char* field, bool required) const {
+  if (v == nullptr) {
+    return required ? Status::InvalidArgument(std::string("missing vector '") + field + "'") : Status::Ok();
+  }
+  const int64_t dim = v->dim();
+  if (dim <= 0 || dim > (int64_t{1} << 31)) {
+    return Status::InvalidArgument(std::string("vector '") + field + "' has dimension " + std::to_string(dim));
+  }
+  if (model_size_ > 0 && dim != model_size_) {
+    return Status::InvalidArgument(std::string("vector '") + field + "' has dimension " + std::to_string(dim) +
+                                   ", expected " + std::to_string(model_size_));
+  }
+  const auto* value = v->value();
+  const uint32_t count = value != nullptr ? value->size() : 0;
+  if (v->index() != nullptr) {
+    if (v->index()->size() != count) {
+      return Status::InvalidArgument(std::string("vector '") + field + "': index and value lengths differ");
+    }
+    if (count > static_cast<uint64_t>(dim)) {
+      return Status::InvalidArgument(std::string("vector '") + field + "' has more entries than its dimension");
+    }
+    const uint32_t* idx = v->index()->data();
+    for (uint32_t k = 0; k < count; ++k) {
+      if (idx[k] >= static_cast<uint64_t>(dim)) {
+        return Status::InvalidArgument(std::string("vector '") + field + "': index " + std::to_string(idx[k]) +
+                                       " out of range");
+      }
+    }
+  } else if (count != static_cast<uint64_t>(dim)) {
+    return Status::InvalidArgument(std::string("dense vector '") + field + "' has " + std::to_string(count) +
+                                   " values for dimension " + std::to_string(dim));
+  }
+  const double* val = value != nullptr ? value->data() : nullptr;
+  for (uint32_t k = 0; k < count; ++k) {
+    if (!std::isfinite(val[k])) {
+      return Status::InvalidArgument(std::string("vector '") + field + "' holds a non-finite value");
+    }
+  }
+  return Status::Ok();
+}
+
+namespace {
+
+Status Finite(double v, const char* field) {
+  return std::isfinite(v) ? Status::Ok() : Status::InvalidArgument(std::string(field) + " is not finite");
+}
+
+}  // namespace
+
+Status Decoder::CheckPayload(const DecodedMessage& m) const {
+  switch (m.type) {
+    case fb::Message::Hello: {
+      const auto* h = m.As<fb::Hello>();
+      if (h->rows() <= 0) return Status::InvalidArgument("Hello with no rows");
+      if (h->dimension() < 0) return Status::InvalidArgument("Hello with a negative dimension");
+      if (h->task() != 0 && h->task() != 1) return Status::InvalidArgument("Hello with an unknown task");
+      if (h->labels() != nullptr && h->labels()->size() > 2) return Status::InvalidArgument("Hello with more than two labels");
+      EDGETRAIN_RETURN_IF_ERROR(Finite(h->row_norm_sq_max(), "row_norm_sq_max"));
+      return Finite(h->row_norm_sq_mean(), "row_norm_sq_mean");
+    }
+    case fb::Message::Welcome: {
+      const auto* w = m.As<fb::Welcome>();
+      if (w->problem() == nullptr) return Status::InvalidArgument("Welcome without a problem");
+      if (w->dimension() <= 0) return Status::InvalidArgument("Welcome with no dimension");
+      return CheckVector(w->model(), "model", true);
+    }
+    case fb::Message::EpochBegin:
+      return CheckVector(m.As<fb::EpochBegin>()->snapshot(), "snapshot", true);
+    case fb::Message::GradSum: {
+      const auto* g = m.As<fb::GradSum>();
+      EDGETRAIN_RETURN_IF_ERROR(CheckVector(g->grad(), "grad", true));
+      EDGETRAIN_RETURN_IF_ERROR(Finite(g->loss_sum(), "loss_sum"));
+      if (g->rows() <= 0) return Status::InvalidArgument("GradSum with no rows");
+      for (double s : {g->l_max(), g->l_avg(), g->l_full(), g->l_q()}) {
+        if (!std::isfinite(s) || s < 0) return Status::InvalidArgument("GradSum with a bad smoothness value");
+      }
+      return Status::Ok();
+    }
+    case fb::Message::Snapshot: {
+      const auto* s = m.As<fb::Snapshot>();
+      EDGETRAIN_RETURN_IF_ERROR(CheckVector(s->mu(), "mu", true));
+      if (!(s->eta() > 0) || !std::isfinite(s->eta())) return Status::InvalidArgument("Snapshot with a bad step size");
+      if (s->inner_steps() <= 0 || s->batch() <= 0) return Status::InvalidArgument("Snapshot with a bad inner loop");
+      return Status::Ok();
+    }
+    case fb::Message::Update:
+      EDGETRAIN_RETURN_IF_ERROR(CheckVector(m.As<fb::Update>()->delta(), "delta", true));
+      return CheckVector(m.As<fb::Update>()->guarded(), "guarded", false);
+    case fb::Message::Model:
+      return CheckVector(m.As<fb::Model>()->x(), "x", true);
+    case fb::Message::Stop:
+      return Status::Ok();
+    case fb::Message::Reject:
+    case fb::Message::Heartbeat:
+    case fb::Message::Bye:
+      return Status::Ok();
+    case fb::Message::NONE:
+      break;
+  }
+  return Status::InvalidArgument("unknown message type");
+}
+
+}  // namespace edgetrain::wire

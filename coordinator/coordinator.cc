@@ -445,6 +445,7 @@ void Coordinator::FinishGradientPhase() {
   }
   phase_ = Phase::kInner;
   inner_start_ = now;
+  next_progress_ = now + kProgressInterval;
   last_update_time_ = now;
   phase_deadline_ = now + options_.stall_timeout;
   bytes_in_mark_ = router_.counters().bytes_in;
@@ -537,6 +538,7 @@ void Coordinator::RemoveAgent(const std::string& identity, const std::string& wh
 double Coordinator::NextDeadline(double now) const {
   double next = now + options_.heartbeat_interval;
   if (phase_ == Phase::kGradient || phase_ == Phase::kInner) next = std::min(next, phase_deadline_);
+  if (phase_ == Phase::kInner) next = std::min(next, next_progress_);
   if (state_ && options_.time_limit > 0 && !finish_after_gradient_) {
     next = std::min(next, start_time_ + options_.time_limit);
   }
@@ -585,7 +587,16 @@ void Coordinator::OnTimers(double now) {
                 " s: the epoch proceeds without its " + std::to_string(a->rows) + " rows");
     }
     FinishGradientPhase();
-  } else if (phase_ == Phase::kInner && now >= phase_deadline_) {
+  } else if (phase_ == Phase::kInner && now >= next_progress_) {
+    next_progress_ = now + kProgressInterval;
+    JsonWriter w;
+    w.Field("epoch", state_->epoch() - 1).Field("updates_applied", state_->applied_in_epoch())
+        .Field("inner_steps", state_->inner_steps())
+        .Field("updates_per_second", static_cast<double>(state_->applied_in_epoch()) / std::max(1e-9, now - inner_start_))
+        .Field("agents", static_cast<int64_t>(agents_.size())).Field("seconds", now - start_time_);
+    log_.Publish("epoch", "progress", w);
+  }
+  if (phase_ == Phase::kInner && now >= phase_deadline_) {
     PrintLine("no update applied for " + Format("%.1f", options_.stall_timeout) + " s: ending the epoch early");
     EndEpoch();
     StartEpoch();

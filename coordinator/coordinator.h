@@ -160,6 +160,8 @@ class Coordinator {
   SnapshotReport best_report_;
   double last_update_time_ = 0;
   double last_rate_ = 0;  // updates/s of the last inner phase
+  static constexpr double kProgressInterval = 0.5;  // seconds between "progress" events
+  double next_progress_ = 0;
 
   // Counters.
   int64_t refused_messages_ = 0;

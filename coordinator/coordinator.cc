@@ -474,20 +474,22 @@ void Coordinator::HandleUpdate(Agent& a, const wire::DecodedMessage& m) {
     ++summary_.updates_applied;
     last_update_time_ = clock_->Now();
     phase_deadline_ = last_update_time_ + options_.stall_timeout;
-    if (state_->InnerPhaseDone()) {
-      EndEpoch();
-      StartEpoch();
-      return;
-    }
   } else {
     ++updates_refused_;
     ++epoch_refused_[UpdateVerdictName(verdict)];
   }
+  // Every update is answered, so agents can count what was applied; the update that completes
+  // the epoch is answered with inner_done (no further step) before the next epoch begins.
+  const bool done = state_->InnerPhaseDone();
   const auto& x = state_->x();
   SendTo(a, encoder_.Model(HeaderFor(a), state_->epoch(), state_->version(),
                            {x.data(), state_->model_size(), state_->support().data(),
                             static_cast<int64_t>(state_->support().size())},
-                           applied));
+                           applied, done));
+  if (done) {
+    EndEpoch();
+    StartEpoch();
+  }
 }
 
 void Coordinator::EndEpoch() {

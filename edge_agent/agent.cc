@@ -156,6 +156,10 @@ void EdgeAgent::OnModel(const wire::DecodedMessage& m) {
   if (x->applied()) ++summary_.updates_applied;
   model_.Assign(wire::ViewOf(x->x()));
   version_ = x->version();
+  if (x->inner_done()) {
+    state_ = State::kIdle;  // the epoch is complete: wait for the next EpochBegin
+    return;
+  }
   Step();
 }
 
@@ -236,7 +240,7 @@ Result<AgentSummary> EdgeAgent::Run(const std::atomic<bool>* stop_requested) {
   Log("connecting to " + options_.coordinator + " with " + std::to_string(data_.rows()) + " rows");
   while (state_ != State::kDone) {
     if (stop_requested != nullptr && stop_requested->load()) {
-      if (session_ != 0) Send(encoder_.Bye(NextHeader(), "stopped by a signal"));
+      if (session_ != 0 && options_.say_bye) Send(encoder_.Bye(NextHeader(), "stopped by a signal"));
       summary_.stop_reason = "interrupted";
       break;
     }

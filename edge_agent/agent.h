@@ -36,6 +36,7 @@ struct AgentOptions {
   double hello_retry_max = 30;          // ...doubling up to this
   int heartbeat_patience = 10;          // coordinator heartbeats missed before reconnecting
   bool verbose = true;                  // one line per epoch on stdout
+  bool say_bye = true;                  // send Bye when stopped (tests turn it off to simulate a crash)
   transport::ChannelOptions channel;
 };
 

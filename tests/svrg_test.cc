@@ -222,6 +222,11 @@ TEST_CASE("divergence safeguard: probation once, then roll back to the best snap
   CHECK(state.x()[0] == 0.0);
   CHECK(state.support().empty());
   CHECK(epoch(0.5) == V::kBest);
+  // Over a different set of rows (an agent joined) the objective is a new function: no rollback.
+  state.BeginEpoch();
+  std::vector<double> g = {0, 0};
+  state.AddGradSum(VectorView::Dense(g.data(), 2), 9.0, 2);
+  CHECK(state.JudgeSnapshot(state.FinishGradientPhase(1)) == V::kBest);
 }
 
 TEST_CASE("importance sampler: frequencies follow p_i and weights are 1/(n p_i)") {

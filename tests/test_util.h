@@ -42,6 +42,30 @@ struct CommandResult {
 // Runs argv[0] with arguments, waits, and captures stdout and stderr.
 CommandResult Run(const std::vector<std::string>& argv);
 
+// A program started in the background (stdout and stderr to files), killed if still running
+// when destroyed.
+class ChildProcess {
+ public:
+  ChildProcess(const std::vector<std::string>& argv, const std::string& output_path);
+  ~ChildProcess();
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
+
+  int pid() const { return pid_; }
+  // Waits up to `seconds`; returns the exit code (128 + signal when killed), or -1 on timeout.
+  int Wait(double seconds);
+  void Signal(int signal);
+  const std::string& output_path() const { return output_path_; }
+
+ private:
+  int pid_ = -1;
+  int exit_code_ = -1;
+  std::string output_path_;
+};
+
+// Waits until `path` exists and is non-empty; false after `seconds`.
+bool WaitForFile(const std::string& path, double seconds);
+
 // Weights (d entries, plus the bias weight when bias > 0) and labels from liblinear's model file.
 struct LiblinearModel {
   std::vector<double> w;

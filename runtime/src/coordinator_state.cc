@@ -158,7 +158,10 @@ CoordinatorState::SnapshotVerdict CoordinatorState::JudgeSnapshot(const Snapshot
   assert(phase_ == Phase::kInner);
   const bool finite = std::isfinite(report.objective);
   const double tolerance = 1e-12 * std::fabs(best_objective_);
-  if (finite && !(report.objective > best_objective_ + tolerance)) {
+  // Agents joined or left: P is a different function now, the old best is no yardstick.
+  const bool new_rows = report.rows != best_rows_;
+  if (finite && (new_rows || !(report.objective > best_objective_ + tolerance))) {
+    best_rows_ = report.rows;
     best_objective_ = report.objective;
     best_ = snapshot_;
     worse_streak_ = 0;

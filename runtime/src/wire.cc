@@ -138,10 +138,10 @@ std::string_view Encoder::Update(const Header& h, int64_t epoch, int64_t base_ve
 }
 
 std::string_view Encoder::Model(const Header& h, int64_t epoch, int64_t version, const DenseWithSupport& x,
-                                bool applied) {
+                                bool applied, bool inner_done) {
   fbb_.Clear();
   auto v = BuildVector(x);
-  return Finish(h, fb::Message::Model, fb::CreateModel(fbb_, epoch, version, v, applied).Union());
+  return Finish(h, fb::Message::Model, fb::CreateModel(fbb_, epoch, version, v, applied, inner_done).Union());
 }
 
 std::string_view Encoder::Heartbeat(const Header& h, int64_t epoch, int64_t version) {

@@ -97,7 +97,8 @@ class CoordinatorState {
   void ResetEpochCounters() { staleness_hist_.fill(0); }
 
   // The divergence safeguard, judged once per epoch right after FinishGradientPhase:
-  //   kBest        the snapshot is the best so far (it is remembered);
+  //   kBest        the snapshot is the best so far (it is remembered) — or the first over a new
+  //                set of rows (agents joined or left: P changed, the old best is forgotten);
   //   kProbation   worse than the best (beyond rounding) for the first time in a row: training
   //                goes on from it, since SVRG's first epoch from far away often overshoots;
   //   kRolledBack  worse twice in a row, or not finite: x returns to the best snapshot (phase
@@ -139,6 +140,7 @@ class CoordinatorState {
   std::vector<double> mu_;
   std::vector<double> best_;  // the snapshot with the lowest objective so far
   double best_objective_ = std::numeric_limits<double>::infinity();
+  int64_t best_rows_ = -1;  // rows behind best_objective_
   int64_t rollbacks_ = 0;
   int worse_streak_ = 0;
   std::vector<int32_t> support_;

@@ -82,7 +82,8 @@ class Encoder {
   std::string_view Snapshot(const Header& h, int64_t epoch, int64_t version, const DenseWithSupport& mu,
                             double eta, int64_t inner_steps, int32_t batch);
   std::string_view Update(const Header& h, int64_t epoch, int64_t base_version, const ModelUpdate& update);
-  std::string_view Model(const Header& h, int64_t epoch, int64_t version, const DenseWithSupport& x, bool applied);
+  std::string_view Model(const Header& h, int64_t epoch, int64_t version, const DenseWithSupport& x, bool applied,
+                         bool inner_done);
   std::string_view Heartbeat(const Header& h, int64_t epoch, int64_t version);
   std::string_view Bye(const Header& h, std::string_view text);
   std::string_view Stop(const Header& h, std::string_view reason, int64_t epoch, double objective);

@@ -1,0 +1,210 @@
+// The distributed mode as a user runs it: edgetrain-coordinator and edgetrain-agent as separate
+// processes on loopback, with a Python (pyzmq) subscriber reading the log stream from outside
+// our code.
+#include <csignal>
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <zmq.hpp>
+
+#include "doctest/doctest.h"
+#include "edgetrain/json.h"
+#include "edgetrain/local_trainer.h"
+#include "edgetrain/model.h"
+#include "test_util.h"
+
+namespace edgetrain {
+namespace {
+
+using testing::ChildProcess;
+
+const std::string kSpam = testing::SourcePath("data/spam/train.svm");
+
+std::vector<std::string> Cmd(const std::string& program, std::vector<std::string> args) {
+  std::vector<std::string> cmd = testing::ProgramCommand(program);
+  cmd.insert(cmd.end(), args.begin(), args.end());
+  return cmd;
+}
+
+std::map<std::string, std::string> ReadEndpoints(const std::string& path) {
+  std::map<std::string, std::string> out;
+  std::istringstream in(testing::ReadText(path));
+  for (std::string line; std::getline(in, line);) {
+    const size_t eq = line.find('=');
+    if (eq != std::string::npos) out[line.substr(0, eq)] = line.substr(eq + 1);
+  }
+  return out;
+}
+
+std::vector<JsonValue> JsonLines(const std::string& path) {
+  std::vector<JsonValue> out;
+  std::istringstream in(testing::ReadText(path));
+  for (std::string line; std::getline(in, line);) {
+    Result<JsonValue> v = ParseJson(line);
+    REQUIRE_MESSAGE(v.ok(), "bad JSON line in ", path, ": ", line);
+    out.push_back(std::move(v).value());
+  }
+  return out;
+}
+
+// Waits until the JSON log file has an event satisfying pred.
+template <typename Pred>
+bool WaitForEvent(const std::string& path, Pred pred, double seconds) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::istringstream in(testing::ReadText(path));
+    for (std::string line; std::getline(in, line);) {
+      Result<JsonValue> v = ParseJson(line);
+      if (v.ok() && pred(*v)) return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
+double SerialOptimum() {
+  const Dataset data = testing::LoadLibsvm(kSpam);
+  ProblemSpec spec;
+  spec.reg.l1 = 1e-3;
+  TrainOptions o;
+  o.kkt_tolerance = 1e-10;
+  Result<TrainResult> r = TrainLocal(data, spec, o, nullptr);
+  REQUIRE(r.ok());
+  return r->last.objective;
+}
+
+std::vector<std::string> CoordinatorArgs(const testing::TempDir& dir, int min_agents) {
+  return {"--bind", "tcp://127.0.0.1:0", "--log-bind", "tcp://127.0.0.1:0", "--endpoints-file", dir.File("endpoints"),
+          "--min-agents", std::to_string(min_agents), "--l1", "1e-3", "--model", dir.File("model.etm"),
+          "--max-epochs", "100", "--log-json", dir.File("log.jsonl"), "--heartbeat", "0.2"};
+}
+
+TEST_CASE("coordinator and 4 agent processes reach the serial optimum; pyzmq reads the log stream") {
+  testing::TempDir dir;
+  ChildProcess coordinator(Cmd("coordinator/edgetrain-coordinator", CoordinatorArgs(dir, 4)), dir.File("coordinator.out"));
+  REQUIRE(testing::WaitForFile(dir.File("endpoints"), 10));
+  auto endpoints = ReadEndpoints(dir.File("endpoints"));
+  ChildProcess subscriber({EDGETRAIN_PYTHON, testing::SourcePath("tests/reference/log_subscriber.py"), endpoints["log"],
+                           dir.File("subscriber.json"), "120"},
+                          dir.File("subscriber.out"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // the subscriber connects before the run starts
+  std::vector<std::unique_ptr<ChildProcess>> agents;
+  for (int k = 1; k <= 4; ++k) {
+    agents.push_back(std::make_unique<ChildProcess>(
+        Cmd("edge_agent/edgetrain-agent", {"run", "--coordinator", endpoints["agents"], "--data", kSpam, "--shard",
+                                           std::to_string(k) + "/4", "--agent-id", "press-" + std::to_string(k)}),
+        dir.File("agent" + std::to_string(k) + ".out")));
+  }
+  REQUIRE_MESSAGE(coordinator.Wait(120) == 0, testing::ReadText(dir.File("coordinator.out")));
+  for (auto& a : agents) CHECK_MESSAGE(a->Wait(20) == 0, testing::ReadText(a->output_path()));
+  REQUIRE_MESSAGE(subscriber.Wait(20) == 0, testing::ReadText(dir.File("subscriber.out")) << testing::ReadText(dir.File("subscriber.json")));
+
+  // The model file: same format as train-local, the serial optimum to 1e-6.
+  Result<Model> model = ReadModelFile(dir.File("model.etm"));
+  REQUIRE_MESSAGE(model.ok(), model.status().ToString());
+  CHECK(model->summary.mode == "distributed");
+  CHECK(model->summary.agents == 4);
+  CHECK(model->summary.kkt_violation <= 1e-8);
+  const Dataset data = testing::LoadLibsvm(kSpam);
+  const double ours = Objective(data, model->spec, model->ToVector().data());
+  const double serial = SerialOptimum();
+  INFO("distributed ", ours, " serial ", serial);
+  CHECK(std::fabs(ours - serial) <= 1e-6 * serial);
+
+  // What pyzmq saw, checked against the documented format.
+  Result<JsonValue> seen = ParseJson(testing::ReadText(dir.File("subscriber.json")));
+  REQUIRE(seen.ok());
+  CHECK((*seen)["errors"].array.empty());
+  CHECK((*seen)["counts"]["agent_joined"].number == 4);
+  CHECK((*seen)["counts"]["run_started"].number == 1);
+  CHECK((*seen)["counts"]["epoch_begin"].number >= 3);
+  CHECK((*seen)["finished"]["reason"].string == "kkt");
+  // The JSON-lines file holds the same events.
+  int begins = 0;
+  for (const JsonValue& e : JsonLines(dir.File("log.jsonl"))) begins += e["event"].string == "epoch_begin";
+  CHECK(begins == static_cast<int>((*seen)["counts"]["epoch_begin"].number));
+  CHECK(testing::ReadText(dir.File("coordinator.out")).find("stopped: kkt") != std::string::npos);
+  CHECK(testing::ReadText(dir.File("agent1.out")).find("stop: kkt") != std::string::npos);
+}
+
+TEST_CASE("SIGTERM makes an agent say goodbye and exit 0 while the others finish the run") {
+  testing::TempDir dir;
+  ChildProcess coordinator(Cmd("coordinator/edgetrain-coordinator", CoordinatorArgs(dir, 3)), dir.File("coordinator.out"));
+  REQUIRE(testing::WaitForFile(dir.File("endpoints"), 10));
+  const auto endpoints = ReadEndpoints(dir.File("endpoints"));
+  std::vector<std::unique_ptr<ChildProcess>> agents;
+  for (int k = 1; k <= 3; ++k) {
+    agents.push_back(std::make_unique<ChildProcess>(
+        Cmd("edge_agent/edgetrain-agent", {"run", "--coordinator", endpoints.at("agents"), "--data", kSpam, "--shard",
+                                           std::to_string(k) + "/3", "--agent-id", "line-" + std::to_string(k)}),
+        dir.File("agent" + std::to_string(k) + ".out")));
+  }
+  REQUIRE(WaitForEvent(dir.File("log.jsonl"), [](const JsonValue& e) {
+    return e["event"].string == "epoch_begin" && e["epoch"].number >= 2;
+  }, 60));
+  agents[1]->Signal(SIGTERM);
+  CHECK(agents[1]->Wait(10) == 0);
+  CHECK(testing::ReadText(agents[1]->output_path()).find("interrupted") != std::string::npos);
+  REQUIRE_MESSAGE(coordinator.Wait(120) == 0, testing::ReadText(dir.File("coordinator.out")));
+  CHECK(agents[0]->Wait(10) == 0);
+  CHECK(agents[2]->Wait(10) == 0);
+  bool goodbye = false;
+  for (const JsonValue& e : JsonLines(dir.File("log.jsonl"))) {
+    goodbye = goodbye || (e["event"].string == "agent_left" && e["agent"].string == "line-2" &&
+                          e["reason"].string.find("said goodbye") == 0);
+  }
+  CHECK(goodbye);
+  Result<Model> model = ReadModelFile(dir.File("model.etm"));
+  REQUIRE(model.ok());
+  CHECK(model->summary.stop_reason == "kkt");
+}
+
+TEST_CASE("an agent started before its coordinator keeps retrying, then trains") {
+  testing::TempDir dir;
+  // A free port: bind an ephemeral one and release it.
+  std::string endpoint;
+  {
+    zmq::context_t context;
+    zmq::socket_t probe(context, zmq::socket_type::router);
+    probe.bind("tcp://127.0.0.1:0");
+    endpoint = probe.get(zmq::sockopt::last_endpoint);
+  }
+  ChildProcess agent(Cmd("edge_agent/edgetrain-agent", {"run", "--coordinator", endpoint, "--data", kSpam}),
+                     dir.File("agent.out"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(2000));
+  CHECK(agent.Wait(0) == -1);  // still waiting, not given up
+  auto args = CoordinatorArgs(dir, 1);
+  args[1] = endpoint;
+  ChildProcess coordinator(Cmd("coordinator/edgetrain-coordinator", args), dir.File("coordinator.out"));
+  REQUIRE_MESSAGE(coordinator.Wait(120) == 0, testing::ReadText(dir.File("coordinator.out")));
+  CHECK(agent.Wait(10) == 0);
+  CHECK(testing::ReadText(dir.File("agent.out")).find("stop: kkt") != std::string::npos);
+}
+
+TEST_CASE("edgetrain-coordinator: --help documents the options, bad options exit 2 with one line") {
+  const testing::CommandResult help = testing::Run(Cmd("coordinator/edgetrain-coordinator", {"--help"}));
+  CHECK(help.exit_code == 0);
+  for (const char* option : {"--bind", "--log-bind", "--min-agents", "--max-staleness", "--gradient-timeout",
+                             "--max-epochs", "--kkt-tol", "--time-limit", "--l1", "--batch", "--log-json", "--model"}) {
+    INFO(option);
+    CHECK(help.out.find(option) != std::string::npos);
+  }
+  CHECK(help.out.find("tcp://*:5555") != std::string::npos);
+  for (const auto& args : std::vector<std::vector<std::string>>{{"--min-agents", "0"}, {"--labels", "x"}, {"--nope"}}) {
+    const testing::CommandResult r = testing::Run(Cmd("coordinator/edgetrain-coordinator", args));
+    CHECK(r.exit_code == 2);
+    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+  }
+  const testing::CommandResult busy = testing::Run(Cmd("coordinator/edgetrain-coordinator", {"--bind", "tcp://256.1.1.1:1"}));
+  CHECK(busy.exit_code == 1);
+  CHECK(busy.err.find("cannot bind") != std::string::npos);
+}
+
+}  // namespace
+}  // namespace edgetrain

@@ -90,14 +90,19 @@ CommandResult Run(const std::vector<std::string>& argv) {
   return result;
 }
 
-ChildProcess::ChildProcess(const std::vector<std::string>& argv, const std::string& output_path)
+ChildProcess::ChildProcess(const std::vector<std::string>& argv, const std::string& output_path,
+                           const std::string& error_path)
     : output_path_(output_path) {
   const int fd = ::open(output_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   REQUIRE(fd >= 0);
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, fd, 1);
-  posix_spawn_file_actions_adddup2(&actions, fd, 2);
+  if (error_path.empty()) {
+    posix_spawn_file_actions_adddup2(&actions, fd, 2);
+  } else {
+    posix_spawn_file_actions_addopen(&actions, 2, error_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  }
   std::vector<char*> args;
   for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);

@@ -42,11 +42,12 @@ struct CommandResult {
 // Runs argv[0] with arguments, waits, and captures stdout and stderr.
 CommandResult Run(const std::vector<std::string>& argv);
 
-// A program started in the background (stdout and stderr to files), killed if still running
-// when destroyed.
+// A program started in the background with stdout (and stderr, unless error_path is given) going
+// to a file; killed if still running when destroyed.
 class ChildProcess {
  public:
-  ChildProcess(const std::vector<std::string>& argv, const std::string& output_path);
+  ChildProcess(const std::vector<std::string>& argv, const std::string& output_path,
+               const std::string& error_path = "");
   ~ChildProcess();
   ChildProcess(const ChildProcess&) = delete;
   ChildProcess& operator=(const ChildProcess&) = delete;

@@ -1,0 +1,746 @@
+// edgetrain-monitor: the event accumulator on hand-written log-stream sequences
+// (docs/log-stream.md), the CSV and SVG writers, the terminal text, and the program end to end
+// against a real ZeroMQ PUB socket.
+#include <signal.h>
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+#include <zmq.hpp>
+
+#include "doctest/doctest.h"
+#include "edgetrain/json.h"
+#include "report_files.h"
+#include "run_record.h"
+#include "terminal_view.h"
+#include "test_util.h"
+
+
+namespace edgetrain {
+namespace {
+
+using monitor::RunRecord;
+
+// ---- hand-written event sequences ---------------------------------------------------------------
+
+// A run with --reference-objective 0.38: two agents join, run_started, four snapshots (the
+// second worse than the first, an agent leaves in between, the last one final and already a
+// hair below the reference, so its rel_subopt is negative), run_finished.
+std::vector<std::pair<std::string, std::string>> RunWithReference() {
+  const double t0 = 1714560000.0;  // 2024-05-01 10:40:00 UTC
+  auto begin = [&](int epoch, double objective, double kkt, double rel_subopt, int nnz, int agents,
+                   double seconds, bool best, bool final_snapshot) {
+    JsonWriter w;
+    w.Field("event", "epoch_begin")
+        .Field("time", t0 + seconds)
+        .Field("epoch", epoch)
+        .Field("objective", objective)
+        .Field("kkt", kkt)
+        .Field("gap_bound", std::numeric_limits<double>::infinity())
+        .Field("nnz", nnz)
+        .Field("rows", 1600)
+        .Field("agents", agents)
+        .Field("version", epoch * 3200)
+        .Field("eta", 7.9998333129931432)
+        .Field("inner_steps", 3200)
+        .Field("batch", 1)
+        .Field("seconds", seconds)
+        .Field("best", best)
+        .Field("rolled_back", false)
+        .Field("final", final_snapshot)
+        .Field("rel_subopt", rel_subopt);
+    return std::make_pair(std::string("epoch"), w.Finish());
+  };
+  auto end = [&](int epoch, double rate, double seconds) {
+    JsonWriter refused;
+    refused.Field("late_update", 1);
+    JsonWriter w;
+    w.Field("event", "epoch_end")
+        .Field("time", t0 + seconds)
+        .Field("epoch", epoch)
+        .Field("updates_applied", 3200)
+        .Field("inner_steps", 3200)
+        .Field("updates_per_second", rate)
+        .Field("inner_seconds", 3200 / rate)
+        .Field("staleness_histogram", std::vector<int64_t>{273, 2662, 258, 7, 0, 0, 0, 0})
+        .Object("refused", refused)
+        .Field("guarded_refused", 12)
+        .Field("guarded_clipped", 3)
+        .Field("bytes_in", 75838176)
+        .Field("bytes_out", 73160072)
+        .Field("version", (epoch + 1) * 3200)
+        .Field("seconds", seconds);
+    return std::make_pair(std::string("epoch"), w.Finish());
+  };
+  std::vector<std::pair<std::string, std::string>> events = {
+      {"agent",
+       R"({"event":"agent_joined","time":1714559999.5,"agent":"line-1","peer":"10.0.0.11","rows":800,)"
+       R"("dimension":57,"row_norm_sq_max":1.0000167,"software_version":"0.1.0","agents":1})"},
+      {"agent",
+       R"({"event":"agent_joined","time":1714559999.75,"agent":"line-2","peer":"10.0.0.12","rows":800,)"
+       R"("dimension":57,"row_norm_sq_max":1.0000208,"software_version":"0.1.0","agents":2})"},
+      {"run",
+       R"({"event":"run_started","time":1714560000,"agents":2,"dimension":57,"loss":"logistic","l1":0.001,)"
+       R"("l2":0,"intercept":false,"max_epochs":30,"kkt_tolerance":1e-08,"reference_objective":0.38,)"
+       R"("label_negative":"-1","label_positive":"1"})"},
+      begin(0, 0.6931471805599453, 0.011, 0.824, 0, 2, 0.003, true, false),
+      {"epoch",
+       R"({"event":"progress","time":1714560000.2,"epoch":0,"updates_applied":1600,"inner_steps":3200,)"
+       R"("updates_per_second":8000,"agents":2,"seconds":0.203})"},
+      end(0, 8021.5, 0.4),
+      begin(1, 0.8136, 0.0019, 1.141, 1788, 2, 0.41, false, false),
+      end(1, 13032.8, 0.65),
+      {"agent",
+       R"({"event":"agent_left","time":1714560000.7,"agent":"line-2","reason":"silent for 15.0 s","agents":1})"},
+      {"agent",
+       R"({"event":"message_refused","time":1714560000.71,"agent":"an unknown connection","peer":"10.0.0.99",)"
+       R"("reason":"malformed","detail":"not a FlatBuffer"})"},
+      begin(2, 0.4054, 4.5e-05, 0.067, 36, 1, 0.66, true, false),
+      end(2, 12361.7, 0.9),
+      begin(3, 0.37999999999723, 6.4e-09, -7.29e-12, 29, 1, 0.91, true, true),
+      {"run",
+       R"({"event":"run_finished","time":1714560001,"reason":"kkt","epoch":3,"objective":0.37999999999723,)"
+       R"("kkt":6.4e-09,"nnz":29,"updates_applied":9600,"updates_refused":3,"messages_refused":1,)"
+       R"("agents_joined":2,"seconds":0.91,"bytes_in":1,"bytes_out":2,"model":"/tmp/m.etm","refused":{},)"
+       R"("rel_subopt":-7.29e-12})"},
+  };
+  return events;
+}
+
+// A monitor that connected mid-run (no run_started), a run without --reference-objective:
+// epochs 5..7, the last one final; gap_bound null everywhere.
+std::vector<std::string> MidRunWithoutReference() {
+  return {
+      R"({"event":"progress","time":1714560100.0,"epoch":4,"updates_applied":2000,"inner_steps":3200,)"
+      R"("updates_per_second":9000,"agents":3,"seconds":5.0})",
+      R"({"event":"epoch_end","time":1714560100.1,"epoch":4,"updates_applied":3200,"inner_steps":3200,)"
+      R"("updates_per_second":9100,"inner_seconds":0.35,"seconds":5.1})",
+      R"({"event":"epoch_begin","time":1714560100.3,"epoch":5,"objective":0.5,"kkt":1e-3,"gap_bound":null,)"
+      R"("nnz":40,"rows":2400,"agents":3,"version":16000,"eta":2.5,"inner_steps":3200,"batch":1,"seconds":5.3,)"
+      R"("best":true,"rolled_back":false,"final":false})",
+      R"({"event":"epoch_end","time":1714560100.6,"epoch":5,"updates_applied":3200,"inner_steps":3200,)"
+      R"("updates_per_second":10000,"inner_seconds":0.32,"seconds":5.6})",
+      R"({"event":"epoch_begin","time":1714560100.8,"epoch":6,"objective":0.45,"kkt":1e-5,"gap_bound":null,)"
+      R"("nnz":31,"rows":2400,"agents":3,"version":19200,"eta":2.5,"inner_steps":3200,"batch":1,"seconds":5.8,)"
+      R"("best":true,"rolled_back":false,"final":false})",
+      R"({"event":"epoch_end","time":1714560101.1,"epoch":6,"updates_applied":3200,"inner_steps":3200,)"
+      R"("updates_per_second":11000,"inner_seconds":0.29,"seconds":6.1})",
+      R"({"event":"epoch_begin","time":1714560101.3,"epoch":7,"objective":0.4,"kkt":1e-7,"gap_bound":null,)"
+      R"("nnz":30,"rows":2400,"agents":3,"version":22400,"eta":2.5,"inner_steps":3200,"batch":1,"seconds":6.3,)"
+      R"("best":true,"rolled_back":false,"final":true})",
+      R"({"event":"run_finished","time":1714560101.4,"reason":"max-epochs","epoch":7,"objective":0.4,"kkt":1e-7,)"
+      R"("nnz":30,"updates_applied":22400,"updates_refused":0,"messages_refused":0,"agents_joined":3,)"
+      R"("seconds":6.3,"bytes_in":1,"bytes_out":2,"model":"m.etm","refused":{}})",
+  };
+}
+
+RunRecord Fold(const std::vector<std::pair<std::string, std::string>>& events) {
+  RunRecord record;
+  for (const auto& [topic, body] : events) {
+    INFO(body);
+    REQUIRE(record.Consume(body).ok());
+  }
+  return record;
+}
+
+RunRecord Fold(const std::vector<std::string>& events) {
+  RunRecord record;
+  for (const std::string& body : events) {
+    INFO(body);
+    REQUIRE(record.Consume(body).ok());
+  }
+  return record;
+}
+
+std::vector<std::string> Lines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+// ---- a small XML reader: well-formedness (the subset an SVG writer emits) and a tree ------------
+
+struct XmlElement {
+  std::string name;
+  std::map<std::string, std::string> attributes;
+  std::vector<std::unique_ptr<XmlElement>> children;
+  std::string text;
+};
+
+class XmlReader {
+ public:
+  explicit XmlReader(const std::string& xml) : s_(xml) {}
+
+  // Returns the root, or null with error() set.
+  std::unique_ptr<XmlElement> Read() {
+    if (s_.compare(0, 5, "<?xml") == 0) {
+      const size_t end = s_.find("?>");
+      if (end == std::string::npos) return Fail("unterminated XML declaration");
+      pos_ = end + 2;
+    }
+    SkipMisc();
+    if (pos_ >= s_.size() || s_[pos_] != '<') return Fail("no root element");
+    std::unique_ptr<XmlElement> root = Element();
+    if (!root) return nullptr;
+    SkipMisc();
+    if (pos_ != s_.size()) return Fail("content after the root element");
+    return root;
+  }
+  const std::string& error() const { return error_; }
+
+ private:
+  std::unique_ptr<XmlElement> Fail(const std::string& what) {
+    if (error_.empty()) error_ = what + " at offset " + std::to_string(pos_);
+    return nullptr;
+  }
+  void SkipSpace() {
+    while (pos_ < s_.size() && std::isspace(static_cast<unsigned char>(s_[pos_]))) ++pos_;
+  }
+  void SkipMisc() {
+    for (;;) {
+      SkipSpace();
+      if (s_.compare(pos_, 4, "<!--") != 0) return;
+      const size_t end = s_.find("-->", pos_);
+      pos_ = end == std::string::npos ? s_.size() : end + 3;
+    }
+  }
+  static bool NameChar(char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == ':' || c == '-' ||
+           c == '.';
+  }
+  std::string Name() {
+    const size_t start = pos_;
+    while (pos_ < s_.size() && NameChar(s_[pos_])) ++pos_;
+    return s_.substr(start, pos_ - start);
+  }
+  // Checks character data: no '<', and every '&' starts a known entity.
+  bool CheckText(const std::string& text) {
+    static const char* const kEntities[] = {"&amp;", "&lt;", "&gt;", "&quot;", "&apos;"};
+    for (size_t i = 0; i < text.size(); ++i) {
+      if (text[i] == '<') return false;
+      if (text[i] != '&') continue;
+      bool known = false;
+      for (const char* e : kEntities) known = known || text.compare(i, std::strlen(e), e) == 0;
+      if (!known) return false;
+    }
+    return true;
+  }
+  std::unique_ptr<XmlElement> Element() {
+    ++pos_;  // '<'
+    auto element = std::make_unique<XmlElement>();
+    element->name = Name();
+    if (element->name.empty()) return Fail("element without a name");
+    for (;;) {
+      SkipSpace();
+      if (pos_ >= s_.size()) return Fail("unterminated start tag <" + element->name);
+      if (s_.compare(pos_, 2, "/>") == 0) {
+        pos_ += 2;
+        return element;
+      }
+      if (s_[pos_] == '>') {
+        ++pos_;
+        break;
+      }
+      const std::string attribute = Name();
+      if (attribute.empty()) return Fail("bad attribute in <" + element->name);
+      SkipSpace();
+      if (pos_ >= s_.size() || s_[pos_] != '=')
+        return Fail("attribute " + attribute + " without '='");
+      ++pos_;
+      SkipSpace();
+      if (pos_ >= s_.size() || s_[pos_] != '"')
+        return Fail("attribute " + attribute + " not in double quotes");
+      const size_t end = s_.find('"', pos_ + 1);
+      if (end == std::string::npos) return Fail("unterminated attribute value");
+      const std::string value = s_.substr(pos_ + 1, end - pos_ - 1);
+      if (!CheckText(value)) return Fail("bad character in attribute " + attribute);
+      if (!element->attributes.emplace(attribute, value).second)
+        return Fail("duplicate attribute " + attribute);
+      pos_ = end + 1;
+    }
+    for (;;) {  // content
+      const size_t lt = s_.find('<', pos_);
+      if (lt == std::string::npos) return Fail("unclosed element <" + element->name + ">");
+      const std::string text = s_.substr(pos_, lt - pos_);
+      if (!CheckText(text)) return Fail("bad character data in <" + element->name + ">");
+      element->text += text;
+      pos_ = lt;
+      if (s_.compare(pos_, 4, "<!--") == 0) {
+        SkipMisc();
+        continue;
+      }
+      if (s_.compare(pos_, 2, "</") == 0) {
+        pos_ += 2;
+        const std::string name = Name();
+        SkipSpace();
+        if (name != element->name || pos_ >= s_.size() || s_[pos_] != '>') {
+          return Fail("</" + name + "> closes <" + element->name + ">");
+        }
+        ++pos_;
+        return element;
+      }
+      std::unique_ptr<XmlElement> child = Element();
+      if (!child) return nullptr;
+      element->children.push_back(std::move(child));
+    }
+  }
+
+  const std::string& s_;
+  size_t pos_ = 0;
+  std::string error_;
+};
+
+void Collect(const XmlElement& e, const std::string& name, std::vector<const XmlElement*>* out) {
+  if (e.name == name) out->push_back(&e);
+  for (const auto& child : e.children) Collect(*child, name, out);
+}
+
+std::string AllText(const XmlElement& e) {
+  std::string text = e.text;
+  for (const auto& child : e.children) text += AllText(*child);
+  return text;
+}
+
+struct PanelPoints {
+  std::string id;
+  size_t kkt = 0, subopt = 0;  // points of each polyline; 0 when absent
+  bool has_kkt = false, has_subopt = false;
+};
+
+// Parses the chart and returns its panels (the <g class="panel"> elements).
+std::vector<PanelPoints> Panels(const std::string& svg, std::string* all_text = nullptr) {
+  XmlReader reader(svg);
+  std::unique_ptr<XmlElement> root = reader.Read();
+  REQUIRE_MESSAGE(root != nullptr, reader.error());
+  CHECK(root->name == "svg");
+  CHECK(root->attributes["xmlns"] == "http://www.w3.org/2000/svg");
+  if (all_text != nullptr) *all_text = AllText(*root);
+  std::vector<const XmlElement*> groups;
+  Collect(*root, "g", &groups);
+  std::vector<PanelPoints> panels;
+  for (const XmlElement* g : groups) {
+    auto cls = g->attributes.find("class");
+    if (cls == g->attributes.end() || cls->second != "panel") continue;
+    PanelPoints p;
+    p.id = g->attributes.at("id");
+    std::vector<const XmlElement*> lines;
+    Collect(*g, "polyline", &lines);
+    for (const XmlElement* line : lines) {
+      std::istringstream points(line->attributes.at("points"));
+      size_t n = 0;
+      for (std::string xy; points >> xy;) {
+        CHECK(xy.find(',') != std::string::npos);
+        ++n;
+      }
+      if (line->attributes.at("class") == "series kkt") {
+        p.has_kkt = true;
+        p.kkt = n;
+      } else if (line->attributes.at("class") == "series subopt") {
+        p.has_subopt = true;
+        p.subopt = n;
+      }
+    }
+    panels.push_back(p);
+  }
+  return panels;
+}
+
+// ---- the record ---------------------------------------------------------------------------------
+
+TEST_CASE("the record folds a run with a reference objective") {
+  const RunRecord record = Fold(RunWithReference());
+  REQUIRE(record.run().has_value());
+  CHECK(record.run()->loss == "logistic");
+  CHECK(record.run()->l1 == doctest::Approx(0.001));
+  CHECK(record.run()->dimension == 57);
+  CHECK(record.run()->agents == 2);
+  CHECK(record.run()->reference_objective == 0.38);
+  CHECK(record.run()->label_positive == "1");
+  REQUIRE(record.epochs().size() == 4);
+  const auto& e = record.epochs();
+  CHECK(e[0].epoch == 0);
+  CHECK(e[0].objective == 0.6931471805599453);
+  CHECK(std::isnan(e[0].gap_bound));  // infinity was written as null
+  CHECK(e[0].rel_subopt == 0.824);
+  CHECK(e[0].best);
+  CHECK(e[0].ended);
+  CHECK(e[0].updates_per_second == 8021.5);
+  CHECK(e[1].nnz == 1788);
+  CHECK_FALSE(e[1].best);
+  CHECK(e[1].updates_per_second == 13032.8);
+  CHECK(e[2].agents == 1);
+  CHECK(e[3].final);
+  CHECK_FALSE(e[3].ended);  // no inner phase after the final snapshot
+  CHECK(std::isnan(e[3].updates_per_second));
+  CHECK(record.agents_connected() == 1);  // agent_left after run_started
+  CHECK(record.update_rate() == 12361.7);
+  CHECK_FALSE(record.progress().active);
+  REQUIRE(record.finished());
+  CHECK(record.finish()->reason == "kkt");
+  CHECK(record.finish()->epoch == 3);
+  CHECK(record.finish()->model == "/tmp/m.etm");
+  CHECK(record.HasReferenceObjective());
+  CHECK(record.Suboptimality(e[2]) == 0.067);
+  CHECK(record.Suboptimality(e[3]) < 0);
+}
+
+TEST_CASE("the record follows the inner phase with progress and epoch_end") {
+  auto events = RunWithReference();
+  RunRecord record;
+  for (size_t i = 0; i < 4; ++i)
+    REQUIRE(record.Consume(events[i].second).ok());  // up to epoch_begin 0
+  CHECK(record.progress().active);
+  CHECK(record.progress().epoch == 0);
+  CHECK(record.progress().inner_steps == 3200);
+  CHECK(record.progress().updates_applied == 0);
+  REQUIRE(record.Consume(events[4].second).ok());  // progress
+  CHECK(record.progress().updates_applied == 1600);
+  CHECK(record.update_rate() == 8000);
+  REQUIRE(record.Consume(events[5].second).ok());  // epoch_end
+  CHECK_FALSE(record.progress().active);
+  CHECK(record.progress().updates_applied == 3200);
+  CHECK(record.update_rate() == 8021.5);
+}
+
+TEST_CASE("the record copes with a monitor that joined mid-run and a run without a reference") {
+  const RunRecord record = Fold(MidRunWithoutReference());
+  CHECK_FALSE(record.run().has_value());
+  REQUIRE(record.epochs().size() == 3);
+  CHECK(record.epochs()[0].epoch == 5);
+  CHECK(record.epochs()[0].updates_per_second == 10000);
+  CHECK(record.epochs()[1].updates_per_second == 11000);
+  CHECK(std::isnan(record.epochs()[2].updates_per_second));
+  CHECK(record.agents_connected() == 3);
+  CHECK_FALSE(record.HasReferenceObjective());
+  CHECK(record.FinalObjective() == 0.4);
+  CHECK(record.Suboptimality(record.epochs()[0]) == doctest::Approx(0.25));
+  CHECK(record.Suboptimality(record.epochs()[2]) == 0);
+  CHECK(record.first_event_time() == 1714560100.0);
+}
+
+TEST_CASE("without run_finished the suboptimality is measured against the best objective seen") {
+  std::vector<std::string> events = MidRunWithoutReference();
+  events.pop_back();
+  const RunRecord record = Fold(events);
+  CHECK_FALSE(record.finished());
+  CHECK(record.FinalObjective() == 0.4);
+}
+
+TEST_CASE("the record refuses what is not an event and ignores unknown events") {
+  RunRecord record;
+  CHECK_FALSE(record.Consume("{\"event\":").ok());
+  CHECK_FALSE(record.Consume("[1,2]").ok());
+  CHECK_FALSE(record.Consume("{\"time\":1}").ok());
+  CHECK_FALSE(record.Consume("{\"event\":3}").ok());
+  CHECK(record.events_seen() == 0);
+  CHECK(record.Consume(R"({"event":"something_new","time":1,"x":[1,{"y":null}]})").ok());
+  CHECK(record.Consume(R"({"event":"gradient_timeout","time":2,"agent":"a","rows":5,"epoch":1})")
+            .ok());
+  CHECK(record.events_seen() == 2);
+  CHECK(record.epochs().empty());
+  CHECK(record.agents_connected() == -1);
+}
+
+TEST_CASE("a second run_started starts a new record") {
+  RunRecord record = Fold(MidRunWithoutReference());
+  REQUIRE(record.Consume(RunWithReference()[2].second).ok());
+  CHECK(record.epochs().empty());
+  CHECK_FALSE(record.finished());
+  CHECK(record.run().has_value());
+}
+
+// ---- CSV and SVG ------------------------------------------------------------------------------
+
+TEST_CASE("the CSV has one row per epoch with epoch_end's throughput") {
+  const std::vector<std::string> rows = Lines(monitor::RenderCsv(Fold(RunWithReference())));
+  REQUIRE(rows.size() == 5);
+  CHECK(rows[0] ==
+        "epoch,seconds,objective,kkt,gap_bound,rel_subopt,nnz,agents,eta,updates_per_second");
+  CHECK(rows[1] == "0,0.003,0.6931471805599453,0.011,,0.824,0,2,7.999833312993143,8021.5");
+  CHECK(rows[2] == "1,0.41,0.8136,0.0019,,1.141,1788,2,7.999833312993143,13032.8");
+  CHECK(rows[4] == "3,0.91,0.37999999999723,6.4e-09,,-7.29e-12,29,1,7.999833312993143,");
+  const std::vector<std::string> mid = Lines(monitor::RenderCsv(Fold(MidRunWithoutReference())));
+  REQUIRE(mid.size() == 4);
+  CHECK(mid[1] == "5,5.3,0.5,0.001,,,40,3,2.5,10000");
+  CHECK(Lines(monitor::RenderCsv(RunRecord())).size() == 1);
+}
+
+TEST_CASE("the SVG is well-formed XML with two panels and the plottable points") {
+  std::string text;
+  const std::vector<PanelPoints> panels =
+      Panels(monitor::RenderSvgChart(Fold(RunWithReference())), &text);
+  REQUIRE(panels.size() == 2);
+  CHECK(panels[0].id == "panel-epoch");
+  CHECK(panels[1].id == "panel-time");
+  for (const PanelPoints& p : panels) {
+    INFO(p.id);
+    CHECK(p.kkt == 4);
+    CHECK(p.subopt == 3);  // the final rel_subopt is negative: not on a log scale
+  }
+  // title: the run's settings and date; axes; legend
+  CHECK(text.find("logistic loss") != std::string::npos);
+  CHECK(text.find("l1 = 0.001") != std::string::npos);
+  CHECK(text.find("2 agents") != std::string::npos);
+  CHECK(text.find("dimension 57") != std::string::npos);
+  CHECK(text.find("2024-05-01 10:40:00 UTC") != std::string::npos);
+  CHECK(text.find("stopped (kkt)") != std::string::npos);
+  CHECK(text.find("epoch") != std::string::npos);
+  CHECK(text.find("seconds since training started") != std::string::npos);
+  CHECK(text.find("KKT violation") != std::string::npos);
+  CHECK(text.find("(P - P*)/|P*|") != std::string::npos);
+}
+
+TEST_CASE("the SVG of a mid-run monitor uses the final objective and has no run details") {
+  std::string text;
+  const std::vector<PanelPoints> panels =
+      Panels(monitor::RenderSvgChart(Fold(MidRunWithoutReference())), &text);
+  REQUIRE(panels.size() == 2);
+  for (const PanelPoints& p : panels) {
+    CHECK(p.kkt == 3);
+    CHECK(p.subopt == 2);  // the final snapshot is P_final itself: 0 is left out
+  }
+  CHECK(text.find("settings not seen") != std::string::npos);
+  CHECK(text.find("P_final") != std::string::npos);
+  CHECK(text.find("2024-05-01") != std::string::npos);  // the first event's date
+}
+
+TEST_CASE("the SVG of an empty record is still well-formed") {
+  std::string text;
+  const std::vector<PanelPoints> panels = Panels(monitor::RenderSvgChart(RunRecord()), &text);
+  REQUIRE(panels.size() == 2);
+  CHECK_FALSE(panels[0].has_kkt);
+  CHECK_FALSE(panels[0].has_subopt);
+  CHECK(text.find("no epochs") != std::string::npos);
+}
+
+TEST_CASE("strings from the stream are escaped in the SVG") {
+  RunRecord record;
+  REQUIRE(
+      record
+          .Consume(
+              R"({"event":"run_started","time":1714560000,"agents":1,"dimension":3,"loss":"a<b&\"c\"",)"
+              R"("l1":0,"l2":0,"intercept":true,"max_epochs":1,"kkt_tolerance":0})")
+          .ok());
+  REQUIRE(
+      record
+          .Consume(R"({"event":"run_finished","time":1714560001,"reason":"error: <&>","epoch":0,)"
+                   R"("objective":1,"kkt":1,"nnz":0,"seconds":1})")
+          .ok());
+  std::string text;
+  Panels(monitor::RenderSvgChart(record), &text);
+  CHECK(text.find("a&lt;b&amp;&quot;c&quot;") != std::string::npos);
+}
+
+// ---- terminal text ------------------------------------------------------------------------------
+
+TEST_CASE("plain lines for epochs and agent events, none for progress") {
+  const auto events = RunWithReference();
+  RunRecord record;
+  std::vector<std::string> lines;
+  for (const auto& [topic, body] : events) {
+    Result<JsonValue> value = ParseJson(body);
+    REQUIRE(value.ok());
+    REQUIRE(record.Consume(*value).ok());
+    if (auto line = monitor::DescribeEvent(*value, record)) lines.push_back(*line);
+  }
+  // 2 joined + run_started + 4 epochs + left + refused + run_finished; no progress, no epoch_end
+  REQUIRE(lines.size() == 10);
+  CHECK(lines[0].find("agent line-1 joined from 10.0.0.11") != std::string::npos);
+  CHECK(lines[2].find("run started: logistic loss") != std::string::npos);
+  CHECK(lines[3].find("epoch   0") == 0);
+  CHECK(lines[4].find("epoch   1") == 0);
+  CHECK(lines[4].find("(down 5.79x)") != std::string::npos);  // KKT 0.011 -> 0.0019
+  CHECK(lines[5].find("agent line-2 left: silent for 15.0 s; 1 connected") != std::string::npos);
+  CHECK(lines[6].find("refused: malformed") != std::string::npos);
+  CHECK(lines[8].find("final") != std::string::npos);
+  CHECK(lines[9].find("run finished (kkt)") != std::string::npos);
+  for (const std::string& line : lines) CHECK(line.find('\n') == std::string::npos);
+}
+
+TEST_CASE("the live view shows the progress bar, trends, agents and the update rate") {
+  const auto events = RunWithReference();
+  RunRecord record;
+  for (size_t i = 0; i < 5; ++i)
+    REQUIRE(record.Consume(events[i].second).ok());  // ... progress 1600/3200
+  monitor::LiveViewOptions options;
+  options.width = 100;
+  options.unicode = false;
+  options.endpoint = "tcp://127.0.0.1:5556";
+  const std::vector<std::string> view = monitor::RenderLiveView(record, options);
+  REQUIRE(view.size() == 5);
+  CHECK(view[0].find("tcp://127.0.0.1:5556") != std::string::npos);
+  CHECK(view[1].find("epoch 0 [") == 0);
+  CHECK(view[1].find("50%") != std::string::npos);
+  CHECK(view[1].find("1600/3200 updates") != std::string::npos);
+  CHECK(view[1].find("#####") != std::string::npos);
+  CHECK(view[2].find("objective 0.6931471806") == 0);
+  CHECK(view[3].find("KKT") == 0);
+  CHECK(view[4].find("agents 2 connected") != std::string::npos);
+  CHECK(view[4].find("8000 updates/s") != std::string::npos);
+  for (const std::string& line : view) CHECK(line.size() <= 100);
+
+  options.unicode = true;
+  options.width = 30;
+  for (const std::string& line : monitor::RenderLiveView(Fold(events), options)) {
+    int columns = 0;
+    for (unsigned char c : line) columns += (c & 0xC0) != 0x80;
+    CHECK(columns <= 30);
+  }
+  CHECK(monitor::RenderLiveView(RunRecord(), options).size() == 5);
+}
+
+TEST_CASE("sparklines scale between the values' extremes") {
+  CHECK(monitor::Sparkline({1, 2, 3}, false, false) == "_=#");
+  CHECK(monitor::Sparkline({1e-1, 1e-4, 1e-8, -1}, true, false) == "#=_ ");
+  CHECK(monitor::Sparkline({}, true, true).empty());
+}
+
+// ---- the program ------------------------------------------------------------------------------
+
+std::vector<std::string> MonitorCommand(const std::vector<std::string>& args) {
+  std::vector<std::string> cmd = testing::ProgramCommand("monitor/edgetrain-monitor");
+  cmd.insert(cmd.end(), args.begin(), args.end());
+  return cmd;
+}
+
+// Counts the connections a PUB socket accepts.
+class AcceptWatch : public zmq::monitor_t {
+ public:
+  void on_event_accepted(const zmq_event_t&, const char*) override { ++accepted; }
+  int accepted = 0;
+};
+
+// A PUB socket on an ephemeral port, standing in for the coordinator's log stream.
+struct Publisher {
+  zmq::context_t context{1};
+  zmq::socket_t socket{context, zmq::socket_type::pub};
+  AcceptWatch watch;
+  std::string endpoint;
+
+  Publisher() {
+    socket.set(zmq::sockopt::linger, 0);
+    socket.bind("tcp://127.0.0.1:*");
+    endpoint = socket.get(zmq::sockopt::last_endpoint);
+    watch.init(socket, "inproc://monitor-test-pub-events", ZMQ_EVENT_ACCEPTED);
+  }
+  // Waits for the subscriber's connection, then lets the subscription arrive (slow joiner).
+  void WaitForSubscriber() {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (watch.accepted == 0 && std::chrono::steady_clock::now() < deadline)
+      watch.check_event(50);
+    REQUIRE_MESSAGE(watch.accepted > 0, "the monitor did not connect to " << endpoint);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  }
+  void Publish(const std::string& topic, const std::string& body) {
+    socket.send(zmq::buffer(topic), zmq::send_flags::sndmore);
+    socket.send(zmq::buffer(body), zmq::send_flags::none);
+  }
+};
+
+TEST_CASE("--help documents every option with its default") {
+  const testing::CommandResult help = testing::Run(MonitorCommand({"--help"}));
+  CHECK(help.exit_code == 0);
+  for (const char* option : {"--connect", "--json", "--chart", "--csv", "--timeout"}) {
+    INFO(option);
+    CHECK(help.out.find(option) != std::string::npos);
+  }
+  CHECK(help.out.find("--connect TEXT=tcp://127.0.0.1:5556") != std::string::npos);
+  CHECK(help.out.find("--timeout FLOAT:NUMBER >= 0=0") != std::string::npos);
+  CHECK(testing::Run(MonitorCommand({"--version"})).exit_code == 0);
+}
+
+TEST_CASE("bad options give a one-line error and exit code 2") {
+  for (const std::vector<std::string>& bad : std::vector<std::vector<std::string>>{
+           {"--bogus"}, {"--timeout", "-1"}, {"--timeout", "soon"}, {"--connect", "nowhere"}}) {
+    const testing::CommandResult r = testing::Run(MonitorCommand(bad));
+    INFO(r.err);
+    CHECK(r.exit_code == 2);
+    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+    CHECK(r.err.find("error:") != std::string::npos);
+  }
+}
+
+TEST_CASE(
+    "end to end: the monitor follows a PUB stream, passes the JSON through and writes the files") {
+  testing::TempDir dir;
+  Publisher pub;
+  testing::ChildProcess monitor(
+      MonitorCommand({"--connect", pub.endpoint, "--json", "--csv", dir.File("run.csv"), "--chart",
+                      dir.File("run.svg"), "--timeout", "30"}),
+      dir.File("out.txt"), dir.File("err.txt"));
+  pub.WaitForSubscriber();
+  const auto events = RunWithReference();
+  for (const auto& [topic, body] : events) pub.Publish(topic, body);
+  const int rc = monitor.Wait(30);
+  INFO(testing::ReadText(dir.File("err.txt")));
+  REQUIRE(rc == 0);
+  // --json: exactly the objects received, one per line
+  const std::vector<std::string> out = Lines(testing::ReadText(dir.File("out.txt")));
+  REQUIRE(out.size() == events.size());
+  for (size_t i = 0; i < out.size(); ++i) CHECK(out[i] == events[i].second);
+  CHECK(testing::ReadText(dir.File("run.csv")) == monitor::RenderCsv(Fold(events)));
+  const std::vector<PanelPoints> panels = Panels(testing::ReadText(dir.File("run.svg")));
+  REQUIRE(panels.size() == 2);
+  CHECK(panels[0].kkt == 4);
+  CHECK(panels[1].subopt == 3);
+}
+
+TEST_CASE("end to end: SIGTERM before the run ends writes what the monitor has and exits 0") {
+  testing::TempDir dir;
+  Publisher pub;
+  testing::ChildProcess monitor(MonitorCommand({"--connect", pub.endpoint, "--csv", dir.File("run.csv"),
+                                     "--chart", dir.File("run.svg"), "--timeout", "30"}),
+                     dir.File("out.txt"), dir.File("err.txt"));
+  pub.WaitForSubscriber();
+  const auto events = MidRunWithoutReference();
+  for (size_t i = 0; i < 5; ++i) pub.Publish("epoch", events[i]);  // up to epoch_begin 6
+  // plain output: one line per epoch_begin; wait until both are printed
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (Lines(testing::ReadText(dir.File("out.txt"))).size() < 2 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  monitor.Signal(SIGTERM);
+  const int rc = monitor.Wait(20);
+  INFO(testing::ReadText(dir.File("err.txt")));
+  CHECK(rc == 0);
+  const std::vector<std::string> out = Lines(testing::ReadText(dir.File("out.txt")));
+  REQUIRE(out.size() == 2);
+  CHECK(out[0].find("epoch   5") == 0);
+  CHECK(out[1].find("epoch   6") == 0);
+  const std::vector<std::string> csv = Lines(testing::ReadText(dir.File("run.csv")));
+  REQUIRE(csv.size() == 3);
+  CHECK(csv[1] == "5,5.3,0.5,0.001,,,40,3,2.5,10000");
+  const std::vector<PanelPoints> panels = Panels(testing::ReadText(dir.File("run.svg")));
+  REQUIRE(panels.size() == 2);
+  CHECK(panels[0].kkt == 2);
+  CHECK(panels[0].subopt == 1);  // against the best objective seen (epoch 6 is the best itself)
+}
+
+TEST_CASE("end to end: --timeout exits 1 when nothing arrives") {
+  testing::TempDir dir;
+  Publisher pub;
+  const auto start = std::chrono::steady_clock::now();
+  const testing::CommandResult r = testing::Run(MonitorCommand(
+      {"--connect", pub.endpoint, "--timeout", "0.5", "--csv", dir.File("run.csv")}));
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("--timeout") != std::string::npos);
+  CHECK(seconds < 10);
+  CHECK(Lines(testing::ReadText(dir.File("run.csv"))).size() == 1);  // the header: nothing seen
+}
+
+}  // namespace
+}  // namespace edgetrain

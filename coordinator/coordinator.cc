@@ -624,6 +624,16 @@ void Coordinator::Finish(const std::string& reason) {
   }
   summary_.eta = plan_.eta;
   summary_.inner_steps = plan_.inner_steps;
+  // Tell the agents first: the model is decided, and writing it (fsync) can take longer than
+  // their heartbeat patience on a busy disk.
+  for (auto& [id, a] : agents_) {
+    if (a->role == Role::kPending) {
+      router_.Send(a->identity, encoder_.Reject({a->agent_id, 0, 0}, fb::RejectReason::ShuttingDown, reason));
+    } else {
+      SendTo(*a, encoder_.Stop(HeaderFor(*a), reason, summary_.epochs, summary_.objective));
+    }
+  }
+  router_.LingerOnClose(2000);  // the Stops above must reach the agents before the process exits
   if (state_ && have_best_ && !options_.model_path.empty()) {
     Model model = Model::FromVector(summary_.x, dimension_, options_.task, options_.problem);
     model.labels = labels_;
@@ -644,13 +654,6 @@ void Coordinator::Finish(const std::string& reason) {
     s.software_version = EDGETRAIN_VERSION;
     if (Status st = WriteModelFile(options_.model_path, model); !st.ok()) {
       summary_.stop_reason = "error: " + st.message();
-    }
-  }
-  for (auto& [id, a] : agents_) {
-    if (a->role == Role::kPending) {
-      router_.Send(a->identity, encoder_.Reject({a->agent_id, 0, 0}, fb::RejectReason::ShuttingDown, reason));
-    } else {
-      SendTo(*a, encoder_.Stop(HeaderFor(*a), reason, summary_.epochs, summary_.objective));
     }
   }
   JsonWriter w;

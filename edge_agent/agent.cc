@@ -240,7 +240,10 @@ Result<AgentSummary> EdgeAgent::Run(const std::atomic<bool>* stop_requested) {
   Log("connecting to " + options_.coordinator + " with " + std::to_string(data_.rows()) + " rows");
   while (state_ != State::kDone) {
     if (stop_requested != nullptr && stop_requested->load()) {
-      if (session_ != 0 && options_.say_bye) Send(encoder_.Bye(NextHeader(), "stopped by a signal"));
+      if (session_ != 0 && options_.say_bye) {
+        Send(encoder_.Bye(NextHeader(), "stopped by a signal"));
+        channel_.LingerOnClose(1000);  // let the Bye out before the socket closes
+      }
       summary_.stop_reason = "interrupted";
       break;
     }

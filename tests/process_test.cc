@@ -85,20 +85,23 @@ std::vector<std::string> CoordinatorArgs(const testing::TempDir& dir, int min_ag
           "--max-epochs", "100", "--log-json", dir.File("log.jsonl"), "--heartbeat", "0.2"};
 }
 
-TEST_CASE("coordinator and 4 agent processes reach the serial optimum; pyzmq reads the log stream") {
+// A coordinator, `agents` agent processes on shards of the file, and the pyzmq subscriber.
+void RunProcesses(int agent_count) {
   testing::TempDir dir;
-  ChildProcess coordinator(Cmd("coordinator/edgetrain-coordinator", CoordinatorArgs(dir, 4)), dir.File("coordinator.out"));
+  ChildProcess coordinator(Cmd("coordinator/edgetrain-coordinator", CoordinatorArgs(dir, agent_count)),
+                           dir.File("coordinator.out"));
   REQUIRE(testing::WaitForFile(dir.File("endpoints"), 10));
   auto endpoints = ReadEndpoints(dir.File("endpoints"));
   ChildProcess subscriber({EDGETRAIN_PYTHON, testing::SourcePath("tests/reference/log_subscriber.py"), endpoints["log"],
                            dir.File("subscriber.json"), "120"},
                           dir.File("subscriber.out"));
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // the subscriber connects before the run starts
+  REQUIRE(testing::WaitForFile(dir.File("subscriber.json.ready"), 30));  // subscribed before the run starts
   std::vector<std::unique_ptr<ChildProcess>> agents;
-  for (int k = 1; k <= 4; ++k) {
+  for (int k = 1; k <= agent_count; ++k) {
     agents.push_back(std::make_unique<ChildProcess>(
         Cmd("edge_agent/edgetrain-agent", {"run", "--coordinator", endpoints["agents"], "--data", kSpam, "--shard",
-                                           std::to_string(k) + "/4", "--agent-id", "press-" + std::to_string(k)}),
+                                           std::to_string(k) + "/" + std::to_string(agent_count), "--agent-id",
+                                           "press-" + std::to_string(k)}),
         dir.File("agent" + std::to_string(k) + ".out")));
   }
   REQUIRE_MESSAGE(coordinator.Wait(120) == 0, testing::ReadText(dir.File("coordinator.out")));
@@ -109,7 +112,7 @@ TEST_CASE("coordinator and 4 agent processes reach the serial optimum; pyzmq rea
   Result<Model> model = ReadModelFile(dir.File("model.etm"));
   REQUIRE_MESSAGE(model.ok(), model.status().ToString());
   CHECK(model->summary.mode == "distributed");
-  CHECK(model->summary.agents == 4);
+  CHECK(model->summary.agents == agent_count);
   CHECK(model->summary.kkt_violation <= 1e-8);
   const Dataset data = testing::LoadLibsvm(kSpam);
   const double ours = Objective(data, model->spec, model->ToVector().data());
@@ -121,7 +124,7 @@ TEST_CASE("coordinator and 4 agent processes reach the serial optimum; pyzmq rea
   Result<JsonValue> seen = ParseJson(testing::ReadText(dir.File("subscriber.json")));
   REQUIRE(seen.ok());
   CHECK((*seen)["errors"].array.empty());
-  CHECK((*seen)["counts"]["agent_joined"].number == 4);
+  CHECK((*seen)["counts"]["agent_joined"].number == agent_count);
   CHECK((*seen)["counts"]["run_started"].number == 1);
   CHECK((*seen)["counts"]["epoch_begin"].number >= 3);
   CHECK((*seen)["finished"]["reason"].string == "kkt");
@@ -132,6 +135,11 @@ TEST_CASE("coordinator and 4 agent processes reach the serial optimum; pyzmq rea
   CHECK(testing::ReadText(dir.File("coordinator.out")).find("stopped: kkt") != std::string::npos);
   CHECK(testing::ReadText(dir.File("agent1.out")).find("stop: kkt") != std::string::npos);
 }
+
+TEST_CASE("1 agent process reaches the serial optimum; pyzmq reads the log stream") { RunProcesses(1); }
+TEST_CASE("2 agent processes reach the serial optimum; pyzmq reads the log stream") { RunProcesses(2); }
+TEST_CASE("4 agent processes reach the serial optimum; pyzmq reads the log stream") { RunProcesses(4); }
+TEST_CASE("8 agent processes reach the serial optimum; pyzmq reads the log stream") { RunProcesses(8); }
 
 TEST_CASE("SIGTERM makes an agent say goodbye and exit 0 while the others finish the run") {
   testing::TempDir dir;

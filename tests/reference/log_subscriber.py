@@ -2,7 +2,7 @@
 """A log-stream client written against docs/log-stream.md, with pyzmq (Debian python3-zmq).
 
 Usage: log_subscriber.py ENDPOINT OUT.json [TIMEOUT_SECONDS]
-Subscribes to everything, checks every event against the documented topics and fields until
+Subscribes to everything, writes OUT.json.ready once subscribed (so a test can start the run), checks every event against the documented topics and fields until
 run_finished (or the timeout), then writes a summary to OUT.json:
   {"counts": {event: n}, "errors": [...], "epochs": [...], "finished": {...}}
 Exit code 0 when the stream was well-formed and the run finished, 1 otherwise.
@@ -40,6 +40,9 @@ def main():
     sub.setsockopt(zmq.SUBSCRIBE, b"")
     sub.setsockopt(zmq.RCVTIMEO, 200)
     sub.connect(endpoint)
+    time.sleep(0.5)  # the subscription travels to the publisher (ZeroMQ's slow joiner)
+    with open(out + ".ready", "w") as f:
+        f.write("subscribed\n")
     counts, errors, epochs, finished = {}, [], [], None
     deadline = time.time() + timeout
     while finished is None and time.time() < deadline:

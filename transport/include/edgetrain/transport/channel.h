@@ -4,7 +4,8 @@
 // waits up to a deadline; Send never blocks: a message that cannot be queued (peer gone, queue
 // full) is reported, so the coordinator's event loop can never hang on a send. Every socket has
 // ZMQ_MAXMSGSIZE set, so oversized messages are dropped by ZeroMQ before they are read; ZMQ_LINGER
-// is 0, so closing never waits for the network.
+// is 0, so closing never waits for the network — except for a bounded LingerOnClose() before the
+// last messages of a run.
 //
 // Thread-safety: like ZeroMQ sockets, a channel belongs to one thread. Ownership: the context is
 // borrowed and must outlive the channel.
@@ -54,6 +55,8 @@ class RouterChannel {
 
   const TrafficCounters& counters() const { return counters_; }
   zmq::socket_t& socket() { return socket_; }
+  // Lets messages still queued (the last Stop, a Bye) go out for up to `ms` when the socket closes.
+  void LingerOnClose(int ms) { socket_.set(zmq::sockopt::linger, ms); }
 
  private:
   zmq::socket_t socket_;
@@ -71,6 +74,7 @@ class DealerChannel {
 
   bool Receive(int timeout_ms, zmq::message_t* payload);
   bool Send(std::string_view bytes);
+  void LingerOnClose(int ms) { socket_.set(zmq::sockopt::linger, ms); }
 
   const TrafficCounters& counters() const { return counters_; }
 

@@ -33,3 +33,14 @@ build_preset() {
   cmake --preset "$preset" >/dev/null
   cmake --build --preset "$preset" -j "$(nproc)"
 }
+
+# ARM cross builds (scripts/cross-build): Debian's cross compilers, the arm64 libraries from
+# multiarch (needs `dpkg --add-architecture arm64` first), qemu-user to run the ARM tests, and
+# mmdebstrap to make the armhf sysroot. The header-only dependencies for arm64 are the host's
+# (EDGETRAIN_BUILD_PACKAGES); flatc is the host's.
+EDGETRAIN_CROSS_PACKAGES="crossbuild-essential-arm64 crossbuild-essential-armhf libzmq3-dev:arm64 \
+qemu-user mmdebstrap"
+# What goes into the armhf sysroot (scripts/make-armhf-sysroot): every target dependency,
+# header-only ones included, so that the armhf build sees nothing of the host's /usr.
+EDGETRAIN_ARMHF_SYSROOT_PACKAGES="libc6-dev libstdc++-12-dev libzmq3-dev cppzmq-dev libeigen3-dev \
+libflatbuffers-dev doctest-dev libcli11-dev"

@@ -18,6 +18,7 @@ struct Coordinator::Agent {
   std::string identity;
   std::string agent_id;
   std::string peer;
+  std::string public_key;  // CURVE key it authenticated with ("" when insecure)
   std::string software_version;
   uint64_t session = 0;
   Role role = Role::kPending;
@@ -61,11 +62,76 @@ Coordinator::Coordinator(const CoordinatorOptions& options, zmq::context_t* cont
 
 Coordinator::~Coordinator() = default;
 
+Status Coordinator::LoadAllowLists() {
+  EDGETRAIN_RETURN_IF_ERROR(agent_keys_.Load(options_.allow_path));
+  if (options_.secure_log) {
+    EDGETRAIN_RETURN_IF_ERROR(log_keys_.Load(options_.log_allow_path.empty() ? options_.allow_path
+                                                                             : options_.log_allow_path));
+  }
+  return Status::Ok();
+}
+
+void Coordinator::ReloadAllowLists() {
+  if (options_.insecure) return;
+  if (Status st = LoadAllowLists(); !st.ok()) {  // keep the old lists: a typo must not open or close the door
+    JsonWriter w;
+    w.Field("detail", st.message());
+    log_.Publish("agent", "allow_list_error", w);
+    PrintLine("allow-list not reloaded: " + st.message());
+    return;
+  }
+  JsonWriter w;
+  w.Field("keys", static_cast<int64_t>(agent_keys_.size()));
+  log_.Publish("agent", "allow_list_reloaded", w);
+  PrintLine("allow-list reloaded: " + std::to_string(agent_keys_.size()) + " agent keys");
+  std::vector<std::string> revoked;
+  for (const auto& [id, a] : agents_) {
+    if (!agent_keys_.Contains(a->public_key)) revoked.push_back(id);
+  }
+  for (const std::string& id : revoked) RemoveAgent(id, "its key was removed from the allow-list");
+}
+
 Status Coordinator::Bind() {
+  transport::CurveConfig agents_curve, log_curve;
+  if (options_.insecure) {
+    if (!options_.key_path.empty() || options_.secure_log) {
+      return Status::InvalidArgument("--insecure cannot be combined with --key or --log-secure");
+    }
+  } else {
+    if (options_.key_path.empty() || options_.allow_path.empty()) {
+      return Status::InvalidArgument(
+          "agents must be authenticated: give --key (see 'edgetrain-coordinator keygen') and --allow (the agents' "
+          "public keys), or --insecure on a network you trust");
+    }
+    Result<transport::CurveKeyPair> keys = transport::ReadSecretKeyFile(options_.key_path);
+    if (!keys.ok()) return keys.status();
+    EDGETRAIN_RETURN_IF_ERROR(LoadAllowLists());
+    zap_ = std::make_unique<transport::ZapHandler>(context_);
+    zap_->SetAllowList("agents", &agent_keys_);
+    if (options_.secure_log) zap_->SetAllowList("log", &log_keys_);
+    zap_->OnDecision([this](const std::string& domain, const std::string& address, const std::string& key, bool ok) {
+      if (ok) return;
+      JsonWriter w;
+      w.Field("domain", domain).Field("peer", address).Field("key", key.empty() ? "(none)" : key);
+      log_.Publish("agent", "key_refused", w);
+      PrintLine("refused a connection from " + address + " (" + domain + "): key " + (key.empty() ? "(none)" : key) +
+                " is not on the allow-list");
+    });
+    router_.AttachZap(zap_.get());
+    agents_curve = {transport::CurveConfig::Mode::kServer, *keys, "", "agents"};
+    if (options_.secure_log) log_curve = {transport::CurveConfig::Mode::kServer, *keys, "", "log"};
+    transport::ApplyCurve(router_.socket(), agents_curve);
+  }
+  router_.OnHandshakeFailure([this](const std::string& what) {
+    JsonWriter w;
+    w.Field("detail", what);
+    log_.Publish("agent", "handshake_failed", w);
+    PrintLine("a connection failed its handshake: " + what);
+  });
   Result<std::string> agents = router_.Bind(options_.bind);
   if (!agents.ok()) return agents.status();
   agent_endpoint_ = *agents;
-  Result<std::string> logs = log_.Bind(options_.log_bind);
+  Result<std::string> logs = log_.Bind(options_.log_bind, log_curve);
   if (!logs.ok()) return logs.status();
   log_endpoint_ = *logs;
   if (!options_.log_json.empty()) EDGETRAIN_RETURN_IF_ERROR(log_.OpenFile(options_.log_json));
@@ -109,16 +175,22 @@ void Coordinator::Reject(const std::string& identity, const std::string& agent_i
   PrintLine("refused agent " + agent_id + ": " + text);
 }
 
-void Coordinator::HandleMessage(const std::string& identity, const zmq::message_t& payload, const std::string& peer) {
+void Coordinator::HandleMessage(const transport::Inbound& in) {
+  const std::string& identity = in.identity;
+  const std::string& peer = in.peer_address;
   auto it = agents_.find(identity);
   const std::string who = it != agents_.end() ? it->second->agent_id : "an unknown connection";
-  Result<wire::DecodedMessage> m = decoder_.Decode(payload.data(), payload.size());
+  if (!options_.insecure && !agent_keys_.Contains(in.user_id)) {  // removed from the list since it connected
+    Refuse(who, peer, "key_not_allowed", "key " + in.user_id + " is not on the allow-list");
+    return;
+  }
+  Result<wire::DecodedMessage> m = decoder_.Decode(in.payload.data(), in.payload.size());
   if (!m.ok()) {
     Refuse(who, peer, "malformed", m.status().message());
     return;
   }
   if (m->type == fb::Message::Hello) {
-    HandleHello(identity, *m, peer);
+    HandleHello(in, *m);
     return;
   }
   const std::string agent_id(m->agent_id);
@@ -154,7 +226,9 @@ void Coordinator::HandleMessage(const std::string& identity, const zmq::message_
   }
 }
 
-void Coordinator::HandleHello(const std::string& identity, const wire::DecodedMessage& m, const std::string& peer) {
+void Coordinator::HandleHello(const transport::Inbound& in, const wire::DecodedMessage& m) {
+  const std::string& identity = in.identity;
+  const std::string& peer = in.peer_address;
   const auto* h = m.As<fb::Hello>();
   const std::string agent_id(m.agent_id);
   if (phase_ == Phase::kDone) {
@@ -212,6 +286,7 @@ void Coordinator::HandleHello(const std::string& identity, const wire::DecodedMe
   a.identity = identity;
   a.agent_id = agent_id;
   a.peer = peer;
+  a.public_key = in.user_id;
   a.software_version = h->software_version() ? h->software_version()->str() : "";
   a.rows = h->rows();
   a.dim = h->dimension();
@@ -222,7 +297,8 @@ void Coordinator::HandleHello(const std::string& identity, const wire::DecodedMe
   identity_of_[agent_id] = identity;
   ++agents_joined_;
   JsonWriter w;
-  w.Field("agent", agent_id).Field("peer", peer).Field("rows", a.rows).Field("dimension", static_cast<int64_t>(a.dim))
+  w.Field("agent", agent_id).Field("peer", peer).Field("key", a.public_key.empty() ? "(insecure)" : a.public_key)
+      .Field("key_name", agent_keys_.NameOf(a.public_key)).Field("rows", a.rows).Field("dimension", static_cast<int64_t>(a.dim))
       .Field("row_norm_sq_max", h->row_norm_sq_max()).Field("software_version", a.software_version)
       .Field("agents", static_cast<int64_t>(agents_.size()));
   log_.Publish("agent", "agent_joined", w);
@@ -309,6 +385,7 @@ void Coordinator::Start() {
       .Field("loss", LossName(options_.problem.loss)).Field("l1", options_.problem.reg.l1)
       .Field("l2", options_.problem.reg.l2).Field("intercept", options_.problem.intercept)
       .Field("max_epochs", options_.max_epochs).Field("kkt_tolerance", options_.kkt_tolerance)
+      .Field("insecure", options_.insecure).Field("secure_log", options_.secure_log)
       .Field("reference_objective", options_.reference_objective);
   if (labels_) w.Field("label_negative", labels_->negative).Field("label_positive", labels_->positive);
   log_.Publish("run", "run_started", w);
@@ -669,23 +746,27 @@ void Coordinator::Finish(const std::string& reason) {
   log_.Publish("run", "run_finished", w);
 }
 
-Result<RunSummary> Coordinator::Run(const std::atomic<bool>* stop_requested) {
+Result<RunSummary> Coordinator::Run(const std::atomic<bool>* stop_requested, std::atomic<bool>* reload_requested) {
   start_time_ = clock_->Now();
-  std::string identity, peer;
-  zmq::message_t payload;
+  if (options_.insecure) {
+    JsonWriter w;
+    w.Field("detail", "plain text: agents are not authenticated and traffic is not encrypted (--insecure)");
+    log_.Publish("run", "insecure", w);
+    PrintLine("WARNING: --insecure: agents are not authenticated and traffic is not encrypted");
+  }
+  transport::Inbound in;
   while (phase_ != Phase::kDone) {
     if (stop_requested != nullptr && stop_requested->load()) {
       Finish("interrupted");
       break;
     }
+    if (reload_requested != nullptr && reload_requested->exchange(false)) ReloadAllowLists();
     const double now = clock_->Now();
     const int timeout_ms = static_cast<int>(std::clamp((NextDeadline(now) - now) * 1000.0, 0.0, 200.0));
-    if (router_.Receive(timeout_ms, &identity, &payload, &peer)) {
-      HandleMessage(identity, payload, peer);
+    if (router_.Receive(timeout_ms, &in)) {
+      HandleMessage(in);
       // Drain what is queued before looking at the timers again.
-      for (int k = 0; k < 256 && phase_ != Phase::kDone && router_.Receive(0, &identity, &payload, &peer); ++k) {
-        HandleMessage(identity, payload, peer);
-      }
+      for (int k = 0; k < 256 && phase_ != Phase::kDone && router_.Receive(0, &in); ++k) HandleMessage(in);
     }
     if (phase_ != Phase::kDone) OnTimers(clock_->Now());
   }

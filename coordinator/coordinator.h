@@ -34,6 +34,7 @@
 #include "edgetrain/problem.h"
 #include "edgetrain/step_size.h"
 #include "edgetrain/transport/channel.h"
+#include "edgetrain/transport/curve.h"
 #include "edgetrain/wire.h"
 #include "log_stream.h"
 
@@ -45,6 +46,13 @@ struct CoordinatorOptions {
   std::string log_json;                   // also write the log as JSON lines ("-" = stdout)
   std::string model_path;                 // the model file written at the end (empty: none)
   std::string endpoints_file;             // write the resolved endpoints here after binding
+
+  // Security (docs/security.md). Either key_path (CURVE: authenticated, encrypted) or insecure.
+  bool insecure = false;                  // plain text: no authentication, no encryption
+  std::string key_path;                   // the coordinator's secret key file (from keygen)
+  std::string allow_path;                 // agents' public keys that may join (reloaded on SIGHUP)
+  bool secure_log = false;                // the log stream needs CURVE too
+  std::string log_allow_path;             // subscribers' keys (default: allow_path)
 
   Task task = Task::kClassification;
   ProblemSpec problem;
@@ -97,16 +105,19 @@ class Coordinator {
   const std::string& agent_endpoint() const { return agent_endpoint_; }
   const std::string& log_endpoint() const { return log_endpoint_; }
 
-  // Trains until a stop condition; writes the model file when one is configured.
-  Result<RunSummary> Run(const std::atomic<bool>* stop_requested);
+  // Trains until a stop condition; writes the model file when one is configured. Setting
+  // *reload_requested (SIGHUP) re-reads the allow-lists: agents whose key was removed are shut out.
+  Result<RunSummary> Run(const std::atomic<bool>* stop_requested, std::atomic<bool>* reload_requested = nullptr);
 
  private:
   enum class Phase { kWaiting, kGradient, kInner, kDone };
   enum class Role { kPending, kIdle, kGradient, kGradientDone, kInner };
   struct Agent;
 
-  void HandleMessage(const std::string& identity, const zmq::message_t& payload, const std::string& peer);
-  void HandleHello(const std::string& identity, const wire::DecodedMessage& m, const std::string& peer);
+  void HandleMessage(const transport::Inbound& in);
+  void HandleHello(const transport::Inbound& in, const wire::DecodedMessage& m);
+  Status LoadAllowLists();
+  void ReloadAllowLists();
   void HandleGradSum(Agent& a, const wire::DecodedMessage& m);
   void HandleUpdate(Agent& a, const wire::DecodedMessage& m);
   void Refuse(const std::string& who, const std::string& peer, const std::string& reason, const std::string& what);
@@ -134,6 +145,9 @@ class Coordinator {
   const Clock* clock_;
   transport::RouterChannel router_;
   LogStream log_;
+  std::unique_ptr<transport::ZapHandler> zap_;
+  transport::AllowList agent_keys_;
+  transport::AllowList log_keys_;
   std::string agent_endpoint_, log_endpoint_;
   wire::Encoder encoder_;
   wire::Decoder decoder_;

@@ -17,8 +17,9 @@ LogStream::~LogStream() {
   if (file_ != nullptr && owns_file_) std::fclose(file_);
 }
 
-Result<std::string> LogStream::Bind(const std::string& endpoint) {
+Result<std::string> LogStream::Bind(const std::string& endpoint, const transport::CurveConfig& curve) {
   if (endpoint.empty()) return std::string();
+  transport::ApplyCurve(socket_, curve);
   Result<std::string> r = transport::BindAndResolve(socket_, endpoint);
   bound_ = r.ok();
   return r;

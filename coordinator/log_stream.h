@@ -15,6 +15,7 @@
 #include "edgetrain/clock.h"
 #include "edgetrain/json.h"
 #include "edgetrain/status.h"
+#include "edgetrain/transport/curve.h"
 
 namespace edgetrain::coordinator {
 
@@ -25,8 +26,9 @@ class LogStream {
   LogStream(const LogStream&) = delete;
   LogStream& operator=(const LogStream&) = delete;
 
-  // Binds the PUB socket (empty endpoint: no socket); returns the resolved endpoint.
-  Result<std::string> Bind(const std::string& endpoint);
+  // Binds the PUB socket (empty endpoint: no socket); returns the resolved endpoint. With a
+  // CURVE server config subscribers must authenticate (the ZapHandler's "log" domain).
+  Result<std::string> Bind(const std::string& endpoint, const transport::CurveConfig& curve);
   // Also writes every event as a line to `path` ("-" = stdout); appends to an existing file.
   Status OpenFile(const std::string& path);
 

@@ -9,11 +9,14 @@
 
 #include "coordinator.h"
 #include "edgetrain/cli/flags.h"
+#include "edgetrain/transport/curve.h"
 
 namespace {
 
 std::atomic<bool> g_stop{false};
+std::atomic<bool> g_reload{false};
 void OnSignal(int) { g_stop.store(true); }
+void OnHangup(int) { g_reload.store(true); }
 
 }  // namespace
 
@@ -23,6 +26,16 @@ int main(int argc, char** argv) {
                "edgetrain-coordinator"};
   app.set_version_flag("--version", edgetrain::cli::SoftwareVersion());
   CoordinatorOptions o;
+  std::string keygen_prefix;
+  CLI::App* keygen = app.add_subcommand("keygen", "Write a CURVE key pair: PREFIX.key (secret, mode 0600) and PREFIX.pub");
+  keygen->add_option("--out", keygen_prefix, "Path prefix of the key files, e.g. /etc/edgetrain/coordinator")->required();
+  app.require_subcommand(0, 1);
+  const std::string sec = "Security";
+  app.add_option("--key", o.key_path, "This coordinator's secret key file (from 'keygen'); agents pin its .pub")->group(sec);
+  app.add_option("--allow", o.allow_path, "Allow-list: the agents' public keys, one per line (re-read on SIGHUP)")->group(sec);
+  app.add_flag("--insecure", o.insecure, "Plain text: no authentication, no encryption (trusted networks only)")->group(sec);
+  app.add_flag("--log-secure", o.secure_log, "The log stream requires CURVE too (subscribers' keys: --log-allow)")->group(sec);
+  app.add_option("--log-allow", o.log_allow_path, "Allow-list for log subscribers (default: the --allow file)")->group(sec);
   edgetrain::cli::ProblemFlags problem;
   std::string task = "classification", labels, positive_label;
   double max_message_mb = static_cast<double>(o.channel.max_message_bytes) / (1 << 20);
@@ -65,7 +78,20 @@ int main(int argc, char** argv) {
   app.add_option("--time-limit", o.time_limit, "Stop after this many seconds of training (0 = no limit)")
       ->check(edgetrain::cli::kNonNegative)->capture_default_str()->group(stop);
   if (int rc = edgetrain::cli::Parse(app, argc, argv); rc >= 0) return rc;
+  if (keygen->parsed()) {
+    edgetrain::Result<edgetrain::transport::CurveKeyPair> keys =
+        edgetrain::transport::GenerateKeyFiles(keygen_prefix, "edgetrain coordinator");
+    if (!keys.ok()) return edgetrain::cli::Fail("edgetrain-coordinator keygen", keys.status());
+    std::printf("wrote %s.key (secret, mode 0600) and %s.pub\npublic key %s\n", keygen_prefix.c_str(),
+                keygen_prefix.c_str(), keys->public_key.c_str());
+    return edgetrain::cli::kExitOk;
+  }
 
+  if (o.insecure == !o.key_path.empty() || (!o.key_path.empty() && o.allow_path.empty())) {
+    std::fprintf(stderr, "edgetrain-coordinator: error: give --key and --allow (see 'edgetrain-coordinator keygen'), or "
+                         "--insecure on a network you trust; run 'edgetrain-coordinator --help'\n");
+    return edgetrain::cli::kExitUsage;
+  }
   edgetrain::Result<edgetrain::ProblemSpec> spec = problem.ToSpec();
   if (!spec.ok()) return edgetrain::cli::Fail("edgetrain-coordinator", spec.status());
   o.problem = *spec;
@@ -85,6 +111,7 @@ int main(int argc, char** argv) {
 
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
+  std::signal(SIGHUP, OnHangup);
   zmq::context_t context(1);
   edgetrain::SteadyClock clock;
   edgetrain::coordinator::Coordinator coordinator(o, &context, &clock);
@@ -95,7 +122,7 @@ int main(int argc, char** argv) {
                 coordinator.log_endpoint().empty() ? "(none)" : coordinator.log_endpoint().c_str(), o.min_agents);
     std::fflush(stdout);
   }
-  edgetrain::Result<edgetrain::coordinator::RunSummary> r = coordinator.Run(&g_stop);
+  edgetrain::Result<edgetrain::coordinator::RunSummary> r = coordinator.Run(&g_stop, &g_reload);
   if (!r.ok()) return edgetrain::cli::Fail("edgetrain-coordinator", r.status());
   if (!o.quiet && o.log_json != "-") {
     std::printf("stopped: %s; best snapshot: epoch %" PRId64 ", objective %.15g, KKT violation %.3e, %" PRId64

@@ -264,6 +264,10 @@ Result<AgentSummary> EdgeAgent::Run(const std::atomic<bool>* stop_requested) {
       }
       if (now - last_sent_ >= heartbeat_) Send(encoder_.Heartbeat(NextHeader(), epoch_, version_));
     }
+    if (std::string why = channel_.TakeHandshakeError(); !why.empty() && why != last_handshake_error_) {
+      Log(why);  // ZeroMQ retries silently; the operator needs to see this once
+      last_handshake_error_ = why;
+    }
     const double wait = state_ == State::kHello ? next_hello_ - now : heartbeat_ / 2;
     const int timeout_ms = static_cast<int>(std::clamp(wait * 1000.0, 0.0, 100.0));
     if (channel_.Receive(timeout_ms, &payload)) {

@@ -92,6 +92,7 @@ class EdgeAgent {
   double heartbeat_ = 1;
   double last_heard_ = 0, last_sent_ = 0;
   double next_hello_ = 0, hello_backoff_ = 0;
+  std::string last_handshake_error_;
 
   ProblemSpec spec_;
   std::unique_ptr<SvrgWorker> worker_;

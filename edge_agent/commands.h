@@ -21,6 +21,7 @@ std::unique_ptr<Command> RegisterTrainLocal(CLI::App* app);
 std::unique_ptr<Command> RegisterPredict(CLI::App* app);
 std::unique_ptr<Command> RegisterInspect(CLI::App* app);
 std::unique_ptr<Command> RegisterRun(CLI::App* app);
+std::unique_ptr<Command> RegisterKeygen(CLI::App* app);
 
 }  // namespace edgetrain::agent
 

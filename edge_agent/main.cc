@@ -3,6 +3,7 @@
 //   train-local  ProxSVRG on this device's data alone (single-device mode)
 //   predict      apply a model file to a data file and report its quality
 //   inspect      check a data file and report what it holds
+//   keygen       write this device's CURVE key pair
 #include <CLI/CLI.hpp>
 
 #include <memory>
@@ -20,6 +21,7 @@ int main(int argc, char** argv) {
   commands.push_back(edgetrain::agent::RegisterTrainLocal(&app));
   commands.push_back(edgetrain::agent::RegisterPredict(&app));
   commands.push_back(edgetrain::agent::RegisterInspect(&app));
+  commands.push_back(edgetrain::agent::RegisterKeygen(&app));
   if (int rc = edgetrain::cli::Parse(app, argc, argv); rc >= 0) return rc;
   for (auto& command : commands) {
     if (command->Selected()) return command->Run();

@@ -9,6 +9,7 @@
 #include "commands.h"
 #include "edgetrain/cli/flags.h"
 #include "edgetrain/readers.h"
+#include "edgetrain/transport/curve.h"
 
 namespace edgetrain::agent {
 namespace {
@@ -40,6 +41,11 @@ class RunCommand : public Command {
                      "Coordinator heartbeats missed before the agent reconnects")
         ->check(cli::kPositive)->capture_default_str();
     sub_->add_flag("--quiet", quiet_, "Print only errors and the final line");
+    const std::string sec = "Security";
+    sub_->add_option("--key", key_path_, "This agent's secret key file (from 'edgetrain-agent keygen')")->group(sec);
+    sub_->add_option("--server-key", server_key_path_, "The coordinator's public key file (pinned)")->group(sec);
+    sub_->add_flag("--insecure", insecure_, "Plain text: no authentication, no encryption (trusted networks only)")
+        ->group(sec);
     cli::AddDataFlags(sub_, &data_);
   }
 
@@ -58,6 +64,18 @@ class RunCommand : public Command {
     if (options_.agent_id.empty()) {
       options_.agent_id = HostName();
       if (!shard_.empty()) options_.agent_id += "-" + std::to_string(k) + "of" + std::to_string(n);
+    }
+    if (insecure_ == !key_path_.empty() || key_path_.empty() != server_key_path_.empty()) {
+      std::fprintf(stderr, "%s: error: give --key and --server-key (see 'edgetrain-agent keygen'), or --insecure on a "
+                           "network you trust; run 'edgetrain-agent --help'\n", prog);
+      return cli::kExitUsage;
+    }
+    if (!insecure_) {
+      Result<transport::CurveKeyPair> keys = transport::ReadSecretKeyFile(key_path_);
+      if (!keys.ok()) return cli::Fail(prog, keys.status());
+      Result<std::string> server = transport::ReadPublicKeyFile(server_key_path_);
+      if (!server.ok()) return cli::Fail(prog, server.status());
+      options_.channel.curve = {transport::CurveConfig::Mode::kClient, *keys, *server, ""};
     }
     ReadOptions read = data_.ToReadOptions();
     read.defer_label_map = read.task == Task::kClassification;
@@ -87,6 +105,8 @@ class RunCommand : public Command {
   CLI::App* sub_;
   AgentOptions options_;
   std::string data_path_, shard_, sampling_ = "auto";
+  std::string key_path_, server_key_path_;
+  bool insecure_ = false;
   bool quiet_ = false;
   cli::DataFlags data_;
 };
@@ -94,5 +114,31 @@ class RunCommand : public Command {
 }  // namespace
 
 std::unique_ptr<Command> RegisterRun(CLI::App* app) { return std::make_unique<RunCommand>(app); }
+
+namespace {
+
+class KeygenCommand : public Command {
+ public:
+  explicit KeygenCommand(CLI::App* app) {
+    sub_ = app->add_subcommand("keygen", "Write a CURVE key pair: PREFIX.key (secret, mode 0600) and PREFIX.pub");
+    sub_->add_option("--out", prefix_, "Path prefix of the key files, e.g. /etc/edgetrain/agent")->required();
+  }
+  bool Selected() const override { return sub_->parsed(); }
+  int Run() override {
+    Result<transport::CurveKeyPair> keys = transport::GenerateKeyFiles(prefix_, "edgetrain agent");
+    if (!keys.ok()) return cli::Fail("edgetrain-agent keygen", keys.status());
+    std::printf("wrote %s.key (secret, mode 0600) and %s.pub\npublic key %s (add it to the coordinator's --allow file)\n",
+                prefix_.c_str(), prefix_.c_str(), keys->public_key.c_str());
+    return cli::kExitOk;
+  }
+
+ private:
+  CLI::App* sub_;
+  std::string prefix_;
+};
+
+}  // namespace
+
+std::unique_ptr<Command> RegisterKeygen(CLI::App* app) { return std::make_unique<KeygenCommand>(app); }
 
 }  // namespace edgetrain::agent

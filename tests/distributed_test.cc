@@ -1,224 +1,38 @@
-// Distributed DAP-SVRG in one process: a Coordinator and EdgeAgents on threads, talking over real
-// ZeroMQ TCP sockets on 127.0.0.1 (ephemeral ports read back), on bundled real data. Checked
-// against the serial optimum (TrainLocal) and through the coordinator's own log stream.
-#include <atomic>
+// Distributed DAP-SVRG in one process (tests/cluster.h): a Coordinator and EdgeAgents on threads,
+// talking over real ZeroMQ TCP sockets on 127.0.0.1 (ephemeral ports read back), on bundled real
+// data. Checked against the serial optimum (TrainLocal) and through the coordinator's log stream.
 #include <chrono>
 #include <cmath>
-#include <memory>
-#include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <zmq.hpp>
 
-#include "agent.h"
-#include "coordinator.h"
+#include "cluster.h"
 #include "doctest/doctest.h"
 #include "edgetrain/json.h"
-#include "edgetrain/local_trainer.h"
-#include "edgetrain/readers.h"
 #include "edgetrain/wire.h"
 #include "test_util.h"
 
 namespace edgetrain {
 namespace {
 
-using agent::AgentOptions;
-using agent::AgentSummary;
-using agent::EdgeAgent;
-using coordinator::Coordinator;
 using coordinator::CoordinatorOptions;
 using coordinator::RunSummary;
-
-constexpr double kL1 = 1e-3;
-
-const std::string& SpamPath() {
-  static const std::string path = testing::SourcePath("data/spam/train.svm");
-  return path;
-}
-
-ProblemSpec Spec() {
-  ProblemSpec spec;
-  spec.reg.l1 = kL1;
-  return spec;
-}
-
-// The serial optimum on the whole file (computed once).
-double LocalOptimum() {
-  static const double value = [] {
-    const Dataset data = testing::LoadLibsvm(SpamPath());
-    TrainOptions o;
-    o.kkt_tolerance = 1e-10;
-    o.max_epochs = 200;
-    Result<TrainResult> r = TrainLocal(data, Spec(), o, nullptr);
-    REQUIRE(r.ok());
-    return r->last.objective;
-  }();
-  return value;
-}
-
-// Shard k of n, read the way `edgetrain-agent run` reads it.
-Dataset ShardOf(int k, int n) {
-  ReadOptions o;
-  o.defer_label_map = true;
-  Result<Dataset> data = ReadLibsvmFile(SpamPath(), o);
-  REQUIRE(data.ok());
-  return data->Shard(k, n);
-}
-
-// Collects the log stream's events on a thread until run_finished.
-class LogCollector {
- public:
-  LogCollector(zmq::context_t* context, const std::string& endpoint)
-      : socket_(*context, zmq::socket_type::sub) {
-    socket_.set(zmq::sockopt::subscribe, "");
-    socket_.set(zmq::sockopt::linger, 0);
-    socket_.connect(endpoint);
-    thread_ = std::thread([this] { Loop(); });
-  }
-  ~LogCollector() {
-    done_ = true;
-    thread_.join();
-  }
-
-  std::vector<JsonValue> Events(const std::string& name) {
-    std::lock_guard<std::mutex> lock(mu_);
-    std::vector<JsonValue> out;
-    for (const JsonValue& e : events_) {
-      if (e["event"].string == name) out.push_back(e);
-    }
-    return out;
-  }
-  // Waits until an event satisfies `pred` (or the timeout).
-  template <typename Pred>
-  bool WaitFor(Pred pred, double seconds) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
-    while (std::chrono::steady_clock::now() < deadline) {
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        for (const JsonValue& e : events_) {
-          if (pred(e)) return true;
-        }
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return false;
-  }
-
- private:
-  void Loop() {
-    zmq::message_t topic, body;
-    while (!done_) {
-      zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
-      if (zmq::poll(&item, 1, std::chrono::milliseconds(50)) == 0) continue;
-      if (!socket_.recv(topic) || !socket_.recv(body)) continue;
-      Result<JsonValue> v = ParseJson(body.to_string_view());
-      if (!v.ok()) continue;
-      std::lock_guard<std::mutex> lock(mu_);
-      events_.push_back(std::move(v).value());
-      if (events_.back()["event"].string == "run_finished") done_ = true;
-    }
-  }
-
-  zmq::socket_t socket_;
-  std::thread thread_;
-  std::atomic<bool> done_{false};
-  std::mutex mu_;
-  std::vector<JsonValue> events_;
-};
-
-// A coordinator on a thread plus agents on threads.
-class Cluster {
- public:
-  explicit Cluster(CoordinatorOptions options) {
-    options.bind = "tcp://127.0.0.1:0";
-    options.log_bind = "tcp://127.0.0.1:0";
-    options.quiet = true;
-    options.problem = Spec();
-    coordinator_ = std::make_unique<Coordinator>(options, &context_, &clock_);
-    REQUIRE(coordinator_->Bind().ok());
-    log_ = std::make_unique<LogCollector>(&context_, coordinator_->log_endpoint());
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // let the SUB connect
-    coordinator_thread_ = std::thread([this] { result_ = coordinator_->Run(&stop_coordinator_); });
-  }
-  ~Cluster() {
-    stop_coordinator_ = true;
-    if (coordinator_thread_.joinable()) coordinator_thread_.join();
-    for (auto& a : agents_) {
-      a->stop = true;
-      if (a->thread.joinable()) a->thread.join();
-    }
-  }
-
-  // Starts an agent on shard k of n; returns its index.
-  size_t AddAgent(int k, int n, bool say_bye = true) {
-    auto a = std::make_unique<AgentRun>();
-    AgentOptions o;
-    o.coordinator = coordinator_->agent_endpoint();
-    o.agent_id = "agent-" + std::to_string(k) + "of" + std::to_string(n);
-    o.verbose = false;
-    o.say_bye = say_bye;
-    AgentRun* raw = a.get();
-    raw->agent = std::make_unique<EdgeAgent>(o, ShardOf(k, n), &context_, &clock_);
-    raw->thread = std::thread([raw] { raw->result = raw->agent->Run(&raw->stop); });
-    agents_.push_back(std::move(a));
-    return agents_.size() - 1;
-  }
-  // Stops an agent now (a crash when it was added with say_bye = false).
-  void StopAgent(size_t i) {
-    agents_[i]->stop = true;
-    agents_[i]->thread.join();
-  }
-
-  const RunSummary& Wait() {
-    coordinator_thread_.join();
-    REQUIRE_MESSAGE(result_.ok(), result_.status().ToString());
-    for (auto& a : agents_) {
-      if (a->thread.joinable()) a->thread.join();
-    }
-    return *result_;
-  }
-  const Result<AgentSummary>& agent_result(size_t i) const { return agents_[i]->result; }
-  LogCollector& log() { return *log_; }
-  zmq::context_t& context() { return context_; }
-  const std::string& endpoint() const { return coordinator_->agent_endpoint(); }
-
- private:
-  struct AgentRun {
-    std::unique_ptr<EdgeAgent> agent;
-    std::thread thread;
-    std::atomic<bool> stop{false};
-    Result<AgentSummary> result = Status::Internal("not run");
-  };
-
-  zmq::context_t context_{1};
-  SteadyClock clock_;
-  std::unique_ptr<Coordinator> coordinator_;
-  std::unique_ptr<LogCollector> log_;
-  std::thread coordinator_thread_;
-  std::atomic<bool> stop_coordinator_{false};
-  Result<RunSummary> result_ = Status::Internal("not run");
-  std::vector<std::unique_ptr<AgentRun>> agents_;
-};
-
-// The objective of the returned model, recomputed from the data.
-double ObjectiveOnData(const RunSummary& r) {
-  static const Dataset data = testing::LoadLibsvm(SpamPath());
-  return Objective(data, Spec(), r.x.data());
-}
+using testing::Cluster;
 
 void CheckOptimum(const RunSummary& r) {
-  const double reference = LocalOptimum();
+  const double reference = testing::SpamSerialOptimum();
   INFO("distributed ", r.objective, " serial ", reference, " stop ", r.stop_reason);
   CHECK(r.stop_reason == "kkt");
   CHECK(r.kkt <= 1e-8);
   CHECK(std::fabs(r.objective - reference) <= 1e-6 * std::fabs(reference));
-  CHECK(ObjectiveOnData(r) == doctest::Approx(r.objective).epsilon(1e-12));
+  CHECK(testing::SpamObjective(r.x) == doctest::Approx(r.objective).epsilon(1e-12));
 }
 
 CoordinatorOptions Options(int min_agents) {
   CoordinatorOptions o;
+  o.insecure = true;  // CURVE has its own tests (security_test.cc)
   o.min_agents = min_agents;
   o.max_epochs = 100;
   o.kkt_tolerance = 1e-8;

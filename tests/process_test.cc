@@ -82,7 +82,7 @@ double SerialOptimum() {
 std::vector<std::string> CoordinatorArgs(const testing::TempDir& dir, int min_agents) {
   return {"--bind", "tcp://127.0.0.1:0", "--log-bind", "tcp://127.0.0.1:0", "--endpoints-file", dir.File("endpoints"),
           "--min-agents", std::to_string(min_agents), "--l1", "1e-3", "--model", dir.File("model.etm"),
-          "--max-epochs", "100", "--log-json", dir.File("log.jsonl"), "--heartbeat", "0.2"};
+          "--max-epochs", "100", "--log-json", dir.File("log.jsonl"), "--heartbeat", "0.2", "--insecure"};
 }
 
 // A coordinator, `agents` agent processes on shards of the file, and the pyzmq subscriber.
@@ -101,7 +101,7 @@ void RunProcesses(int agent_count) {
     agents.push_back(std::make_unique<ChildProcess>(
         Cmd("edge_agent/edgetrain-agent", {"run", "--coordinator", endpoints["agents"], "--data", kSpam, "--shard",
                                            std::to_string(k) + "/" + std::to_string(agent_count), "--agent-id",
-                                           "press-" + std::to_string(k)}),
+                                           "press-" + std::to_string(k), "--insecure"}),
         dir.File("agent" + std::to_string(k) + ".out")));
   }
   REQUIRE_MESSAGE(coordinator.Wait(120) == 0, testing::ReadText(dir.File("coordinator.out")));
@@ -150,7 +150,7 @@ TEST_CASE("SIGTERM makes an agent say goodbye and exit 0 while the others finish
   for (int k = 1; k <= 3; ++k) {
     agents.push_back(std::make_unique<ChildProcess>(
         Cmd("edge_agent/edgetrain-agent", {"run", "--coordinator", endpoints.at("agents"), "--data", kSpam, "--shard",
-                                           std::to_string(k) + "/3", "--agent-id", "line-" + std::to_string(k)}),
+                                           std::to_string(k) + "/3", "--agent-id", "line-" + std::to_string(k), "--insecure"}),
         dir.File("agent" + std::to_string(k) + ".out")));
   }
   REQUIRE(WaitForEvent(dir.File("log.jsonl"), [](const JsonValue& e) {
@@ -183,7 +183,7 @@ TEST_CASE("an agent started before its coordinator keeps retrying, then trains")
     probe.bind("tcp://127.0.0.1:0");
     endpoint = probe.get(zmq::sockopt::last_endpoint);
   }
-  ChildProcess agent(Cmd("edge_agent/edgetrain-agent", {"run", "--coordinator", endpoint, "--data", kSpam}),
+  ChildProcess agent(Cmd("edge_agent/edgetrain-agent", {"run", "--coordinator", endpoint, "--data", kSpam, "--insecure"}),
                      dir.File("agent.out"));
   std::this_thread::sleep_for(std::chrono::milliseconds(2000));
   CHECK(agent.Wait(0) == -1);  // still waiting, not given up
@@ -204,12 +204,14 @@ TEST_CASE("edgetrain-coordinator: --help documents the options, bad options exit
     CHECK(help.out.find(option) != std::string::npos);
   }
   CHECK(help.out.find("tcp://*:5555") != std::string::npos);
-  for (const auto& args : std::vector<std::vector<std::string>>{{"--min-agents", "0"}, {"--labels", "x"}, {"--nope"}}) {
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"--min-agents", "0", "--insecure"}, {"--labels", "x", "--insecure"}, {"--nope"}, {}, {"--key", "k.key"}}) {
     const testing::CommandResult r = testing::Run(Cmd("coordinator/edgetrain-coordinator", args));
     CHECK(r.exit_code == 2);
     CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
   }
-  const testing::CommandResult busy = testing::Run(Cmd("coordinator/edgetrain-coordinator", {"--bind", "tcp://256.1.1.1:1"}));
+  const testing::CommandResult busy =
+      testing::Run(Cmd("coordinator/edgetrain-coordinator", {"--bind", "tcp://256.1.1.1:1", "--insecure"}));
   CHECK(busy.exit_code == 1);
   CHECK(busy.err.find("cannot bind") != std::string::npos);
 }

@@ -14,8 +14,10 @@ import time
 import zmq
 
 REQUIRED = {
-    ("run", "run_started"): ["agents", "dimension", "loss", "l1", "l2", "intercept", "max_epochs", "kkt_tolerance"],
+    ("run", "run_started"): ["agents", "dimension", "loss", "l1", "l2", "intercept", "max_epochs", "kkt_tolerance",
+                             "insecure", "secure_log"],
     ("run", "waiting_for_agents"): [],
+    ("run", "insecure"): ["detail"],
     ("run", "run_finished"): ["reason", "epoch", "objective", "kkt", "nnz", "updates_applied", "updates_refused",
                               "messages_refused", "agents_joined", "seconds", "bytes_in", "bytes_out", "model",
                               "refused"],
@@ -25,11 +27,15 @@ REQUIRED = {
     ("epoch", "epoch_end"): ["epoch", "updates_applied", "inner_steps", "updates_per_second", "inner_seconds",
                              "staleness_histogram", "refused", "guarded_refused", "guarded_clipped", "bytes_in",
                              "bytes_out", "version", "seconds"],
-    ("agent", "agent_joined"): ["agent", "peer", "rows", "dimension", "row_norm_sq_max", "software_version", "agents"],
+    ("agent", "agent_joined"): ["agent", "peer", "key", "key_name", "rows", "dimension", "row_norm_sq_max", "software_version", "agents"],
     ("agent", "agent_left"): ["agent", "reason", "agents"],
     ("agent", "agent_refused"): ["agent", "reason", "detail"],
     ("agent", "message_refused"): ["agent", "peer", "reason", "detail"],
     ("agent", "gradient_timeout"): ["agent", "rows", "epoch"],
+    ("agent", "key_refused"): ["domain", "peer", "key"],
+    ("agent", "handshake_failed"): ["detail"],
+    ("agent", "allow_list_reloaded"): ["keys"],
+    ("agent", "allow_list_error"): ["detail"],
 }
 
 

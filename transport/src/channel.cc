@@ -1,16 +1,71 @@
 #include "edgetrain/transport/channel.h"
 
+#include <atomic>
+
 namespace edgetrain::transport {
 namespace {
+
+std::atomic<int> g_monitor_id{0};
 
 void CommonOptions(zmq::socket_t& s, const ChannelOptions& o) {
   s.set(zmq::sockopt::linger, 0);
   s.set(zmq::sockopt::maxmsgsize, o.max_message_bytes);
   s.set(zmq::sockopt::sndhwm, o.send_queue);
   s.set(zmq::sockopt::rcvhwm, o.receive_queue);
+  ApplyCurve(s, o.curve);
+}
+
+const char* HandshakeWhy(int error) {
+  switch (error) {
+    case ZMQ_PROTOCOL_ERROR_ZAP_UNSPECIFIED:
+    case ZMQ_PROTOCOL_ERROR_ZAP_BAD_REQUEST_ID:
+    case ZMQ_PROTOCOL_ERROR_ZAP_BAD_VERSION:
+    case ZMQ_PROTOCOL_ERROR_ZAP_INVALID_STATUS_CODE:
+    case ZMQ_PROTOCOL_ERROR_ZAP_INVALID_METADATA:
+      return "authentication service error";
+    case ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH:
+      return "one side uses CURVE keys and the other does not (check --key/--server-key/--insecure)";
+    default:
+      return "the keys do not match (wrong --server-key, or a corrupted key)";
+  }
 }
 
 }  // namespace
+
+// Watches a socket's handshake failures (ZeroMQ reports them only to a socket monitor).
+class RouterChannel::Monitor : public zmq::monitor_t {
+ public:
+  std::function<void(const std::string&)> callback;
+  void on_event_handshake_failed_no_detail(const zmq_event_t&, const char* addr) override {
+    Report(std::string("handshake failed on ") + addr);
+  }
+  void on_event_handshake_failed_protocol(const zmq_event_t& e, const char* addr) override {
+    Report(std::string("handshake failed on ") + addr + ": " + HandshakeWhy(e.value));
+  }
+  void on_event_handshake_failed_auth(const zmq_event_t& e, const char* addr) override {
+    Report(std::string("handshake refused on ") + addr + " (status " + std::to_string(e.value) + ")");
+  }
+
+ private:
+  void Report(const std::string& what) {
+    if (callback) callback(what);
+  }
+};
+
+class DealerChannel::Monitor : public zmq::monitor_t {
+ public:
+  std::string last_error;
+  void on_event_handshake_failed_no_detail(const zmq_event_t&, const char*) override {
+    last_error = "the handshake with the coordinator failed";
+  }
+  void on_event_handshake_failed_protocol(const zmq_event_t& e, const char*) override {
+    last_error = std::string("the handshake with the coordinator failed: ") + HandshakeWhy(e.value);
+  }
+  void on_event_handshake_failed_auth(const zmq_event_t& e, const char*) override {
+    last_error = "the coordinator refused this agent's key (status " + std::to_string(e.value) +
+                 "): is its public key on the coordinator's allow-list?";
+  }
+};
 
 Result<std::string> BindAndResolve(zmq::socket_t& socket, const std::string& endpoint) {
   try {
@@ -27,19 +82,39 @@ RouterChannel::RouterChannel(zmq::context_t* context, const ChannelOptions& opti
   socket_.set(zmq::sockopt::router_mandatory, 1);  // a send to a vanished agent fails, not vanishes
 }
 
+RouterChannel::~RouterChannel() = default;
+
+void RouterChannel::OnHandshakeFailure(std::function<void(const std::string&)> callback) {
+  monitor_ = std::make_unique<Monitor>();
+  monitor_->callback = std::move(callback);
+  monitor_->init(socket_, "inproc://edgetrain-router-monitor-" + std::to_string(++g_monitor_id),
+                 ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                     ZMQ_EVENT_HANDSHAKE_FAILED_AUTH);
+}
+
 Result<std::string> RouterChannel::Bind(const std::string& endpoint) { return BindAndResolve(socket_, endpoint); }
 
-bool RouterChannel::Receive(int timeout_ms, std::string* identity, zmq::message_t* payload,
-                            std::string* peer_address) {
-  zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
+bool RouterChannel::Receive(int timeout_ms, Inbound* in) {
+  zmq::pollitem_t items[2] = {{socket_.handle(), 0, ZMQ_POLLIN, 0}, {nullptr, 0, ZMQ_POLLIN, 0}};
+  int count = 1;
+  if (zap_ != nullptr) {
+    items[1].socket = zap_->socket().handle();
+    count = 2;
+  }
   try {
-    if (zmq::poll(&item, 1, std::chrono::milliseconds(timeout_ms)) == 0) return false;
+    if (monitor_) {
+      while (monitor_->check_event(0)) {
+      }
+    }
+    if (zmq::poll(items, count, std::chrono::milliseconds(timeout_ms)) == 0) return false;
+    if (count == 2 && (items[1].revents & ZMQ_POLLIN)) zap_->HandleRequest();
+    if (!(items[0].revents & ZMQ_POLLIN)) return false;
     if (!socket_.recv(identity_msg_, zmq::recv_flags::dontwait)) return false;
-    identity->assign(static_cast<const char*>(identity_msg_.data()), identity_msg_.size());
-    if (!socket_.recv(*payload, zmq::recv_flags::dontwait)) return false;
+    in->identity.assign(static_cast<const char*>(identity_msg_.data()), identity_msg_.size());
+    if (!socket_.recv(in->payload, zmq::recv_flags::dontwait)) return false;
     // Drain any extra frames: our protocol has exactly one; a longer message is malformed and
     // is handed on with only its first frame (which then fails verification or is refused).
-    while (payload->more()) {
+    while (in->payload.more()) {
       zmq::message_t extra;
       if (!socket_.recv(extra, zmq::recv_flags::dontwait)) break;
       counters_.bytes_in += static_cast<int64_t>(extra.size());
@@ -48,10 +123,12 @@ bool RouterChannel::Receive(int timeout_ms, std::string* identity, zmq::message_
     if (e.num() == EINTR) return false;
     throw;
   }
-  const char* address = payload->gets("Peer-Address");
-  peer_address->assign(address != nullptr ? address : "");
+  const char* address = in->payload.gets("Peer-Address");
+  in->peer_address.assign(address != nullptr ? address : "");
+  const char* user = in->payload.gets("User-Id");
+  in->user_id.assign(user != nullptr ? user : "");
   ++counters_.messages_in;
-  counters_.bytes_in += static_cast<int64_t>(payload->size());
+  counters_.bytes_in += static_cast<int64_t>(in->payload.size());
   return true;
 }
 
@@ -76,12 +153,19 @@ DealerChannel::DealerChannel(zmq::context_t* context, const ChannelOptions& opti
   Open();
 }
 
+DealerChannel::~DealerChannel() = default;
+
 void DealerChannel::Open() {
+  monitor_.reset();
   socket_ = zmq::socket_t(*context_, zmq::socket_type::dealer);
   CommonOptions(socket_, options_);
   socket_.set(zmq::sockopt::immediate, 1);  // queue only to a completed connection
   socket_.set(zmq::sockopt::reconnect_ivl, options_.reconnect_ms);
   socket_.set(zmq::sockopt::reconnect_ivl_max, options_.reconnect_max_ms);
+  monitor_ = std::make_unique<Monitor>();
+  monitor_->init(socket_, "inproc://edgetrain-dealer-monitor-" + std::to_string(++g_monitor_id),
+                 ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                     ZMQ_EVENT_HANDSHAKE_FAILED_AUTH);
 }
 
 void DealerChannel::Connect(const std::string& endpoint) {
@@ -90,9 +174,18 @@ void DealerChannel::Connect(const std::string& endpoint) {
 }
 
 void DealerChannel::Reconnect() {
+  monitor_.reset();
   socket_.close();
   Open();
   if (!endpoint_.empty()) socket_.connect(endpoint_);
+}
+
+std::string DealerChannel::TakeHandshakeError() {
+  while (monitor_->check_event(0)) {
+  }
+  std::string e;
+  e.swap(monitor_->last_error);
+  return e;
 }
 
 bool DealerChannel::Receive(int timeout_ms, zmq::message_t* payload) {

@@ -13,12 +13,16 @@
 #define EDGETRAIN_TRANSPORT_CHANNEL_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
+
+#include <memory>
 
 #include <zmq.hpp>
 
 #include "edgetrain/status.h"
+#include "edgetrain/transport/curve.h"
 
 namespace edgetrain::transport {
 
@@ -28,6 +32,15 @@ struct ChannelOptions {
   int receive_queue = 10000;                // ZMQ_RCVHWM, messages
   int reconnect_ms = 100;                   // DEALER: first reconnect interval...
   int reconnect_max_ms = 5000;              // ...doubling up to this
+  CurveConfig curve;                        // authentication and encryption (none: plain text)
+};
+
+// A message received on the ROUTER.
+struct Inbound {
+  std::string identity;      // the connection
+  zmq::message_t payload;
+  std::string peer_address;  // remote IP, when ZeroMQ knows it
+  std::string user_id;       // the client's CURVE public key (Z85) when authenticated, else ""
 };
 
 // Traffic counters of one channel.
@@ -43,13 +56,19 @@ Result<std::string> BindAndResolve(zmq::socket_t& socket, const std::string& end
 class RouterChannel {
  public:
   RouterChannel(zmq::context_t* context, const ChannelOptions& options);
+  ~RouterChannel();
 
   // Binds, e.g. "tcp://*:5555" or "tcp://127.0.0.1:0" (ephemeral); returns the resolved endpoint.
   Result<std::string> Bind(const std::string& endpoint);
 
-  // Waits up to timeout_ms (0: poll, -1: forever) for one message. Returns false on timeout.
-  // The identity names the connection; peer_address is the remote IP when ZeroMQ knows it.
-  bool Receive(int timeout_ms, std::string* identity, zmq::message_t* payload, std::string* peer_address);
+  // Serves ZeroMQ authentication requests from this channel's Receive (CURVE servers need it).
+  void AttachZap(ZapHandler* zap) { zap_ = zap; }
+  // Called with a description when a connection fails its handshake (wrong or missing keys).
+  void OnHandshakeFailure(std::function<void(const std::string&)> callback);
+
+  // Waits up to timeout_ms (0: poll, -1: forever) for one message. Returns false on timeout (or
+  // when only an authentication request was served).
+  bool Receive(int timeout_ms, Inbound* in);
   // Queues a message for a connection; false when the peer is gone or its queue is full.
   bool Send(const std::string& identity, std::string_view bytes);
 
@@ -59,14 +78,19 @@ class RouterChannel {
   void LingerOnClose(int ms) { socket_.set(zmq::sockopt::linger, ms); }
 
  private:
+  class Monitor;
+
   zmq::socket_t socket_;
   zmq::message_t identity_msg_;
   TrafficCounters counters_;
+  ZapHandler* zap_ = nullptr;
+  std::unique_ptr<Monitor> monitor_;
 };
 
 class DealerChannel {
  public:
   DealerChannel(zmq::context_t* context, const ChannelOptions& options);
+  ~DealerChannel();
 
   void Connect(const std::string& endpoint);
   // Closes the socket and opens a fresh one to the same endpoint (drops anything queued).
@@ -75,16 +99,21 @@ class DealerChannel {
   bool Receive(int timeout_ms, zmq::message_t* payload);
   bool Send(std::string_view bytes);
   void LingerOnClose(int ms) { socket_.set(zmq::sockopt::linger, ms); }
+  // The last handshake failure since the previous call ("" if none): for the user, since a
+  // failed CURVE handshake is otherwise silent (ZeroMQ just retries).
+  std::string TakeHandshakeError();
 
   const TrafficCounters& counters() const { return counters_; }
 
  private:
+  class Monitor;
   void Open();
 
   zmq::context_t* context_;
   ChannelOptions options_;
   std::string endpoint_;
   zmq::socket_t socket_;
+  std::unique_ptr<Monitor> monitor_;
   TrafficCounters counters_;
 };
 

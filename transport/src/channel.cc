@@ -123,9 +123,11 @@ bool RouterChannel::Receive(int timeout_ms, Inbound* in) {
     if (e.num() == EINTR) return false;
     throw;
   }
-  const char* address = in->payload.gets("Peer-Address");
+  // (zmq_msg_gets, not message_t::gets: cppzmq throws when a property is absent, and a plain
+  // connection has no User-Id.)
+  const char* address = zmq_msg_gets(in->payload.handle(), "Peer-Address");
   in->peer_address.assign(address != nullptr ? address : "");
-  const char* user = in->payload.gets("User-Id");
+  const char* user = zmq_msg_gets(in->payload.handle(), "User-Id");
   in->user_id.assign(user != nullptr ? user : "");
   ++counters_.messages_in;
   counters_.bytes_in += static_cast<int64_t>(in->payload.size());

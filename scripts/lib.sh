@@ -44,3 +44,6 @@ qemu-user mmdebstrap"
 # header-only ones included, so that the armhf build sees nothing of the host's /usr.
 EDGETRAIN_ARMHF_SYSROOT_PACKAGES="libc6-dev libstdc++-12-dev libzmq3-dev cppzmq-dev libeigen3-dev \
 libflatbuffers-dev doctest-dev libcli11-dev"
+# Fuzzing (scripts/fuzz, the `fuzz` preset): clang, its sanitizer and libFuzzer runtimes
+# (libclang-rt-dev is only a Recommends of clang), llvm-symbolizer for readable crash reports.
+EDGETRAIN_FUZZ_PACKAGES="clang libclang-rt-dev llvm"

@@ -83,6 +83,10 @@ class CsvParser {
           }
           text.push_back(*p++);
         }
+        // The CR of a CRLF line end after a closing quote ends the line (as after unquoted fields).
+        const char* after = p;
+        while (after < eol && *after == '\r') ++after;
+        if (after == eol) p = eol;
         if (p < eol && *p != delim) {
           return Status::InvalidArgument(Where(p - line_start + 1) + ": found '" +
                                          std::string(1, *p) + "' after a quoted field, expected '" +

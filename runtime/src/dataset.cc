@@ -12,9 +12,9 @@ const char* TaskName(Task task) {
 }
 
 bool SameLabel(std::string_view a, std::string_view b) {
+  if (a == b) return true;  // also for "nan", which is not equal to itself as a number
   double x, y;
-  if (internal::ParseDouble(a, &x) && internal::ParseDouble(b, &y)) return x == y;
-  return a == b;
+  return internal::ParseDouble(a, &x) && internal::ParseDouble(b, &y) && x == y;
 }
 
 std::optional<double> LabelMap::Map(std::string_view raw) const {

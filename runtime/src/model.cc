@@ -55,9 +55,12 @@ std::string SerializeModel(const Model& m) {
   }
   auto index_off = fbb.CreateVector(idx);
   auto value_off = fbb.CreateVector(val);
+  // Strings go in with their sizes (not as C strings): labels and names may hold NUL bytes.
   flatbuffers::Offset<fb::LabelMap> labels_off = 0;
   if (m.labels) {
-    labels_off = fb::CreateLabelMapDirect(fbb, m.labels->negative.c_str(), m.labels->positive.c_str());
+    auto negative = fbb.CreateString(m.labels->negative);
+    auto positive = fbb.CreateString(m.labels->positive);
+    labels_off = fb::CreateLabelMap(fbb, negative, positive);
   }
   flatbuffers::Offset<fb::Scaler> scaler_off = 0;
   if (m.scaler.kind != ScalerKind::kNone) {
@@ -68,10 +71,12 @@ std::string SerializeModel(const Model& m) {
   for (const std::string& n : m.feature_names) names.push_back(fbb.CreateString(n));
   auto names_off = fbb.CreateVector(names);
   const TrainingSummary& s = m.summary;
-  auto summary_off = fb::CreateTrainingSummaryDirect(
-      fbb, s.mode.c_str(), s.epochs, s.updates, s.rows, s.agents, s.objective, s.kkt_violation,
-      s.seconds, s.step_size, s.inner_steps, s.batch_size, s.stop_reason.c_str(), s.created_unix,
-      s.software_version.c_str());
+  auto mode = fbb.CreateString(s.mode);
+  auto stop_reason = fbb.CreateString(s.stop_reason);
+  auto software_version = fbb.CreateString(s.software_version);
+  auto summary_off = fb::CreateTrainingSummary(fbb, mode, s.epochs, s.updates, s.rows, s.agents, s.objective,
+                                               s.kkt_violation, s.seconds, s.step_size, s.inner_steps,
+                                               s.batch_size, stop_reason, s.created_unix, software_version);
   auto reg_off = fb::CreateRegularization(fbb, m.spec.reg.l1, m.spec.reg.l2, m.spec.reg.lower, m.spec.reg.upper);
   fb::ModelBuilder b(fbb);
   b.add_task(static_cast<fb::Task>(m.task));
@@ -113,7 +118,16 @@ Result<Model> ParseModel(std::string_view bytes, const std::string& source) {
   if (Crc32c(file->model()->data(), file->model()->size()) != file->crc32c()) {
     return corrupt("checksum mismatch (the file was damaged after it was written)");
   }
-  const fb::Model* f = file->model_nested_root();
+  // The nested Model is read in place and holds doubles: SerializeModel aligns it to 8 bytes, but
+  // a valid file need not (a [ubyte] vector is only 4-byte aligned), so copy it when it is not.
+  const uint8_t* nested = file->model()->data();
+  std::vector<uint64_t> nested_aligned;
+  if (reinterpret_cast<uintptr_t>(nested) % alignof(double) != 0) {
+    nested_aligned.resize((file->model()->size() + 7) / 8);
+    std::memcpy(nested_aligned.data(), nested, file->model()->size());
+    nested = reinterpret_cast<const uint8_t*>(nested_aligned.data());
+  }
+  const fb::Model* f = flatbuffers::GetRoot<fb::Model>(nested);
   if (f->format_version() != 1) {
     return corrupt("format version " + std::to_string(f->format_version()) + ", expected 1");
   }
@@ -131,6 +145,10 @@ Result<Model> ParseModel(std::string_view bytes, const std::string& source) {
   if (Status st = m.spec.reg.Validate(); !st.ok()) return corrupt(st.message());
   m.spec.intercept = f->fit_intercept();
   if (f->dimension() < 0) return corrupt("negative dimension");
+  if (f->dimension() > kMaxModelDimension) {
+    return corrupt("dimension " + std::to_string(f->dimension()) + " above the maximum " +
+                   std::to_string(kMaxModelDimension));
+  }
   m.dim = f->dimension();
   m.intercept = f->intercept();
   if (!std::isfinite(m.intercept)) return corrupt("non-finite intercept");
@@ -151,6 +169,9 @@ Result<Model> ParseModel(std::string_view bytes, const std::string& source) {
   if (const auto* l = f->labels()) {
     if (!l->negative() || !l->positive()) return corrupt("label map without both labels");
     m.labels = LabelMap{l->negative()->str(), l->positive()->str()};
+    if (SameLabel(m.labels->negative, m.labels->positive)) {
+      return corrupt("the labels '" + m.labels->negative + "' and '" + m.labels->positive + "' are the same value");
+    }
   }
   if (m.task == Task::kClassification && !m.labels) return corrupt("classification model without labels");
   if (const auto* s = f->scaler()) {
@@ -168,6 +189,13 @@ Result<Model> ParseModel(std::string_view bytes, const std::string& source) {
         return corrupt("non-finite scaler entry");
       }
     }
+    // Prediction folds the scaler into the weights: finite parts can still overflow there.
+    std::vector<double> w;
+    double b;
+    m.EffectiveWeights(&w, &b);
+    bool finite = std::isfinite(b);
+    for (double v : w) finite = finite && std::isfinite(v);
+    if (!finite) return corrupt("the weights overflow when the scaler is folded into them");
   }
   if (const auto* names = f->feature_names()) {
     for (const auto* n : *names) m.feature_names.push_back(n ? n->str() : "");

@@ -17,7 +17,10 @@ namespace edgetrain::internal {
 // Parses a prefix of [p, end) as a double; returns the position after it, or nullptr when no
 // number starts at p.
 inline const char* ParseDoublePrefix(const char* p, const char* end, double* out) {
-  if (p < end && *p == '+') ++p;  // from_chars rejects a leading '+'
+  if (p < end && *p == '+') {  // from_chars rejects a leading '+'; "+-1" is not a number either
+    ++p;
+    if (p < end && *p == '-') return nullptr;
+  }
   auto [next, ec] = std::from_chars(p, end, *out, std::chars_format::general);
   if (ec == std::errc::result_out_of_range) {
     // Overflow or underflow: from_chars leaves *out unchanged. strtod (rare path) gives +-HUGE_VAL

@@ -229,6 +229,12 @@ Status Decoder::CheckVector(const fb::Vector* v, const char* field, bool require
                                    " values for dimension " + std::to_string(dim));
   }
   const double* val = value != nullptr ? value->data() : nullptr;
+  // Values are read in place: the verifier only checks a vector's 4-byte length, so a crafted
+  // message can place the doubles at 4 mod 8 (the Encoder aligns them to 8; FlatBuffers leaves an
+  // empty vector unpadded, which is harmless since nothing is read).
+  if (count > 0 && reinterpret_cast<uintptr_t>(val) % alignof(double) != 0) {
+    return Status::InvalidArgument(std::string("vector '") + field + "': values not 8-byte aligned");
+  }
   for (uint32_t k = 0; k < count; ++k) {
     if (!std::isfinite(val[k])) {
       return Status::InvalidArgument(std::string("vector '") + field + "' holds a non-finite value");

@@ -60,6 +60,10 @@ struct Model {
   void EffectiveWeights(std::vector<double>* w, double* b) const;
 };
 
+// The largest dimension a model file may declare. Weights are held dense (8 bytes a feature:
+// 512 MiB here), so the reader refuses a file that claims more rather than trying to allocate it.
+constexpr int32_t kMaxModelDimension = int32_t{1} << 26;
+
 // Serializes to FlatBuffers bytes / parses them through the verifier plus semantic checks.
 std::string SerializeModel(const Model& model);
 Result<Model> ParseModel(std::string_view bytes, const std::string& source);

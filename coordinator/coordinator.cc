@@ -29,6 +29,8 @@ struct Coordinator::Agent {
   uint64_t seq_out = 0;
   double last_heard = 0;
   double last_sent = 0;
+  double phase_sent = 0;        // when its EpochBegin/Snapshot went out (repeated if it stays silent)
+  int64_t epoch_updates = 0;    // Updates from it in this inner phase
   int64_t updates_applied = 0;
 };
 
@@ -135,6 +137,28 @@ Status Coordinator::Bind() {
   if (!logs.ok()) return logs.status();
   log_endpoint_ = *logs;
   if (!options_.log_json.empty()) EDGETRAIN_RETURN_IF_ERROR(log_.OpenFile(options_.log_json));
+  if (!options_.checkpoint_dir.empty()) {
+    checkpoints_ = std::make_unique<CheckpointStore>(options_.checkpoint_dir);
+    if (options_.resume) {
+      std::vector<std::string> skipped;
+      Result<Checkpoint> c = checkpoints_->LoadLatest(&skipped);
+      for (const std::string& why : skipped) PrintLine("skipping a checkpoint: " + why);
+      if (c.ok()) {
+        if (c->fingerprint != OptionsFingerprint()) {
+          return Status::InvalidArgument(options_.checkpoint_dir +
+                                         ": the checkpoint was made with other options (loss, penalties, task, "
+                                         "labels or dimension); start without --resume or with the same options");
+        }
+        resume_ = std::move(c).value();
+      } else if (c.status().code() != StatusCode::kNotFound) {
+        return c.status();
+      } else {
+        PrintLine("no checkpoint in " + options_.checkpoint_dir + ": starting a new run");
+      }
+    }
+  } else if (options_.resume) {
+    return Status::InvalidArgument("--resume needs --checkpoint-dir");
+  }
   if (!options_.endpoints_file.empty()) {
     EDGETRAIN_RETURN_IF_ERROR(WriteFileAtomically(
         options_.endpoints_file, "agents=" + agent_endpoint_ + "\nlog=" + log_endpoint_ + "\n"));
@@ -159,6 +183,7 @@ void Coordinator::Refuse(const std::string& who, const std::string& peer, const 
                          const std::string& what) {
   ++refused_messages_;
   ++refused_by_reason_[reason];
+  ++refused_by_sender_[who == "an unknown connection" ? peer : who];
   ++epoch_refused_[reason];
   JsonWriter w;
   w.Field("agent", who).Field("peer", peer).Field("reason", reason).Field("detail", what);
@@ -207,7 +232,18 @@ void Coordinator::HandleMessage(const transport::Inbound& in) {
     return;
   }
   if (m->seq <= a.seq_in) {
-    Refuse(a.agent_id, peer, "duplicate", "sequence number " + std::to_string(m->seq) + " already seen");
+    // Never applied twice. A repeated Update means our answer was lost: answer again (no new step
+    // follows unless the agent was waiting for exactly this answer).
+    ++duplicates_;
+    ++epoch_refused_["duplicate"];
+    a.last_heard = clock_->Now();
+    if (m->type == fb::Message::Update && phase_ == Phase::kInner && a.role == Role::kInner) {
+      const auto& x = state_->x();
+      SendTo(a, encoder_.Model(HeaderFor(a), state_->epoch(), state_->version(),
+                               {x.data(), state_->model_size(), state_->support().data(),
+                                static_cast<int64_t>(state_->support().size())},
+                               false, false));
+    }
     return;
   }
   a.seq_in = m->seq;
@@ -245,7 +281,13 @@ void Coordinator::HandleHello(const transport::Inbound& in, const wire::DecodedM
   if (h->labels() != nullptr) {
     for (const auto* l : *h->labels()) labels.push_back(l->str());
   }
-  const int32_t limit = state_ ? dimension_ : options_.dimension;
+  if (h->dimension() > kMaxModelDimension) {  // the model is held dense: refuse before allocating
+    Reject(identity, agent_id, fb::RejectReason::DimensionTooLarge,
+           "the agent's data has " + std::to_string(h->dimension()) + " features; the limit is " +
+               std::to_string(kMaxModelDimension));
+    return;
+  }
+  const int32_t limit = state_ ? dimension_ : (resume_ ? resume_->dimension : options_.dimension);
   if (limit > 0 && h->dimension() > limit) {
     Reject(identity, agent_id, fb::RejectReason::DimensionTooLarge,
            "the agent's data has " + std::to_string(h->dimension()) + " features but the model has " +
@@ -329,6 +371,44 @@ std::vector<std::string> Coordinator::DistinctLabels(const std::string& except_a
   return distinct;
 }
 
+uint64_t Coordinator::OptionsFingerprint() const {
+  const Regularizer& r = options_.problem.reg;
+  char text[512];
+  std::snprintf(text, sizeof text, "task=%d loss=%d l1=%.17g l2=%.17g lower=%.17g upper=%.17g intercept=%d dim=%d",
+                static_cast<int>(options_.task), static_cast<int>(options_.problem.loss), r.l1, r.l2, r.lower, r.upper,
+                options_.problem.intercept ? 1 : 0, options_.dimension);
+  std::string s = text;
+  if (options_.labels) s += " labels=" + options_.labels->negative + "," + options_.labels->positive;
+  if (options_.positive_label) s += " positive=" + *options_.positive_label;
+  return (static_cast<uint64_t>(Crc32c(s.data(), s.size())) << 32) | Crc32c(s.data(), s.size(), 0x9e3779b9u);
+}
+
+void Coordinator::SaveCheckpoint() {
+  if (!checkpoints_ || !state_) return;
+  Checkpoint c;
+  c.fingerprint = OptionsFingerprint();
+  c.dimension = dimension_;
+  c.labels = labels_;
+  c.epoch = state_->epoch();
+  c.version = state_->version();
+  c.x = state_->x();
+  c.step_factor = step_factor_;
+  c.next_session = next_session_;
+  for (const auto& [id, a] : agents_) {
+    if (a->role != Role::kPending) c.roster.push_back(a->agent_id);
+  }
+  c.updates_applied = summary_.updates_applied;
+  c.created_unix = static_cast<int64_t>(std::time(nullptr));
+  Result<std::string> path = checkpoints_->Save(c);
+  if (!path.ok()) {  // training goes on; the operator sees it
+    JsonWriter w;
+    w.Field("detail", path.status().message());
+    log_.Publish("run", "checkpoint_error", w);
+    PrintLine("checkpoint not written: " + path.status().message());
+  }
+  next_checkpoint_ = clock_->Now() + options_.checkpoint_interval;
+}
+
 bool Coordinator::ReadyToStart(std::string* why) const {
   if (static_cast<int>(agents_.size()) < options_.min_agents) {
     *why = "waiting for agents";
@@ -365,7 +445,8 @@ void Coordinator::Welcome(Agent& a) {
 }
 
 void Coordinator::Start() {
-  dimension_ = options_.dimension;
+  dimension_ = resume_ ? resume_->dimension : options_.dimension;
+  if (resume_) labels_ = resume_->labels;
   for (const auto& [id, a] : agents_) dimension_ = std::max(dimension_, a->dim);
   if (options_.task == Task::kClassification && !labels_) {
     const std::vector<std::string> distinct = DistinctLabels("", {});
@@ -380,6 +461,20 @@ void Coordinator::Start() {
   state_ = std::make_unique<CoordinatorState>(options_.problem, dimension_);
   decoder_.set_model_size(state_->model_size());
   start_time_ = clock_->Now();
+  if (resume_) {
+    state_->Restore(resume_->x, resume_->version, resume_->epoch);
+    step_factor_ = resume_->step_factor;
+    next_session_ = std::max(next_session_, resume_->next_session);
+    summary_.updates_applied = resume_->updates_applied;
+    summary_.resumed = true;
+    summary_.resumed_epoch = resume_->epoch;
+    JsonWriter r;
+    r.Field("epoch", resume_->epoch).Field("version", resume_->version).Field("step_factor", resume_->step_factor)
+        .Field("updates_applied", resume_->updates_applied).Field("agents_before", static_cast<int64_t>(resume_->roster.size()));
+    log_.Publish("run", "run_resumed", r);
+    PrintLine("resuming from a checkpoint: epoch " + std::to_string(resume_->epoch - 1) + ", model version " +
+              std::to_string(resume_->version));
+  }
   JsonWriter w;
   w.Field("agents", static_cast<int64_t>(agents_.size())).Field("dimension", static_cast<int64_t>(dimension_))
       .Field("loss", LossName(options_.problem.loss)).Field("l1", options_.problem.reg.l1)
@@ -410,10 +505,12 @@ void Coordinator::StartEpoch() {
     return;
   }
   state_->BeginEpoch();
+  SaveCheckpoint();
   const auto& snapshot = state_->snapshot();
   for (auto& [id, a] : agents_) {
     if (a->role == Role::kPending) continue;
     a->role = Role::kGradient;
+    a->phase_sent = clock_->Now();
     SendTo(*a, encoder_.EpochBegin(HeaderFor(*a), state_->epoch(), state_->version(),
                                    {snapshot.data(), state_->model_size(), nullptr, 0}));
   }
@@ -516,6 +613,8 @@ void Coordinator::FinishGradientPhase() {
   for (auto& [id, a] : agents_) {
     if (a->role != Role::kGradientDone) continue;
     a->role = Role::kInner;
+    a->phase_sent = now;
+    a->epoch_updates = 0;
     SendTo(*a, encoder_.Snapshot(HeaderFor(*a), state_->epoch(), state_->version(),
                                  {mu.data(), state_->model_size(), nullptr, 0}, plan_.eta, plan_.inner_steps,
                                  plan_.batch));
@@ -543,6 +642,7 @@ void Coordinator::HandleUpdate(Agent& a, const wire::DecodedMessage& m) {
     ++epoch_refused_["not_participant"];
     return;
   }
+  ++a.epoch_updates;
   const UpdateVerdict verdict = state_->ApplyUpdate(wire::ViewOf(u->delta()), wire::ViewOf(u->guarded()), u->epoch(),
                                                     u->base_version(), max_staleness_);
   const bool applied = verdict == UpdateVerdict::kApplied;
@@ -618,6 +718,7 @@ double Coordinator::NextDeadline(double now) const {
   double next = now + options_.heartbeat_interval;
   if (phase_ == Phase::kGradient || phase_ == Phase::kInner) next = std::min(next, phase_deadline_);
   if (phase_ == Phase::kInner) next = std::min(next, next_progress_);
+  if (phase_ == Phase::kInner && checkpoints_) next = std::min(next, next_checkpoint_);
   if (state_ && options_.time_limit > 0 && !finish_after_gradient_) {
     next = std::min(next, start_time_ + options_.time_limit);
   }
@@ -629,9 +730,24 @@ void Coordinator::OnTimers(double now) {
     next_heartbeat_check_ = now + options_.heartbeat_interval / 4;
     const double patience = options_.heartbeat_interval * options_.heartbeat_patience;
     std::vector<std::string> silent;
+    const double repeat_after = 2 * options_.heartbeat_interval;
     for (auto& [id, a] : agents_) {
       if (now - a->last_heard > patience) {
         silent.push_back(id);
+        continue;
+      }
+      // A phase message may have been lost: repeat it to an agent that has not answered.
+      if (a->role == Role::kGradient && now - a->phase_sent > repeat_after) {
+        a->phase_sent = now;
+        ++repeats_;
+        SendTo(*a, encoder_.EpochBegin(HeaderFor(*a), state_->epoch(), state_->snapshot_version(),
+                                       {state_->snapshot().data(), state_->model_size(), nullptr, 0}));
+      } else if (a->role == Role::kInner && a->epoch_updates == 0 && now - a->phase_sent > repeat_after) {
+        a->phase_sent = now;
+        ++repeats_;
+        SendTo(*a, encoder_.Snapshot(HeaderFor(*a), state_->epoch(), state_->snapshot_version(),
+                                     {state_->mu().data(), state_->model_size(), nullptr, 0}, plan_.eta,
+                                     plan_.inner_steps, plan_.batch));
       } else if (a->role != Role::kPending && now - a->last_sent >= options_.heartbeat_interval) {
         SendTo(*a, encoder_.Heartbeat(HeaderFor(*a), state_->epoch(), state_->version()));
       }
@@ -675,6 +791,7 @@ void Coordinator::OnTimers(double now) {
         .Field("agents", static_cast<int64_t>(agents_.size())).Field("seconds", now - start_time_);
     log_.Publish("epoch", "progress", w);
   }
+  if (phase_ == Phase::kInner && checkpoints_ && now >= next_checkpoint_) SaveCheckpoint();
   if (phase_ == Phase::kInner && now >= phase_deadline_) {
     PrintLine("no update applied for " + Format("%.1f", options_.stall_timeout) + " s: ending the epoch early");
     EndEpoch();
@@ -687,6 +804,7 @@ void Coordinator::Finish(const std::string& reason) {
   summary_.stop_reason = reason;
   summary_.agents_joined = agents_joined_;
   summary_.messages_refused = refused_messages_;
+  summary_.duplicates = duplicates_;
   summary_.updates_refused = updates_refused_;
   summary_.seconds = clock_->Now() - start_time_;
   summary_.labels = labels_;
@@ -739,7 +857,9 @@ void Coordinator::Finish(const std::string& reason) {
       .Field("updates_refused", summary_.updates_refused).Field("messages_refused", summary_.messages_refused)
       .Field("agents_joined", static_cast<int64_t>(agents_joined_)).Field("seconds", summary_.seconds)
       .Field("bytes_in", router_.counters().bytes_in).Field("bytes_out", router_.counters().bytes_out)
-      .Field("model", options_.model_path).Object("refused", RefusedJson(refused_by_reason_));
+      .Field("model", options_.model_path).Object("refused", RefusedJson(refused_by_reason_))
+      .Object("refused_by_sender", RefusedJson(refused_by_sender_)).Field("duplicates", duplicates_)
+      .Field("repeats", repeats_);
   if (!std::isnan(options_.reference_objective)) {
     w.Field("rel_subopt", (summary_.objective - options_.reference_objective) / std::fabs(options_.reference_objective));
   }

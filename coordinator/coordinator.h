@@ -28,6 +28,7 @@
 
 #include <zmq.hpp>
 
+#include "edgetrain/checkpoint.h"
 #include "edgetrain/clock.h"
 #include "edgetrain/coordinator_state.h"
 #include "edgetrain/dataset.h"
@@ -72,6 +73,13 @@ struct CoordinatorOptions {
   int heartbeat_patience = 10;    // intervals of silence before an agent is declared gone
   uint64_t seed = 1;
   bool quiet = false;             // no human-readable progress on stdout
+
+  // Checkpoints (runtime/include/edgetrain/checkpoint.h): written at every epoch start and every
+  // checkpoint_interval seconds into checkpoint_dir (empty: none). With resume the newest loadable
+  // one is continued (its options must match); without one the run starts afresh.
+  std::string checkpoint_dir;
+  double checkpoint_interval = 30;
+  bool resume = false;
   double reference_objective = std::nan("");
   transport::ChannelOptions channel;
 };
@@ -89,7 +97,10 @@ struct RunSummary {
   int64_t updates_applied = 0;
   int64_t updates_refused = 0;    // valid messages refused by the state (stale, late, ...)
   int64_t messages_refused = 0;   // malformed or unexpected messages
+  int64_t duplicates = 0;         // repeated messages (sequence numbers), never applied twice
   int agents_joined = 0;
+  bool resumed = false;           // continued from a checkpoint
+  int64_t resumed_epoch = 0;
   double seconds = 0;
   double eta = 0;
   int64_t inner_steps = 0;
@@ -136,6 +147,8 @@ class Coordinator {
   void FinishGradientPhase();
   void EndEpoch();
   void Finish(const std::string& reason);
+  uint64_t OptionsFingerprint() const;
+  void SaveCheckpoint();
   void OnTimers(double now);
   double NextDeadline(double now) const;
   void PrintLine(const std::string& line) const;
@@ -159,6 +172,9 @@ class Coordinator {
   std::map<std::string, std::unique_ptr<Agent>> agents_;  // by connection identity
   std::map<std::string, std::string> identity_of_;        // agent id -> connection identity
   uint64_t next_session_ = 1;
+  std::unique_ptr<CheckpointStore> checkpoints_;
+  std::optional<Checkpoint> resume_;  // loaded in Bind, applied in Start
+  double next_checkpoint_ = 0;
 
   double start_time_ = 0;
   double phase_deadline_ = 0;     // gradient timeout or stall timeout
@@ -180,6 +196,9 @@ class Coordinator {
   // Counters.
   int64_t refused_messages_ = 0;
   std::map<std::string, int64_t> refused_by_reason_;     // since start
+  std::map<std::string, int64_t> refused_by_sender_;     // agent id, or peer address when unknown
+  int64_t duplicates_ = 0;   // messages seen twice (sequence number), never applied twice
+  int64_t repeats_ = 0;      // EpochBegin/Snapshot repeated to agents that stayed silent
   std::map<std::string, int64_t> epoch_refused_;         // this epoch
   int64_t updates_refused_ = 0;
   int agents_joined_ = 0;

@@ -9,6 +9,7 @@
 
 #include "coordinator.h"
 #include "edgetrain/cli/flags.h"
+#include "edgetrain/model.h"
 #include "edgetrain/transport/curve.h"
 
 namespace {
@@ -59,7 +60,7 @@ int main(int argc, char** argv) {
   app.add_option("--labels", labels, "Fixed label mapping NEGATIVE,POSITIVE (default: the two labels the agents report)")->group("Problem");
   app.add_option("--positive-label", positive_label, "Which of the agents' two labels becomes +1 (default: the larger)")->group("Problem");
   app.add_option("--dim", o.dimension, "Model dimension (default: the largest among the agents present at start)")
-      ->check(edgetrain::cli::kNonNegative)->capture_default_str()->group("Problem");
+      ->check(CLI::Range(0, static_cast<int>(edgetrain::kMaxModelDimension)))->capture_default_str()->group("Problem");
   app.add_option("--min-agents", o.min_agents, "Start training when this many agents have joined")
       ->check(edgetrain::cli::kPositive)->capture_default_str()->group(run);
   edgetrain::cli::AddStepFlags(&app, &o.steps);
@@ -69,6 +70,11 @@ int main(int argc, char** argv) {
       ->check(edgetrain::cli::kPositive)->capture_default_str()->group(run);
   app.add_option("--stall-timeout", o.stall_timeout, "Seconds without an applied update before an epoch ends early")
       ->check(edgetrain::cli::kPositive)->capture_default_str()->group(run);
+  app.add_option("--checkpoint-dir", o.checkpoint_dir, "Write checkpoints here (every epoch and every --checkpoint-interval s)")
+      ->group(run);
+  app.add_option("--checkpoint-interval", o.checkpoint_interval, "Seconds between checkpoints within an epoch")
+      ->check(edgetrain::cli::kPositive)->capture_default_str()->group(run);
+  app.add_flag("--resume", o.resume, "Continue from the newest loadable checkpoint in --checkpoint-dir (if any)")->group(run);
   app.add_option("--seed", o.seed, "Seed from which every agent's sampler seed is derived")->capture_default_str()->group(run);
   app.add_option("--reference-objective", o.reference_objective, "Known optimum P*: the log stream reports (P-P*)/|P*|")->group(run);
   app.add_option("--max-epochs", o.max_epochs, "Stop after this many epochs")
@@ -77,6 +83,7 @@ int main(int argc, char** argv) {
       ->check(edgetrain::cli::kNonNegative)->capture_default_str()->group(stop);
   app.add_option("--time-limit", o.time_limit, "Stop after this many seconds of training (0 = no limit)")
       ->check(edgetrain::cli::kNonNegative)->capture_default_str()->group(stop);
+  edgetrain::cli::AddFaultFlags(&app, &o.channel.faults);
   if (int rc = edgetrain::cli::Parse(app, argc, argv); rc >= 0) return rc;
   if (keygen->parsed()) {
     edgetrain::Result<edgetrain::transport::CurveKeyPair> keys =

@@ -1,7 +1,10 @@
 #include "agent.h"
 
 #include <algorithm>
+#include <cmath>
+#include <chrono>
 #include <cstdio>
+#include <thread>
 
 #include "edgetrain/crc32c.h"
 
@@ -120,15 +123,26 @@ Status EdgeAgent::OnWelcome(const wire::DecodedMessage& m) {
 
 void EdgeAgent::OnEpochBegin(const wire::DecodedMessage& m) {
   const auto* e = m.As<fb::EpochBegin>();
+  if (e->epoch() < epoch_) return;  // a late duplicate
+  if (e->epoch() == epoch_ && state_ != State::kIdle) {
+    // Repeated by the coordinator: our gradient sum was lost (or is late). Send it again.
+    if (state_ == State::kWaitSnapshot) SendGradSum();
+    return;
+  }
   model_.Assign(wire::ViewOf(e->snapshot()));
   version_ = e->version();
   epoch_ = e->epoch();
+  awaiting_reply_ = false;
+  SendGradSum();
+  ++summary_.epochs;
+  state_ = State::kWaitSnapshot;
+}
+
+void EdgeAgent::SendGradSum() {
   double loss_sum = 0;
   worker_->ComputeSnapshot(model_.x().data(), grad_.data(), &loss_sum);
   Send(encoder_.GradSum(NextHeader(), epoch_, {grad_.data(), model_.p(), nullptr, 0}, loss_sum, data_.rows(),
                         worker_->smoothness()));
-  ++summary_.epochs;
-  state_ = State::kWaitSnapshot;
 }
 
 void EdgeAgent::OnSnapshot(const wire::DecodedMessage& m) {
@@ -156,6 +170,18 @@ void EdgeAgent::OnModel(const wire::DecodedMessage& m) {
   if (x->applied()) ++summary_.updates_applied;
   model_.Assign(wire::ViewOf(x->x()));
   version_ = x->version();
+  if (!awaiting_reply_) return;  // a second answer (a duplicate): the model is fresher, no extra step
+  awaiting_reply_ = false;
+  if (!update_resent_) {
+    const double rtt = clock_->Now() - update_sent_at_;
+    if (srtt_ == 0) {
+      srtt_ = rtt;
+      rttvar_ = rtt / 2;
+    } else {
+      rttvar_ = 0.75 * rttvar_ + 0.25 * std::fabs(srtt_ - rtt);
+      srtt_ = 0.875 * srtt_ + 0.125 * rtt;
+    }
+  }
   if (x->inner_done()) {
     state_ = State::kIdle;  // the epoch is complete: wait for the next EpochBegin
     return;
@@ -164,9 +190,25 @@ void EdgeAgent::OnModel(const wire::DecodedMessage& m) {
 }
 
 void EdgeAgent::Step() {
+  const double start = options_.throttle > 1 ? clock_->Now() : 0;
   worker_->Step(model_.View(), &update_);
-  Send(encoder_.Update(NextHeader(), epoch_, version_, update_));
+  const std::string_view bytes = encoder_.Update(NextHeader(), epoch_, version_, update_);
+  last_update_.assign(bytes.data(), bytes.size());  // capacity reused: no allocation once warm
+  if (options_.throttle > 1) {
+    const double spent = clock_->Now() - start;
+    std::this_thread::sleep_for(std::chrono::duration<double>(spent * (options_.throttle - 1)));
+  }
+  Send(last_update_);
+  awaiting_reply_ = true;
+  update_resent_ = false;
+  resend_timeout_ = ResendAfter();
+  update_sent_at_ = clock_->Now();
   ++summary_.updates_sent;
+}
+
+double EdgeAgent::ResendAfter() const {
+  if (srtt_ == 0) return heartbeat_;
+  return std::clamp(srtt_ + 4 * rttvar_, 0.005, heartbeat_);
 }
 
 Status EdgeAgent::Handle(const zmq::message_t& payload) {
@@ -253,6 +295,13 @@ Result<AgentSummary> EdgeAgent::Run(const std::atomic<bool>* stop_requested) {
       next_hello_ = now + hello_backoff_;
       hello_backoff_ = std::min(hello_backoff_ * 2, options_.hello_retry_max);
     }
+    if (state_ == State::kInner && awaiting_reply_ && now - update_sent_at_ > resend_timeout_) {
+      Send(last_update_);  // unchanged, same sequence number: applied at most once
+      update_sent_at_ = now;
+      update_resent_ = true;
+      resend_timeout_ = std::min(2 * resend_timeout_, heartbeat_);  // back off while it stays quiet
+      ++summary_.updates_resent;
+    }
     if (state_ != State::kHello) {
       if (now - last_heard_ > heartbeat_ * options_.heartbeat_patience) {
         Log("the coordinator is silent: reconnecting");
@@ -268,7 +317,8 @@ Result<AgentSummary> EdgeAgent::Run(const std::atomic<bool>* stop_requested) {
       Log(why);  // ZeroMQ retries silently; the operator needs to see this once
       last_handshake_error_ = why;
     }
-    const double wait = state_ == State::kHello ? next_hello_ - now : heartbeat_ / 2;
+    double wait = state_ == State::kHello ? next_hello_ - now : heartbeat_ / 2;
+    if (state_ == State::kInner && awaiting_reply_) wait = std::min(wait, update_sent_at_ + resend_timeout_ - now);
     const int timeout_ms = static_cast<int>(std::clamp(wait * 1000.0, 0.0, 100.0));
     if (channel_.Receive(timeout_ms, &payload)) {
       const State before = state_;

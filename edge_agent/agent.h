@@ -3,7 +3,9 @@
 // Connects (outbound only) to the coordinator's ROUTER, says Hello and retries with backoff until
 // welcomed; then, per epoch: computes its gradient sum at the snapshot x~ (EpochBegin -> GradSum),
 // and in the inner phase sends one Update (Delta at its model x^) per Model it receives, adopting
-// each model the coordinator returns. Heartbeats both ways; a coordinator silent for
+// each model the coordinator returns. Lost messages are recovered: an Update without an answer
+// for a heartbeat interval is repeated unchanged (the coordinator never applies it twice), and a
+// repeated EpochBegin is answered by sending the gradient sum again. Heartbeats both ways; a coordinator silent for
 // heartbeat * patience is treated as gone: the agent reconnects and says Hello again. Stops on
 // the coordinator's Stop, on a fatal Reject, or when asked to (then it says Bye).
 //
@@ -37,6 +39,8 @@ struct AgentOptions {
   int heartbeat_patience = 10;          // coordinator heartbeats missed before reconnecting
   bool verbose = true;                  // one line per epoch on stdout
   bool say_bye = true;                  // send Bye when stopped (tests turn it off to simulate a crash)
+  double throttle = 1;                  // >= 1: run this many times slower (pausing after each step),
+                                        // leaving CPU to the device's other work
   transport::ChannelOptions channel;
 };
 
@@ -47,6 +51,7 @@ struct AgentSummary {
   int64_t updates_applied = 0;  // as the coordinator's replies said
   int sessions = 0;          // Welcomes received
   int64_t messages_refused = 0;
+  int64_t updates_resent = 0;   // an Update repeated because its answer did not come
   double final_objective = 0;
 };
 
@@ -74,6 +79,7 @@ class EdgeAgent {
   void OnSnapshot(const wire::DecodedMessage& m);
   void OnModel(const wire::DecodedMessage& m);
   void Step();
+  void SendGradSum();
   void Log(const std::string& line) const;
 
   AgentOptions options_;
@@ -102,6 +108,13 @@ class EdgeAgent {
   std::vector<double> grad_;
   std::vector<double> mu_;
   ModelUpdate update_;
+  bool awaiting_reply_ = false;   // an Update is out and its Model has not come back
+  double update_sent_at_ = 0;
+  bool update_resent_ = false;    // Karn: a repeated Update's answer says nothing about the RTT
+  double srtt_ = 0, rttvar_ = 0;  // smoothed Update->Model round trip and its deviation (RFC 6298)
+  double ResendAfter() const;     // srtt + 4 rttvar, within [5 ms, heartbeat]
+  double resend_timeout_ = 1;     // for the Update out now; doubles with each repeat
+  std::string last_update_;       // its bytes, to repeat it unchanged (same sequence number)
   AgentSummary summary_;
 };
 

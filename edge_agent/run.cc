@@ -40,6 +40,10 @@ class RunCommand : public Command {
     sub_->add_option("--heartbeat-patience", options_.heartbeat_patience,
                      "Coordinator heartbeats missed before the agent reconnects")
         ->check(cli::kPositive)->capture_default_str();
+    sub_->add_option("--throttle", options_.throttle,
+                     "Run this many times slower than the CPU allows (pausing after each step), to leave CPU to "
+                     "the device's other work")
+        ->check(CLI::Range(1.0, 1000.0))->capture_default_str();
     sub_->add_flag("--quiet", quiet_, "Print only errors and the final line");
     const std::string sec = "Security";
     sub_->add_option("--key", key_path_, "This agent's secret key file (from 'edgetrain-agent keygen')")->group(sec);
@@ -47,6 +51,7 @@ class RunCommand : public Command {
     sub_->add_flag("--insecure", insecure_, "Plain text: no authentication, no encryption (trusted networks only)")
         ->group(sec);
     cli::AddDataFlags(sub_, &data_);
+    cli::AddFaultFlags(sub_, &options_.channel.faults);
   }
 
   bool Selected() const override { return sub_->parsed(); }

@@ -111,6 +111,8 @@ size_t Cluster::AddAgent(const AgentSpec& spec) {
   o.verbose = false;
   o.say_bye = spec.say_bye;
   o.channel.curve = spec.curve;
+  o.channel.faults = spec.faults;
+  o.throttle = spec.throttle;
   AgentRun* raw = a.get();
   raw->agent = std::make_unique<agent::EdgeAgent>(o, SpamShard(spec.shard, spec.shards), &context_, &clock_);
   raw->thread = std::thread([raw] {

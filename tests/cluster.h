@@ -71,6 +71,8 @@ struct AgentSpec {
   std::string agent_id;  // default "agent-<shard>of<shards>"
   bool say_bye = true;   // false: stopping it is a crash (no Bye)
   transport::CurveConfig curve;
+  transport::FaultOptions faults;
+  double throttle = 1;
 };
 
 // A coordinator on a thread plus agents on threads, in one process.
@@ -82,7 +84,13 @@ class Cluster {
   ~Cluster();
 
   size_t AddAgent(const AgentSpec& spec);
-  size_t AddAgent(int shard, int shards, bool say_bye = true) { return AddAgent(AgentSpec{shard, shards, "", say_bye, {}}); }
+  size_t AddAgent(int shard, int shards, bool say_bye = true) {
+    AgentSpec spec;
+    spec.shard = shard;
+    spec.shards = shards;
+    spec.say_bye = say_bye;
+    return AddAgent(spec);
+  }
   // Stops an agent now (a crash when it was added with say_bye = false).
   void StopAgent(size_t i);
   // The coordinator re-reads its allow-lists (as on SIGHUP).

@@ -79,6 +79,15 @@ TEST_CASE("allow-list: bare keys, public-key lines, names and comments; bad line
   CHECK(list.size() == 3);  // a failed load keeps the previous list
 }
 
+AgentSpec Spec(int shard, int shards, const std::string& id, const CurveConfig& curve) {
+  AgentSpec spec;
+  spec.shard = shard;
+  spec.shards = shards;
+  spec.agent_id = id;
+  spec.curve = curve;
+  return spec;
+}
+
 struct SecureSetup {
   testing::TempDir dir;
   CurveKeyPair coordinator, good, other, stranger;
@@ -105,9 +114,9 @@ TEST_CASE("no key, an unknown key or the wrong server key: never joins, nothing 
   SecureSetup s(/*min_agents=*/1);
   Cluster cluster(s.options);
   // Three impostors try for a while; the coordinator (min_agents 1) must not even start.
-  cluster.AddAgent(AgentSpec{0, 2, "no-key", true, {}});
-  cluster.AddAgent(AgentSpec{0, 2, "stranger", true, s.Client(s.stranger, s.coordinator.public_key)});
-  cluster.AddAgent(AgentSpec{0, 2, "wrong-server", true, s.Client(s.good, s.other.public_key)});
+  cluster.AddAgent(Spec(0, 2, "no-key", CurveConfig{}));
+  cluster.AddAgent(Spec(0, 2, "stranger", s.Client(s.stranger, s.coordinator.public_key)));
+  cluster.AddAgent(Spec(0, 2, "wrong-server", s.Client(s.good, s.other.public_key)));
   REQUIRE(cluster.log().WaitFor([](const JsonValue& e) { return e["event"].string == "key_refused"; }, 10));
   REQUIRE(cluster.log().WaitFor([](const JsonValue& e) { return e["event"].string == "handshake_failed"; }, 10));
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
@@ -119,7 +128,7 @@ TEST_CASE("no key, an unknown key or the wrong server key: never joins, nothing 
   CHECK(refused[0]["key"].string == s.stranger.public_key);
   CHECK(refused[0]["domain"].string == "agents");
   // Now the real agent: it trains to the optimum of its shard and is the only one ever applied.
-  const size_t good = cluster.AddAgent(AgentSpec{1, 2, "good", true, s.Client(s.good, s.coordinator.public_key)});
+  const size_t good = cluster.AddAgent(Spec(1, 2, "good", s.Client(s.good, s.coordinator.public_key)));
   const coordinator::RunSummary& r = cluster.Wait(/*grace=*/2);  // the impostors never hear Stop
   CHECK(r.stop_reason == "kkt");
   CHECK(r.agents_joined == 1);
@@ -137,8 +146,8 @@ TEST_CASE("a key removed from the allow-list and reloaded is shut out, also on i
   s.options.max_epochs = 200;
   s.options.kkt_tolerance = 1e-6;  // one half-shard alone converges slowly (nearly separable rows)
   Cluster cluster(s.options);
-  cluster.AddAgent(AgentSpec{0, 2, "good", true, s.Client(s.good, s.coordinator.public_key)});
-  cluster.AddAgent(AgentSpec{1, 2, "other", true, s.Client(s.other, s.coordinator.public_key)});
+  cluster.AddAgent(Spec(0, 2, "good", s.Client(s.good, s.coordinator.public_key)));
+  cluster.AddAgent(Spec(1, 2, "other", s.Client(s.other, s.coordinator.public_key)));
   REQUIRE(cluster.log().WaitFor([](const JsonValue& e) { return e["event"].string == "epoch_begin" && e["epoch"].number >= 2; }, 30));
   testing::WriteText(s.dir.File("allowed"), s.good.public_key + " good\n");
   cluster.RequestReload();

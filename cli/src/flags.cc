@@ -112,4 +112,16 @@ void AddStepFlags(CLI::App* app, StepOptions* s) {
       ->check(kPositive)->capture_default_str()->group(group);
 }
 
+
+void AddFaultFlags(CLI::App* app, transport::FaultOptions* f) {
+  const std::string group = "Testing";
+  app->add_option("--fault-drop", f->drop, "Probability of dropping each message this program sends")
+      ->check(CLI::Range(0.0, 1.0))->capture_default_str()->group(group);
+  app->add_option("--fault-duplicate", f->duplicate, "Probability of sending a message twice")
+      ->check(CLI::Range(0.0, 1.0))->capture_default_str()->group(group);
+  app->add_option("--fault-delay", f->delay, "Probability of holding a message back 50 ms")
+      ->check(CLI::Range(0.0, 1.0))->capture_default_str()->group(group);
+  app->add_option("--fault-seed", f->seed, "Seed of the fault injection")->capture_default_str()->group(group);
+}
+
 }  // namespace edgetrain::cli

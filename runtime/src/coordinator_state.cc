@@ -56,6 +56,7 @@ void CoordinatorState::RebuildSupport() {
 void CoordinatorState::BeginEpoch() {
   ++epoch_;
   snapshot_ = x_;
+  snapshot_version_ = version_;
   std::fill(grad_sum_.begin(), grad_sum_.end(), 0.0);
   loss_sum_ = 0;
   grad_rows_ = 0;
@@ -183,6 +184,7 @@ void CoordinatorState::Restore(const std::vector<double>& x, int64_t version, in
   epoch_ = epoch;
   phase_ = Phase::kIdle;
   best_objective_ = std::numeric_limits<double>::infinity();
+  best_rows_ = -1;
   worse_streak_ = 0;
   RebuildSupport();
 }

@@ -1,5 +1,6 @@
 #include "edgetrain/transport/channel.h"
 
+#include <algorithm>
 #include <atomic>
 
 namespace edgetrain::transport {
@@ -67,6 +68,34 @@ class DealerChannel::Monitor : public zmq::monitor_t {
   }
 };
 
+FaultInjector::FaultInjector(const FaultOptions& options) : options_(options), state_(options.seed) {}
+
+int FaultInjector::Decide(const std::string& identity, std::string_view bytes, TrafficCounters* counters) {
+  auto uniform = [this] {  // splitmix64: small and seeded
+    uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return static_cast<double>((z ^ (z >> 31)) >> 11) * 0x1.0p-53;
+  };
+  const double u = uniform();
+  if (u < options_.drop) {
+    ++counters->injected_drops;
+    return 0;
+  }
+  if (u < options_.drop + options_.delay) {
+    ++counters->injected_delays;
+    delayed_.push_back({std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                                                std::chrono::duration<double>(options_.delay_seconds)),
+                        identity, std::string(bytes)});
+    return 0;
+  }
+  if (u < options_.drop + options_.delay + options_.duplicate) {
+    ++counters->injected_duplicates;
+    return 2;
+  }
+  return 1;
+}
+
 Result<std::string> BindAndResolve(zmq::socket_t& socket, const std::string& endpoint) {
   try {
     socket.bind(endpoint);
@@ -79,6 +108,7 @@ Result<std::string> BindAndResolve(zmq::socket_t& socket, const std::string& end
 RouterChannel::RouterChannel(zmq::context_t* context, const ChannelOptions& options)
     : socket_(*context, zmq::socket_type::router) {
   CommonOptions(socket_, options);
+  if (options.faults.enabled()) faults_ = std::make_unique<FaultInjector>(options.faults);
   socket_.set(zmq::sockopt::router_mandatory, 1);  // a send to a vanished agent fails, not vanishes
 }
 
@@ -100,6 +130,10 @@ bool RouterChannel::Receive(int timeout_ms, Inbound* in) {
   if (zap_ != nullptr) {
     items[1].socket = zap_->socket().handle();
     count = 2;
+  }
+  if (faults_) {
+    faults_->ForEachDue([this](const std::string& id, const std::string& bytes) { SendNow(id, bytes); });
+    timeout_ms = std::min(timeout_ms, 10);  // come back for delayed messages
   }
   try {
     if (monitor_) {
@@ -135,6 +169,14 @@ bool RouterChannel::Receive(int timeout_ms, Inbound* in) {
 }
 
 bool RouterChannel::Send(const std::string& identity, std::string_view bytes) {
+  if (!faults_) return SendNow(identity, bytes);
+  const int copies = faults_->Decide(identity, bytes, &counters_);
+  bool ok = true;
+  for (int k = 0; k < copies; ++k) ok = SendNow(identity, bytes) && ok;
+  return ok;
+}
+
+bool RouterChannel::SendNow(const std::string& identity, std::string_view bytes) {
   try {
     if (!socket_.send(zmq::buffer(identity), zmq::send_flags::sndmore | zmq::send_flags::dontwait) ||
         !socket_.send(zmq::buffer(bytes.data(), bytes.size()), zmq::send_flags::dontwait)) {
@@ -159,6 +201,7 @@ DealerChannel::~DealerChannel() = default;
 
 void DealerChannel::Open() {
   monitor_.reset();
+  if (options_.faults.enabled() && !faults_) faults_ = std::make_unique<FaultInjector>(options_.faults);
   socket_ = zmq::socket_t(*context_, zmq::socket_type::dealer);
   CommonOptions(socket_, options_);
   socket_.set(zmq::sockopt::immediate, 1);  // queue only to a completed connection
@@ -191,6 +234,10 @@ std::string DealerChannel::TakeHandshakeError() {
 }
 
 bool DealerChannel::Receive(int timeout_ms, zmq::message_t* payload) {
+  if (faults_) {
+    faults_->ForEachDue([this](const std::string&, const std::string& bytes) { SendNow(bytes); });
+    timeout_ms = std::min(timeout_ms, 10);
+  }
   zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
   try {
     if (zmq::poll(&item, 1, std::chrono::milliseconds(timeout_ms)) == 0) return false;
@@ -209,6 +256,14 @@ bool DealerChannel::Receive(int timeout_ms, zmq::message_t* payload) {
 }
 
 bool DealerChannel::Send(std::string_view bytes) {
+  if (!faults_) return SendNow(bytes);
+  const int copies = faults_->Decide("", bytes, &counters_);
+  bool ok = true;
+  for (int k = 0; k < copies; ++k) ok = SendNow(bytes) && ok;
+  return ok;
+}
+
+bool DealerChannel::SendNow(std::string_view bytes) {
   try {
     if (!socket_.send(zmq::buffer(bytes.data(), bytes.size()), zmq::send_flags::dontwait)) {
       ++counters_.send_failures;

@@ -66,6 +66,7 @@ class CoordinatorState {
 
   void BeginEpoch();
   const std::vector<double>& snapshot() const { return snapshot_; }
+  int64_t snapshot_version() const { return snapshot_version_; }
 
   // REQUIRES: phase() == kGradient; g.dim == p; values finite.
   void AddGradSum(const VectorView& g, double loss_sum, int64_t rows);
@@ -148,6 +149,7 @@ class CoordinatorState {
   double loss_sum_ = 0;
   int64_t grad_rows_ = 0;
   int64_t version_ = 0;
+  int64_t snapshot_version_ = 0;
   int64_t epoch_ = 0;
   Phase phase_ = Phase::kIdle;
   int64_t inner_steps_ = 0;

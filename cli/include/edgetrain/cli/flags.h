@@ -21,6 +21,7 @@
 #include "edgetrain/scaler.h"
 #include "edgetrain/status.h"
 #include "edgetrain/step_size.h"
+#include "edgetrain/transport/channel.h"
 
 namespace edgetrain::cli {
 
@@ -66,6 +67,10 @@ struct DataFlags {
 void AddDataFlags(CLI::App* app, DataFlags* flags);
 
 void AddStepFlags(CLI::App* app, StepOptions* steps);
+
+// --fault-drop/--fault-duplicate/--fault-delay/--fault-seed: inject faults into this program's
+// sends (group "Testing"; for the reliability tests and soak runs, off by default).
+void AddFaultFlags(CLI::App* app, transport::FaultOptions* faults);
 
 }  // namespace edgetrain::cli
 

@@ -12,9 +12,11 @@
 #ifndef EDGETRAIN_TRANSPORT_CHANNEL_H_
 #define EDGETRAIN_TRANSPORT_CHANNEL_H_
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 #include <string_view>
 
 #include <memory>
@@ -26,6 +28,18 @@
 
 namespace edgetrain::transport {
 
+// Fault injection on this channel's sends (testing the protocol's recovery; off by default):
+// each message is dropped, sent twice, or held back for delay_seconds with the given
+// probabilities, decided by a seeded generator so a run can be repeated.
+struct FaultOptions {
+  double drop = 0;
+  double duplicate = 0;
+  double delay = 0;
+  double delay_seconds = 0.05;
+  uint64_t seed = 1;
+  bool enabled() const { return drop > 0 || duplicate > 0 || delay > 0; }
+};
+
 struct ChannelOptions {
   int64_t max_message_bytes = 256ll << 20;  // ZMQ_MAXMSGSIZE
   int send_queue = 10000;                   // ZMQ_SNDHWM, messages
@@ -33,6 +47,7 @@ struct ChannelOptions {
   int reconnect_ms = 100;                   // DEALER: first reconnect interval...
   int reconnect_max_ms = 5000;              // ...doubling up to this
   CurveConfig curve;                        // authentication and encryption (none: plain text)
+  FaultOptions faults;
 };
 
 // A message received on the ROUTER.
@@ -48,6 +63,38 @@ struct TrafficCounters {
   int64_t messages_in = 0, messages_out = 0;
   int64_t bytes_in = 0, bytes_out = 0;
   int64_t send_failures = 0;
+  int64_t injected_drops = 0, injected_duplicates = 0, injected_delays = 0;
+};
+
+// Applies FaultOptions to outgoing messages; delayed ones wait in a queue until Due().
+class FaultInjector {
+ public:
+  explicit FaultInjector(const FaultOptions& options);
+  // How many copies of the message to send now (0, 1 or 2); a delayed one is queued instead.
+  int Decide(const std::string& identity, std::string_view bytes, TrafficCounters* counters);
+  // Hands out the delayed messages whose time has come.
+  template <typename F>
+  void ForEachDue(F&& send) {
+    if (delayed_.empty()) return;
+    const auto now = std::chrono::steady_clock::now();
+    for (size_t k = 0; k < delayed_.size();) {
+      if (delayed_[k].due <= now) {
+        send(delayed_[k].identity, delayed_[k].bytes);
+        delayed_.erase(delayed_.begin() + static_cast<std::ptrdiff_t>(k));
+      } else {
+        ++k;
+      }
+    }
+  }
+
+ private:
+  struct Delayed {
+    std::chrono::steady_clock::time_point due;
+    std::string identity, bytes;
+  };
+  FaultOptions options_;
+  uint64_t state_;
+  std::vector<Delayed> delayed_;
 };
 
 // The address ZeroMQ reports for a bound endpoint (with the port an ephemeral bind chose).
@@ -80,9 +127,12 @@ class RouterChannel {
  private:
   class Monitor;
 
+  bool SendNow(const std::string& identity, std::string_view bytes);
+
   zmq::socket_t socket_;
   zmq::message_t identity_msg_;
   TrafficCounters counters_;
+  std::unique_ptr<FaultInjector> faults_;
   ZapHandler* zap_ = nullptr;
   std::unique_ptr<Monitor> monitor_;
 };
@@ -108,12 +158,14 @@ class DealerChannel {
  private:
   class Monitor;
   void Open();
+  bool SendNow(std::string_view bytes);
 
   zmq::context_t* context_;
   ChannelOptions options_;
   std::string endpoint_;
   zmq::socket_t socket_;
   std::unique_ptr<Monitor> monitor_;
+  std::unique_ptr<FaultInjector> faults_;
   TrafficCounters counters_;
 };
 

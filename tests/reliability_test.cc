@@ -1,0 +1,215 @@
+// Failures survived: lost and repeated messages on every link, a device 10x slower than the rest,
+// the coordinator killed (-9) mid-epoch and resumed from its checkpoint, and killed while writing
+// checkpoints without ever being left without a loadable one.
+#include <csignal>
+#include <chrono>
+#include <cmath>
+#include <map>
+#include <random>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cluster.h"
+#include "doctest/doctest.h"
+#include "edgetrain/checkpoint.h"
+#include "edgetrain/model.h"
+#include "test_util.h"
+
+namespace edgetrain {
+namespace {
+
+using testing::AgentSpec;
+using testing::ChildProcess;
+using testing::Cluster;
+
+coordinator::CoordinatorOptions Options(int min_agents) {
+  coordinator::CoordinatorOptions o;
+  o.insecure = true;
+  o.min_agents = min_agents;
+  o.max_epochs = 150;
+  o.heartbeat_interval = 0.2;
+  o.heartbeat_patience = 10;
+  o.gradient_timeout = 3;
+  return o;
+}
+
+TEST_CASE("5% dropped and 5% duplicated messages on every link: the optimum, no update applied twice") {
+  coordinator::CoordinatorOptions o = Options(3);
+  o.channel.faults = {0.05, 0.05, 0, 0.05, 11};
+  Cluster cluster(o);
+  for (int k = 0; k < 3; ++k) {
+    AgentSpec spec;
+    spec.shard = k;
+    spec.shards = 3;
+    spec.faults = {0.05, 0.05, 0, 0.05, static_cast<uint64_t>(100 + k)};
+    cluster.AddAgent(spec);
+  }
+  const coordinator::RunSummary& r = cluster.Wait();
+  CHECK(r.stop_reason == "kkt");
+  CHECK(r.kkt <= 1e-8);
+  const double reference = testing::SpamSerialOptimum();
+  CHECK(std::fabs(r.objective - reference) <= 1e-6 * reference);
+  // Repeats happened and were recognised (sequence numbers), and nothing was applied more often
+  // than it was computed: every applied update is a distinct (agent, sequence number).
+  CHECK(r.duplicates > 0);
+  int64_t computed = 0, resent = 0;
+  for (size_t i = 0; i < 3; ++i) {
+    REQUIRE(cluster.agent_result(i).ok());
+    computed += cluster.agent_result(i)->updates_sent;
+    resent += cluster.agent_result(i)->updates_resent;
+  }
+  CHECK(resent > 0);                          // lost answers were recovered by repeating
+  CHECK(r.updates_applied <= computed);
+  // The model version counts applied updates exactly.
+  const auto ends = cluster.log().Events("epoch_end");
+  int64_t applied = 0;
+  for (const JsonValue& e : ends) applied += static_cast<int64_t>(e["updates_applied"].number);
+  CHECK(applied == r.updates_applied);
+}
+
+// Updates per second the coordinator applied, over the run's inner phases.
+double AppliedRate(Cluster& cluster) {
+  double updates = 0, seconds = 0;
+  for (const JsonValue& e : cluster.log().Events("epoch_end")) {
+    updates += e["updates_applied"].number;
+    seconds += e["inner_seconds"].number;
+  }
+  return updates / std::max(1e-9, seconds);
+}
+
+TEST_CASE("an agent 10x slower than the rest does not hold the others back") {
+  double baseline = 0;
+  {
+    Cluster cluster(Options(3));
+    for (int k = 0; k < 3; ++k) cluster.AddAgent(k, 4);
+    CHECK(cluster.Wait().stop_reason == "kkt");
+    baseline = AppliedRate(cluster);
+  }
+  Cluster cluster(Options(4));
+  for (int k = 0; k < 3; ++k) cluster.AddAgent(k, 4);
+  AgentSpec slow;
+  slow.shard = 3;
+  slow.shards = 4;
+  slow.agent_id = "slow";
+  slow.throttle = 10;
+  const size_t s = cluster.AddAgent(slow);
+  const coordinator::RunSummary& r = cluster.Wait();
+  CHECK(r.stop_reason == "kkt");
+  CHECK(r.kkt <= 1e-8);
+  const double with_slow = AppliedRate(cluster);
+  INFO("applied updates/s: 3 agents ", baseline, ", 3 agents + a 10x slower one ", with_slow);
+  CHECK(with_slow >= 0.5 * baseline);
+  // Its updates were applied only within the staleness bound (the rest refused as too stale).
+  REQUIRE(cluster.agent_result(s).ok());
+  CHECK(cluster.agent_result(s)->updates_applied > 0);
+  int64_t too_stale = 0;
+  for (const JsonValue& e : cluster.log().Events("epoch_end")) {
+    too_stale += static_cast<int64_t>(e["refused"]["too_stale"].number);
+    const auto& hist = e["staleness_histogram"].array;
+    for (size_t b = 4; b < hist.size(); ++b) CHECK(hist[b].number == 0);  // nothing staler than 4 applied
+  }
+  CHECK(too_stale > 0);
+}
+
+// ---- the coordinator killed: separate processes ----------------------------------------------
+
+std::vector<std::string> Cmd(const std::string& program, std::vector<std::string> args) {
+  std::vector<std::string> cmd = testing::ProgramCommand(program);
+  cmd.insert(cmd.end(), args.begin(), args.end());
+  return cmd;
+}
+
+std::string FreeEndpoint() {
+  zmq::context_t context;
+  zmq::socket_t probe(context, zmq::socket_type::router);
+  probe.bind("tcp://127.0.0.1:0");
+  return probe.get(zmq::sockopt::last_endpoint);
+}
+
+bool LogHas(const std::string& path, const std::string& needle) {
+  return testing::ReadText(path).find(needle) != std::string::npos;
+}
+
+TEST_CASE("kill -9 of the coordinator mid-epoch; restarted with --resume it finishes at the same optimum") {
+  testing::TempDir dir;
+  const std::string endpoint = FreeEndpoint();
+  const std::vector<std::string> args = {"--bind", endpoint, "--log-bind", "", "--insecure", "--min-agents", "2",
+                                         "--l1", "1e-3", "--model", dir.File("model.etm"), "--checkpoint-dir",
+                                         dir.File("state"), "--checkpoint-interval", "0.1", "--heartbeat", "0.2",
+                                         "--log-json", dir.File("log.jsonl"), "--resume"};
+  auto first = std::make_unique<ChildProcess>(Cmd("coordinator/edgetrain-coordinator", args), dir.File("c1.out"));
+  std::vector<std::unique_ptr<ChildProcess>> agents;
+  for (int k = 1; k <= 2; ++k) {
+    agents.push_back(std::make_unique<ChildProcess>(
+        Cmd("edge_agent/edgetrain-agent", {"run", "--coordinator", endpoint, "--data", testing::SpamTrainPath(),
+                                           "--shard", std::to_string(k) + "/2", "--insecure", "--agent-id",
+                                           "a" + std::to_string(k)}),
+        dir.File("a" + std::to_string(k) + ".out")));
+  }
+  // Wait until it is inside epoch 3's inner phase, then kill it without warning.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!LogHas(dir.File("log.jsonl"), "\"event\":\"epoch_begin\",\"time\"") ||
+         !LogHas(dir.File("log.jsonl"), "\"epoch\":3,")) {
+    REQUIRE(std::chrono::steady_clock::now() < deadline);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  first->Signal(SIGKILL);
+  CHECK(first->Wait(10) == 128 + SIGKILL);
+  Result<Checkpoint> saved = CheckpointStore(dir.File("state")).LoadLatest();
+  REQUIRE_MESSAGE(saved.ok(), saved.status().ToString());
+  CHECK(saved->epoch >= 3);
+  // The same command line again: it continues from the checkpoint; the agents find it by themselves.
+  ChildProcess second(Cmd("coordinator/edgetrain-coordinator", args), dir.File("c2.out"));
+  REQUIRE_MESSAGE(second.Wait(120) == 0, testing::ReadText(dir.File("c2.out")));
+  const std::string out = testing::ReadText(dir.File("c2.out"));
+  CHECK(out.find("resuming from a checkpoint") != std::string::npos);
+  CHECK(out.find("stopped: kkt") != std::string::npos);
+  for (auto& a : agents) CHECK(a->Wait(20) == 0);
+  Result<Model> model = ReadModelFile(dir.File("model.etm"));
+  REQUIRE(model.ok());
+  const double ours = testing::SpamObjective(model->ToVector());
+  const double serial = testing::SpamSerialOptimum();
+  INFO("after the crash: ", ours, ", serial: ", serial);
+  CHECK(std::fabs(ours - serial) <= 1e-6 * serial);
+}
+
+TEST_CASE("kill -9 during checkpoint writes never leaves the run without a loadable checkpoint") {
+  testing::TempDir dir;
+  const std::string endpoint = FreeEndpoint();
+  // A wide model (2 million weights: 16 MB checkpoints) written every 10 ms: the coordinator is
+  // writing most of the time, so the kills land in the middle of writes.
+  const std::vector<std::string> args = {"--bind", endpoint, "--log-bind", "", "--insecure", "--min-agents", "1",
+                                         "--l1", "1e-3", "--dim", "2000000", "--checkpoint-dir", dir.File("state"),
+                                         "--checkpoint-interval", "0.01", "--heartbeat", "0.2", "--resume",
+                                         "--max-epochs", "1000000", "--kkt-tol", "0"};
+  ChildProcess agent(Cmd("edge_agent/edgetrain-agent", {"run", "--coordinator", endpoint, "--data",
+                                                        testing::SpamTrainPath(), "--insecure"}),
+                     dir.File("agent.out"));
+  std::mt19937 rng(7);
+  int mid_write = 0;
+  int64_t last_epoch = 0;
+  for (int round = 0; round < 8; ++round) {
+    ChildProcess coordinator(Cmd("coordinator/edgetrain-coordinator", args), dir.File("c.out"));
+    REQUIRE(testing::WaitForFile(dir.File("state"), 30));
+    std::this_thread::sleep_for(std::chrono::milliseconds(800 + rng() % 700));
+    coordinator.Signal(SIGKILL);
+    coordinator.Wait(10);
+    const testing::CommandResult ls = testing::Run({"ls", dir.File("state")});
+    mid_write += ls.out.find(".tmp.") != std::string::npos;
+    Result<Checkpoint> saved = CheckpointStore(dir.File("state")).LoadLatest();
+    REQUIRE_MESSAGE(saved.ok(), "round ", round, ": ", saved.status().ToString(), "\n", ls.out);
+    CHECK(saved->x.size() == 2000000);
+    CHECK(saved->epoch >= last_epoch);  // never goes backwards
+    last_epoch = saved->epoch;
+  }
+  INFO("kills that interrupted a write: ", mid_write);
+  CHECK(mid_write >= 1);
+  agent.Signal(SIGTERM);
+  agent.Wait(10);
+}
+
+}  // namespace
+}  // namespace edgetrain

@@ -84,6 +84,7 @@ int main(int argc, char** argv) {
   app.add_option("--time-limit", o.time_limit, "Stop after this many seconds of training (0 = no limit)")
       ->check(edgetrain::cli::kNonNegative)->capture_default_str()->group(stop);
   edgetrain::cli::AddFaultFlags(&app, &o.channel.faults);
+  edgetrain::cli::AddConfigFlags(&app);
   if (int rc = edgetrain::cli::Parse(app, argc, argv); rc >= 0) return rc;
   if (keygen->parsed()) {
     edgetrain::Result<edgetrain::transport::CurveKeyPair> keys =

@@ -52,6 +52,7 @@ class RunCommand : public Command {
         ->group(sec);
     cli::AddDataFlags(sub_, &data_);
     cli::AddFaultFlags(sub_, &options_.channel.faults);
+    cli::AddConfigFlags(sub_);
   }
 
   bool Selected() const override { return sub_->parsed(); }

@@ -44,6 +44,7 @@ class TrainLocalCommand : public Command {
     sub_->add_option("--reference-objective", reference_,
                      "Known optimal objective P*; adds a relative-suboptimality column (P-P*)/|P*|");
     sub_->add_flag("--quiet", quiet_, "Print only the summary, not one line per epoch");
+    cli::AddConfigFlags(sub_);
   }
 
   bool Selected() const override { return sub_->parsed(); }

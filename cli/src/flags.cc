@@ -21,6 +21,9 @@ CLI::Validator NumberAtLeast(double bound, bool strict, const std::string& name)
 
 }  // namespace
 
+// config.cc: prints the config of the app or parsed subcommand given --print-config.
+bool PrintConfigIfAsked(const CLI::App& app);
+
 const CLI::Validator kNonNegative = NumberAtLeast(0.0, false, "NUMBER >= 0");
 const CLI::Validator kPositive = NumberAtLeast(0.0, true, "NUMBER > 0");
 
@@ -36,6 +39,7 @@ int Parse(CLI::App& app, int argc, char** argv) {
               << " --help'\n";
     return kExitUsage;
   }
+  if (PrintConfigIfAsked(app)) return kExitOk;
   return -1;
 }
 

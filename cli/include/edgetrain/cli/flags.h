@@ -37,8 +37,17 @@ extern const CLI::Validator kPositive;
 const char* SoftwareVersion();
 
 // Parses argv. Returns -1 when the program should go on, else the exit code to return (0 after
-// --help/--version, kExitUsage after a bad option, with the one-line message printed).
+// --help/--version/--print-config, kExitUsage after a bad option or a bad config file, with the
+// one-line message printed).
 int Parse(CLI::App& app, int argc, char** argv);
+
+// --config FILE and --print-config on `app` (the main app or a subcommand; group "Configuration").
+// The file is TOML: "key = value" lines whose keys are the long option names of `app` without the
+// dashes ("l1 = 1e-3", "insecure = true", "features = [\"a\", \"b\"]"). Options given on the command
+// line override the file; an unknown key, a section or a bad value is a usage error naming the
+// file, the line and the key. --print-config (handled by Parse) prints the effective values in
+// the same format, with the help texts as comments.
+void AddConfigFlags(CLI::App* app);
 
 // Prints "<program>: error: <status message>" to stderr and returns kExitFailure.
 int Fail(const std::string& program, const Status& status);

@@ -32,6 +32,7 @@ struct Coordinator::Agent {
   double phase_sent = 0;        // when its EpochBegin/Snapshot went out (repeated if it stays silent)
   int64_t epoch_updates = 0;    // Updates from it in this inner phase
   int64_t updates_applied = 0;
+  bool incremental = false;     // takes incremental Model answers (its Hello said so)
 };
 
 namespace {
@@ -201,10 +202,11 @@ void Coordinator::Reject(const std::string& identity, const std::string& agent_i
 }
 
 void Coordinator::HandleMessage(const transport::Inbound& in) {
+  static const std::string kUnknown = "an unknown connection";
   const std::string& identity = in.identity;
   const std::string& peer = in.peer_address;
   auto it = agents_.find(identity);
-  const std::string who = it != agents_.end() ? it->second->agent_id : "an unknown connection";
+  const std::string& who = it != agents_.end() ? it->second->agent_id : kUnknown;  // no copy per message
   if (!options_.insecure && !agent_keys_.Contains(in.user_id)) {  // removed from the list since it connected
     Refuse(who, peer, "key_not_allowed", "key " + in.user_id + " is not on the allow-list");
     return;
@@ -218,14 +220,15 @@ void Coordinator::HandleMessage(const transport::Inbound& in) {
     HandleHello(in, *m);
     return;
   }
-  const std::string agent_id(m->agent_id);
   if (it == agents_.end()) {
+    const std::string agent_id(m->agent_id);
     Refuse(agent_id, peer, "unknown_sender", std::string(wire::MessageName(m->type)) + " before Hello");
     Reject(identity, agent_id, fb::RejectReason::NotWelcome, "no session: say Hello first");
     return;
   }
   Agent& a = *it->second;
   if (m->agent_id != a.agent_id || m->session != a.session || a.role == Role::kPending) {
+    const std::string agent_id(m->agent_id);
     Refuse(agent_id, peer, "wrong_session",
            "session " + std::to_string(m->session) + ", expected " + std::to_string(a.session));
     if (a.role != Role::kPending) Reject(identity, agent_id, fb::RejectReason::NotWelcome, "stale session: say Hello again");
@@ -333,6 +336,7 @@ void Coordinator::HandleHello(const transport::Inbound& in, const wire::DecodedM
   a.rows = h->rows();
   a.dim = h->dimension();
   a.labels = labels;
+  a.incremental = h->incremental_models();
   a.last_heard = clock_->Now();
   a.seq_in = m.seq;
   agents_[identity] = std::move(agent);
@@ -460,6 +464,7 @@ void Coordinator::Start() {
   }
   state_ = std::make_unique<CoordinatorState>(options_.problem, dimension_);
   decoder_.set_model_size(state_->model_size());
+  changes_.reserve(static_cast<size_t>(state_->model_size()));  // ChangesSince never allocates
   start_time_ = clock_->Now();
   if (resume_) {
     state_->Restore(resume_->x, resume_->version, resume_->epoch);
@@ -657,12 +662,22 @@ void Coordinator::HandleUpdate(Agent& a, const wire::DecodedMessage& m) {
   }
   // Every update is answered, so agents can count what was applied; the update that completes
   // the epoch is answered with inner_done (no further step) before the next epoch begins.
+  // Agents that take incremental answers get only the coordinates changed since the version their
+  // Update was computed at (without their own update when it was applied exactly: they add it
+  // themselves), so an answer costs O(what changed), not O(model); the whole model otherwise.
   const bool done = state_->InnerPhaseDone();
   const auto& x = state_->x();
-  SendTo(a, encoder_.Model(HeaderFor(a), state_->epoch(), state_->version(),
-                           {x.data(), state_->model_size(), state_->support().data(),
-                            static_cast<int64_t>(state_->support().size())},
-                           applied, done));
+  const int64_t own = applied && state_->last_update_exact() ? state_->version() : -1;
+  if (a.incremental && state_->ChangesSince(u->base_version(), own, &changes_)) {
+    SendTo(a, encoder_.Model(HeaderFor(a), state_->epoch(), state_->version(),
+                             {x.data(), state_->model_size(), changes_.data(), static_cast<int64_t>(changes_.size())},
+                             applied, done, u->base_version(), own >= 0, m.seq));
+  } else {
+    SendTo(a, encoder_.Model(HeaderFor(a), state_->epoch(), state_->version(),
+                             {x.data(), state_->model_size(), state_->support().data(),
+                              static_cast<int64_t>(state_->support().size())},
+                             applied, done));
+  }
   if (done) {
     EndEpoch();
     StartEpoch();

@@ -164,6 +164,7 @@ class Coordinator {
   std::string agent_endpoint_, log_endpoint_;
   wire::Encoder encoder_;
   wire::Decoder decoder_;
+  std::vector<int32_t> changes_;  // an incremental answer's coordinates (capacity p)
 
   Phase phase_ = Phase::kWaiting;
   std::unique_ptr<CoordinatorState> state_;

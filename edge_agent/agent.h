@@ -109,6 +109,7 @@ class EdgeAgent {
   std::vector<double> mu_;
   ModelUpdate update_;
   bool awaiting_reply_ = false;   // an Update is out and its Model has not come back
+  uint64_t update_seq_ = 0;       // its sequence number (incremental answers name it)
   double update_sent_at_ = 0;
   bool update_resent_ = false;    // Karn: a repeated Update's answer says nothing about the RTT
   double srtt_ = 0, rttvar_ = 0;  // smoothed Update->Model round trip and its deviation (RFC 6298)

@@ -1,8 +1,10 @@
 #include "edgetrain/coordinator_state.h"
 
 #include <algorithm>
+#include <bit>
 #include <cassert>
 #include <cmath>
+#include <cstring>
 
 namespace edgetrain {
 
@@ -35,7 +37,12 @@ CoordinatorState::CoordinatorState(const ProblemSpec& spec, int32_t dim)
       snapshot_(p_, 0.0),
       grad_sum_(p_, 0.0),
       mu_(p_, 0.0),
-      pos_(p_, -1) {
+      pos_(p_, -1),
+      log_capacity_(std::bit_ceil(static_cast<uint64_t>(2 * p_ + 65536))),
+      log_mask_(log_capacity_ - 1),
+      log_index_(static_cast<size_t>(log_capacity_)),
+      log_records_(kLogRecords),
+      mark_(p_, 0) {
   support_.reserve(p_);
   const double start = std::clamp(0.0, spec.reg.lower, spec.reg.upper);
   for (int32_t j = 0; j < dim; ++j) x_[j] = start;
@@ -107,19 +114,40 @@ UpdateVerdict CoordinatorState::ApplyUpdate(const VectorView& delta, const Vecto
   // of an outdated copy makes near-zero weights oscillate between agents. Fresh updates (and so
   // the serial mode) are exact adds.
   const bool stop_at_zero = staleness > 0 && spec_.reg.l1 > 0 && !spec_.reg.HasBox();
+  const int64_t log_begin = log_head_;
+  bool exact = true;
   auto add = [&](int32_t j, double v) {
     if (v == 0.0) return;
     if (stop_at_zero) {
       const double r = x_[j];
       if (r != 0.0 && (r > 0) != (r + v > 0) && r + v != 0.0) {
         ++crossings_stopped_;
+        exact = false;
         AddTo(j, -r);
         return;
       }
     }
     AddTo(j, v);
   };
-  if (delta.dense()) {
+  if (delta.dense() && !stop_at_zero) {
+    // x += Delta in one vectorised pass, noting whether every coordinate is non-zero after it:
+    // (bits & ~sign) + ~sign carries into bit 63 exactly for a non-zero double, so the AND of
+    // those keeps bit 63 exactly when none is zero. When every coordinate was non-zero before and
+    // still is, the support list stands; otherwise it is rebuilt (one more pass). The log records
+    // "everything may have changed".
+    double* __restrict x = x_.data();
+    const double* __restrict v = delta.value;
+    constexpr uint64_t kMagnitude = 0x7fffffffffffffffull;
+    uint64_t all_nonzero = ~uint64_t{0};
+    for (int64_t j = 0; j < p_; ++j) {
+      const double after = x[j] + v[j];
+      x[j] = after;
+      uint64_t bits;
+      std::memcpy(&bits, &after, sizeof bits);
+      all_nonzero &= (bits & kMagnitude) + kMagnitude;
+    }
+    if (static_cast<int64_t>(support_.size()) != p_ || (all_nonzero >> 63) == 0) RebuildSupport();
+  } else if (delta.dense()) {
     for (int64_t j = 0; j < delta.count; ++j) add(static_cast<int32_t>(j), delta.value[j]);
   } else {
     for (int64_t k = 0; k < delta.count; ++k) add(delta.index[k], delta.value[k]);
@@ -134,11 +162,15 @@ UpdateVerdict CoordinatorState::ApplyUpdate(const VectorView& delta, const Vecto
     const double r = x_[j];
     if (r == 0.0 || (v > 0) == (r > 0)) {  // already zero, or the move points away from zero
       ++guarded_refused_;
+      exact = false;
       return;
     }
     if (std::fabs(v) >= std::fabs(r)) {
-      if (std::fabs(v) > std::fabs(r)) ++guarded_clipped_;
-      AddTo(j, -r);  // exactly zero
+      if (std::fabs(v) > std::fabs(r)) {
+        ++guarded_clipped_;
+        exact = false;
+      }
+      AddTo(j, -r);  // exactly zero (and exactly r + v when v == -r)
     } else {
       AddTo(j, v);
     }
@@ -149,10 +181,46 @@ UpdateVerdict CoordinatorState::ApplyUpdate(const VectorView& delta, const Vecto
     for (int64_t k = 0; k < guarded.count; ++k) guard(guarded.index[k], guarded.value[k]);
   }
   ++version_;
+  last_exact_ = exact;
+  LogRecord& record = log_records_[static_cast<size_t>(version_ % kLogRecords)];
+  record.version = version_;
+  record.begin = log_begin;
+  record.end = log_head_;
+  record.dense = delta.dense();
   ++applied_in_epoch_;
   ++applied_total_;
   ++staleness_hist_[StalenessBucket(staleness)];
   return UpdateVerdict::kApplied;
+}
+
+bool CoordinatorState::ChangesSince(int64_t since, int64_t skip_version, std::vector<int32_t>* out) {
+  out->clear();
+  if (since < log_floor_ || since > version_ || version_ - since > kLogRecords) return false;
+  int64_t total = 0;
+  for (int64_t v = since + 1; v <= version_; ++v) {
+    const LogRecord& r = log_records_[static_cast<size_t>(v % kLogRecords)];
+    if (r.version != v || r.begin < log_head_ - log_capacity_) return false;  // overwritten
+    if (v != skip_version) total += r.dense ? p_ : r.end - r.begin;
+  }
+  // Sparse costs 12 bytes an entry, the whole model 8 per coordinate: beyond 2p/3 entries the
+  // whole model is smaller anyway (and collecting would cost more than sending it).
+  if (3 * total >= 2 * p_) return false;
+  if (++mark_stamp_ == 0) {  // wrapped: clear the stamps once every 2^32 calls
+    std::fill(mark_.begin(), mark_.end(), 0u);
+    mark_stamp_ = 1;
+  }
+  for (int64_t v = since + 1; v <= version_; ++v) {
+    if (v == skip_version) continue;
+    const LogRecord& r = log_records_[static_cast<size_t>(v % kLogRecords)];
+    for (int64_t k = r.begin; k < r.end; ++k) {
+      const int32_t j = log_index_[static_cast<size_t>(k & log_mask_)];
+      if (mark_[j] != mark_stamp_) {
+        mark_[j] = mark_stamp_;
+        out->push_back(j);
+      }
+    }
+  }
+  return true;
 }
 
 CoordinatorState::SnapshotVerdict CoordinatorState::JudgeSnapshot(const SnapshotReport& report) {
@@ -171,6 +239,7 @@ CoordinatorState::SnapshotVerdict CoordinatorState::JudgeSnapshot(const Snapshot
   if (finite && ++worse_streak_ < 2) return SnapshotVerdict::kProbation;
   x_ = best_;
   RebuildSupport();
+  ForgetChanges();
   phase_ = Phase::kIdle;
   worse_streak_ = 0;
   ++rollbacks_;
@@ -182,6 +251,7 @@ void CoordinatorState::Restore(const std::vector<double>& x, int64_t version, in
   x_ = x;
   version_ = version;
   epoch_ = epoch;
+  ForgetChanges();
   phase_ = Phase::kIdle;
   best_objective_ = std::numeric_limits<double>::infinity();
   best_rows_ = -1;

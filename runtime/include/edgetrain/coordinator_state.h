@@ -11,7 +11,9 @@
 //                           coordinate toward zero by at most their size, never past it; the
 //                           entries of a stale update stop at zero rather than cross it.
 // The only O(nnz(Delta)) work per update is the add (plus keeping the support list of x, so the
-// model can travel sparse). Objective and KKT are O(p) once per epoch.
+// model can travel sparse, and a log of the coordinates each update changed, so an agent can be
+// answered with only what changed since the version it computed at: ChangesSince). Objective and
+// KKT are O(p) once per epoch. No allocation after construction.
 //
 // Thread-safety: none; the coordinator's event loop owns it. Ownership: owns all vectors.
 #ifndef EDGETRAIN_COORDINATOR_STATE_H_
@@ -85,6 +87,18 @@ class CoordinatorState {
   // (the wire decoder checks both); guarded.dim == delta.dim (an empty view is fine).
   UpdateVerdict ApplyUpdate(const VectorView& delta, const VectorView& guarded, int64_t epoch,
                             int64_t base_version, int64_t max_staleness);
+  // Whether the last applied update changed x exactly as x_j + Delta_j for every entry (no guarded
+  // entry refused or clipped, no stale entry stopped at zero): an agent holding x at the update's
+  // base version can then apply its own Delta itself.
+  bool last_update_exact() const { return last_exact_; }
+
+  // The coordinates that changed after version `since`, leaving out those changed only by the
+  // update that made version `skip_version` (-1: none skipped), each once, in *out. False when the
+  // log no longer covers `since` (too old, or x was replaced by a rollback or Restore) or the set
+  // would not be smaller than the model: then the whole model must be sent.
+  // REQUIRES: since <= version().
+  bool ChangesSince(int64_t since, int64_t skip_version, std::vector<int32_t>* out);
+
   // Guarded entries not applied because their coordinate was already zero or on the other side
   // of zero, and those cut short at zero.
   int64_t guarded_refused() const { return guarded_refused_; }
@@ -118,6 +132,7 @@ class CoordinatorState {
     const double before = x_[j];
     const double after = before + v;
     x_[j] = after;
+    if (after != before) log_index_[static_cast<size_t>(log_head_++ & log_mask_)] = j;
     if (before == 0.0 && after != 0.0) {
       pos_[j] = static_cast<int32_t>(support_.size());
       support_.push_back(j);
@@ -131,6 +146,9 @@ class CoordinatorState {
     }
   }
   void RebuildSupport();
+  // x was replaced wholesale: no incremental answer can reach back before the current version.
+  void ForgetChanges() { log_floor_ = version_; }
+
 
   ProblemSpec spec_;
   int32_t dim_;
@@ -159,6 +177,24 @@ class CoordinatorState {
   int64_t guarded_clipped_ = 0;
   int64_t crossings_stopped_ = 0;
   std::array<int64_t, kStalenessBuckets> staleness_hist_{};
+
+  // The change log: a ring of coordinate indices (log_capacity_ entries, a power of two above two
+  // dense updates) and, per version v, where the entries of the update that made v start and end.
+  struct LogRecord {
+    int64_t version = -1;
+    int64_t begin = 0, end = 0;  // positions in the unbounded sequence of log entries
+    bool dense = false;          // a dense update: every coordinate may have changed
+  };
+  static constexpr int64_t kLogRecords = 4096;
+  int64_t log_capacity_ = 0;
+  int64_t log_mask_ = 0;  // log_capacity_ - 1
+  std::vector<int32_t> log_index_;
+  std::vector<LogRecord> log_records_;  // version v at v % kLogRecords
+  int64_t log_head_ = 0;
+  int64_t log_floor_ = 0;  // changes after this version are all in the log
+  std::vector<uint32_t> mark_;  // p, for ChangesSince's de-duplication
+  uint32_t mark_stamp_ = 0;
+  bool last_exact_ = false;
 };
 
 }  // namespace edgetrain

@@ -2,7 +2,9 @@
 //
 // Assign() takes a received vector (sparse or dense): the entries of the previous support are
 // cleared and the new ones written, so a sparse model costs O(nnz old + nnz new), not O(p).
-// View() gives the SvrgWorker the values and the support. Memory: p doubles and p ints, once.
+// An incremental answer (docs/protocol.md) is applied with Add (the agent's own update) and
+// Overwrite (the entries that changed), each O(entries). View() gives the SvrgWorker the values
+// and the support. Memory: p doubles and 2p ints, once.
 //
 // Thread-safety: none. Ownership: owns its arrays; View() points into them.
 #ifndef EDGETRAIN_MODEL_REPLICA_H_
@@ -25,6 +27,12 @@ class ModelReplica {
   void Reset(int64_t p);
   // REQUIRES: v.dim == p(), indices < p (the wire decoder checks both).
   void Assign(const VectorView& v);
+  // x_j += Delta_j for the entries of both parts (the coordinator's exact application).
+  // REQUIRES: update.delta.dim() == p().
+  void Add(const ModelUpdate& update);
+  // x_j = v_j for every entry of v (zeros included); a dense v replaces everything.
+  // REQUIRES: as for Assign.
+  void Overwrite(const VectorView& v);
 
   int64_t p() const { return static_cast<int64_t>(x_.size()); }
   const std::vector<double>& x() const { return x_; }
@@ -33,8 +41,23 @@ class ModelReplica {
   }
 
  private:
+  void Set(int32_t j, double value) {
+    const double before = x_[j];
+    x_[j] = value;
+    if (before == 0.0 && value != 0.0) {
+      pos_[j] = static_cast<int32_t>(support_.size());
+      support_.push_back(j);
+    } else if (before != 0.0 && value == 0.0) {
+      const int32_t at = pos_[j], last = support_.back();
+      support_[at] = last;
+      pos_[last] = at;
+      support_.pop_back();
+    }
+  }
+
   std::vector<double> x_;
   std::vector<int32_t> support_;
+  std::vector<int32_t> pos_;  // where j sits in support_ (valid while x_[j] != 0)
 };
 
 }  // namespace edgetrain

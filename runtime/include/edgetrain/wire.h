@@ -56,6 +56,7 @@ struct HelloInfo {
   double row_norm_sq_mean = 0;
   uint64_t data_fingerprint = 0;
   std::string software_version;
+  bool incremental_models = false;  // understands Model answers with since >= 0 (docs/protocol.md)
 };
 
 struct WelcomeInfo {
@@ -82,8 +83,11 @@ class Encoder {
   std::string_view Snapshot(const Header& h, int64_t epoch, int64_t version, const DenseWithSupport& mu,
                             double eta, int64_t inner_steps, int32_t batch);
   std::string_view Update(const Header& h, int64_t epoch, int64_t base_version, const ModelUpdate& update);
+  // since = -1: x is the whole model; since >= 0: x.support lists the coordinates that changed
+  // after version `since` (an incremental answer, see schemas/wire.fbs), sent sparse or, when that
+  // is not smaller, as the whole model.
   std::string_view Model(const Header& h, int64_t epoch, int64_t version, const DenseWithSupport& x, bool applied,
-                         bool inner_done);
+                         bool inner_done, int64_t since = -1, bool own_exact = false, uint64_t update_seq = 0);
   std::string_view Heartbeat(const Header& h, int64_t epoch, int64_t version);
   std::string_view Bye(const Header& h, std::string_view text);
   std::string_view Stop(const Header& h, std::string_view reason, int64_t epoch, double objective);

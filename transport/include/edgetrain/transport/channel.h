@@ -128,9 +128,13 @@ class RouterChannel {
   class Monitor;
 
   bool SendNow(const std::string& identity, std::string_view bytes);
+  // The rest of a message whose identity frame is in identity_msg_.
+  bool ReadPayload(Inbound* in);
 
+  static constexpr int kPollEvery = 64;
   zmq::socket_t socket_;
   zmq::message_t identity_msg_;
+  int receives_since_poll_ = 0;
   TrafficCounters counters_;
   std::unique_ptr<FaultInjector> faults_;
   ZapHandler* zap_ = nullptr;

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "doctest/doctest.h"
+#include "edgetrain/group_lasso.h"
 #include "edgetrain/problem.h"
 #include "edgetrain/regularizer.h"
 #include "edgetrain/rng.h"
@@ -141,6 +142,102 @@ TEST_CASE("KKT norms and the strong-convexity gap bound") {
   CHECK(k.gap_bound == doctest::Approx(4.0 / (2 * 0.5)));
   spec.intercept = true;
   CHECK(std::isnan(KktViolation(spec, mu.data(), x.data(), 3).gap_bound));
+}
+
+}  // namespace
+}  // namespace edgetrain
+
+// ---- group lasso (runtime/include/edgetrain/group_lasso.h) ----
+
+namespace edgetrain {
+namespace {
+
+double Dot(const std::vector<double>& a, const std::vector<double>& b) {
+  double s = 0;
+  for (size_t j = 0; j < a.size(); ++j) s += a[j] * b[j];
+  return s;
+}
+
+std::vector<double> RandomVector(Rng& rng, int64_t d, double scale) {
+  std::vector<double> v(d);
+  for (double& x : v) x = (rng.UniformDouble() - 0.5) * scale;
+  return v;
+}
+
+TEST_CASE("group lasso with groups of one is the l1 prox") {
+  Rng rng(21);
+  const GroupLasso h{0.7, 1};
+  Regularizer l1;
+  l1.l1 = 0.7;
+  const std::vector<double> v = RandomVector(rng, 200, 4);
+  std::vector<double> p(v.size());
+  h.Prox(v.data(), static_cast<int64_t>(v.size()), 0.9, p.data());
+  for (size_t j = 0; j < v.size(); ++j) CHECK(p[j] == doctest::Approx(l1.Prox(v[j], 0.9)).epsilon(1e-15));
+  double l1_norm = 0;
+  for (double x : v) l1_norm += std::fabs(x);
+  CHECK(h.Value(v.data(), 200) == doctest::Approx(0.7 * l1_norm));
+}
+
+TEST_CASE("group lasso prox: block soft-thresholding, whole groups zeroed, last group shorter") {
+  const GroupLasso h{1.0, 3};
+  // groups {0,1,2} norm 5 (3,4,0): scaled by 1 - 2/5; {3,4,5} norm 1 <= 2: zeroed; {6} (the short
+  // last group) -3: soft-thresholded to -1.
+  const std::vector<double> v = {3, 4, 0, 0.6, 0.8, 0, -3};
+  std::vector<double> p(v.size());
+  h.Prox(v.data(), 7, 2.0, p.data());
+  const std::vector<double> want = {1.8, 2.4, 0, 0, 0, 0, -1};
+  for (size_t j = 0; j < v.size(); ++j) CHECK(p[j] == doctest::Approx(want[j]).epsilon(1e-15));
+  CHECK(h.Value(v.data(), 7) == doctest::Approx(5 + 1 + 3));
+  std::vector<double> in_place = v;
+  h.Prox(in_place.data(), 7, 2.0, in_place.data());
+  CHECK(in_place == p);
+  CHECK(GroupLasso{1.0, 0}.Validate().code() == StatusCode::kInvalidArgument);
+  CHECK(GroupLasso{-1.0, 2}.Validate().code() == StatusCode::kInvalidArgument);
+  CHECK(GroupLasso{0.5, 4}.Validate().ok());
+}
+
+TEST_CASE("group lasso prox is firmly non-expansive and optimal for its subproblem") {
+  Rng rng(22);
+  for (int32_t g : {1, 2, 5, 16}) {
+    const GroupLasso h{0.3 + rng.UniformDouble(), g};
+    const int64_t d = 7 * g + 3;
+    for (int i = 0; i < 300; ++i) {
+      const double eta = 0.1 + rng.UniformDouble();
+      const std::vector<double> u = RandomVector(rng, d, 3), v = RandomVector(rng, d, 3);
+      std::vector<double> pu(d), pv(d), a(d), b(d);
+      h.Prox(u.data(), d, eta, pu.data());
+      h.Prox(v.data(), d, eta, pv.data());
+      for (int64_t j = 0; j < d; ++j) {
+        a[j] = pu[j] - pv[j];
+        b[j] = u[j] - v[j];
+      }
+      CHECK(Dot(a, a) <= Dot(a, b) + 1e-12);  // firm non-expansiveness
+      // Optimality of p = prox(v): (v - p)/eta is in the subdifferential of h at p, group by group:
+      // lambda p_G/||p_G|| where p_G != 0, a vector of norm <= lambda where p_G = 0.
+      for (int64_t start = 0; start < d; start += g) {
+        const int64_t end = std::min<int64_t>(d, start + g);
+        double norm_p = 0, norm_r = 0;
+        for (int64_t j = start; j < end; ++j) norm_p += pv[j] * pv[j];
+        norm_p = std::sqrt(norm_p);
+        for (int64_t j = start; j < end; ++j) {
+          const double r = (v[j] - pv[j]) / eta;
+          norm_r += r * r;
+          if (norm_p > 0) CHECK(r == doctest::Approx(h.lambda * pv[j] / norm_p).epsilon(1e-9).scale(1));
+        }
+        CHECK(std::sqrt(norm_r) <= h.lambda * (1 + 1e-12));
+      }
+      // And it beats random nearby points on h(p) + ||p - v||^2 / (2 eta).
+      auto objective = [&](const std::vector<double>& p) {
+        double sq = 0;
+        for (int64_t j = 0; j < d; ++j) sq += (p[j] - v[j]) * (p[j] - v[j]);
+        return h.Value(p.data(), d) + sq / (2 * eta);
+      };
+      const double best = objective(pv);
+      std::vector<double> q = pv;
+      for (int64_t j = 0; j < d; ++j) q[j] += (rng.UniformDouble() - 0.5) * 1e-3;
+      CHECK(best <= objective(q) + 1e-12);
+    }
+  }
 }
 
 }  // namespace

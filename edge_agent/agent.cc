@@ -68,7 +68,7 @@ void EdgeAgent::SendHello() {
   info.row_norm_sq_max = row_norm_sq_max_;
   info.row_norm_sq_mean = row_norm_sq_mean_;
   info.data_fingerprint = fingerprint_;
-  info.software_version = EDGETRAIN_VERSION;
+  info.software_version = EDGETRAIN_VERSION " " EDGETRAIN_TARGET_ARCH;
   session_ = 0;
   seq_out_ = 0;
   Send(encoder_.Hello(NextHeader(), info));

@@ -32,16 +32,6 @@ std::vector<std::string> Cmd(const std::string& program, std::vector<std::string
   return cmd;
 }
 
-std::map<std::string, std::string> ReadEndpoints(const std::string& path) {
-  std::map<std::string, std::string> out;
-  std::istringstream in(testing::ReadText(path));
-  for (std::string line; std::getline(in, line);) {
-    const size_t eq = line.find('=');
-    if (eq != std::string::npos) out[line.substr(0, eq)] = line.substr(eq + 1);
-  }
-  return out;
-}
-
 std::vector<JsonValue> JsonLines(const std::string& path) {
   std::vector<JsonValue> out;
   std::istringstream in(testing::ReadText(path));
@@ -91,7 +81,7 @@ void RunProcesses(int agent_count) {
   ChildProcess coordinator(Cmd("coordinator/edgetrain-coordinator", CoordinatorArgs(dir, agent_count)),
                            dir.File("coordinator.out"));
   REQUIRE(testing::WaitForFile(dir.File("endpoints"), 10));
-  auto endpoints = ReadEndpoints(dir.File("endpoints"));
+  auto endpoints = testing::ReadEndpoints(dir.File("endpoints"));
   ChildProcess subscriber({EDGETRAIN_PYTHON, testing::SourcePath("tests/reference/log_subscriber.py"), endpoints["log"],
                            dir.File("subscriber.json"), "120"},
                           dir.File("subscriber.out"));
@@ -145,7 +135,7 @@ TEST_CASE("SIGTERM makes an agent say goodbye and exit 0 while the others finish
   testing::TempDir dir;
   ChildProcess coordinator(Cmd("coordinator/edgetrain-coordinator", CoordinatorArgs(dir, 3)), dir.File("coordinator.out"));
   REQUIRE(testing::WaitForFile(dir.File("endpoints"), 10));
-  const auto endpoints = ReadEndpoints(dir.File("endpoints"));
+  const auto endpoints = testing::ReadEndpoints(dir.File("endpoints"));
   std::vector<std::unique_ptr<ChildProcess>> agents;
   for (int k = 1; k <= 3; ++k) {
     agents.push_back(std::make_unique<ChildProcess>(

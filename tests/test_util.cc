@@ -140,6 +140,16 @@ void ChildProcess::Signal(int signal) {
   if (exit_code_ < 0) ::kill(pid_, signal);
 }
 
+std::map<std::string, std::string> ReadEndpoints(const std::string& path) {
+  std::map<std::string, std::string> out;
+  std::istringstream in(ReadText(path));
+  for (std::string line; std::getline(in, line);) {
+    const size_t eq = line.find('=');
+    if (eq != std::string::npos) out[line.substr(0, eq)] = line.substr(eq + 1);
+  }
+  return out;
+}
+
 bool WaitForFile(const std::string& path, double seconds) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
   while (std::chrono::steady_clock::now() < deadline) {

@@ -3,6 +3,7 @@
 #ifndef EDGETRAIN_TESTS_TEST_UTIL_H_
 #define EDGETRAIN_TESTS_TEST_UTIL_H_
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -66,6 +67,9 @@ class ChildProcess {
 
 // Waits until `path` exists and is non-empty; false after `seconds`.
 bool WaitForFile(const std::string& path, double seconds);
+
+// The key=value lines of a coordinator's --endpoints-file (agents=..., log=...).
+std::map<std::string, std::string> ReadEndpoints(const std::string& path);
 
 // Weights (d entries, plus the bias weight when bias > 0) and labels from liblinear's model file.
 struct LiblinearModel {

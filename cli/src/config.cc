@@ -153,8 +153,8 @@ void AddConfigFlags(CLI::App* app) {
       ->group(group);
   app->add_flag("--print-config")
       ->description(
-          "Print the effective options (file, then command line, then defaults) as a config file "
-          "and exit")
+          "Print the effective options (the command line over the --config file over the "
+          "defaults) as a config file and exit")
       ->configurable(false)
       ->group(group);
 }

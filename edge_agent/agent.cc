@@ -68,6 +68,7 @@ void EdgeAgent::SendHello() {
   info.row_norm_sq_max = row_norm_sq_max_;
   info.row_norm_sq_mean = row_norm_sq_mean_;
   info.data_fingerprint = fingerprint_;
+  info.incremental_models = true;  // answers carry only what changed (OnModel)
   info.software_version = EDGETRAIN_VERSION " " EDGETRAIN_TARGET_ARCH;
   session_ = 0;
   seq_out_ = 0;
@@ -168,7 +169,17 @@ void EdgeAgent::OnModel(const wire::DecodedMessage& m) {
   const auto* x = m.As<fb::Model>();
   if (x->epoch() != epoch_ || state_ != State::kInner) return;
   if (x->applied()) ++summary_.updates_applied;
-  model_.Assign(wire::ViewOf(x->x()));
+  if (x->since() >= 0) {
+    // Incremental: the changes since the version our Update was computed at. It applies to our
+    // copy only as the answer to the Update in flight (whose Delta we hold) computed at our copy's
+    // version; otherwise (our copy moved on after a duplicate's full answer) keep waiting: the
+    // repeated Update is answered with the whole model.
+    if (!awaiting_reply_ || x->update_seq() != update_seq_ || x->since() != version_) return;
+    if (x->own_exact()) model_.Add(update_);
+    model_.Overwrite(wire::ViewOf(x->x()));
+  } else {
+    model_.Assign(wire::ViewOf(x->x()));
+  }
   version_ = x->version();
   if (!awaiting_reply_) return;  // a second answer (a duplicate): the model is fresher, no extra step
   awaiting_reply_ = false;
@@ -192,7 +203,9 @@ void EdgeAgent::OnModel(const wire::DecodedMessage& m) {
 void EdgeAgent::Step() {
   const double start = options_.throttle > 1 ? clock_->Now() : 0;
   worker_->Step(model_.View(), &update_);
-  const std::string_view bytes = encoder_.Update(NextHeader(), epoch_, version_, update_);
+  const wire::Header header = NextHeader();
+  update_seq_ = header.seq;
+  const std::string_view bytes = encoder_.Update(header, epoch_, version_, update_);
   last_update_.assign(bytes.data(), bytes.size());  // capacity reused: no allocation once warm
   if (options_.throttle > 1) {
     const double spent = clock_->Now() - start;

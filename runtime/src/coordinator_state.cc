@@ -150,7 +150,13 @@ UpdateVerdict CoordinatorState::ApplyUpdate(const VectorView& delta, const Vecto
   } else if (delta.dense()) {
     for (int64_t j = 0; j < delta.count; ++j) add(static_cast<int32_t>(j), delta.value[j]);
   } else {
-    for (int64_t k = 0; k < delta.count; ++k) add(delta.index[k], delta.value[k]);
+    // Scattered adds into a model larger than the caches wait on memory: ask for the coordinates
+    // a few entries ahead so the misses overlap.
+    constexpr int64_t kAhead = 16;
+    for (int64_t k = 0; k < delta.count; ++k) {
+      if (k + kAhead < delta.count) __builtin_prefetch(&x_[delta.index[k + kAhead]], 1);
+      add(delta.index[k], delta.value[k]);
+    }
   }
   const bool box = spec_.reg.HasBox();
   auto guard = [&](int32_t j, double v) {

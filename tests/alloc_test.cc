@@ -1,0 +1,156 @@
+// No heap allocation in the steady-state loops of agent and coordinator (issue 6), counted with
+// the test binaries' counting operator new (alloc_counter.cc): agents' SvrgWorker::Step and the
+// encoding of their Update; the coordinator's decode, apply, change set and the encoding of its
+// answer; the agent's decode of the answer and its model copy's update. Two agents take turns,
+// so updates are stale by one version, answers carry the other agent's changes, and some updates
+// are not applied exactly (stopped at zero): every path of the incremental answer is exercised,
+// and each answer must bring the agent's copy to the coordinator's model bit for bit.
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "doctest/doctest.h"
+#include "edgetrain/coordinator_state.h"
+#include "edgetrain/model_replica.h"
+#include "edgetrain/svrg_worker.h"
+#include "edgetrain/wire.h"
+#include "test_util.h"
+
+namespace edgetrain {
+namespace {
+
+namespace fb = wire::fb;
+
+struct SimAgent {
+  SvrgWorker* worker;
+  std::string id;
+  wire::Encoder encoder;
+  wire::Decoder decoder;
+  ModelReplica model;
+  ModelUpdate update;
+  int64_t version = 0;
+  uint64_t seq = 0;
+};
+
+struct Counts {
+  int64_t applied = 0, incremental = 0, whole = 0, own_exact = 0, not_exact = 0, copies_checked = 0;
+};
+
+// One update from agent a through the coordinator's pieces and back. Returns false on a failure
+// (reported by the caller, outside the counted region).
+bool RoundTrip(SimAgent& a, CoordinatorState& state, wire::Decoder& coordinator_decoder,
+               wire::Encoder& coordinator_encoder, std::vector<int32_t>& changes, Counts& counts, bool check_copy) {
+  a.worker->Step(a.model.View(), &a.update);
+  const std::string_view sent = a.encoder.Update({a.id, 1, ++a.seq}, state.epoch(), a.version, a.update);
+
+  Result<wire::DecodedMessage> m = coordinator_decoder.Decode(sent.data(), sent.size());
+  if (!m.ok() || m->type != fb::Message::Update) return false;
+  const auto* u = m->As<fb::Update>();
+  const UpdateVerdict verdict = state.ApplyUpdate(wire::ViewOf(u->delta()), wire::ViewOf(u->guarded()), u->epoch(),
+                                                  u->base_version(), 4);
+  const bool applied = verdict == UpdateVerdict::kApplied;
+  counts.applied += applied;
+  const int64_t own = applied && state.last_update_exact() ? state.version() : -1;
+  counts.own_exact += own >= 0;
+  counts.not_exact += applied && own < 0;
+  const auto& x = state.x();
+  std::string_view answer;
+  if (state.ChangesSince(u->base_version(), own, &changes)) {
+    ++counts.incremental;
+    answer = coordinator_encoder.Model({a.id, 1, m->seq}, state.epoch(), state.version(),
+                                       {x.data(), state.model_size(), changes.data(), static_cast<int64_t>(changes.size())},
+                                       applied, false, u->base_version(), own >= 0, m->seq);
+  } else {
+    ++counts.whole;
+    answer = coordinator_encoder.Model({a.id, 1, m->seq}, state.epoch(), state.version(),
+                                       {x.data(), state.model_size(), state.support().data(),
+                                        static_cast<int64_t>(state.support().size())},
+                                       applied, false);
+  }
+
+  Result<wire::DecodedMessage> r = a.decoder.Decode(answer.data(), answer.size());
+  if (!r.ok() || r->type != fb::Message::Model) return false;
+  const auto* model = r->As<fb::Model>();
+  if (model->since() >= 0) {
+    if (model->since() != a.version || model->update_seq() != a.seq) return false;
+    if (model->own_exact()) a.model.Add(a.update);
+    a.model.Overwrite(wire::ViewOf(model->x()));
+  } else {
+    a.model.Assign(wire::ViewOf(model->x()));
+  }
+  a.version = model->version();
+  if (check_copy) {
+    ++counts.copies_checked;
+    if (std::memcmp(a.model.x().data(), x.data(), x.size() * sizeof(double)) != 0) return false;
+  }
+  return true;
+}
+
+TEST_CASE("agent steps and coordinator update applications do not allocate once warm") {
+  const Dataset data = testing::LoadLibsvm(testing::SourcePath("data/spam/train.svm"));
+  ProblemSpec spec;
+  spec.reg.l1 = 1e-3;
+  SvrgWorker w0(&data, spec, 11), w1(&data, spec, 12);
+  CoordinatorState state(spec, data.dim());
+  const int64_t p = state.model_size();
+  SimAgent agents[2];
+  agents[0].worker = &w0;
+  agents[1].worker = &w1;
+  agents[0].id = "line-0-with-a-long-device-name";  // longer than std::string's inline buffer
+  agents[1].id = "line-1-with-a-long-device-name";
+  wire::Decoder coordinator_decoder;
+  coordinator_decoder.set_model_size(p);
+  wire::Encoder coordinator_encoder;
+  std::vector<int32_t> changes;
+  changes.reserve(static_cast<size_t>(p));  // as the coordinator does
+  for (SimAgent& a : agents) {
+    a.decoder.set_model_size(p);
+    a.model.Reset(p);
+    a.update.Reset(p);
+  }
+  std::vector<double> g(p), g1(p);
+  Counts counts;
+  constexpr int kSteps = 1500;
+  for (int epoch = 0; epoch < 3; ++epoch) {
+    state.BeginEpoch();
+    double loss0 = 0, loss1 = 0;
+    w0.ComputeSnapshot(state.snapshot().data(), g.data(), &loss0);
+    w1.ComputeSnapshot(state.snapshot().data(), g1.data(), &loss1);
+    state.AddGradSum(VectorView::Dense(g.data(), p), loss0, data.rows());
+    state.AddGradSum(VectorView::Dense(g1.data(), p), loss1, data.rows());
+    state.FinishGradientPhase(2 * kSteps);
+    for (SimAgent& a : agents) {
+      a.worker->BeginEpoch(state.mu().data(), 4.0, 2);
+      a.model.Assign(VectorView::Dense(state.x().data(), p));  // EpochBegin carries the whole model
+      a.version = state.version();
+    }
+    // Warm-up (the first epoch, and the first steps of every epoch): buffers reach their size.
+    const int warm = epoch == 0 ? 2 * kSteps : 50;
+    bool ok = true;
+    for (int t = 0; t < warm && ok; ++t) {
+      ok = RoundTrip(agents[t % 2], state, coordinator_decoder, coordinator_encoder, changes, counts, true);
+    }
+    REQUIRE(ok);
+    if (epoch == 0) continue;
+    const long before = testing::AllocationCount();
+    int failed_at = -1;
+    for (int t = warm; t < 2 * kSteps; ++t) {
+      if (!RoundTrip(agents[t % 2], state, coordinator_decoder, coordinator_encoder, changes, counts, t % 97 == 0)) {
+        failed_at = t;
+        break;
+      }
+    }
+    const long allocations = testing::AllocationCount() - before;
+    CHECK(failed_at == -1);
+    CHECK(allocations == 0);
+  }
+  INFO("applied " << counts.applied << ", incremental " << counts.incremental << ", whole " << counts.whole
+                  << ", own exact " << counts.own_exact << ", not exact " << counts.not_exact);
+  CHECK(counts.incremental > counts.whole);
+  CHECK(counts.own_exact > 0);
+  CHECK(counts.not_exact > 0);  // the stop-at-zero path was taken too
+  CHECK(counts.copies_checked > 0);
+}
+
+}  // namespace
+}  // namespace edgetrain

@@ -146,6 +146,8 @@ class CoordinatorState {
     }
   }
   void RebuildSupport();
+  // x_[j] went from `before` to a value on the other side of "zero or not": updates the support list.
+  void SupportChanged(int32_t j, double before);
   // x was replaced wholesale: no incremental answer can reach back before the current version.
   void ForgetChanges() { log_floor_ = version_; }
 

@@ -37,7 +37,8 @@ def cpu_model():
 
 def main():
     path = prepare_data.load_file()
-    agent = os.path.join(ROOT, "build", "release", "edge_agent", "edgetrain-agent")
+    build = os.environ.get("EDGETRAIN_BENCH_BUILD", os.path.join(ROOT, "build", "release"))
+    agent = os.path.join(build, "edge_agent", "edgetrain-agent")
     size = os.path.getsize(path)
     with open(path, "rb") as f:  # warm the page cache
         while f.read(1 << 24):

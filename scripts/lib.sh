@@ -5,6 +5,8 @@ EDGETRAIN_BUILD_PACKAGES="build-essential cmake pkg-config libzmq3-dev cppzmq-de
 libflatbuffers-dev flatbuffers-compiler doctest-dev libcli11-dev"
 # Real peers and reference implementations the tests compare against.
 EDGETRAIN_TEST_PACKAGES="liblinear-tools python3-sklearn python3-zmq"
+# The benchmarks (scripts/bench): Fashion-MNIST, charts; liblinear and scikit-learn as above.
+EDGETRAIN_BENCH_PACKAGES="dataset-fashion-mnist python3-matplotlib"
 
 EDGETRAIN_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 

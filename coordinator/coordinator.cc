@@ -245,7 +245,7 @@ void Coordinator::HandleMessage(const transport::Inbound& in) {
       SendTo(a, encoder_.Model(HeaderFor(a), state_->epoch(), state_->version(),
                                {x.data(), state_->model_size(), state_->support().data(),
                                 static_cast<int64_t>(state_->support().size())},
-                               false, false));
+                               false, false, -1, false, m->seq));
     }
     return;
   }
@@ -574,7 +574,18 @@ void Coordinator::FinishGradientPhase() {
   int participants = 0;
   for (const auto& [id, a] : agents_) participants += (a->role == Role::kGradientDone);
   const double seconds = now - start_time_;
-  if (rolled_back) step_factor_ *= 0.5;
+  // The divergence safeguard halves the step on a rollback; a run of improving epochs earns it
+  // back (x2 after kStepRecoveryEpochs in a row, up to the planned step), so one bad stretch (a
+  // burst of stale updates, agents coming and going) does not slow the rest of the run for good.
+  if (rolled_back) {
+    step_factor_ *= 0.5;
+    improving_streak_ = 0;
+  } else if (best && step_factor_ < 1 && ++improving_streak_ >= kStepRecoveryEpochs) {
+    step_factor_ = std::min(1.0, 2 * step_factor_);
+    improving_streak_ = 0;
+  } else if (!best) {
+    improving_streak_ = 0;
+  }
 
   std::string stop;
   if (finish_after_gradient_) {
@@ -676,7 +687,7 @@ void Coordinator::HandleUpdate(Agent& a, const wire::DecodedMessage& m) {
     SendTo(a, encoder_.Model(HeaderFor(a), state_->epoch(), state_->version(),
                              {x.data(), state_->model_size(), state_->support().data(),
                               static_cast<int64_t>(state_->support().size())},
-                             applied, done));
+                             applied, done, -1, false, m.seq));
   }
   if (done) {
     EndEpoch();

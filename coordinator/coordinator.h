@@ -184,6 +184,8 @@ class Coordinator {
   bool finish_after_gradient_ = false;
   std::string pending_finish_reason_;
   double step_factor_ = 1.0;
+  static constexpr int kStepRecoveryEpochs = 8;
+  int improving_streak_ = 0;      // best snapshots in a row since the last change of step_factor_
   StepPlan plan_;
   std::vector<Smoothness> epoch_smoothness_;
   SnapshotReport last_report_;

@@ -181,9 +181,13 @@ void EdgeAgent::OnModel(const wire::DecodedMessage& m) {
     model_.Assign(wire::ViewOf(x->x()));
   }
   version_ = x->version();
-  if (!awaiting_reply_) return;  // a second answer (a duplicate): the model is fresher, no extra step
+  // Only the answer to the Update in flight brings a step. An answer to an earlier (repeated)
+  // Update still refreshes the model, but stepping on it would put a second Update in flight,
+  // and every lost answer would deepen the pipeline (staleness, queues) for good.
+  if (!awaiting_reply_ || x->update_seq() != update_seq_) return;
   awaiting_reply_ = false;
   if (!update_resent_) {
+    backoff_ = 1;  // a clean round trip: the link is healthy again
     const double rtt = clock_->Now() - update_sent_at_;
     if (srtt_ == 0) {
       srtt_ = rtt;
@@ -214,7 +218,7 @@ void EdgeAgent::Step() {
   Send(last_update_);
   awaiting_reply_ = true;
   update_resent_ = false;
-  resend_timeout_ = ResendAfter();
+  resend_timeout_ = std::min(ResendAfter() * backoff_, heartbeat_);
   update_sent_at_ = clock_->Now();
   ++summary_.updates_sent;
 }
@@ -312,7 +316,11 @@ Result<AgentSummary> EdgeAgent::Run(const std::atomic<bool>* stop_requested) {
       Send(last_update_);  // unchanged, same sequence number: applied at most once
       update_sent_at_ = now;
       update_resent_ = true;
-      resend_timeout_ = std::min(2 * resend_timeout_, heartbeat_);  // back off while it stays quiet
+      // Back off while it stays quiet, and keep the backoff for the next Updates until one is
+      // answered without a repeat (RFC 6298 5.5-5.7): an overloaded coordinator must not be
+      // flooded with copies of every update.
+      resend_timeout_ = std::min(2 * resend_timeout_, heartbeat_);
+      backoff_ = std::min(2 * backoff_, 1024.0);
       ++summary_.updates_resent;
     }
     if (state_ != State::kHello) {

@@ -115,6 +115,7 @@ class EdgeAgent {
   double srtt_ = 0, rttvar_ = 0;  // smoothed Update->Model round trip and its deviation (RFC 6298)
   double ResendAfter() const;     // srtt + 4 rttvar, within [5 ms, heartbeat]
   double resend_timeout_ = 1;     // for the Update out now; doubles with each repeat
+  double backoff_ = 1;            // kept across Updates until a clean round trip
   std::string last_update_;       // its bytes, to repeat it unchanged (same sequence number)
   AgentSummary summary_;
 };

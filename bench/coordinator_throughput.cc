@@ -14,7 +14,7 @@
 // It also reports the bytes on the wire per update: the Update as encoded (the codec picks the
 // smaller of sparse and dense), the other encoding, and the coordinator's answer.
 //
-// Output: a markdown fragment (--out, e.g. bench/out/throughput.md) and an SVG chart (--svg).
+// Output: a markdown fragment (--out, bench/out/50-throughput.md) and an SVG chart (--svg, bench/throughput.svg).
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -43,6 +43,7 @@
 #include "bench_util.h"
 #include "coordinator.h"
 #include "edgetrain/clock.h"
+#include "edgetrain/coordinator_state.h"
 #include "edgetrain/sparse_vector.h"
 #include "edgetrain/wire.h"
 
@@ -56,7 +57,8 @@ struct Options {
   std::vector<double> densities = {1.0, 0.01};
   std::vector<int64_t> agents = {1, 8};
   double seconds = 2.0;
-  std::string transport = "tcp";
+  std::vector<std::string> transports = {"tcp"};
+  std::string transport = "tcp";  // of the case being run
   bool full_models = false;  // agents that do not take incremental answers (protocol as before)
   std::string out;
   std::string svg;
@@ -67,13 +69,16 @@ struct Row {
   int64_t d = 0;
   double density = 0;
   int agents = 1;
+  std::string transport;
   int64_t nnz = 0;
   int64_t update_bytes = 0;        // as encoded
   int64_t update_bytes_other = 0;  // in the other encoding
   bool update_sparse = false;
   double answer_bytes = 0;         // mean Model answer
   double add_s = 0, copy_s = 0;    // seconds per update of the bound's parts
+  double apply_s = 0;              // CoordinatorState::ApplyUpdate alone, in-process
   double socket_s = 0;             // a plain TCP loopback round trip of the Update and a 1-byte ack
+  double echo_rate = 0;            // replies/s of a bare ZeroMQ echo with the same sockets and load
   double rate = 0;                 // coordinator updates/s
   double cpu_us = 0;               // coordinator thread CPU per update
   double io_us = 0;                // its ZeroMQ I/O threads' CPU per update
@@ -129,6 +134,25 @@ double TimeAdd(const std::vector<ModelUpdate>& pool, int64_t d) {
     asm volatile("" : : "r"(x.data()) : "memory");
   });
   return s;
+}
+
+// Seconds per CoordinatorState::ApplyUpdate of the same Deltas in the same order (in-process, no
+// messages): the coordinator's arithmetic with its bookkeeping (support list, change log).
+double TimeApply(const std::vector<ModelUpdate>& pool, int64_t d) {
+  ProblemSpec spec;
+  spec.reg.l1 = 1e-3;
+  CoordinatorState state(spec, static_cast<int32_t>(d));
+  std::vector<double> g(d, 1.0);
+  state.BeginEpoch();
+  state.AddGradSum(VectorView::Dense(g.data(), d), 1, 1);
+  state.FinishGradientPhase(int64_t{1} << 50);
+  size_t next = 0;
+  return TimePerCall([&] {
+    const ModelUpdate& u = pool[next++ % pool.size()];
+    // As the decoder hands it over: a Delta with every coordinate travels dense (no index).
+    const VectorView v = u.delta.nnz() == d ? VectorView::Dense(u.delta.value().data(), d) : u.delta.View();
+    state.ApplyUpdate(v, u.guarded.View(), state.epoch(), state.version(), 0);
+  });
 }
 
 // Seconds per memcpy of `bytes` (a message of the Update's size).
@@ -328,10 +352,76 @@ std::string Endpoint(const Options& o) {
   return "tcp://127.0.0.1:0";
 }
 
+// Replies/s of a bare ZeroMQ echo: a ROUTER on its own thread and context answering every message
+// with `answer_bytes` bytes, K DEALERs with one message of `bytes` each in flight -- the same
+// sockets and load pattern as the coordinator run, with no decoding, no model and no work: the
+// ceiling ZeroMQ request/reply puts on any coordinator on this machine.
+double RunEcho(const Options& opt, int64_t bytes, int64_t answer_bytes, int agent_count) {
+  zmq::context_t server_context;
+  zmq::socket_t router(server_context, zmq::socket_type::router);
+  router.set(zmq::sockopt::linger, 0);
+  router.bind(opt.transport == "ipc" ? "ipc:///tmp/edgetrain-echo-" + std::to_string(getpid()) + ".sock"
+                                     : "tcp://127.0.0.1:0");
+  const std::string endpoint = router.get(zmq::sockopt::last_endpoint);
+  std::atomic<bool> stop{false};
+  std::thread server([&] {
+    const std::string answer(static_cast<size_t>(answer_bytes), 'a');
+    zmq::message_t identity, payload;
+    zmq::pollitem_t item{router.handle(), 0, ZMQ_POLLIN, 0};
+    while (!stop) {
+      if (!router.recv(identity, zmq::recv_flags::dontwait)) {
+        zmq::poll(&item, 1, std::chrono::milliseconds(50));
+        continue;
+      }
+      if (!router.recv(payload, zmq::recv_flags::dontwait)) continue;
+      router.send(identity, zmq::send_flags::sndmore);
+      router.send(zmq::buffer(answer), zmq::send_flags::none);
+    }
+  });
+  zmq::context_t load_context;
+  std::vector<zmq::socket_t> sockets;
+  const std::string message(static_cast<size_t>(bytes), 'u');
+  std::vector<zmq::pollitem_t> items;
+  for (int k = 0; k < agent_count; ++k) {
+    sockets.emplace_back(load_context, zmq::socket_type::dealer);
+    sockets.back().set(zmq::sockopt::linger, 0);
+    sockets.back().connect(endpoint);
+  }
+  for (auto& s : sockets) items.push_back({s.handle(), 0, ZMQ_POLLIN, 0});
+  auto send = [&](int k) {
+    zmq::message_t m(const_cast<char*>(message.data()), message.size(), NoFree, nullptr);
+    sockets[k].send(m, zmq::send_flags::none);
+  };
+  for (int k = 0; k < agent_count; ++k) send(k);
+  SteadyClock clock;
+  const double start = clock.Now();
+  double t0 = -1;
+  int64_t answers = 0;
+  zmq::message_t reply;
+  for (;;) {
+    zmq::poll(items.data(), items.size(), std::chrono::milliseconds(100));
+    for (int k = 0; k < agent_count; ++k) {
+      if (!(items[k].revents & ZMQ_POLLIN)) continue;
+      while (sockets[k].recv(reply, zmq::recv_flags::dontwait)) {
+        answers += t0 >= 0;
+        send(k);
+      }
+    }
+    const double now = clock.Now();
+    if (t0 < 0 && now - start >= 0.3) t0 = now;
+    if (t0 >= 0 && now - t0 >= std::min(opt.seconds, 1.0)) break;
+  }
+  const double rate = static_cast<double>(answers) / (clock.Now() - t0);
+  stop = true;
+  server.join();
+  return rate;
+}
+
 Row RunCase(const Options& opt, int64_t d, double density, int agent_count) {
   Row row;
   row.d = d;
   row.agents = agent_count;
+  row.transport = opt.transport;
   row.density = density;
   // ---- the in-process bound ----
   std::vector<ModelUpdate> pool;
@@ -344,6 +434,7 @@ Row RunCase(const Options& opt, int64_t d, double density, int agent_count) {
   row.update_sparse = sparse_payload < dense_payload;
   row.update_bytes_other = row.update_bytes + (row.update_sparse ? dense_payload - sparse_payload : sparse_payload - dense_payload);
   row.add_s = TimeAdd(pool, d);
+  row.apply_s = TimeApply(pool, d);
   pool.clear();
   row.copy_s = TimeCopy(row.update_bytes);
   row.socket_s = TimeSocketRoundTrip(row.update_bytes);
@@ -463,6 +554,7 @@ Row RunCase(const Options& opt, int64_t d, double density, int agent_count) {
   row.cpu_us = row.applied > 0 ? 1e6 * (cpu1 - cpu0) / static_cast<double>(row.applied) : 0;
   row.io_us = row.applied > 0 ? 1e6 * (io1 - io0) / static_cast<double>(row.applied) : 0;
   row.answer_bytes = answers > 0 ? static_cast<double>(answer_bytes) / static_cast<double>(answers) : 0;
+  row.echo_rate = RunEcho(opt, row.update_bytes, static_cast<int64_t>(row.answer_bytes), agent_count);
   return row;
 }
 
@@ -488,7 +580,10 @@ int Main(int argc, char** argv) {
     } else if (a == "--seconds") {
       opt.seconds = std::stod(next());
     } else if (a == "--transport") {
-      opt.transport = next();
+      opt.transports.clear();
+      std::stringstream in(next());
+      std::string item;
+      while (std::getline(in, item, ',')) opt.transports.push_back(item);
     } else if (a == "--full-models") {
       opt.full_models = true;
     } else if (a == "--out") {
@@ -505,26 +600,30 @@ int Main(int argc, char** argv) {
   opt.command = flags.command();
   const std::string load_before = LoadAverage();
   std::vector<Row> rows;
-  for (int64_t d : opt.dims) {
+  for (const std::string& transport : opt.transports) {
+   opt.transport = transport;
+   for (int64_t d : opt.dims) {
     for (double density : opt.densities) {
      for (int64_t agents : opt.agents) {
       Row r = RunCase(opt, d, density, static_cast<int>(agents));
-      std::printf("d=%-8" PRId64 " %-6s K=%-3d nnz=%-8" PRId64 " update %s  answer %s  bound %s/s (add %.2f us, copy %.2f us, tcp %.1f us)  "
-                  "coordinator %s/s = %.0f %% (thread CPU %.2f us, I/O threads %.2f us per update, refused %" PRId64 ")\n",
-                  d, DeltaName(density).c_str(), r.agents, r.nnz, Bytes(static_cast<double>(r.update_bytes)).c_str(),
-                  Bytes(r.answer_bytes).c_str(), Thousands(r.bound()).c_str(), r.add_s * 1e6, r.copy_s * 1e6, r.socket_s * 1e6,
-                  Thousands(r.rate).c_str(), 100 * r.rate / r.bound(), r.cpu_us, r.io_us, r.refused);
+      std::printf("%s d=%-8" PRId64 " %-6s K=%-3d nnz=%-8" PRId64 " update %s  answer %s  bound %s/s (add %.2f us, apply %.2f us, copy %.2f us, tcp %.1f us)  "
+                  "coordinator %s/s = %.0f %% (echo %s/s; thread CPU %.2f us, I/O threads %.2f us per update, refused %" PRId64 ")\n",
+                  transport.c_str(), d, DeltaName(density).c_str(), r.agents, r.nnz, Bytes(static_cast<double>(r.update_bytes)).c_str(),
+                  Bytes(r.answer_bytes).c_str(), Thousands(r.bound()).c_str(), r.add_s * 1e6, r.apply_s * 1e6, r.copy_s * 1e6, r.socket_s * 1e6,
+                  Thousands(r.rate).c_str(), 100 * r.rate / r.bound(), Thousands(r.echo_rate).c_str(), r.cpu_us, r.io_us,
+                  r.refused);
       std::fflush(stdout);
       rows.push_back(r);
      }
     }
+   }
   }
   const std::string load_after = LoadAverage();
   std::ostringstream md;
   md << "## Coordinator throughput vs. the in-process bound\n\n";
   md << "Updates/s the real coordinator (`coordinator/coordinator.h`, `edgetrain-coordinator`'s event loop) "
         "applies over ZeroMQ "
-     << opt.transport << " on loopback, beside the bound measured in the same run: the bare `x += Δ` loop over "
+        "on loopback (tcp://127.0.0.1; ipc:// where the table says so), beside the bound measured in the same run: the bare `x += Δ` loop over "
         "the same Deltas plus a `memcpy` of a message of the Update's size, bound = 1 / (t_add + t_copy). "
         "K load-generating agents (one thread, each a DEALER) keep one Update each in flight: pre-encoded "
         "(16 distinct Deltas per agent, or as many as fit in 64 MB), sequence number and base version "
@@ -534,29 +633,35 @@ int Main(int argc, char** argv) {
                          : "incrementally (the changes since the base version, without the agent's own update)")
      << ". Both sides share the machine's cores. *TCP round trip*: a plain-socket loopback transfer of the "
         "Update and a 1-byte answer between two threads (no ZeroMQ): the floor of any coordinator behind a "
-        "kernel socket.\n\n";
-  md << "| d | Δ | K | nnz(Δ) | Update (encoding) | other encoding | answer (mean) | x += Δ | memcpy | "
-        "**bound** (upd/s) | TCP round trip | **coordinator** (upd/s) | % of bound | coordinator thread CPU "
-        "/ update | its I/O thread CPU / update |\n";
-  md << "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+        "kernel socket. *ApplyUpdate alone*: `CoordinatorState::ApplyUpdate` of the same Deltas in-process "
+        "(the add with the coordinator's bookkeeping: support list, change log). *ZeroMQ echo*: the same K DEALERs against a bare ROUTER that answers each message at "
+        "once with the coordinator's mean answer size (no decoding, no model): the ceiling of ZeroMQ "
+        "request/reply with this load on this machine.\n\n";
+  md << "| transport | d | Δ | K | nnz(Δ) | Update (encoding) | other encoding | answer (mean) | x += Δ | memcpy | "
+        "**bound** (upd/s) | ApplyUpdate alone | TCP round trip | ZeroMQ echo (upd/s) | **coordinator** (upd/s) | % of bound | "
+        "coordinator thread CPU / update | its I/O thread CPU / update |\n";
+  md << "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
   char buf[768];
   for (const Row& r : rows) {
     std::snprintf(buf, sizeof buf,
-                  "| %s | %s | %d | %s | %s (%s) | %s | %s | %.2f µs | %.2f µs | %s | %.1f µs | %s | %.0f %% | "
+                  "| %s | %s | %s | %d | %s | %s (%s) | %s | %s | %.2f µs | %.2f µs | %s | %.2f µs | %.1f µs | %s | %s | %.0f %% | "
                   "%.1f µs | %.1f µs |\n",
-                  Thousands(static_cast<double>(r.d)).c_str(), DeltaName(r.density).c_str(), r.agents,
-                  Thousands(static_cast<double>(r.nnz)).c_str(), Bytes(static_cast<double>(r.update_bytes)).c_str(),
+                  r.transport.c_str(), Thousands(static_cast<double>(r.d)).c_str(), DeltaName(r.density).c_str(),
+                  r.agents, Thousands(static_cast<double>(r.nnz)).c_str(), Bytes(static_cast<double>(r.update_bytes)).c_str(),
                   r.update_sparse ? "sparse" : "dense", Bytes(static_cast<double>(r.update_bytes_other)).c_str(),
                   Bytes(r.answer_bytes).c_str(), r.add_s * 1e6, r.copy_s * 1e6, Thousands(r.bound()).c_str(),
-                  r.socket_s * 1e6, Thousands(r.rate).c_str(), 100 * r.rate / r.bound(), r.cpu_us, r.io_us);
+                  r.apply_s * 1e6, r.socket_s * 1e6, Thousands(r.echo_rate).c_str(), Thousands(r.rate).c_str(), 100 * r.rate / r.bound(),
+                  r.cpu_us, r.io_us);
     md << buf;
   }
   // The targets of issue 6, from the rows above.
-  double best_dense = -1, best_sparse = -1, best_small = -1;
+  double best_dense = -1, best_sparse = -1, best_small = -1, best_small_ipc = -1, best_echo = -1;
   for (const Row& r : rows) {
     if (r.d == 1000000 && r.density >= 1) best_dense = std::max(best_dense, r.rate / r.bound());
     if (r.d == 1000000 && r.density < 1) best_sparse = std::max(best_sparse, r.rate / r.bound());
-    if (r.d == 1000 && r.density < 1) best_small = std::max(best_small, r.rate);
+    if (r.d == 1000 && r.density < 1 && r.transport == "tcp") best_small = std::max(best_small, r.rate);
+    if (r.d == 1000 && r.density < 1 && r.transport == "ipc") best_small_ipc = std::max(best_small_ipc, r.rate);
+    if (r.d == 1000 && r.density < 1) best_echo = std::max(best_echo, r.echo_rate);
   }
   md << "\nTargets (issue 6): ";
   if (best_dense >= 0 || best_sparse >= 0) {
@@ -565,21 +670,23 @@ int Main(int argc, char** argv) {
     md << buf;
   }
   if (best_small >= 0) {
-    md << "at d = 10^3 with sparse Δ it applies " << Thousands(best_small) << " updates/s, target 100 000.";
+    md << "at d = 10^3 with sparse Δ it applies " << Thousands(best_small) << " updates/s over tcp";
+    if (best_small_ipc >= 0) md << " and " << Thousands(best_small_ipc) << " over ipc";
+    md << ", target 100 000 (the bare ZeroMQ echo with the same load: at most " << Thousands(best_echo) << "/s).";
   }
   md << "\n\nMachine: " << MachineDescription() << "; " << UtcNow() << "; load average before " << load_before
      << ", after " << load_after << " (other work on the machine makes the numbers noisy).\n\n";
-  md << "Reproduce: `bench/throughput.sh` (runs `build/release/bench/" << opt.command << "`).\n";
+  md << "Reproduce: `scripts/bench throughput` or `bench/throughput.sh` (runs `build/release/bench/" << opt.command << "`).\n";
   if (!opt.svg.empty()) {
     std::vector<BarGroup> groups;
     for (const Row& r : rows) {
-      groups.push_back({"d=" + Thousands(static_cast<double>(r.d)) + ", " + DeltaName(r.density) + ", K=" +
-                            std::to_string(r.agents),
-                        {r.bound(), 1.0 / r.socket_s, r.rate}});
+      groups.push_back({r.transport + " d=" + Thousands(static_cast<double>(r.d)) + ", " + DeltaName(r.density) +
+                            ", K=" + std::to_string(r.agents),
+                        {r.bound(), 1.0 / r.socket_s, r.echo_rate, r.rate}});
     }
     WriteBarChartSvg(opt.svg, "Coordinator updates/s vs. the in-process bound", "updates/s",
                      {"in-process bound (x += Δ and memcpy)", "TCP loopback round trip of the Update (plain sockets)",
-                      "coordinator over ZeroMQ " + opt.transport},
+                      "ZeroMQ echo, same load (no work)", "coordinator over ZeroMQ"},
                      groups);
     md << "\n![coordinator throughput](" << opt.svg.substr(opt.svg.find_last_of('/') + 1) << ")\n";
   }

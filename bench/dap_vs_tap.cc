@@ -13,7 +13,7 @@
 // server forms x - eta (v_I + mu~) and applies the prox: O(d) per update whatever v's sparsity.
 // DAP's Delta is dense within the groups the prox leaves active (10 % of them by default).
 //
-// Output: a markdown fragment (--out, e.g. bench/out/dap_vs_tap.md).
+// Output: a markdown fragment (--out, bench/out/55-dap-vs-tap.md).
 #include <pthread.h>
 #include <unistd.h>
 
@@ -311,7 +311,7 @@ int Main(int argc, char** argv) {
   }
   md << "\nMachine: " << MachineDescription() << "; " << UtcNow() << "; load average before " << load_before
      << ", after " << load_after << ".\n\n";
-  md << "Reproduce: `bench/throughput.sh` (runs `build/release/bench/" << o.command << "`).\n";
+  md << "Reproduce: `scripts/bench throughput` or `bench/throughput.sh` (runs `build/release/bench/" << o.command << "`).\n";
   std::printf("\n%s", md.str().c_str());
   if (!o.out.empty()) {
     std::ofstream f(o.out);

@@ -303,5 +303,48 @@ TEST_CASE("the steady-state loop of worker and coordinator state does not alloca
   }
 }
 
+TEST_CASE("lazy l1 steps: the closed form equals k applications of the prox") {
+  const double xs[] = {-3.0, -0.7, -0.05, 0.0, 0.04, 0.3, 2.5, 1e-12};
+  const double as[] = {-0.4, -0.1, -0.03, 0.0, 0.03, 0.1, 0.4};
+  const double ts[] = {0.0, 0.05, 0.1};
+  for (double x0 : xs) {
+    for (double a : as) {
+      for (double t : ts) {
+        double x = x0;
+        for (int64_t k = 0; k <= 40; ++k) {
+          CHECK_MESSAGE(LazyL1Steps(x0, k, a, t) == doctest::Approx(x).epsilon(1e-12).scale(1.0),
+                        "x0 " << x0 << " a " << a << " t " << t << " k " << k);
+          const double v = x - a;
+          x = v > t ? v - t : (v < -t ? v + t : 0.0);
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("lazy updates give the eager iterates (serial mode, with and without intercept)") {
+  const Dataset data = testing::LoadLibsvm(testing::SourcePath("data/spam/train.svm"));
+  for (bool intercept : {false, true}) {
+    ProblemSpec spec;
+    spec.reg.l1 = 1e-3;
+    spec.intercept = intercept;
+    TrainOptions options;
+    options.max_epochs = 6;
+    options.kkt_tolerance = 0;
+    std::vector<double> objectives[2];
+    for (bool lazy : {false, true}) {
+      options.lazy = lazy;
+      Result<TrainResult> r = TrainLocal(data, spec, options, [&](const EpochReport& e) {
+        objectives[lazy].push_back(e.objective);
+      });
+      REQUIRE(r.ok());
+    }
+    REQUIRE(objectives[0].size() == objectives[1].size());
+    for (size_t e = 0; e < objectives[0].size(); ++e) {
+      CHECK(objectives[1][e] == doctest::Approx(objectives[0][e]).epsilon(1e-9));
+    }
+  }
+}
+
 }  // namespace
 }  // namespace edgetrain

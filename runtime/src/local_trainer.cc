@@ -19,6 +19,7 @@ Result<TrainResult> TrainLocal(const Dataset& data, const ProblemSpec& spec,
 
   TrainResult result;
   SvrgWorker worker(&data, spec, DeriveSeed(options.seed, 0), options.sampling);
+  worker.set_lazy(options.lazy);  // every step is applied before the next: lazy updates are exact
   result.smoothness = worker.smoothness();
   Result<StepPlan> plan = PlanSteps(result.smoothness, spec.reg.l2, options.steps);
   if (!plan.ok()) return plan.status();
@@ -75,7 +76,7 @@ Result<TrainResult> TrainLocal(const Dataset& data, const ProblemSpec& spec,
     }
     if (rolled_back) continue;
 
-    worker.BeginEpoch(state.mu().data(), result.plan.eta, result.plan.batch);
+    worker.BeginEpoch(state.mu().data(), result.plan.eta, result.plan.batch, result.plan.inner_steps);
     for (int64_t t = 0; t < result.plan.inner_steps; ++t) {
       worker.Step(state.View(), &update);
       state.ApplyUpdate(update.delta.View(), update.guarded.View(), state.epoch(), state.version(), 0);

@@ -19,6 +19,31 @@ RowSampler MakeSampler(const Dataset& shard, const ProblemSpec& spec, SvrgWorker
 
 }  // namespace
 
+double LazyL1Steps(double x, int64_t k, double a, double t) {
+  if (k <= 0) return x;
+  if (a < 0) return -LazyL1Steps(-x, k, -a, t);  // soft(-x + a, t) = -soft(x - a, t)
+  // a >= 0: every step pushes x down.
+  if (x > 0) {
+    const double s = a + t;  // while x > s a step is x - s
+    if (s == 0.0) return x;
+    int64_t i = 0;           // steps taken while x > s
+    if (x > s) {
+      const double q = std::ceil(x / s - 1.0);
+      i = q >= static_cast<double>(k) ? k : static_cast<int64_t>(q);
+      while (i > 0 && !(x - static_cast<double>(i - 1) * s > s)) --i;  // rounding of q
+      while (i < k && x - static_cast<double>(i) * s > s) ++i;
+    }
+    if (i >= k) return x - static_cast<double>(k) * s;
+    x -= static_cast<double>(i) * s;
+    k -= i;
+    x = (x - a >= -t) ? 0.0 : x - a + t;  // 0 < x <= s, so x - a <= t
+    if (--k == 0) return x;
+  }
+  // x <= 0: toward zero by t - a per step when a <= t (and 0 stays 0), else away by a - t.
+  if (a <= t) return std::min(x + static_cast<double>(k) * (t - a), 0.0);
+  return x - static_cast<double>(k) * (a - t);
+}
+
 SvrgWorker::SvrgWorker(const Dataset* shard, const ProblemSpec& spec, uint64_t seed, Sampling sampling)
     : shard_(shard),
       spec_(spec),
@@ -40,10 +65,17 @@ void SvrgWorker::ComputeSnapshot(const double* x_tilde, double* grad_sum, double
   LossGradientSum(*shard_, spec_, x_tilde, grad_sum, loss_sum, snapshot_deriv_.data());
 }
 
-void SvrgWorker::BeginEpoch(const double* mu, double eta, int32_t batch) {
+void SvrgWorker::BeginEpoch(const double* mu, double eta, int32_t batch, int64_t inner_steps) {
   assert(eta > 0 && batch >= 1);
   eta_ = eta;
   batch_ = batch;
+  lazy_ = lazy_requested_ && inner_steps > 0 && spec_.reg.l2 == 0.0 && !spec_.reg.HasBox();
+  if (lazy_) {
+    step_ = 0;
+    inner_steps_ = inner_steps;
+    last_.assign(p_, 0);  // x is current everywhere at the epoch's start (allocated once)
+    cur_.resize(p_);
+  }
   std::copy(mu, mu + p_, mu_.begin());
   // A coordinate at zero that no row of the mini-batch touches moves to prox(-eta mu_j).
   drift_.clear();
@@ -54,7 +86,70 @@ void SvrgWorker::BeginEpoch(const double* mu, double eta, int32_t batch) {
 }
 
 void SvrgWorker::Step(const ModelView& x_hat, ModelUpdate* update) {
-  DispatchLoss(spec_.loss, [&](auto loss) { StepImpl<decltype(loss)>(x_hat, update); });
+  if (lazy_) {
+    DispatchLoss(spec_.loss, [&](auto loss) { LazyStepImpl<decltype(loss)>(x_hat, update); });
+  } else {
+    DispatchLoss(spec_.loss, [&](auto loss) { StepImpl<decltype(loss)>(x_hat, update); });
+  }
+}
+
+template <typename Loss>
+void SvrgWorker::LazyStepImpl(const ModelView& x_hat, ModelUpdate* update) {
+  assert(x_hat.p == p_ && update->delta.dim() == p_ && update->guarded.dim() == p_);
+  update->Clear();
+  touched_.clear();
+  if (++current_ == 0) {
+    std::fill(stamp_.begin(), stamp_.end(), 0u);
+    current_ = 1;
+  }
+  const double* x = x_hat.x;
+  const Regularizer& reg = spec_.reg;
+  const double eta = eta_;
+  const double t = eta * reg.l1;
+  const int64_t s = step_;
+  // First visit in this step: zero the accumulator, bring x_j up to step s.
+  auto visit = [&](int32_t j) {
+    if (stamp_[j] == current_) return;
+    Touch(j);
+    cur_[j] = j < d_ ? LazyL1Steps(x[j], s - last_[j], eta * mu_[j], t) : x[j];
+  };
+  const double inv_b = 1.0 / batch_;
+  for (int32_t b = 0; b < batch_; ++b) {
+    const int64_t i = sampler_.Sample(rng_);
+    const RowView row = shard_->Row(i);
+    double z = 0.0;
+    for (int32_t k = 0; k < row.nnz; ++k) {
+      const int32_t j = row.index[k];
+      visit(j);
+      z += cur_[j] * row.value[k];
+    }
+    if (spec_.intercept) {
+      visit(d_);
+      z += cur_[d_];
+    }
+    const double c = (Loss::Deriv(z, row.y) - snapshot_deriv_[i]) * sampler_.Weight(i) * inv_b;
+    if (c == 0.0) continue;
+    for (int32_t k = 0; k < row.nnz; ++k) acc_[row.index[k]] += c * row.value[k];
+    if (spec_.intercept) acc_[d_] += c;
+  }
+  if (spec_.intercept) visit(d_);  // unregularised: moves by -eta mu~ every step, kept current
+  if (s + 1 >= inner_steps_) {     // the epoch's last step: everything becomes current
+    for (int64_t k = 0; k < x_hat.support_size; ++k) visit(x_hat.support[k]);
+    for (int32_t j : drift_) visit(j);
+  }
+  for (int32_t j : touched_) {
+    last_[j] = s + 1;
+    if (j < d_) {
+      const double next = reg.Prox(cur_[j] - eta * (acc_[j] + mu_[j]), eta);
+      const double dj = next - x[j];
+      if (dj == 0.0) continue;
+      (next == 0.0 && reg.l1 > 0 ? update->guarded : update->delta).Push(j, dj);
+    } else {
+      const double dj = -eta * (acc_[j] + mu_[j]);
+      if (dj != 0.0) update->delta.Push(j, dj);
+    }
+  }
+  ++step_;
 }
 
 template <typename Loss>

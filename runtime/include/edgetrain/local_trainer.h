@@ -30,6 +30,9 @@ struct TrainOptions {
   double time_limit = 0;        // seconds; 0 = none
   uint64_t seed = 1;
   SvrgWorker::Sampling sampling = SvrgWorker::Sampling::kAuto;
+  // Lazy (just-in-time) l1 updates: a step costs O(nnz of its rows) instead of also visiting
+  // the support and the drift set; the same iterates (SvrgWorker::set_lazy). l1 without l2/box.
+  bool lazy = true;
 };
 
 // One line of the training log: the snapshot that starts epoch `epoch` (epoch 0 = initial model).

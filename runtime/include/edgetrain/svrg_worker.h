@@ -16,6 +16,16 @@
 // computed once per epoch). With l1 at the optimum both sets are small, and so is Delta.
 // No allocation after construction.
 //
+// Lazy ("just-in-time") updates, set_lazy(true), for the serial mode only (TrainLocal: every
+// step is computed at the current x and applied before the next one): with l1 and no l2 or box,
+// a coordinate no drawn row touches follows x_j <- soft(x_j - eta mu~_j, eta l1) at every step,
+// whose k-fold composition has a closed form (LazyL1Steps). A step then visits only the rows'
+// non-zeros (and the intercept), bringing each up to date first; the epoch's last step brings
+// every other coordinate up to date. Same iterates as the eager steps (up to rounding), at
+// O(nnz of the mini-batch) per step instead of O(nnz + |support| + |drift|). It needs the step
+// count of the epoch (BeginEpoch's inner_steps) and every step's update applied in order; with
+// l2 > 0 or a box it is ignored (eager steps).
+//
 // Thread-safety: none; one worker per thread. Ownership: the shard is borrowed and must outlive
 // the worker; everything else is owned.
 #ifndef EDGETRAIN_SVRG_WORKER_H_
@@ -58,8 +68,13 @@ class SvrgWorker {
   // Gradient phase at the snapshot. REQUIRES: x_tilde and grad_sum have p entries.
   void ComputeSnapshot(const double* x_tilde, double* grad_sum, double* loss_sum);
 
-  // REQUIRES: ComputeSnapshot at this epoch's snapshot; mu has p entries; eta > 0; batch >= 1.
-  void BeginEpoch(const double* mu, double eta, int32_t batch);
+  // REQUIRES: ComputeSnapshot at this epoch's snapshot; mu has p entries; eta > 0; batch >= 1;
+  // inner_steps > 0 when lazy (the number of Step calls of this epoch).
+  void BeginEpoch(const double* mu, double eta, int32_t batch, int64_t inner_steps = 0);
+
+  // Lazy updates (see above). REQUIRES: set before BeginEpoch; the serial mode only.
+  void set_lazy(bool lazy) { lazy_requested_ = lazy; }
+  bool lazy() const { return lazy_; }
 
   // One inner step at x^; *update is cleared and filled.
   // REQUIRES: BeginEpoch; update->delta.dim() == update->guarded.dim() == p.
@@ -70,6 +85,8 @@ class SvrgWorker {
  private:
   template <typename Loss>
   void StepImpl(const ModelView& x_hat, ModelUpdate* update);
+  template <typename Loss>
+  void LazyStepImpl(const ModelView& x_hat, ModelUpdate* update);
   // Marks coordinate j as visited in this step (zeroing its accumulator on first visit).
   void Touch(int32_t j) {
     if (stamp_[j] != current_) {
@@ -95,7 +112,19 @@ class SvrgWorker {
   std::vector<uint32_t> stamp_;         // p
   uint32_t current_ = 0;
   std::vector<int32_t> touched_;        // capacity p
+  // Lazy mode: x^_j is current up to step last_[j] of the epoch; cur_ holds the caught-up values.
+  bool lazy_requested_ = false;
+  bool lazy_ = false;
+  int64_t step_ = 0;
+  int64_t inner_steps_ = 0;
+  std::vector<int64_t> last_;           // p (lazy only)
+  std::vector<double> cur_;             // p (lazy only)
 };
+
+// k applications of x <- soft(x - a, t) = sign(x - a) max(|x - a| - t, 0), t >= 0, in O(1):
+// what a coordinate that no row touches goes through in k inner steps (a = eta mu~_j,
+// t = eta l1). REQUIRES: k >= 0, t >= 0.
+double LazyL1Steps(double x, int64_t k, double a, double t);
 
 }  // namespace edgetrain
 

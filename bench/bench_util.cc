@@ -37,7 +37,8 @@ double NamedThreadsCpuSeconds(const std::string& prefix) {
     std::ifstream stat(base + "/stat");
     std::string line;
     std::getline(stat, line);
-    const size_t close = line.rfind(')');  // fields after "(comm)": state is field 3, utime 14, stime 15
+    const size_t close =
+        line.rfind(')');  // fields after "(comm)": state is field 3, utime 14, stime 15
     if (close == std::string::npos) continue;
     std::istringstream rest(line.substr(close + 2));
     std::string field;
@@ -162,34 +163,41 @@ void WriteBarChartSvg(const std::string& path, const std::string& title, const s
   const int left = 190, width = 520, bar = 12, gap = 10;
   const int top = 40;
   const int group_h = static_cast<int>(series.size()) * bar + gap;
-  const int height = top + static_cast<int>(groups.size()) * group_h + 40 + 18 * static_cast<int>(series.size());
+  const int height =
+      top + static_cast<int>(groups.size()) * group_h + 40 + 18 * static_cast<int>(series.size());
   auto xpos = [&](double v) {
-    return left + width * (std::log10(std::max(v, std::pow(10.0, log_lo))) - log_lo) / std::max(1.0, log_hi - log_lo);
+    return left + width * (std::log10(std::max(v, std::pow(10.0, log_lo))) - log_lo) /
+                      std::max(1.0, log_hi - log_lo);
   };
   std::ofstream f(path);
-  f << "<svg xmlns='http://www.w3.org/2000/svg' width='" << left + width + 30 << "' height='" << height
-    << "' font-family='sans-serif' font-size='11'>\n";
+  f << "<svg xmlns='http://www.w3.org/2000/svg' width='" << left + width + 30 << "' height='"
+    << height << "' font-family='sans-serif' font-size='11'>\n";
   f << "<text x='10' y='18' font-size='13' font-weight='bold'>" << title << "</text>\n";
   for (double e = log_lo; e <= log_hi; e += 1) {
     const double x = xpos(std::pow(10.0, e));
     f << "<line x1='" << x << "' y1='" << top - 5 << "' x2='" << x << "' y2='"
       << top + static_cast<int>(groups.size()) * group_h << "' stroke='#ddd'/>\n";
-    f << "<text x='" << x << "' y='" << top - 8 << "' text-anchor='middle'>1e" << static_cast<int>(e) << "</text>\n";
+    f << "<text x='" << x << "' y='" << top - 8 << "' text-anchor='middle'>1e"
+      << static_cast<int>(e) << "</text>\n";
   }
   int y = top;
   for (const BarGroup& g : groups) {
-    f << "<text x='" << left - 6 << "' y='" << y + group_h / 2 << "' text-anchor='end'>" << g.label << "</text>\n";
+    f << "<text x='" << left - 6 << "' y='" << y + group_h / 2 << "' text-anchor='end'>" << g.label
+      << "</text>\n";
     for (size_t s = 0; s < g.values.size(); ++s) {
       const double v = g.values[s];
       f << "<rect x='" << left << "' y='" << y + static_cast<int>(s) * bar << "' width='"
-        << std::max(1.0, xpos(v) - left) << "' height='" << bar - 2 << "' fill='" << kColors[s % 6] << "'/>\n";
+        << std::max(1.0, xpos(v) - left) << "' height='" << bar - 2 << "' fill='" << kColors[s % 6]
+        << "'/>\n";
     }
     y += group_h;
   }
-  f << "<text x='" << left + width / 2 << "' y='" << y + 14 << "' text-anchor='middle'>" << unit << " (log scale)</text>\n";
+  f << "<text x='" << left + width / 2 << "' y='" << y + 14 << "' text-anchor='middle'>" << unit
+    << " (log scale)</text>\n";
   y += 30;
   for (size_t s = 0; s < series.size(); ++s) {
-    f << "<rect x='" << left << "' y='" << y - 9 << "' width='10' height='10' fill='" << kColors[s % 6] << "'/>";
+    f << "<rect x='" << left << "' y='" << y - 9 << "' width='10' height='10' fill='"
+      << kColors[s % 6] << "'/>";
     f << "<text x='" << left + 16 << "' y='" << y << "'>" << series[s] << "</text>\n";
     y += 18;
   }

@@ -29,8 +29,10 @@ double TimePerCall(F&& f, double min_seconds = 0.3) {
     for (int64_t r = 0; r < reps; ++r) f();
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (s < min_seconds / 5) {  // too short to time: more repetitions
-      reps = s <= 1e-6 ? reps * 10
-                       : std::max<int64_t>(reps * 2, static_cast<int64_t>(static_cast<double>(reps) * min_seconds / 5 / s * 1.2));
+      reps = s <= 1e-6
+                 ? reps * 10
+                 : std::max<int64_t>(reps * 2, static_cast<int64_t>(static_cast<double>(reps) *
+                                                                    min_seconds / 5 / s * 1.2));
       continue;
     }
     best = std::min(best, s / static_cast<double>(reps));
@@ -56,7 +58,8 @@ int64_t FindUnique(std::string_view buf, uint64_t pattern);
 // command() is the program name and every argument read, to print as "Reproduce: ...".
 class Flags {
  public:
-  Flags(int argc, char** argv, const std::string& program) : argc_(argc), argv_(argv), command_(program) {}
+  Flags(int argc, char** argv, const std::string& program)
+      : argc_(argc), argv_(argv), command_(program) {}
   // The next flag's name, or false at the end.
   bool Next(std::string* name);
   // The value after the current flag (exits with status 2 when there is none).

@@ -14,13 +14,14 @@
 // It also reports the bytes on the wire per update: the Update as encoded (the codec picks the
 // smaller of sparse and dense), the other encoding, and the coordinator's answer.
 //
-// Output: a markdown fragment (--out, bench/out/50-throughput.md) and an SVG chart (--svg, bench/throughput.svg).
+// Output: a markdown fragment (--out, bench/out/50-throughput.md) and an SVG chart (--svg,
+// bench/throughput.svg).
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
-#include <sys/socket.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
@@ -37,7 +38,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
 #include <zmq.hpp>
 
 #include "bench_util.h"
@@ -74,14 +74,14 @@ struct Row {
   int64_t update_bytes = 0;        // as encoded
   int64_t update_bytes_other = 0;  // in the other encoding
   bool update_sparse = false;
-  double answer_bytes = 0;         // mean Model answer
-  double add_s = 0, copy_s = 0;    // seconds per update of the bound's parts
-  double apply_s = 0;              // CoordinatorState::ApplyUpdate alone, in-process
-  double socket_s = 0;             // a plain TCP loopback round trip of the Update and a 1-byte ack
-  double echo_rate = 0;            // replies/s of a bare ZeroMQ echo with the same sockets and load
-  double rate = 0;                 // coordinator updates/s
-  double cpu_us = 0;               // coordinator thread CPU per update
-  double io_us = 0;                // its ZeroMQ I/O threads' CPU per update
+  double answer_bytes = 0;       // mean Model answer
+  double add_s = 0, copy_s = 0;  // seconds per update of the bound's parts
+  double apply_s = 0;            // CoordinatorState::ApplyUpdate alone, in-process
+  double socket_s = 0;           // a plain TCP loopback round trip of the Update and a 1-byte ack
+  double echo_rate = 0;          // replies/s of a bare ZeroMQ echo with the same sockets and load
+  double rate = 0;               // coordinator updates/s
+  double cpu_us = 0;             // coordinator thread CPU per update
+  double io_us = 0;              // its ZeroMQ I/O threads' CPU per update
   int64_t applied = 0;
   int64_t refused = 0;
   double bound() const { return 1.0 / (add_s + copy_s); }
@@ -93,7 +93,8 @@ ModelUpdate MakeDelta(int64_t d, double density, uint64_t seed) {
   std::uniform_real_distribution<double> u(1e-7, 1e-6);
   ModelUpdate up;
   up.Reset(d);
-  const int64_t nnz = std::max<int64_t>(1, static_cast<int64_t>(static_cast<double>(d) * density + 0.5));
+  const int64_t nnz =
+      std::max<int64_t>(1, static_cast<int64_t>(static_cast<double>(d) * density + 0.5));
   if (nnz >= d) {
     for (int64_t j = 0; j < d; ++j) up.delta.Push(static_cast<int32_t>(j), u(rng));
     return up;
@@ -112,10 +113,14 @@ ModelUpdate MakeDelta(int64_t d, double density, uint64_t seed) {
 // How many distinct Deltas an agent cycles through (up to 64 MB of them, at most 16), so that
 // the model's support grows as in training and the adds touch as much memory as real ones.
 int64_t PoolSize(int64_t d, double density) {
-  const int64_t one = static_cast<int64_t>(density >= 1 ? 8.0 * static_cast<double>(d) : 12.0 * density * static_cast<double>(d)) + 256;
+  const int64_t one = static_cast<int64_t>(density >= 1 ? 8.0 * static_cast<double>(d)
+                                                        : 12.0 * density * static_cast<double>(d)) +
+                      256;
   return std::clamp<int64_t>((int64_t{64} << 20) / one, 1, 16);
 }
-uint64_t PoolSeed(uint64_t agent_seed, int64_t k) { return agent_seed * 1000 + static_cast<uint64_t>(k); }
+uint64_t PoolSeed(uint64_t agent_seed, int64_t k) {
+  return agent_seed * 1000 + static_cast<uint64_t>(k);
+}
 
 // The bare loop the coordinator's add is compared with: seconds per x += Delta, over the same
 // Deltas the first agent sends, in the same order.
@@ -150,7 +155,8 @@ double TimeApply(const std::vector<ModelUpdate>& pool, int64_t d) {
   return TimePerCall([&] {
     const ModelUpdate& u = pool[next++ % pool.size()];
     // As the decoder hands it over: a Delta with every coordinate travels dense (no index).
-    const VectorView v = u.delta.nnz() == d ? VectorView::Dense(u.delta.value().data(), d) : u.delta.View();
+    const VectorView v =
+        u.delta.nnz() == d ? VectorView::Dense(u.delta.value().data(), d) : u.delta.View();
     state.ApplyUpdate(v, u.guarded.View(), state.epoch(), state.version(), 0);
   });
 }
@@ -172,7 +178,8 @@ double TimeSocketRoundTrip(int64_t bytes) {
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   socklen_t len = sizeof addr;
-  if (listener < 0 || bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || listen(listener, 1) != 0 ||
+  if (listener < 0 || bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      listen(listener, 1) != 0 ||
       getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
     return 0;
   }
@@ -235,10 +242,11 @@ struct LoadAgent {
   int64_t version = 0;
   bool inner = false;
   struct Encoded {
-    std::string bytes;               // a pre-encoded Update
+    std::string bytes;                  // a pre-encoded Update
     int64_t seq_at = -1, base_at = -1;  // where its sequence number and base version sit
   };
-  std::vector<Encoded> pool;  // distinct Deltas, sent in turn (so the model's support grows as in training)
+  std::vector<Encoded>
+      pool;  // distinct Deltas, sent in turn (so the model's support grows as in training)
   size_t next = 0;
   bool in_flight = false;
   int64_t applied = 0, refused = 0, answers = 0;
@@ -248,7 +256,9 @@ struct LoadAgent {
   int64_t d = 0;
 };
 
-void SendBytes(LoadAgent& a, std::string_view bytes) { a.socket.send(zmq::buffer(bytes.data(), bytes.size())); }
+void SendBytes(LoadAgent& a, std::string_view bytes) {
+  a.socket.send(zmq::buffer(bytes.data(), bytes.size()));
+}
 
 void SendUpdate(LoadAgent& a) {
   ++a.seq;
@@ -262,9 +272,11 @@ void SendUpdate(LoadAgent& a) {
 }
 
 // Handles one message from the coordinator; returns false on Stop/Reject.
-bool OnMessage(LoadAgent& a, const zmq::message_t& msg, wire::Encoder& enc, int64_t d, bool measuring) {
+bool OnMessage(LoadAgent& a, const zmq::message_t& msg, wire::Encoder& enc, int64_t d,
+               bool measuring) {
   const fb::Envelope* e = fb::GetEnvelope(msg.data());
-  if (getenv("BENCH_DEBUG")) std::fprintf(stderr, "%s: %s\n", a.id.c_str(), wire::MessageName(e->message_type()));
+  if (getenv("BENCH_DEBUG"))
+    std::fprintf(stderr, "%s: %s\n", a.id.c_str(), wire::MessageName(e->message_type()));
   switch (e->message_type()) {
     case fb::Message::Welcome: {
       a.session = e->session();
@@ -281,7 +293,8 @@ bool OnMessage(LoadAgent& a, const zmq::message_t& msg, wire::Encoder& enc, int6
       a.in_flight = false;
       std::vector<double> g(d, 1.0);  // non-zero: the snapshot is not optimal
       Smoothness s{1000, 1, 1, 1, 1, false};
-      SendBytes(a, enc.GradSum({a.id, a.session, ++a.seq}, a.epoch, {g.data(), d, nullptr, 0}, 693.0, 1000, s));
+      SendBytes(a, enc.GradSum({a.id, a.session, ++a.seq}, a.epoch, {g.data(), d, nullptr, 0},
+                               693.0, 1000, s));
       break;
     }
     case fb::Message::Snapshot: {
@@ -348,7 +361,8 @@ constexpr int kCoordinatorThreadPrefix = 7;  // the coordinator context's I/O th
 constexpr uint64_t kFirstAgentSeed = 100;
 
 std::string Endpoint(const Options& o) {
-  if (o.transport == "ipc") return "ipc:///tmp/edgetrain-throughput-" + std::to_string(getpid()) + ".sock";
+  if (o.transport == "ipc")
+    return "ipc:///tmp/edgetrain-throughput-" + std::to_string(getpid()) + ".sock";
   return "tcp://127.0.0.1:0";
 }
 
@@ -360,8 +374,9 @@ double RunEcho(const Options& opt, int64_t bytes, int64_t answer_bytes, int agen
   zmq::context_t server_context;
   zmq::socket_t router(server_context, zmq::socket_type::router);
   router.set(zmq::sockopt::linger, 0);
-  router.bind(opt.transport == "ipc" ? "ipc:///tmp/edgetrain-echo-" + std::to_string(getpid()) + ".sock"
-                                     : "tcp://127.0.0.1:0");
+  router.bind(opt.transport == "ipc"
+                  ? "ipc:///tmp/edgetrain-echo-" + std::to_string(getpid()) + ".sock"
+                  : "tcp://127.0.0.1:0");
   const std::string endpoint = router.get(zmq::sockopt::last_endpoint);
   std::atomic<bool> stop{false};
   std::thread server([&] {
@@ -425,14 +440,17 @@ Row RunCase(const Options& opt, int64_t d, double density, int agent_count) {
   row.density = density;
   // ---- the in-process bound ----
   std::vector<ModelUpdate> pool;
-  for (int64_t k = 0; k < PoolSize(d, density); ++k) pool.push_back(MakeDelta(d, density, PoolSeed(kFirstAgentSeed, k)));
+  for (int64_t k = 0; k < PoolSize(d, density); ++k)
+    pool.push_back(MakeDelta(d, density, PoolSeed(kFirstAgentSeed, k)));
   const ModelUpdate& up = pool[0];
   row.nnz = up.delta.nnz();
   wire::Encoder probe;
   row.update_bytes = static_cast<int64_t>(probe.Update({"load-0", 1, 1}, 1, 0, up).size());
-  const int64_t sparse_payload = wire::Encoder::SparseBytes(row.nnz), dense_payload = wire::Encoder::DenseBytes(d);
+  const int64_t sparse_payload = wire::Encoder::SparseBytes(row.nnz),
+                dense_payload = wire::Encoder::DenseBytes(d);
   row.update_sparse = sparse_payload < dense_payload;
-  row.update_bytes_other = row.update_bytes + (row.update_sparse ? dense_payload - sparse_payload : sparse_payload - dense_payload);
+  row.update_bytes_other = row.update_bytes + (row.update_sparse ? dense_payload - sparse_payload
+                                                                 : sparse_payload - dense_payload);
   row.add_s = TimeAdd(pool, d);
   row.apply_s = TimeApply(pool, d);
   pool.clear();
@@ -553,8 +571,10 @@ Row RunCase(const Options& opt, int64_t d, double density, int agent_count) {
   row.rate = static_cast<double>(row.applied) / (t1 - t0);
   row.cpu_us = row.applied > 0 ? 1e6 * (cpu1 - cpu0) / static_cast<double>(row.applied) : 0;
   row.io_us = row.applied > 0 ? 1e6 * (io1 - io0) / static_cast<double>(row.applied) : 0;
-  row.answer_bytes = answers > 0 ? static_cast<double>(answer_bytes) / static_cast<double>(answers) : 0;
-  row.echo_rate = RunEcho(opt, row.update_bytes, static_cast<int64_t>(row.answer_bytes), agent_count);
+  row.answer_bytes =
+      answers > 0 ? static_cast<double>(answer_bytes) / static_cast<double>(answers) : 0;
+  row.echo_rate =
+      RunEcho(opt, row.update_bytes, static_cast<int64_t>(row.answer_bytes), agent_count);
   return row;
 }
 
@@ -592,8 +612,10 @@ int Main(int argc, char** argv) {
       opt.svg = next();
     } else {
       std::fprintf(stderr,
-                   "usage: coordinator_throughput [--dims 1000,100000,1000000] [--densities 1,0.01] [--agents 1,8]\n"
-                   "       [--seconds S] [--transport tcp|ipc] [--full-models] [--out FRAGMENT.md] [--svg CHART.svg]\n");
+                   "usage: coordinator_throughput [--dims 1000,100000,1000000] [--densities "
+                   "1,0.01] [--agents 1,8]\n"
+                   "       [--seconds S] [--transport tcp|ipc] [--full-models] [--out FRAGMENT.md] "
+                   "[--svg CHART.svg]\n");
       return 2;
     }
   }
@@ -601,59 +623,82 @@ int Main(int argc, char** argv) {
   const std::string load_before = LoadAverage();
   std::vector<Row> rows;
   for (const std::string& transport : opt.transports) {
-   opt.transport = transport;
-   for (int64_t d : opt.dims) {
-    for (double density : opt.densities) {
-     for (int64_t agents : opt.agents) {
-      Row r = RunCase(opt, d, density, static_cast<int>(agents));
-      std::printf("%s d=%-8" PRId64 " %-6s K=%-3d nnz=%-8" PRId64 " update %s  answer %s  bound %s/s (add %.2f us, apply %.2f us, copy %.2f us, tcp %.1f us)  "
-                  "coordinator %s/s = %.0f %% (echo %s/s; thread CPU %.2f us, I/O threads %.2f us per update, refused %" PRId64 ")\n",
-                  transport.c_str(), d, DeltaName(density).c_str(), r.agents, r.nnz, Bytes(static_cast<double>(r.update_bytes)).c_str(),
-                  Bytes(r.answer_bytes).c_str(), Thousands(r.bound()).c_str(), r.add_s * 1e6, r.apply_s * 1e6, r.copy_s * 1e6, r.socket_s * 1e6,
-                  Thousands(r.rate).c_str(), 100 * r.rate / r.bound(), Thousands(r.echo_rate).c_str(), r.cpu_us, r.io_us,
-                  r.refused);
-      std::fflush(stdout);
-      rows.push_back(r);
-     }
+    opt.transport = transport;
+    for (int64_t d : opt.dims) {
+      for (double density : opt.densities) {
+        for (int64_t agents : opt.agents) {
+          Row r = RunCase(opt, d, density, static_cast<int>(agents));
+          std::printf("%s d=%-8" PRId64 " %-6s K=%-3d nnz=%-8" PRId64
+                      " update %s  answer %s  bound %s/s (add %.2f us, apply %.2f us, copy %.2f "
+                      "us, tcp %.1f us)  "
+                      "coordinator %s/s = %.0f %% (echo %s/s; thread CPU %.2f us, I/O threads %.2f "
+                      "us per update, refused %" PRId64 ")\n",
+                      transport.c_str(), d, DeltaName(density).c_str(), r.agents, r.nnz,
+                      Bytes(static_cast<double>(r.update_bytes)).c_str(),
+                      Bytes(r.answer_bytes).c_str(), Thousands(r.bound()).c_str(), r.add_s * 1e6,
+                      r.apply_s * 1e6, r.copy_s * 1e6, r.socket_s * 1e6, Thousands(r.rate).c_str(),
+                      100 * r.rate / r.bound(), Thousands(r.echo_rate).c_str(), r.cpu_us, r.io_us,
+                      r.refused);
+          std::fflush(stdout);
+          rows.push_back(r);
+        }
+      }
     }
-   }
   }
   const std::string load_after = LoadAverage();
   std::ostringstream md;
   const bool ipc_only = opt.transports.size() == 1 && opt.transports[0] == "ipc";
-  md << "## Coordinator throughput vs. the in-process bound" << (ipc_only ? " over ipc:// (agents on the same host)" : "")
-     << "\n\n";
-  md << "Updates/s the real coordinator (`coordinator/coordinator.h`, `edgetrain-coordinator`'s event loop) "
+  md << "## Coordinator throughput vs. the in-process bound"
+     << (ipc_only ? " over ipc:// (agents on the same host)" : "") << "\n\n";
+  md << "Updates/s the real coordinator (`coordinator/coordinator.h`, `edgetrain-coordinator`'s "
+        "event loop) "
         "applies over ZeroMQ "
-        "on loopback (tcp://127.0.0.1; ipc:// where the table says so), beside the bound measured in the same run: the bare `x += Δ` loop over "
-        "the same Deltas plus a `memcpy` of a message of the Update's size, bound = 1 / (t_add + t_copy). "
-        "K load-generating agents (one thread, each a DEALER) keep one Update each in flight: pre-encoded "
-        "(16 distinct Deltas per agent, or as many as fit in 64 MB), sequence number and base version "
-        "patched in place, sent zero-copy; their base version is the version of the last Model they "
+        "on loopback (tcp://127.0.0.1; ipc:// where the table says so), beside the bound measured "
+        "in the same run: the bare `x += Δ` loop over "
+        "the same Deltas plus a `memcpy` of a message of the Update's size, bound = 1 / (t_add + "
+        "t_copy). "
+        "K load-generating agents (one thread, each a DEALER) keep one Update each in flight: "
+        "pre-encoded "
+        "(16 distinct Deltas per agent, or as many as fit in 64 MB), sequence number and base "
+        "version "
+        "patched in place, sent zero-copy; their base version is the version of the last Model "
+        "they "
         "received, as a real agent's is, and the coordinator answers "
-     << (opt.full_models ? "with the whole model (agents that do not take incremental answers)"
-                         : "incrementally (the changes since the base version, without the agent's own update)")
-     << ". Both sides share the machine's cores. *TCP round trip*: a plain-socket loopback transfer of the "
-        "Update and a 1-byte answer between two threads (no ZeroMQ): the floor of any coordinator behind a "
-        "kernel socket. *ApplyUpdate alone*: `CoordinatorState::ApplyUpdate` of the same Deltas in-process "
-        "(the add with the coordinator's bookkeeping: support list, change log). *ZeroMQ echo*: the same K DEALERs against a bare ROUTER that answers each message at "
-        "once with the coordinator's mean answer size (no decoding, no model): the ceiling of ZeroMQ "
+     << (opt.full_models
+             ? "with the whole model (agents that do not take incremental answers)"
+             : "incrementally (the changes since the base version, without the agent's own update)")
+     << ". Both sides share the machine's cores. *TCP round trip*: a plain-socket loopback "
+        "transfer of the "
+        "Update and a 1-byte answer between two threads (no ZeroMQ): the floor of any coordinator "
+        "behind a "
+        "kernel socket. *ApplyUpdate alone*: `CoordinatorState::ApplyUpdate` of the same Deltas "
+        "in-process "
+        "(the add with the coordinator's bookkeeping: support list, change log). *ZeroMQ echo*: "
+        "the same K DEALERs against a bare ROUTER that answers each message at "
+        "once with the coordinator's mean answer size (no decoding, no model): the ceiling of "
+        "ZeroMQ "
         "request/reply with this load on this machine.\n\n";
-  md << "| transport | d | Δ | K | nnz(Δ) | Update (encoding) | other encoding | answer (mean) | x += Δ | memcpy | "
-        "**bound** (upd/s) | ApplyUpdate alone | TCP round trip | ZeroMQ echo (upd/s) | **coordinator** (upd/s) | % of bound | "
+  md << "| transport | d | Δ | K | nnz(Δ) | Update (encoding) | other encoding | answer (mean) | x "
+        "+= Δ | memcpy | "
+        "**bound** (upd/s) | ApplyUpdate alone | TCP round trip | ZeroMQ echo (upd/s) | "
+        "**coordinator** (upd/s) | % of bound | "
         "coordinator thread CPU / update | its I/O thread CPU / update |\n";
-  md << "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+  md << "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "\n";
   char buf[768];
   for (const Row& r : rows) {
-    std::snprintf(buf, sizeof buf,
-                  "| %s | %s | %s | %d | %s | %s (%s) | %s | %s | %.2f µs | %.2f µs | %s | %.2f µs | %.1f µs | %s | %s | %.0f %% | "
-                  "%.1f µs | %.1f µs |\n",
-                  r.transport.c_str(), Thousands(static_cast<double>(r.d)).c_str(), DeltaName(r.density).c_str(),
-                  r.agents, Thousands(static_cast<double>(r.nnz)).c_str(), Bytes(static_cast<double>(r.update_bytes)).c_str(),
-                  r.update_sparse ? "sparse" : "dense", Bytes(static_cast<double>(r.update_bytes_other)).c_str(),
-                  Bytes(r.answer_bytes).c_str(), r.add_s * 1e6, r.copy_s * 1e6, Thousands(r.bound()).c_str(),
-                  r.apply_s * 1e6, r.socket_s * 1e6, Thousands(r.echo_rate).c_str(), Thousands(r.rate).c_str(), 100 * r.rate / r.bound(),
-                  r.cpu_us, r.io_us);
+    std::snprintf(
+        buf, sizeof buf,
+        "| %s | %s | %s | %d | %s | %s (%s) | %s | %s | %.2f µs | %.2f µs | %s | %.2f µs | %.1f µs "
+        "| %s | %s | %.0f %% | "
+        "%.1f µs | %.1f µs |\n",
+        r.transport.c_str(), Thousands(static_cast<double>(r.d)).c_str(),
+        DeltaName(r.density).c_str(), r.agents, Thousands(static_cast<double>(r.nnz)).c_str(),
+        Bytes(static_cast<double>(r.update_bytes)).c_str(), r.update_sparse ? "sparse" : "dense",
+        Bytes(static_cast<double>(r.update_bytes_other)).c_str(), Bytes(r.answer_bytes).c_str(),
+        r.add_s * 1e6, r.copy_s * 1e6, Thousands(r.bound()).c_str(), r.apply_s * 1e6,
+        r.socket_s * 1e6, Thousands(r.echo_rate).c_str(), Thousands(r.rate).c_str(),
+        100 * r.rate / r.bound(), r.cpu_us, r.io_us);
     md << buf;
   }
   // The targets of issue 6, from the rows above.
@@ -661,14 +706,19 @@ int Main(int argc, char** argv) {
   for (const Row& r : rows) {
     if (r.d == 1000000 && r.density >= 1) best_dense = std::max(best_dense, r.rate / r.bound());
     if (r.d == 1000000 && r.density < 1) best_sparse = std::max(best_sparse, r.rate / r.bound());
-    if (r.d == 1000 && r.density < 1 && r.transport == "tcp") best_small = std::max(best_small, r.rate);
-    if (r.d == 1000 && r.density < 1 && r.transport == "ipc") best_small_ipc = std::max(best_small_ipc, r.rate);
+    if (r.d == 1000 && r.density < 1 && r.transport == "tcp")
+      best_small = std::max(best_small, r.rate);
+    if (r.d == 1000 && r.density < 1 && r.transport == "ipc")
+      best_small_ipc = std::max(best_small_ipc, r.rate);
     if (r.d == 1000 && r.density < 1) best_echo = std::max(best_echo, r.echo_rate);
   }
   md << "\nTargets (issue 6): ";
   if (best_dense >= 0 || best_sparse >= 0) {
-    std::snprintf(buf, sizeof buf, "at d = 10^6 the coordinator reaches %.0f %% (dense Δ) and %.0f %% (1 %% Δ) of the "
-                  "in-process bound, target 50 %%; ", 100 * best_dense, 100 * best_sparse);
+    std::snprintf(
+        buf, sizeof buf,
+        "at d = 10^6 the coordinator reaches %.0f %% (dense Δ) and %.0f %% (1 %% Δ) of the "
+        "in-process bound, target 50 %%; ",
+        100 * best_dense, 100 * best_sparse);
     md << buf;
   }
   if (best_small >= 0 || best_small_ipc >= 0) {
@@ -676,20 +726,24 @@ int Main(int argc, char** argv) {
     if (best_small >= 0) md << Thousands(best_small) << " updates/s over tcp";
     if (best_small >= 0 && best_small_ipc >= 0) md << " and ";
     if (best_small_ipc >= 0) md << Thousands(best_small_ipc) << " updates/s over ipc";
-    md << ", target 100 000 (the bare ZeroMQ echo under the same load: at most " << Thousands(best_echo) << "/s).";
+    md << ", target 100 000 (the bare ZeroMQ echo under the same load: at most "
+       << Thousands(best_echo) << "/s).";
   }
-  md << "\n\nMachine: " << MachineDescription() << "; " << UtcNow() << "; load average before " << load_before
-     << ", after " << load_after << " (other work on the machine makes the numbers noisy).\n\n";
-  md << "Reproduce: `scripts/bench throughput` or `bench/throughput.sh` (runs `build/release/bench/" << opt.command << "`).\n";
+  md << "\n\nMachine: " << MachineDescription() << "; " << UtcNow() << "; load average before "
+     << load_before << ", after " << load_after
+     << " (other work on the machine makes the numbers noisy).\n\n";
+  md << "Reproduce: `scripts/bench throughput` or `bench/throughput.sh` (runs `build/release/bench/"
+     << opt.command << "`).\n";
   if (!opt.svg.empty()) {
     std::vector<BarGroup> groups;
     for (const Row& r : rows) {
-      groups.push_back({r.transport + " d=" + Thousands(static_cast<double>(r.d)) + ", " + DeltaName(r.density) +
-                            ", K=" + std::to_string(r.agents),
+      groups.push_back({r.transport + " d=" + Thousands(static_cast<double>(r.d)) + ", " +
+                            DeltaName(r.density) + ", K=" + std::to_string(r.agents),
                         {r.bound(), 1.0 / r.socket_s, r.echo_rate, r.rate}});
     }
     WriteBarChartSvg(opt.svg, "Coordinator updates/s vs. the in-process bound", "updates/s",
-                     {"in-process bound (x += Δ and memcpy)", "TCP loopback round trip of the Update (plain sockets)",
+                     {"in-process bound (x += Δ and memcpy)",
+                      "TCP loopback round trip of the Update (plain sockets)",
                       "ZeroMQ echo, same load (no work)", "coordinator over ZeroMQ"},
                      groups);
     md << "\n![coordinator throughput](" << opt.svg.substr(opt.svg.find_last_of('/') + 1) << ")\n";

@@ -29,7 +29,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
 #include <zmq.hpp>
 
 #include "bench_util.h"
@@ -49,8 +48,9 @@ constexpr int kServerThreadPrefix = 6;  // the server context's I/O threads: "6/
 struct Options {
   std::vector<int64_t> dims = {100000, 1000000};
   int32_t group_size = 10;
-  std::vector<double> active_groups = {0.1, 0.01};  // DAP: fractions of groups the agent's prox leaves non-zero
-  double active = 0.1;  // of the case being run
+  std::vector<double> active_groups = {
+      0.1, 0.01};                  // DAP: fractions of groups the agent's prox leaves non-zero
+  double active = 0.1;             // of the case being run
   double gradient_density = 0.01;  // TAP: non-zeros of the stochastic part of v
   int agents = 2;
   double seconds = 2.0;
@@ -61,21 +61,26 @@ struct Options {
 struct Result1 {
   Mode mode = Mode::kDap;
   int64_t d = 0;
-  double active = 0;         // DAP: fraction of active groups
+  double active = 0;  // DAP: fraction of active groups
   int64_t message_bytes = 0;
   int64_t nnz = 0;
-  double rate = 0;           // updates/s
-  double cpu_us = 0;         // server thread CPU per update
-  double io_us = 0;          // its I/O threads' CPU per update
-  double work_us = 0;        // the arithmetic alone, in-process: ApplyUpdate or the prox step
+  double rate = 0;     // updates/s
+  double cpu_us = 0;   // server thread CPU per update
+  double io_us = 0;    // its I/O threads' CPU per update
+  double work_us = 0;  // the arithmetic alone, in-process: ApplyUpdate or the prox step
 };
 
 // The server: receive, decode, apply (DAP) or prox step (TAP), answer.
 class Server {
  public:
   Server(Mode mode, int64_t d, const Options& o, zmq::context_t* context)
-      : mode_(mode), d_(d), router_(context, transport::ChannelOptions{}), h_{1e-3, o.group_size},
-        state_(ProblemSpec{}, static_cast<int32_t>(d)), mu_(d), x_(d, 0.0) {
+      : mode_(mode),
+        d_(d),
+        router_(context, transport::ChannelOptions{}),
+        h_{1e-3, o.group_size},
+        state_(ProblemSpec{}, static_cast<int32_t>(d)),
+        mu_(d),
+        x_(d, 0.0) {
     std::mt19937_64 rng(5);
     std::uniform_real_distribution<double> u(-1e-3, 1e-3);
     for (double& m : mu_) m = u(rng);
@@ -145,7 +150,8 @@ SparseVector MakeVector(Mode mode, int64_t d, const Options& o, uint64_t seed) {
     }
     return v;
   }
-  const int64_t nnz = std::max<int64_t>(1, static_cast<int64_t>(static_cast<double>(d) * o.gradient_density));
+  const int64_t nnz =
+      std::max<int64_t>(1, static_cast<int64_t>(static_cast<double>(d) * o.gradient_density));
   std::vector<int32_t> idx;
   std::uniform_int_distribution<int64_t> pick(0, d - 1);
   std::vector<char> seen(d, 0);
@@ -188,7 +194,8 @@ Result1 RunCase(Mode mode, int64_t d, const Options& o) {
 
   zmq::context_t load_context;
   std::vector<zmq::socket_t> sockets;
-  std::vector<std::string> buffers(o.agents, message);  // one per agent: each sent zero-copy, one in flight
+  std::vector<std::string> buffers(o.agents,
+                                   message);  // one per agent: each sent zero-copy, one in flight
   for (int k = 0; k < o.agents; ++k) {
     sockets.emplace_back(load_context, zmq::socket_type::dealer);
     sockets.back().set(zmq::sockopt::linger, 0);
@@ -261,8 +268,10 @@ int Main(int argc, char** argv) {
       o.out = next();
     } else {
       std::fprintf(stderr,
-                   "usage: dap_vs_tap [--dims 100000,1000000] [--group-size G] [--active-groups F] [--agents K]\n"
-                   "       [--seconds S] [--out FRAGMENT.md]   (--active-groups takes a list, e.g. 0.1,0.01)\n");
+                   "usage: dap_vs_tap [--dims 100000,1000000] [--group-size G] [--active-groups F] "
+                   "[--agents K]\n"
+                   "       [--seconds S] [--out FRAGMENT.md]   (--active-groups takes a list, e.g. "
+                   "0.1,0.01)\n");
       return 2;
     }
   }
@@ -270,38 +279,48 @@ int Main(int argc, char** argv) {
   const std::string load_before = LoadAverage();
   std::vector<std::pair<Result1, Result1>> rows;
   for (int64_t d : o.dims) {
-   Result1 tap = RunCase(Mode::kTap, d, o);
-   for (double active : o.active_groups) {
-    o.active = active;
-    Result1 dap = RunCase(Mode::kDap, d, o);
-    for (const Result1* r : {&dap, &tap}) {
-      std::printf("d=%-8" PRId64 " %s  message %s (%" PRId64 " entries)  %s upd/s  server thread CPU %.1f us/update "
-                  "(I/O threads %.1f us), arithmetic alone %.1f us\n",
-                  d, r->mode == Mode::kDap ? "DAP" : "TAP", Bytes(static_cast<double>(r->message_bytes)).c_str(), r->nnz,
-                  Thousands(r->rate).c_str(), r->cpu_us, r->io_us, r->work_us);
+    Result1 tap = RunCase(Mode::kTap, d, o);
+    for (double active : o.active_groups) {
+      o.active = active;
+      Result1 dap = RunCase(Mode::kDap, d, o);
+      for (const Result1* r : {&dap, &tap}) {
+        std::printf("d=%-8" PRId64 " %s  message %s (%" PRId64
+                    " entries)  %s upd/s  server thread CPU %.1f us/update "
+                    "(I/O threads %.1f us), arithmetic alone %.1f us\n",
+                    d, r->mode == Mode::kDap ? "DAP" : "TAP",
+                    Bytes(static_cast<double>(r->message_bytes)).c_str(), r->nnz,
+                    Thousands(r->rate).c_str(), r->cpu_us, r->io_us, r->work_us);
+      }
+      std::fflush(stdout);
+      rows.emplace_back(dap, tap);
     }
-    std::fflush(stdout);
-    rows.emplace_back(dap, tap);
-   }
   }
   const std::string load_after = LoadAverage();
   std::ostringstream md;
   char buf[2000];
   md << "## DAP vs. TAP: coordinator CPU per update with group lasso\n\n";
-  std::snprintf(buf, sizeof buf,
-                "Group lasso with groups of %d (d/%d groups), %d agents each keeping one update in flight over "
-                "ZeroMQ tcp on loopback. **DAP**: the agent does the prox and sends Delta (dense within the groups "
-                "the prox leaves active, the fraction in the table); the coordinator only adds "
-                "(`CoordinatorState::ApplyUpdate`): its cost follows nnz(Delta). **TAP**: the classic "
-                "asynchronous proximal parameter server; the agent sends the sparse part of its "
-                "variance-reduced gradient (%.0f %% of d; the server holds mu~, TAP's best case on the wire) and "
-                "the coordinator computes x = prox_{eta h}(x - eta v), O(d) per update. A bench-only coordinator "
-                "loop (`bench/dap_vs_tap.cc`; the production coordinator has no TAP mode) with the real transport "
-                "and decoder, answering every update with a Heartbeat in both modes.\n\n",
-                o.group_size, o.group_size, o.agents, o.gradient_density * 100);
+  std::snprintf(
+      buf, sizeof buf,
+      "Group lasso with groups of %d (d/%d groups), %d agents each keeping one update in flight "
+      "over "
+      "ZeroMQ tcp on loopback. **DAP**: the agent does the prox and sends Delta (dense within the "
+      "groups "
+      "the prox leaves active, the fraction in the table); the coordinator only adds "
+      "(`CoordinatorState::ApplyUpdate`): its cost follows nnz(Delta). **TAP**: the classic "
+      "asynchronous proximal parameter server; the agent sends the sparse part of its "
+      "variance-reduced gradient (%.0f %% of d; the server holds mu~, TAP's best case on the wire) "
+      "and "
+      "the coordinator computes x = prox_{eta h}(x - eta v), O(d) per update. A bench-only "
+      "coordinator "
+      "loop (`bench/dap_vs_tap.cc`; the production coordinator has no TAP mode) with the real "
+      "transport "
+      "and decoder, answering every update with a Heartbeat in both modes.\n\n",
+      o.group_size, o.group_size, o.agents, o.gradient_density * 100);
   md << buf;
-  md << "| d | groups | mode | message | updates/s | coordinator thread CPU / update | its I/O thread CPU / update | "
-        "arithmetic alone (in-process) | TAP / DAP coordinator CPU |\n|---:|---:|---|---:|---:|---:|---:|---:|---:|\n";
+  md << "| d | groups | mode | message | updates/s | coordinator thread CPU / update | its I/O "
+        "thread CPU / update | "
+        "arithmetic alone (in-process) | TAP / DAP coordinator CPU "
+        "|\n|---:|---:|---|---:|---:|---:|---:|---:|---:|\n";
   for (size_t k = 0; k < rows.size(); ++k) {
     const auto& [dap, tap] = rows[k];
     const bool last_of_d = k + 1 == rows.size() || rows[k + 1].first.d != dap.d;
@@ -311,22 +330,25 @@ int Main(int argc, char** argv) {
       std::string mode = "TAP (coordinator does the prox)";
       std::string ratio;
       if (r->mode == Mode::kDap) {
-        std::snprintf(buf, sizeof buf, "DAP (agent does the prox), %g %% of groups active", r->active * 100);
+        std::snprintf(buf, sizeof buf, "DAP (agent does the prox), %g %% of groups active",
+                      r->active * 100);
         mode = buf;
         std::snprintf(buf, sizeof buf, "%.0fx", tap.cpu_us / std::max(1e-9, dap.cpu_us));
         ratio = buf;
       }
-      std::snprintf(buf, sizeof buf, "| %s | %s | %s | %s | %s | %.1f µs | %.1f µs | %.1f µs | %s |\n",
-                    Thousands(static_cast<double>(r->d)).c_str(),
-                    Thousands(static_cast<double>((r->d + o.group_size - 1) / o.group_size)).c_str(), mode.c_str(),
-                    Bytes(static_cast<double>(r->message_bytes)).c_str(), Thousands(r->rate).c_str(), r->cpu_us,
-                    r->io_us, r->work_us, ratio.c_str());
+      std::snprintf(
+          buf, sizeof buf, "| %s | %s | %s | %s | %s | %.1f µs | %.1f µs | %.1f µs | %s |\n",
+          Thousands(static_cast<double>(r->d)).c_str(),
+          Thousands(static_cast<double>((r->d + o.group_size - 1) / o.group_size)).c_str(),
+          mode.c_str(), Bytes(static_cast<double>(r->message_bytes)).c_str(),
+          Thousands(r->rate).c_str(), r->cpu_us, r->io_us, r->work_us, ratio.c_str());
       md << buf;
     }
   }
-  md << "\nMachine: " << MachineDescription() << "; " << UtcNow() << "; load average before " << load_before
-     << ", after " << load_after << ".\n\n";
-  md << "Reproduce: `scripts/bench throughput` or `bench/throughput.sh` (runs `build/release/bench/" << o.command << "`).\n";
+  md << "\nMachine: " << MachineDescription() << "; " << UtcNow() << "; load average before "
+     << load_before << ", after " << load_after << ".\n\n";
+  md << "Reproduce: `scripts/bench throughput` or `bench/throughput.sh` (runs `build/release/bench/"
+     << o.command << "`).\n";
   std::printf("\n%s", md.str().c_str());
   if (!o.out.empty()) {
     std::ofstream f(o.out);

@@ -39,15 +39,17 @@ struct Counts {
 // One update from agent a through the coordinator's pieces and back. Returns false on a failure
 // (reported by the caller, outside the counted region).
 bool RoundTrip(SimAgent& a, CoordinatorState& state, wire::Decoder& coordinator_decoder,
-               wire::Encoder& coordinator_encoder, std::vector<int32_t>& changes, Counts& counts, bool check_copy) {
+               wire::Encoder& coordinator_encoder, std::vector<int32_t>& changes, Counts& counts,
+               bool check_copy) {
   a.worker->Step(a.model.View(), &a.update);
-  const std::string_view sent = a.encoder.Update({a.id, 1, ++a.seq}, state.epoch(), a.version, a.update);
+  const std::string_view sent =
+      a.encoder.Update({a.id, 1, ++a.seq}, state.epoch(), a.version, a.update);
 
   Result<wire::DecodedMessage> m = coordinator_decoder.Decode(sent.data(), sent.size());
   if (!m.ok() || m->type != fb::Message::Update) return false;
   const auto* u = m->As<fb::Update>();
-  const UpdateVerdict verdict = state.ApplyUpdate(wire::ViewOf(u->delta()), wire::ViewOf(u->guarded()), u->epoch(),
-                                                  u->base_version(), 4);
+  const UpdateVerdict verdict = state.ApplyUpdate(
+      wire::ViewOf(u->delta()), wire::ViewOf(u->guarded()), u->epoch(), u->base_version(), 4);
   const bool applied = verdict == UpdateVerdict::kApplied;
   counts.applied += applied;
   const int64_t own = applied && state.last_update_exact() ? state.version() : -1;
@@ -57,9 +59,10 @@ bool RoundTrip(SimAgent& a, CoordinatorState& state, wire::Decoder& coordinator_
   std::string_view answer;
   if (state.ChangesSince(u->base_version(), own, &changes)) {
     ++counts.incremental;
-    answer = coordinator_encoder.Model({a.id, 1, m->seq}, state.epoch(), state.version(),
-                                       {x.data(), state.model_size(), changes.data(), static_cast<int64_t>(changes.size())},
-                                       applied, false, u->base_version(), own >= 0, m->seq);
+    answer = coordinator_encoder.Model(
+        {a.id, 1, m->seq}, state.epoch(), state.version(),
+        {x.data(), state.model_size(), changes.data(), static_cast<int64_t>(changes.size())},
+        applied, false, u->base_version(), own >= 0, m->seq);
   } else {
     ++counts.whole;
     answer = coordinator_encoder.Model({a.id, 1, m->seq}, state.epoch(), state.version(),
@@ -128,14 +131,16 @@ TEST_CASE("agent steps and coordinator update applications do not allocate once 
     const int warm = epoch == 0 ? 2 * kSteps : 50;
     bool ok = true;
     for (int t = 0; t < warm && ok; ++t) {
-      ok = RoundTrip(agents[t % 2], state, coordinator_decoder, coordinator_encoder, changes, counts, true);
+      ok = RoundTrip(agents[t % 2], state, coordinator_decoder, coordinator_encoder, changes,
+                     counts, true);
     }
     REQUIRE(ok);
     if (epoch == 0) continue;
     const long before = testing::AllocationCount();
     int failed_at = -1;
     for (int t = warm; t < 2 * kSteps; ++t) {
-      if (!RoundTrip(agents[t % 2], state, coordinator_decoder, coordinator_encoder, changes, counts, t % 97 == 0)) {
+      if (!RoundTrip(agents[t % 2], state, coordinator_decoder, coordinator_encoder, changes,
+                     counts, t % 97 == 0)) {
         failed_at = t;
         break;
       }
@@ -144,8 +149,9 @@ TEST_CASE("agent steps and coordinator update applications do not allocate once 
     CHECK(failed_at == -1);
     CHECK(allocations == 0);
   }
-  INFO("applied " << counts.applied << ", incremental " << counts.incremental << ", whole " << counts.whole
-                  << ", own exact " << counts.own_exact << ", not exact " << counts.not_exact);
+  INFO("applied " << counts.applied << ", incremental " << counts.incremental << ", whole "
+                  << counts.whole << ", own exact " << counts.own_exact << ", not exact "
+                  << counts.not_exact);
   CHECK(counts.incremental > counts.whole);
   CHECK(counts.own_exact > 0);
   CHECK(counts.not_exact > 0);  // the stop-at-zero path was taken too

@@ -1,6 +1,7 @@
 // GroupLasso: the group-sparse penalty over non-overlapping groups of equal size g,
 //
-//   h(w) = lambda * sum_G ||w_G||_2,   G = {0..g-1}, {g..2g-1}, ... (the last group may be shorter),
+//   h(w) = lambda * sum_G ||w_G||_2,   G = {0..g-1}, {g..2g-1}, ... (the last group may be
+//   shorter),
 //
 // which zeroes whole groups of features at once (a sensor's channels, a one-hot category). Its
 // prox is block soft-thresholding, one group at a time:
@@ -29,7 +30,8 @@ struct GroupLasso {
   int32_t group_size = 1;
 
   Status Validate() const {
-    if (!(lambda >= 0) || !std::isfinite(lambda)) return Status::InvalidArgument("group lasso: lambda must be >= 0");
+    if (!(lambda >= 0) || !std::isfinite(lambda))
+      return Status::InvalidArgument("group lasso: lambda must be >= 0");
     if (group_size < 1) return Status::InvalidArgument("group lasso: the group size must be >= 1");
     return Status::Ok();
   }

@@ -1,8 +1,11 @@
 #include "edgetrain/local_trainer.h"
 
+#include <algorithm>
 #include <chrono>
+#include <cstdlib>
 
 #include "edgetrain/coordinator_state.h"
+#include "edgetrain/support_newton.h"
 #include "edgetrain/svrg_worker.h"
 
 namespace edgetrain {
@@ -31,6 +34,8 @@ Result<TrainResult> TrainLocal(const Dataset& data, const ProblemSpec& spec,
   ModelUpdate update;
   update.Reset(p);
 
+  int64_t previous_nnz = -1;
+  bool newton_last = false;
   for (int64_t epoch = 0;; ++epoch) {
     state.BeginEpoch();
     double loss_sum = 0;
@@ -75,6 +80,25 @@ Result<TrainResult> TrainLocal(const Dataset& data, const ProblemSpec& spec,
       break;
     }
     if (rolled_back) continue;
+
+    // Second phase: once the support is nearly identified (its size changed by at most 5 %
+    // since the last snapshot), a Newton step on it replaces the epoch's inner loop; the next
+    // snapshot checks it (and an inner loop follows if the step did not lower P).
+    const bool stable = newton_last || (previous_nnz >= 0 && std::llabs(snap.nnz - previous_nnz) <=
+                                                                 std::max<int64_t>(2, snap.nnz / 20));
+    previous_nnz = snap.nnz;
+    newton_last = false;
+    if (options.newton_max_support > 0 && best && stable &&
+        SupportNewtonApplies(spec, state.mu().data(), state.snapshot(), data.dim(), options.newton_max_support)) {
+      std::vector<double> x = state.snapshot();
+      const NewtonOutcome newton = SupportNewtonStep(data, spec, state.mu().data(), snap.objective, &x);
+      if (newton.improved) {
+        state.Restore(x, state.version(), state.epoch());
+        ++result.newton_steps;
+        newton_last = newton.alpha == 1.0;  // a damped step: not yet Newton's fast regime
+        continue;
+      }
+    }
 
     worker.BeginEpoch(state.mu().data(), result.plan.eta, result.plan.batch, result.plan.inner_steps);
     for (int64_t t = 0; t < result.plan.inner_steps; ++t) {

@@ -33,6 +33,9 @@ struct TrainOptions {
   // Lazy (just-in-time) l1 updates: a step costs O(nnz of its rows) instead of also visiting
   // the support and the drift set; the same iterates (SvrgWorker::set_lazy). l1 without l2/box.
   bool lazy = true;
+  // Once the support is identified, Newton steps on it (support_newton.h) instead of inner loops
+  // while |support| <= this; 0 = never. Stopping is still decided by each snapshot's KKT check.
+  int64_t newton_max_support = 2000;
 };
 
 // One line of the training log: the snapshot that starts epoch `epoch` (epoch 0 = initial model).
@@ -56,6 +59,7 @@ struct TrainResult {
   Smoothness smoothness;
   std::string stop_reason;   // "kkt", "max-epochs" or "time-limit"
   int step_halvings = 0;     // times the divergence safeguard halved the step
+  int newton_steps = 0;      // epochs that were Newton steps on the support
 };
 
 Result<TrainResult> TrainLocal(const Dataset& data, const ProblemSpec& spec,

@@ -17,7 +17,7 @@ namespace edgetrain::internal {
 
 class BlockReader {
  public:
-  static constexpr size_t kBlockBytes = 4 << 20;
+  static constexpr size_t kBlockBytes = 1 << 20;  // 1 MB: loads as fast as 4 MB, 3 MB less peak RSS
 
   BlockReader() = default;
   BlockReader(const BlockReader&) = delete;

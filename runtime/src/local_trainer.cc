@@ -92,7 +92,7 @@ Result<TrainResult> TrainLocal(const Dataset& data, const ProblemSpec& spec,
         SupportNewtonApplies(spec, state.mu().data(), state.snapshot(), data.dim(), options.newton_max_support)) {
       std::vector<double> x = state.snapshot();
       const NewtonOutcome newton = SupportNewtonStep(data, spec, state.mu().data(), snap.objective, &x);
-      if (newton.improved) {
+      if (newton.improved && newton.alpha >= 0.5) {  // a damped step: the inner loop is the better use of the epoch
         state.Restore(x, state.version(), state.epoch());
         ++result.newton_steps;
         newton_last = newton.alpha == 1.0;  // a damped step: not yet Newton's fast regime

@@ -50,7 +50,7 @@ bool SupportNewtonApplies(const ProblemSpec& spec, const double* mu, const std::
 }
 
 NewtonOutcome SupportNewtonStep(const Dataset& data, const ProblemSpec& spec, const double* mu, double objective,
-                                std::vector<double>* x) {
+                                std::vector<double>* x, double max_work_per_nonzero) {
   NewtonOutcome out;
   out.objective = objective;
   if (spec.reg.HasBox()) return out;
@@ -76,6 +76,16 @@ NewtonOutcome SupportNewtonStep(const Dataset& data, const ProblemSpec& spec, co
   const int64_t m = static_cast<int64_t>(s_index.size());
   out.support = m;
   if (m == 0) return out;
+
+  // The Hessian costs sum_i nnz_S(row i)^2 / 2; past a few epochs' worth of work, skip it.
+  double work = 0.0;
+  for (int64_t i = 0; i < data.rows(); ++i) {
+    const RowView row = data.Row(i);
+    int64_t in_s = spec.intercept ? 1 : 0;
+    for (int32_t k = 0; k < row.nnz; ++k) in_s += pos[row.index[k]] >= 0;
+    work += 0.5 * static_cast<double>(in_s) * static_cast<double>(in_s + 1);
+  }
+  if (work > max_work_per_nonzero * static_cast<double>(std::max<int64_t>(data.nnz(), 1))) return out;
 
   const double l1 = spec.reg.l1, l2 = spec.reg.l2;
   Eigen::VectorXd g(m);

@@ -34,9 +34,11 @@ struct NewtonOutcome {
 };
 
 // REQUIRES: x has p entries, mu the (1/n) loss-gradient sum at x (CoordinatorState::mu()),
-// objective = P(x); spec without a box (returns improved = false otherwise).
+// objective = P(x); spec without a box (returns improved = false otherwise). Returns without a
+// step (improved = false) when building H would cost more than max_work_per_nonzero
+// multiply-adds per non-zero of the data (an inner-loop epoch costs about 3 passes).
 NewtonOutcome SupportNewtonStep(const Dataset& data, const ProblemSpec& spec, const double* mu, double objective,
-                                std::vector<double>* x);
+                                std::vector<double>* x, double max_work_per_nonzero = 20.0);
 
 // Whether SupportNewtonStep should be tried: no box, 0 < |S| <= max_support (S as above,
 // without the intercept) and the support nearly identified: at most max(2, 5 %) of S are zero

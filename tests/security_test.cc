@@ -148,14 +148,15 @@ TEST_CASE("a key removed from the allow-list and reloaded is shut out, also on i
   Cluster cluster(s.options);
   cluster.AddAgent(Spec(0, 2, "good", s.Client(s.good, s.coordinator.public_key)));
   cluster.AddAgent(Spec(1, 2, "other", s.Client(s.other, s.coordinator.public_key)));
-  REQUIRE(cluster.log().WaitFor([](const JsonValue& e) { return e["event"].string == "epoch_begin" && e["epoch"].number >= 2; }, 30));
+  REQUIRE(cluster.log().WaitFor([](const JsonValue& e) { return e["event"].string == "epoch_begin" && e["epoch"].number >= 2; }, 90));
   testing::WriteText(s.dir.File("allowed"), s.good.public_key + " good\n");
   cluster.RequestReload();
   REQUIRE(cluster.log().WaitFor([](const JsonValue& e) {
     return e["event"].string == "agent_left" && e["agent"].string == "other" &&
            e["reason"].string.find("removed from the allow-list") != std::string::npos;
-  }, 10));
+  }, 30));  // deadlines, not expectations: a loaded 2-core CI machine once needed more than 30 s
   const coordinator::RunSummary& r = cluster.Wait();
+  INFO("stopped: ", r.stop_reason, " after ", r.epochs, " epochs, ", r.seconds, " s");
   CHECK(r.stop_reason == "kkt");
   CHECK(r.rows == 800);  // only "good"'s shard in the final epochs
   CHECK(cluster.log().Events("allow_list_reloaded").size() == 1);

@@ -25,6 +25,9 @@ set(CMAKE_LIBRARY_ARCHITECTURE arm-linux-gnueabihf)
 
 set(CMAKE_C_COMPILER arm-linux-gnueabihf-gcc)
 set(CMAKE_CXX_COMPILER arm-linux-gnueabihf-g++)
+# GCC notes that the ABI for passing some vector iterators changed in GCC 7.1 (-Wpsabi): every
+# part of the program is built by this one compiler, so the note is noise (hundreds of lines).
+set(CMAKE_CXX_FLAGS_INIT "-Wno-psabi")
 
 if(DEFINED ENV{EDGETRAIN_ARMHF_SYSROOT} AND NOT "$ENV{EDGETRAIN_ARMHF_SYSROOT}" STREQUAL "")
   set(_edgetrain_default_sysroot "$ENV{EDGETRAIN_ARMHF_SYSROOT}")

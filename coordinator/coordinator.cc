@@ -4,6 +4,7 @@
 #include <cinttypes>
 #include <cstdio>
 #include <ctime>
+#include <set>
 
 #include "edgetrain/crc32c.h"
 #include "edgetrain/file_util.h"
@@ -916,8 +917,42 @@ Result<RunSummary> Coordinator::Run(const std::atomic<bool>* stop_requested, std
     }
     if (phase_ != Phase::kDone) OnTimers(clock_->Now());
   }
+  SeeAgentsOff();
   if (summary_.stop_reason.rfind("error: ", 0) == 0) return Status::Internal(summary_.stop_reason.substr(7));
   return summary_;
+}
+
+void Coordinator::SeeAgentsOff() {
+  // A Stop can be lost like any message (a reconnect drops what was queued). An agent that
+  // missed it cannot tell a finished run from a crashed coordinator (which --resume brings
+  // back), so it would wait and reconnect forever. Agents answer Stop with Bye; until every
+  // welcomed agent has, and for at most two heartbeat intervals (<= 5 s), whatever else an agent
+  // sends (a heartbeat, a repeated Update) is answered with the Stop again.
+  std::set<std::string> waiting;
+  for (const auto& [identity, a] : agents_) {
+    if (a->role != Role::kPending) waiting.insert(identity);
+  }
+  const double deadline = clock_->Now() + std::clamp(2 * options_.heartbeat_interval, 0.5, 5.0);
+  transport::Inbound in;
+  while (!waiting.empty() && clock_->Now() < deadline) {
+    const int timeout_ms = static_cast<int>(std::clamp((deadline - clock_->Now()) * 1000.0, 0.0, 100.0));
+    if (!router_.Receive(timeout_ms, &in)) continue;
+    auto w = waiting.find(in.identity);
+    if (w == waiting.end()) continue;
+    Result<wire::DecodedMessage> m = decoder_.Decode(in.payload.data(), in.payload.size());
+    if (!m.ok()) continue;
+    Agent& a = *agents_.at(in.identity);
+    if (m->type == fb::Message::Bye) {
+      waiting.erase(w);
+    } else if (m->session == a.session) {
+      SendTo(a, encoder_.Stop(HeaderFor(a), summary_.stop_reason, summary_.epochs, summary_.objective));
+    }
+  }
+  if (!waiting.empty()) {
+    std::string ids;
+    for (const std::string& identity : waiting) ids += (ids.empty() ? "" : ", ") + agents_.at(identity)->agent_id;
+    PrintLine("no goodbye after Stop from: " + ids + " (they reconnect until stopped)");
+  }
 }
 
 }  // namespace edgetrain::coordinator

@@ -147,6 +147,8 @@ class Coordinator {
   void FinishGradientPhase();
   void EndEpoch();
   void Finish(const std::string& reason);
+  // After Finish: waits (briefly) for every agent's Bye, repeating Stop to those still talking.
+  void SeeAgentsOff();
   uint64_t OptionsFingerprint() const;
   void SaveCheckpoint();
   void OnTimers(double now);

@@ -282,6 +282,9 @@ Status EdgeAgent::Handle(const zmq::message_t& payload) {
       summary_.stop_reason = "stop: " + (s->reason() ? s->reason()->str() : std::string());
       summary_.final_objective = s->objective();
       state_ = State::kDone;
+      // The coordinator waits for this Bye (and repeats Stop to agents that stay quiet).
+      Send(encoder_.Bye(NextHeader(), "stopped by the coordinator"));
+      channel_.LingerOnClose(1000);
       break;
     }
     default:

@@ -35,6 +35,7 @@
 #include <fstream>
 #include <random>
 #include <sstream>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -142,16 +143,24 @@ double TimeAdd(const std::vector<ModelUpdate>& pool, int64_t d) {
   return s;
 }
 
+// A coordinator state of dimension d in an inner phase that never ends (m = 2^50), as the
+// coordinator's is while updates arrive.
+std::unique_ptr<CoordinatorState> EndlessInnerPhase(int64_t d) {
+  ProblemSpec spec;
+  spec.reg.l1 = 1e-3;
+  auto state = std::make_unique<CoordinatorState>(spec, static_cast<int32_t>(d));
+  std::vector<double> g(d, 1.0);
+  state->BeginEpoch();
+  state->AddGradSum(VectorView::Dense(g.data(), d), 1, 1);
+  state->FinishGradientPhase(int64_t{1} << 50);
+  return state;
+}
+
 // Seconds per CoordinatorState::ApplyUpdate of the same Deltas in the same order (in-process, no
 // messages): the coordinator's arithmetic with its bookkeeping (support list, change log).
 double TimeApply(const std::vector<ModelUpdate>& pool, int64_t d) {
-  ProblemSpec spec;
-  spec.reg.l1 = 1e-3;
-  CoordinatorState state(spec, static_cast<int32_t>(d));
-  std::vector<double> g(d, 1.0);
-  state.BeginEpoch();
-  state.AddGradSum(VectorView::Dense(g.data(), d), 1, 1);
-  state.FinishGradientPhase(int64_t{1} << 50);
+  const std::unique_ptr<CoordinatorState> owned = EndlessInnerPhase(d);
+  CoordinatorState& state = *owned;
   size_t next = 0;
   return TimePerCall([&] {
     const ModelUpdate& u = pool[next++ % pool.size()];
@@ -166,13 +175,8 @@ double TimeApply(const std::vector<ModelUpdate>& pool, int64_t d) {
 // verify the encoded Update, apply it, collect the changes since its base version and encode the
 // incremental answer -- HandleUpdate's steps, as the same Deltas arrive from one agent.
 double TimeCoordinatorWork(const std::vector<ModelUpdate>& pool, int64_t d) {
-  ProblemSpec spec;
-  spec.reg.l1 = 1e-3;
-  CoordinatorState state(spec, static_cast<int32_t>(d));
-  std::vector<double> g(d, 1.0);
-  state.BeginEpoch();
-  state.AddGradSum(VectorView::Dense(g.data(), d), 1, 1);
-  state.FinishGradientPhase(int64_t{1} << 50);
+  const std::unique_ptr<CoordinatorState> owned = EndlessInnerPhase(d);
+  CoordinatorState& state = *owned;
   std::vector<std::vector<uint64_t>> messages;  // 8-byte aligned, as a large ZeroMQ message is
   std::vector<size_t> sizes;
   wire::Encoder agent;

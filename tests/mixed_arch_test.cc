@@ -20,8 +20,8 @@
 
 #include "doctest/doctest.h"
 #include "edgetrain/json.h"
-#include "edgetrain/local_trainer.h"
 #include "edgetrain/model.h"
+#include "cluster.h"
 #include "test_util.h"
 
 namespace edgetrain {
@@ -61,7 +61,7 @@ TEST_CASE("x86-64 coordinator with aarch64, armv7 and native agents reaches the 
   const std::string native = testing::ProgramCommand("edge_agent/edgetrain-agent").back();
   CHECK(ElfMachine(native) == 62);  // EM_X86_64
 
-  const std::string data = testing::SourcePath("data/spam/train.svm");
+  const std::string& data = testing::SpamTrainPath();
   testing::TempDir dir;
   std::vector<std::string> cmd = testing::ProgramCommand("coordinator/edgetrain-coordinator");
   for (const char* arg : {"--insecure", "--bind", "tcp://127.0.0.1:0", "--log-bind", "", "--min-agents", "3", "--l1",
@@ -131,16 +131,10 @@ TEST_CASE("x86-64 coordinator with aarch64, armv7 and native agents reaches the 
   REQUIRE_MESSAGE(model.ok(), model.status().ToString());
   CHECK(model->summary.agents == 3);
   CHECK(model->summary.kkt_violation <= 1e-8);
-  const Dataset train = testing::LoadLibsvm(data);
-  ProblemSpec spec;
-  spec.reg.l1 = 1e-3;
-  TrainOptions o;
-  o.kkt_tolerance = 1e-10;
-  Result<TrainResult> serial = TrainLocal(train, spec, o, nullptr);
-  REQUIRE(serial.ok());
-  const double ours = Objective(train, model->spec, model->ToVector().data());
-  INFO("mixed architectures ", ours, ", serial ", serial->last.objective);
-  CHECK(std::fabs(ours - serial->last.objective) <= 1e-6 * serial->last.objective);
+  const double ours = testing::SpamObjective(model->ToVector());  // the data and l1 of SpamSpec()
+  const double serial = testing::SpamSerialOptimum();
+  INFO("mixed architectures ", ours, ", serial ", serial);
+  CHECK(std::fabs(ours - serial) <= 1e-6 * serial);
 }
 
 }  // namespace

@@ -17,6 +17,7 @@
 #include "edgetrain/json.h"
 #include "edgetrain/local_trainer.h"
 #include "edgetrain/model.h"
+#include "cluster.h"
 #include "test_util.h"
 
 namespace edgetrain {
@@ -58,17 +59,6 @@ bool WaitForEvent(const std::string& path, Pred pred, double seconds) {
   return false;
 }
 
-double SerialOptimum() {
-  const Dataset data = testing::LoadLibsvm(kSpam);
-  ProblemSpec spec;
-  spec.reg.l1 = 1e-3;
-  TrainOptions o;
-  o.kkt_tolerance = 1e-10;
-  Result<TrainResult> r = TrainLocal(data, spec, o, nullptr);
-  REQUIRE(r.ok());
-  return r->last.objective;
-}
-
 std::vector<std::string> CoordinatorArgs(const testing::TempDir& dir, int min_agents) {
   return {"--bind", "tcp://127.0.0.1:0", "--log-bind", "tcp://127.0.0.1:0", "--endpoints-file", dir.File("endpoints"),
           "--min-agents", std::to_string(min_agents), "--l1", "1e-3", "--model", dir.File("model.etm"),
@@ -106,7 +96,7 @@ void RunProcesses(int agent_count) {
   CHECK(model->summary.kkt_violation <= 1e-8);
   const Dataset data = testing::LoadLibsvm(kSpam);
   const double ours = Objective(data, model->spec, model->ToVector().data());
-  const double serial = SerialOptimum();
+  const double serial = testing::SpamSerialOptimum();
   INFO("distributed ", ours, " serial ", serial);
   CHECK(std::fabs(ours - serial) <= 1e-6 * serial);
 

@@ -34,6 +34,7 @@ struct Coordinator::Agent {
   int64_t epoch_updates = 0;    // Updates from it in this inner phase
   int64_t updates_applied = 0;
   bool incremental = false;     // takes incremental Model answers (its Hello said so)
+  bool newton = false;          // answers a Newton Snapshot with a Curvature (its Hello said so)
 };
 
 namespace {
@@ -255,6 +256,7 @@ void Coordinator::HandleMessage(const transport::Inbound& in) {
   switch (m->type) {
     case fb::Message::GradSum: HandleGradSum(a, *m); break;
     case fb::Message::Update: HandleUpdate(a, *m); break;
+    case fb::Message::Curvature: HandleCurvature(a, *m); break;
     case fb::Message::Heartbeat: break;
     case fb::Message::Bye: {
       const auto* bye = m->As<fb::Bye>();
@@ -338,6 +340,7 @@ void Coordinator::HandleHello(const transport::Inbound& in, const wire::DecodedM
   a.dim = h->dimension();
   a.labels = labels;
   a.incremental = h->incremental_models();
+  a.newton = h->newton();
   a.last_heard = clock_->Now();
   a.seq_in = m.seq;
   agents_[identity] = std::move(agent);
@@ -563,6 +566,41 @@ void Coordinator::FinishGradientPhase() {
   plan_ = *plan;
   plan_.eta *= step_factor_;
   const SnapshotReport report = state_->FinishGradientPhase(plan_.inner_steps);
+  if (newton_candidate_) {
+    newton_candidate_ = false;
+    // The Newton point is judged against the snapshot it came from (the best so far) by the
+    // Armijo rule P(x~ + alpha d) <= P(x~) + sigma alpha decrease. One that fails is replaced by
+    // the point half as far along d (backtracking, one gradient pass per trial), down to
+    // kMinNewtonAlpha; then x returns to the best snapshot and the epoch runs an inner loop.
+    const bool sufficient =
+        report.objective <= state_->best_objective() + kArmijo * newton_alpha_ * newton_decrease_;
+    if (report.rows == state_->best_rows() && !sufficient && newton_alpha_ > kMinNewtonAlpha) {
+      newton_alpha_ *= 0.5;
+      std::vector<double> point = state_->best_snapshot();
+      NewtonLinePoint(newton_support_, newton_direction_, newton_alpha_, state_->best_snapshot().data(), point.data());
+      JsonWriter w;
+      w.Field("epoch", state_->epoch() - 1).Field("objective", report.objective)
+          .Field("best_objective", state_->best_objective()).Field("next_alpha", newton_alpha_)
+          .Field("seconds", now - start_time_);
+      log_.Publish("epoch", "newton_backtrack", w);
+      state_->JumpTo(point);
+      newton_candidate_ = true;
+      StartEpoch();
+      return;
+    }
+    if (report.rows == state_->best_rows() && !sufficient) {
+      ++summary_.newton_rejected;
+      newton_cooldown_ = 2;
+      JsonWriter w;
+      w.Field("epoch", state_->epoch() - 1).Field("objective", report.objective)
+          .Field("best_objective", state_->best_objective()).Field("seconds", now - start_time_);
+      log_.Publish("epoch", "newton_rejected", w);
+      PrintLine("the Newton point did not lower P (" + Format("%.16g", report.objective) + "): back to the best snapshot");
+      state_->RevertToBest();
+      StartEpoch();
+      return;
+    }
+  }
   const CoordinatorState::SnapshotVerdict verdict = state_->JudgeSnapshot(report);
   const bool best = verdict == CoordinatorState::SnapshotVerdict::kBest;
   const bool rolled_back = verdict == CoordinatorState::SnapshotVerdict::kRolledBack;
@@ -626,9 +664,128 @@ void Coordinator::FinishGradientPhase() {
     StartEpoch();
     return;
   }
+  if (WantNewton(best)) {
+    BeginCurvaturePhase(now);
+    return;
+  }
+  BeginInnerPhase(now);
+}
+
+int64_t Coordinator::NewtonMaxSupport() const {
+  return std::min(options_.newton_max_support, wire::kMaxNewtonSupport);
+}
+
+bool Coordinator::WantNewton(bool best) {
+  // A proximal Newton step on a working set S (the non-zero weights and the zero ones whose
+  // optimality condition fails most, up to --newton-max-support) replaces the epoch's inner loop
+  // whenever the non-zero weights fit: from the start on low-dimensional or very sparse problems,
+  // after first-order epochs have thinned the weights otherwise. The inner loop remains for boxes,
+  // for agents that cannot (or decline to) send curvature, and after a failed line search.
+  if (newton_cooldown_ > 0) {
+    --newton_cooldown_;
+    return false;
+  }
+  if (NewtonMaxSupport() <= 0 || !best || options_.problem.reg.HasBox()) return false;
+  for (const auto& [id, a] : agents_) {
+    if (a->role == Role::kGradientDone && !a->newton) return false;
+  }
+  int64_t nonzero = options_.problem.intercept ? 1 : 0;
+  const auto& x = state_->snapshot();
+  for (int32_t j = 0; j < dimension_; ++j) nonzero += x[j] != 0.0;
+  return nonzero <= NewtonMaxSupport();
+}
+
+void Coordinator::BeginCurvaturePhase(double now) {
+  // The working set grows with the model, as in working-set l1 solvers (celer, blitz): twice the
+  // non-zero weights, at least kMinWorkingSet, at most --newton-max-support. Small blocks early
+  // keep the first steps (from x = 0, where every useful weight violates) cheap.
+  int64_t nonzero = 0;
+  for (int32_t j = 0; j < dimension_; ++j) nonzero += state_->snapshot()[j] != 0.0;
+  const int64_t working_set = std::min(NewtonMaxSupport(), std::max(kMinWorkingSet, 2 * nonzero));
+  newton_support_ = ChooseNewtonSupport(options_.problem, state_->mu().data(), state_->snapshot().data(), dimension_,
+                                        working_set);
+  const int64_t m = newton_support_.size();
+  hessian_sum_.assign(static_cast<size_t>(m * (m + 1) / 2), 0.0);
+  curvature_rows_ = 0;
+  curvature_declined_ = false;
+  curvature_start_ = now;
   const auto& mu = state_->mu();
   for (auto& [id, a] : agents_) {
     if (a->role != Role::kGradientDone) continue;
+    a->role = Role::kCurvature;
+    a->phase_sent = now;
+    SendTo(*a, encoder_.Snapshot(HeaderFor(*a), state_->epoch(), state_->version(),
+                                 {mu.data(), state_->model_size(), nullptr, 0}, plan_.eta, plan_.inner_steps,
+                                 plan_.batch, newton_support_.index));
+  }
+  phase_ = Phase::kCurvature;
+  phase_deadline_ = now + options_.gradient_timeout;
+}
+
+void Coordinator::HandleCurvature(Agent& a, const wire::DecodedMessage& m) {
+  const auto* c = m.As<fb::Curvature>();
+  if (phase_ != Phase::kCurvature || a.role != Role::kCurvature || c->epoch() != state_->epoch() ||
+      static_cast<int64_t>(c->support_size()) != newton_support_.size()) {
+    ++updates_refused_;
+    ++epoch_refused_["late_curvature"];
+    return;
+  }
+  a.role = Role::kCurvatureDone;
+  if (c->declined()) {
+    curvature_declined_ = true;
+  } else {
+    const double* h = c->hessian()->data();
+    double* sum = hessian_sum_.data();
+    const size_t count = hessian_sum_.size();
+    for (size_t k = 0; k < count; ++k) sum[k] += h[k];
+    curvature_rows_ += c->rows();
+  }
+  for (const auto& [id, other] : agents_) {
+    if (other->role == Role::kCurvature) return;
+  }
+  FinishCurvaturePhase();
+}
+
+void Coordinator::FinishCurvaturePhase() {
+  const double now = clock_->Now();
+  // Every row behind mu~ must be in H too (an agent that left or timed out, or one that declined,
+  // leaves a Hessian that does not match the gradient): then the epoch runs an inner loop instead.
+  const bool complete = !curvature_declined_ && curvature_rows_ == state_->gradient_rows();
+  std::vector<double> direction;
+  double decrease = 0.0;
+  int sweeps = 0;
+  const bool solved = complete &&
+                      ProxNewtonDirection(options_.problem, newton_support_, hessian_sum_.data(), curvature_rows_,
+                                          state_->mu().data(), state_->snapshot().data(), dimension_, &direction,
+                                          &decrease, 200, &sweeps) &&
+                      decrease < 0.0;
+  JsonWriter w;
+  w.Field("epoch", state_->epoch() - 1).Field("support", newton_support_.size()).Field("rows", curvature_rows_)
+      .Field("declined", curvature_declined_).Field("taken", solved).Field("decrease", decrease)
+      .Field("sweeps", static_cast<int64_t>(sweeps)).Field("solve_seconds", clock_->Now() - now)
+      .Field("bytes", static_cast<int64_t>(hessian_sum_.size() * sizeof(double)))
+      .Field("curvature_seconds", now - curvature_start_).Field("seconds", now - start_time_);
+  log_.Publish("epoch", "newton", w);
+  if (!solved) {
+    newton_cooldown_ = 2;
+    BeginInnerPhase(now);
+    return;
+  }
+  newton_direction_ = std::move(direction);
+  newton_decrease_ = decrease;
+  newton_alpha_ = 1.0;
+  std::vector<double> point = state_->snapshot();
+  NewtonLinePoint(newton_support_, newton_direction_, 1.0, state_->snapshot().data(), point.data());
+  state_->JumpTo(point);
+  newton_candidate_ = true;
+  ++summary_.newton_steps;
+  StartEpoch();
+}
+
+void Coordinator::BeginInnerPhase(double now) {
+  const auto& mu = state_->mu();
+  for (auto& [id, a] : agents_) {
+    if (a->role != Role::kGradientDone && a->role != Role::kCurvatureDone) continue;
     a->role = Role::kInner;
     a->phase_sent = now;
     a->epoch_updates = 0;
@@ -732,6 +889,11 @@ void Coordinator::RemoveAgent(const std::string& identity, const std::string& wh
       if (other->role == Role::kGradient) return;
     }
     FinishGradientPhase();
+  } else if (phase_ == Phase::kCurvature && role == Role::kCurvature) {
+    for (const auto& [other_id, other] : agents_) {
+      if (other->role == Role::kCurvature) return;
+    }
+    FinishCurvaturePhase();
   } else if (phase_ == Phase::kInner) {
     for (const auto& [other_id, other] : agents_) {
       if (other->role == Role::kInner) return;
@@ -743,7 +905,9 @@ void Coordinator::RemoveAgent(const std::string& identity, const std::string& wh
 
 double Coordinator::NextDeadline(double now) const {
   double next = now + options_.heartbeat_interval;
-  if (phase_ == Phase::kGradient || phase_ == Phase::kInner) next = std::min(next, phase_deadline_);
+  if (phase_ == Phase::kGradient || phase_ == Phase::kCurvature || phase_ == Phase::kInner) {
+    next = std::min(next, phase_deadline_);
+  }
   if (phase_ == Phase::kInner) next = std::min(next, next_progress_);
   if (phase_ == Phase::kInner && checkpoints_) next = std::min(next, next_checkpoint_);
   if (state_ && options_.time_limit > 0 && !finish_after_gradient_) {
@@ -769,6 +933,12 @@ void Coordinator::OnTimers(double now) {
         ++repeats_;
         SendTo(*a, encoder_.EpochBegin(HeaderFor(*a), state_->epoch(), state_->snapshot_version(),
                                        {state_->snapshot().data(), state_->model_size(), nullptr, 0}));
+      } else if (a->role == Role::kCurvature && now - a->phase_sent > repeat_after) {
+        a->phase_sent = now;
+        ++repeats_;
+        SendTo(*a, encoder_.Snapshot(HeaderFor(*a), state_->epoch(), state_->snapshot_version(),
+                                     {state_->mu().data(), state_->model_size(), nullptr, 0}, plan_.eta,
+                                     plan_.inner_steps, plan_.batch, newton_support_.index));
       } else if (a->role == Role::kInner && a->epoch_updates == 0 && now - a->phase_sent > repeat_after) {
         a->phase_sent = now;
         ++repeats_;
@@ -809,6 +979,14 @@ void Coordinator::OnTimers(double now) {
                 " s: the epoch proceeds without its " + std::to_string(a->rows) + " rows");
     }
     FinishGradientPhase();
+  } else if (phase_ == Phase::kCurvature && now >= phase_deadline_) {
+    for (auto& [id, a] : agents_) {
+      if (a->role != Role::kCurvature) continue;
+      a->role = Role::kIdle;
+      PrintLine("agent " + a->agent_id + " sent no curvature within " + Format("%.1f", options_.gradient_timeout) +
+                " s: no Newton step this epoch");
+    }
+    FinishCurvaturePhase();
   } else if (phase_ == Phase::kInner && now >= next_progress_) {
     next_progress_ = now + kProgressInterval;
     JsonWriter w;
@@ -886,7 +1064,8 @@ void Coordinator::Finish(const std::string& reason) {
       .Field("bytes_in", router_.counters().bytes_in).Field("bytes_out", router_.counters().bytes_out)
       .Field("model", options_.model_path).Object("refused", RefusedJson(refused_by_reason_))
       .Object("refused_by_sender", RefusedJson(refused_by_sender_)).Field("duplicates", duplicates_)
-      .Field("repeats", repeats_);
+      .Field("repeats", repeats_).Field("newton_steps", summary_.newton_steps)
+      .Field("newton_rejected", summary_.newton_rejected);
   if (!std::isnan(options_.reference_objective)) {
     w.Field("rel_subopt", (summary_.objective - options_.reference_objective) / std::fabs(options_.reference_objective));
   }

@@ -10,6 +10,11 @@
 //   inner      Snapshot(mu~, eta, m, b) to the participants; each Update is applied (x += Delta,
 //              version++) unless it is from another epoch or staler than --max-staleness, and is
 //              answered with the current model. After m applied updates the next epoch starts.
+//   curvature  instead of the inner phase, once the support of x~ is identified (support_newton.h):
+//              Snapshot(mu~, S) asks each participant for its rows' Hessian block on S; the
+//              coordinator adds the blocks, solves the |S| x |S| Newton system and moves x to the
+//              projected Newton point. The next gradient phase judges it: a point that does not
+//              lower P is taken back (x returns to x~) and an inner loop runs instead.
 // Late joiners are welcomed with the current model and take part from the next gradient phase.
 // Heartbeats both ways; an agent silent for heartbeat * patience is declared gone.
 //
@@ -34,6 +39,7 @@
 #include "edgetrain/dataset.h"
 #include "edgetrain/problem.h"
 #include "edgetrain/step_size.h"
+#include "edgetrain/support_newton.h"
 #include "edgetrain/transport/channel.h"
 #include "edgetrain/transport/curve.h"
 #include "edgetrain/wire.h"
@@ -66,6 +72,7 @@ struct CoordinatorOptions {
   double kkt_tolerance = 1e-8;
   double time_limit = 0;      // seconds, 0 = none
   StepOptions steps;
+  int64_t newton_max_support = 2000;  // largest working set of a Newton epoch (0: never)
   int64_t max_staleness = 4;    // measured: 8 agents stall above ~4 (docs/protocol.md); 0 with a box
   double gradient_timeout = 30;   // seconds a gradient phase waits for a silent agent
   double stall_timeout = 30;      // seconds without an applied update before an epoch ends early
@@ -104,6 +111,8 @@ struct RunSummary {
   double seconds = 0;
   double eta = 0;
   int64_t inner_steps = 0;
+  int64_t newton_steps = 0;       // Newton points taken
+  int64_t newton_rejected = 0;    // Newton points taken back (P did not decrease)
 };
 
 class Coordinator {
@@ -121,8 +130,8 @@ class Coordinator {
   Result<RunSummary> Run(const std::atomic<bool>* stop_requested, std::atomic<bool>* reload_requested = nullptr);
 
  private:
-  enum class Phase { kWaiting, kGradient, kInner, kDone };
-  enum class Role { kPending, kIdle, kGradient, kGradientDone, kInner };
+  enum class Phase { kWaiting, kGradient, kCurvature, kInner, kDone };
+  enum class Role { kPending, kIdle, kGradient, kGradientDone, kCurvature, kCurvatureDone, kInner };
   struct Agent;
 
   void HandleMessage(const transport::Inbound& in);
@@ -131,6 +140,7 @@ class Coordinator {
   void ReloadAllowLists();
   void HandleGradSum(Agent& a, const wire::DecodedMessage& m);
   void HandleUpdate(Agent& a, const wire::DecodedMessage& m);
+  void HandleCurvature(Agent& a, const wire::DecodedMessage& m);
   void Refuse(const std::string& who, const std::string& peer, const std::string& reason, const std::string& what);
   void Reject(const std::string& identity, const std::string& agent_id, wire::fb::RejectReason reason,
               const std::string& text);
@@ -145,6 +155,14 @@ class Coordinator {
   void Start();
   void StartEpoch();
   void FinishGradientPhase();
+  // Whether this epoch should be a Newton step (the weights fit, every participant able).
+  bool WantNewton(bool best);
+  int64_t NewtonMaxSupport() const;
+  void BeginCurvaturePhase(double now);
+  // Every participant answered (or the phase timed out): solve and jump, or fall back to an inner loop.
+  void FinishCurvaturePhase();
+  // Snapshot(mu~, eta, m, b) to the epoch's participants.
+  void BeginInnerPhase(double now);
   void EndEpoch();
   void Finish(const std::string& reason);
   // After Finish: waits (briefly) for every agent's Bye, repeating Stop to those still talking.
@@ -211,6 +229,21 @@ class Coordinator {
   int64_t bytes_in_mark_ = 0, bytes_out_mark_ = 0;
   int64_t guarded_refused_mark_ = 0, guarded_clipped_mark_ = 0;
   int64_t max_staleness_ = 0;  // options_.max_staleness, or 0 with a box (see the constructor)
+
+  // The Newton phase.
+  NewtonSupport newton_support_;
+  std::vector<double> hessian_sum_;   // packed lower triangle, |S|(|S|+1)/2
+  int64_t curvature_rows_ = 0;
+  bool curvature_declined_ = false;
+  double curvature_start_ = 0;
+  std::vector<double> newton_direction_;  // on S, from the best snapshot
+  double newton_alpha_ = 1;           // the step length of the point being judged
+  double newton_decrease_ = 0;        // the model's decrease g.d + l1 (|x~+d|_1 - |x~|_1) (< 0)
+  static constexpr double kMinNewtonAlpha = 1.0 / 16;
+  static constexpr double kArmijo = 0.01;
+  static constexpr int64_t kMinWorkingSet = 256;
+  bool newton_candidate_ = false;     // x is a Newton point the next gradient phase judges
+  int newton_cooldown_ = 0;           // epochs before a Newton step is tried again
 
   RunSummary summary_;
 };

@@ -6,7 +6,10 @@
 // each model the coordinator returns. Lost messages are recovered: an Update without an answer
 // for a heartbeat interval is repeated unchanged (the coordinator never applies it twice), and a
 // repeated EpochBegin is answered by sending the gradient sum again. Heartbeats both ways; a coordinator silent for
-// heartbeat * patience is treated as gone: the agent reconnects and says Hello again. Stops on
+// heartbeat * patience is treated as gone: the agent reconnects and says Hello again. A Snapshot
+// naming a Newton support is answered with the Hessian block of the shard's rows on it (a
+// Curvature; repeated unchanged when the Snapshot is repeated), after which the agent waits for the
+// next EpochBegin, or for a plain Snapshot when the coordinator falls back to an inner loop. Stops on
 // the coordinator's Stop, on a fatal Reject, or when asked to (then it says Bye).
 //
 // Thread-safety: Run() owns the object; stop_requested may be set from another thread or a
@@ -24,6 +27,7 @@
 #include "edgetrain/clock.h"
 #include "edgetrain/dataset.h"
 #include "edgetrain/model_replica.h"
+#include "edgetrain/support_newton.h"
 #include "edgetrain/svrg_worker.h"
 #include "edgetrain/transport/channel.h"
 #include "edgetrain/wire.h"
@@ -77,6 +81,7 @@ class EdgeAgent {
   Status OnWelcome(const wire::DecodedMessage& m);
   void OnEpochBegin(const wire::DecodedMessage& m);
   void OnSnapshot(const wire::DecodedMessage& m);
+  void SendCurvature(const wire::fb::Snapshot& s);
   void OnModel(const wire::DecodedMessage& m);
   void Step();
   void SendGradSum();
@@ -117,6 +122,10 @@ class EdgeAgent {
   double resend_timeout_ = 1;     // for the Update out now; doubles with each repeat
   double backoff_ = 1;            // kept across Updates until a clean round trip
   std::string last_update_;       // its bytes, to repeat it unchanged (same sequence number)
+  int64_t curvature_epoch_ = -1;  // the epoch whose Curvature last_curvature_ holds
+  std::string last_curvature_;    // repeated unchanged when the Newton Snapshot is repeated
+  std::vector<int32_t> pos_;      // p entries of scratch for the Hessian block, all -1 at rest
+  std::vector<double> hessian_;   // the packed block being sent
   AgentSummary summary_;
 };
 

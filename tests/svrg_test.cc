@@ -346,7 +346,7 @@ TEST_CASE("lazy updates give the eager iterates (serial mode, with and without i
   }
 }
 
-TEST_CASE("Newton steps on the identified support: the same optimum, certified, in fewer epochs") {
+TEST_CASE("proximal Newton epochs: the same optimum, certified, in fewer epochs") {
   const Dataset data = testing::LoadLibsvm(testing::SourcePath("data/spam/train.svm"));
   ProblemSpec spec;
   spec.reg.l1 = 1e-3;

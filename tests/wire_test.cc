@@ -171,5 +171,63 @@ TEST_CASE("malformed, truncated, wrong-dimension and non-finite messages are ref
   CHECK(small.Decode(good.data(), good.size()).status().code() == StatusCode::kOutOfRange);
 }
 
+TEST_CASE("Newton epochs: a Snapshot names S, a Curvature carries the packed block; bad ones are refused") {
+  Encoder e;
+  Decoder d;
+  d.set_model_size(6);
+  std::vector<uint64_t> storage;
+  const std::vector<double> mu = {1, 2, 3, 4, 5, 6};
+  const std::vector<int32_t> support = {0, 3, 5};
+  Result<DecodedMessage> m =
+      DecodeAt(d, e.Snapshot(kHeader, 3, 16, {mu.data(), 6, nullptr, 0}, 0.5, 100, 4, support), 0, &storage);
+  REQUIRE_MESSAGE(m.ok(), m.status().ToString());
+  REQUIRE(m->As<fb::Snapshot>()->newton_support() != nullptr);
+  CHECK(m->As<fb::Snapshot>()->newton_support()->size() == 3);
+  CHECK(m->As<fb::Snapshot>()->newton_support()->Get(2) == 5);
+  // A plain Snapshot has none.
+  m = DecodeAt(d, e.Snapshot(kHeader, 3, 16, {mu.data(), 6, nullptr, 0}, 0.5, 100, 4), 0, &storage);
+  REQUIRE(m.ok());
+  CHECK(m->As<fb::Snapshot>()->newton_support() == nullptr);
+  // Not increasing, or beyond the model: refused.
+  for (const std::vector<int32_t>& bad : {std::vector<int32_t>{3, 0}, std::vector<int32_t>{1, 1}, std::vector<int32_t>{6}}) {
+    m = DecodeAt(d, e.Snapshot(kHeader, 3, 16, {mu.data(), 6, nullptr, 0}, 0.5, 100, 4, bad), 0, &storage);
+    REQUIRE_FALSE(m.ok());
+    CHECK(m.status().message().find("Newton support") != std::string::npos);
+  }
+
+  const std::vector<double> packed = {4, 1, 3, 0.5, 0.25, 2};  // |S| = 3: 6 entries
+  m = DecodeAt(d, e.Curvature(kHeader, 3, 3, packed.data(), 800, false), 0, &storage);
+  REQUIRE_MESSAGE(m.ok(), m.status().ToString());
+  const auto* c = m->As<fb::Curvature>();
+  CHECK(c->epoch() == 3);
+  CHECK(c->support_size() == 3);
+  CHECK(c->rows() == 800);
+  REQUIRE(c->hessian()->size() == 6);
+  CHECK(c->hessian()->Get(5) == 2.0);
+  m = DecodeAt(d, e.Curvature(kHeader, 3, 3, nullptr, 800, true), 0, &storage);
+  REQUIRE(m.ok());
+  CHECK(m->As<fb::Curvature>()->declined());
+  // The wrong length for the support, a non-finite entry, no rows: refused.
+  {
+    flatbuffers::FlatBufferBuilder fbb;
+    auto h = fbb.CreateVector(packed);  // 6 entries, but |S| = 4 needs 10
+    auto curvature = fb::CreateCurvature(fbb, 3, 4, h, 800, false);
+    auto id = fbb.CreateString(std::string(kHeader.agent_id));
+    fb::FinishEnvelopeBuffer(fbb, fb::CreateEnvelope(fbb, kProtocolVersion, id, kHeader.session, kHeader.seq,
+                                                     fb::Message::Curvature, curvature.Union()));
+    const std::string bytes(reinterpret_cast<const char*>(fbb.GetBufferPointer()), fbb.GetSize());
+    m = DecodeAt(d, bytes, 0, &storage);
+    REQUIRE_FALSE(m.ok());
+    CHECK(m.status().message().find("packed lower triangle") != std::string::npos);
+  }
+  std::vector<double> nan = packed;
+  nan[4] = std::numeric_limits<double>::quiet_NaN();
+  m = DecodeAt(d, e.Curvature(kHeader, 3, 3, nan.data(), 800, false), 0, &storage);
+  REQUIRE_FALSE(m.ok());
+  CHECK(m.status().message().find("non-finite") != std::string::npos);
+  m = DecodeAt(d, e.Curvature(kHeader, 3, 3, packed.data(), 0, false), 0, &storage);
+  CHECK_FALSE(m.ok());
+}
+
 }  // namespace
 }  // namespace edgetrain::wire

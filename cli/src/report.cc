@@ -23,6 +23,9 @@ void EpochTable::PrintRow(const EpochReport& r) const {
   std::printf("  %8" PRId64 "  %9.3f", r.nnz, r.seconds);
   if (r.probation) std::printf("  worse than the best snapshot (probation)");
   if (r.rolled_back) std::printf("  worse again: rolled back to the best snapshot, step halved to %.4g", r.eta);
+  if (r.newton_alpha > 0) {
+    std::printf("  Newton step (alpha %g, |S| %" PRId64 ")", r.newton_alpha, r.newton_support);
+  }
   std::printf("\n");
   std::fflush(stdout);
 }

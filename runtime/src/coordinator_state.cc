@@ -283,6 +283,17 @@ CoordinatorState::SnapshotVerdict CoordinatorState::JudgeSnapshot(const Snapshot
   return SnapshotVerdict::kRolledBack;
 }
 
+void CoordinatorState::JumpTo(const std::vector<double>& x) {
+  assert(static_cast<int64_t>(x.size()) == p_);
+  x_ = x;
+  ++version_;
+  RebuildSupport();
+  ForgetChanges();
+  phase_ = Phase::kIdle;
+}
+
+void CoordinatorState::RevertToBest() { JumpTo(best_); }
+
 void CoordinatorState::Restore(const std::vector<double>& x, int64_t version, int64_t epoch) {
   assert(static_cast<int64_t>(x.size()) == p_);
   x_ = x;

@@ -34,8 +34,9 @@ Result<TrainResult> TrainLocal(const Dataset& data, const ProblemSpec& spec,
   ModelUpdate update;
   update.Reset(p);
 
-  int64_t previous_nnz = -1;
-  bool newton_last = false;
+  int newton_cooldown = 0;
+  double newton_alpha = 0;  // the step that led to the next snapshot (for its report)
+  int64_t newton_support = 0;
   for (int64_t epoch = 0;; ++epoch) {
     state.BeginEpoch();
     double loss_sum = 0;
@@ -65,6 +66,9 @@ Result<TrainResult> TrainLocal(const Dataset& data, const ProblemSpec& spec,
     }
     report.eta = result.plan.eta;
     report.probation = verdict == CoordinatorState::SnapshotVerdict::kProbation;
+    report.newton_alpha = newton_alpha;
+    report.newton_support = newton_support;
+    newton_alpha = 0;
     if (on_epoch) on_epoch(report);
 
     if (best && snap.kkt <= options.kkt_tolerance) {
@@ -81,23 +85,23 @@ Result<TrainResult> TrainLocal(const Dataset& data, const ProblemSpec& spec,
     }
     if (rolled_back) continue;
 
-    // Second phase: once the support is nearly identified (its size changed by at most 5 %
-    // since the last snapshot), a Newton step on it replaces the epoch's inner loop; the next
-    // snapshot checks it (and an inner loop follows if the step did not lower P).
-    const bool stable = newton_last || (previous_nnz >= 0 && std::llabs(snap.nnz - previous_nnz) <=
-                                                                 std::max<int64_t>(2, snap.nnz / 20));
-    previous_nnz = snap.nnz;
-    newton_last = false;
-    if (options.newton_max_support > 0 && best && stable &&
-        SupportNewtonApplies(spec, state.mu().data(), state.snapshot(), data.dim(), options.newton_max_support)) {
+    // A proximal Newton step on the working set (support_newton.h) replaces the epoch's inner
+    // loop when it lowers P enough; the next snapshot checks it. After a failed line search two
+    // epochs run inner loops before the next try.
+    if (newton_cooldown > 0) {
+      --newton_cooldown;
+    } else if (options.newton_max_support > 0 && best) {
       std::vector<double> x = state.snapshot();
-      const NewtonOutcome newton = SupportNewtonStep(data, spec, state.mu().data(), snap.objective, &x);
-      if (newton.improved && newton.alpha >= 0.5) {  // a damped step: the inner loop is the better use of the epoch
-        state.Restore(x, state.version(), state.epoch());
+      const NewtonOutcome newton =
+          ProxNewtonStep(data, spec, state.mu().data(), snap.objective, options.newton_max_support, &x);
+      if (newton.improved) {
+        state.JumpTo(x);
         ++result.newton_steps;
-        newton_last = newton.alpha == 1.0;  // a damped step: not yet Newton's fast regime
+        newton_alpha = newton.alpha;
+        newton_support = newton.support;
         continue;
       }
+      newton_cooldown = 2;
     }
 
     worker.BeginEpoch(state.mu().data(), result.plan.eta, result.plan.batch, result.plan.inner_steps);

@@ -85,7 +85,7 @@ std::string_view Encoder::Hello(const Header& h, const HelloInfo& info) {
   auto version = fbb_.CreateString(info.software_version);
   auto m = fb::CreateHello(fbb_, info.rows, info.dimension, static_cast<int8_t>(info.task), labels_off,
                            info.row_norm_sq_max, info.row_norm_sq_mean, info.data_fingerprint, version,
-                           info.incremental_models);
+                           info.incremental_models, info.newton);
   return Finish(h, fb::Message::Hello, m.Union());
 }
 
@@ -124,11 +124,25 @@ std::string_view Encoder::GradSum(const Header& h, int64_t epoch, const DenseWit
 }
 
 std::string_view Encoder::Snapshot(const Header& h, int64_t epoch, int64_t version, const DenseWithSupport& mu,
-                                   double eta, int64_t inner_steps, int32_t batch) {
+                                   double eta, int64_t inner_steps, int32_t batch,
+                                   const std::vector<int32_t>& newton_support) {
   fbb_.Clear();
   auto v = BuildVector(mu);
-  auto m = fb::CreateSnapshot(fbb_, epoch, version, v, eta, inner_steps, batch);
+  flatbuffers::Offset<flatbuffers::Vector<uint32_t>> s = 0;
+  if (!newton_support.empty()) {
+    s = fbb_.CreateVector(reinterpret_cast<const uint32_t*>(newton_support.data()), newton_support.size());
+  }
+  auto m = fb::CreateSnapshot(fbb_, epoch, version, v, eta, inner_steps, batch, s);
   return Finish(h, fb::Message::Snapshot, m.Union());
+}
+
+std::string_view Encoder::Curvature(const Header& h, int64_t epoch, int64_t support_size, const double* packed,
+                                    int64_t rows, bool declined) {
+  fbb_.Clear();
+  flatbuffers::Offset<flatbuffers::Vector<double>> v = 0;
+  if (!declined) v = fbb_.CreateVector(packed, static_cast<size_t>(support_size * (support_size + 1) / 2));
+  auto m = fb::CreateCurvature(fbb_, epoch, static_cast<uint32_t>(support_size), v, rows, declined);
+  return Finish(h, fb::Message::Curvature, m.Union());
 }
 
 std::string_view Encoder::Update(const Header& h, int64_t epoch, int64_t base_version, const ModelUpdate& update) {
@@ -165,6 +179,24 @@ std::string_view Encoder::Stop(const Header& h, std::string_view reason, int64_t
 }
 
 // ---- Decoder -----------------------------------------------------------------------------
+
+namespace {
+
+// Non-finite doubles have all exponent bits set: (bits & exponent) + 2^52 carries into bit 63
+// exactly for them. One branch-free pass of 64-bit and/add/or (SSE2-vectorisable: this reads
+// every value of every inbound vector).
+bool AllFinite(const double* val, uint32_t count) {
+  constexpr uint64_t kExponent = 0x7ff0000000000000ull, kOne = uint64_t{1} << 52;
+  uint64_t carry = 0;
+  for (uint32_t k = 0; k < count; ++k) {
+    uint64_t bits;
+    std::memcpy(&bits, val + k, sizeof bits);
+    carry |= (bits & kExponent) + kOne;
+  }
+  return (carry >> 63) == 0;
+}
+
+}  // namespace
 
 Result<DecodedMessage> Decoder::Decode(const void* data, size_t size) {
   if (size > max_bytes_) return Status::OutOfRange("message of " + std::to_string(size) + " bytes exceeds the limit");
@@ -246,17 +278,7 @@ Status Decoder::CheckVector(const fb::Vector* v, const char* field, bool require
   if (count > 0 && reinterpret_cast<uintptr_t>(val) % alignof(double) != 0) {
     return Status::InvalidArgument(std::string("vector '") + field + "': values not 8-byte aligned");
   }
-  // Non-finite doubles have all exponent bits set: (bits & exponent) + 2^52 carries into bit 63
-  // exactly for them. One branch-free pass of 64-bit and/add/or (SSE2-vectorisable: this reads
-  // every value of every inbound vector).
-  constexpr uint64_t kExponent = 0x7ff0000000000000ull, kOne = uint64_t{1} << 52;
-  uint64_t carry = 0;
-  for (uint32_t k = 0; k < count; ++k) {
-    uint64_t bits;
-    std::memcpy(&bits, val + k, sizeof bits);
-    carry |= (bits & kExponent) + kOne;
-  }
-  if ((carry >> 63) != 0) {
+  if (!AllFinite(val, count)) {
     return Status::InvalidArgument(std::string("vector '") + field + "' holds a non-finite value");
   }
   return Status::Ok();
@@ -304,6 +326,38 @@ Status Decoder::CheckPayload(const DecodedMessage& m) const {
       EDGETRAIN_RETURN_IF_ERROR(CheckVector(s->mu(), "mu", true));
       if (!(s->eta() > 0) || !std::isfinite(s->eta())) return Status::InvalidArgument("Snapshot with a bad step size");
       if (s->inner_steps() <= 0 || s->batch() <= 0) return Status::InvalidArgument("Snapshot with a bad inner loop");
+      if (const auto* support = s->newton_support(); support != nullptr) {
+        if (static_cast<int64_t>(support->size()) > kMaxNewtonSupport) {
+          return Status::InvalidArgument("Snapshot with a Newton support of " + std::to_string(support->size()) +
+                                         " coordinates (at most " + std::to_string(kMaxNewtonSupport) + ")");
+        }
+        const int64_t limit = model_size_ > 0 ? model_size_ : (int64_t{1} << 31);
+        int64_t previous = -1;
+        for (uint32_t j : *support) {
+          if (static_cast<int64_t>(j) <= previous || static_cast<int64_t>(j) >= limit) {
+            return Status::InvalidArgument("Snapshot with a Newton support not increasing or out of range");
+          }
+          previous = j;
+        }
+      }
+      return Status::Ok();
+    }
+    case fb::Message::Curvature: {
+      const auto* c = m.As<fb::Curvature>();
+      const int64_t size = c->support_size();
+      if (size <= 0 || size > kMaxNewtonSupport) {
+        return Status::InvalidArgument("Curvature with a support of " + std::to_string(size) + " coordinates");
+      }
+      if (c->rows() <= 0) return Status::InvalidArgument("Curvature with no rows");
+      if (c->declined()) return Status::Ok();
+      const auto* h = c->hessian();
+      if (h == nullptr || static_cast<int64_t>(h->size()) != size * (size + 1) / 2) {
+        return Status::InvalidArgument("Curvature whose Hessian is not the packed lower triangle of its support");
+      }
+      if (reinterpret_cast<uintptr_t>(h->data()) % alignof(double) != 0) {
+        return Status::InvalidArgument("Curvature: values not 8-byte aligned");
+      }
+      if (!AllFinite(h->data(), h->size())) return Status::InvalidArgument("Curvature holds a non-finite value");
       return Status::Ok();
     }
     case fb::Message::Update:

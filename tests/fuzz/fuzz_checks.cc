@@ -311,6 +311,26 @@ void CheckDecoded(const wire::DecodedMessage& m, int64_t model_size) {
     case fb::Message::Snapshot: {
       const auto* s = m.As<fb::Snapshot>();
       FUZZ_CHECK(std::isfinite(s->eta()) && s->eta() > 0 && s->inner_steps() > 0 && s->batch() > 0, ctx);
+      if (const auto* support = s->newton_support(); support != nullptr) {  // what an agent indexes with
+        FUZZ_CHECK(static_cast<int64_t>(support->size()) <= wire::kMaxNewtonSupport, ctx);
+        int64_t previous = -1;
+        for (uint32_t j : *support) {
+          FUZZ_CHECK(static_cast<int64_t>(j) > previous, ctx + ": Newton support not increasing");
+          FUZZ_CHECK(model_size <= 0 || static_cast<int64_t>(j) < model_size, ctx + ": Newton support out of range");
+          previous = j;
+        }
+      }
+      break;
+    }
+    case fb::Message::Curvature: {  // what the coordinator adds into its |S|(|S|+1)/2 sum
+      const auto* c = m.As<fb::Curvature>();
+      const int64_t size = c->support_size();
+      FUZZ_CHECK(size > 0 && size <= wire::kMaxNewtonSupport && c->rows() > 0, ctx);
+      if (!c->declined()) {
+        FUZZ_CHECK(c->hessian() != nullptr && static_cast<int64_t>(c->hessian()->size()) == size * (size + 1) / 2, ctx);
+        FUZZ_CHECK(reinterpret_cast<uintptr_t>(c->hessian()->data()) % alignof(double) == 0, ctx);
+        for (double v : *c->hessian()) FUZZ_CHECK(std::isfinite(v), ctx);
+      }
       break;
     }
     default:
@@ -471,6 +491,7 @@ void FeedWireMessage(const uint8_t* data, size_t size) {
   wire::Decoder decoder;
   bool ok = false;
   std::vector<int64_t> dims;
+  int64_t newton_limit = 0;  // a Snapshot's Newton support needs a model larger than its last index
   {
     Result<wire::DecodedMessage> r = decoder.Decode(data, size);
     if (r.ok()) {
@@ -478,6 +499,10 @@ void FeedWireMessage(const uint8_t* data, size_t size) {
       CheckDecoded(*r, 0);
       for (const WireVector& w : VectorsOf(*r)) {
         if (w.v != nullptr) dims.push_back(w.v->dim());
+      }
+      if (r->type == wire::fb::Message::Snapshot) {
+        const auto* support = r->As<wire::fb::Snapshot>()->newton_support();
+        if (support != nullptr && support->size() > 0) newton_limit = int64_t{support->Get(support->size() - 1)} + 1;
       }
     } else {
       FUZZ_CHECK(!r.status().message().empty(), "refusal without a reason");
@@ -505,6 +530,7 @@ void FeedWireMessage(const uint8_t* data, size_t size) {
   if (ok && !dims.empty()) {
     bool same = true;
     for (int64_t d : dims) same &= d == dims[0];
+    same &= newton_limit <= dims[0];
     wire::Decoder sized;
     sized.set_model_size(dims[0]);
     Result<wire::DecodedMessage> r = sized.Decode(data, size);

@@ -71,6 +71,10 @@ int main(int argc, char** argv) {
   smooth.l_q = 0.2;
   ok &= Write(dir, "grad-sum", enc.GradSum(agent, 3, dense_vec, 812.5, 1600, smooth));
   ok &= Write(dir, "snapshot", enc.Snapshot(coord, 3, 41, sparse_vec, 0.5, 3200, 4));
+  ok &= Write(dir, "snapshot-newton", enc.Snapshot(coord, 3, 41, sparse_vec, 0.5, 3200, 4, {1, 4, 8}));
+  const std::vector<double> block = {2.0, -0.5, 1.5, 0.25, 0.125, 3.0};  // |S| = 3, packed lower triangle
+  ok &= Write(dir, "curvature", enc.Curvature(agent, 3, 3, block.data(), 1600, false));
+  ok &= Write(dir, "curvature-declined", enc.Curvature(agent, 3, 3, nullptr, 1600, true));
 
   ModelUpdate update;
   update.Reset(9);

@@ -122,7 +122,17 @@ class CoordinatorState {
   // REQUIRES: phase() == kInner.
   SnapshotVerdict JudgeSnapshot(const SnapshotReport& report);
   const std::vector<double>& best_snapshot() const { return best_; }
+  double best_objective() const { return best_objective_; }
+  int64_t best_rows() const { return best_rows_; }
   int64_t rollbacks() const { return rollbacks_; }
+
+  // Moves x to a point computed outside the inner loop (a Newton step on the support) as one new
+  // version; the best snapshot stays, so the next epoch's snapshot is judged against it.
+  // REQUIRES: x.size() == p. Leaves phase kIdle.
+  void JumpTo(const std::vector<double>& x);
+  // Returns x to the best snapshot as one new version, without counting a rollback (a Newton
+  // step that did not lower P is simply not taken). Leaves phase kIdle.
+  void RevertToBest();
 
   // Replaces the model (resuming from a checkpoint). REQUIRES: x.size() == p.
   void Restore(const std::vector<double>& x, int64_t version, int64_t epoch);

@@ -33,8 +33,9 @@ struct TrainOptions {
   // Lazy (just-in-time) l1 updates: a step costs O(nnz of its rows) instead of also visiting
   // the support and the drift set; the same iterates (SvrgWorker::set_lazy). l1 without l2/box.
   bool lazy = true;
-  // Once the support is identified, Newton steps on it (support_newton.h) instead of inner loops
-  // while |support| <= this; 0 = never. Stopping is still decided by each snapshot's KKT check.
+  // Proximal Newton steps on a working set of at most this many coordinates (support_newton.h)
+  // instead of inner loops whenever they lower P enough; 0 = never (plain ProxSVRG). Stopping is
+  // still decided by each snapshot's KKT check.
   int64_t newton_max_support = 2000;
 };
 
@@ -50,6 +51,8 @@ struct EpochReport {
   double eta = 0;            // the step the next inner loop uses
   bool probation = false;    // worse than the best snapshot, once: training goes on from it
   bool rolled_back = false;  // worse twice in a row: x returned to the best, the step halved
+  double newton_alpha = 0;   // > 0: this snapshot is the point of a Newton step of this length
+  int64_t newton_support = 0;  // ... on a working set of this size
 };
 
 struct TrainResult {
@@ -59,7 +62,7 @@ struct TrainResult {
   Smoothness smoothness;
   std::string stop_reason;   // "kkt", "max-epochs" or "time-limit"
   int step_halvings = 0;     // times the divergence safeguard halved the step
-  int newton_steps = 0;      // epochs that were Newton steps on the support
+  int newton_steps = 0;      // epochs that were proximal Newton steps
 };
 
 Result<TrainResult> TrainLocal(const Dataset& data, const ProblemSpec& spec,

@@ -1,20 +1,27 @@
-// SupportNewtonStep: a projected Newton step on the support of x, the serial trainer's second
-// phase once ProxSVRG has identified the support (local_trainer.h).
+// Proximal Newton steps on a working set: the second-order epochs of train-local and of the
+// distributed mode (docs/algorithm.md, "Newton epochs").
 //
-// S holds the non-zero weights (sigma_j = sign x_j), the zero weights whose optimality condition
-// fails (|mu_j| > l1; sigma_j = -sign mu_j, the orthant they move into, as in OWL-QN) and the
-// intercept. On the orthant of sigma, P is smooth: F(w_S) = f(w_S) + l1 sigma . w_S, and P equals
-// F there. The step solves H p = -g with
-//   g = mu_S + l2 x_S + l1 sigma       (mu = (1/n) sum_i phi'(a_i.x) [a_i;1], the snapshot's mu~)
-//   H = (1/n) A~_S^T diag(phi''(a_i.x)) A~_S + l2 I   (|S| x |S|, dense, Cholesky)
-// and takes x + alpha p with the coordinates that would leave their orthant set to zero
-// (projection), halving alpha from 1 until P decreases. ProxSVRG converges linearly at a rate set
-// by the condition number on the support, which is poor for ill-conditioned data (tf-idf text:
-// 0.91 per epoch on SpamAssassin); Newton on the support converges quadratically there. It never
-// decides stopping: the next snapshot's full gradient and KKT check do.
+// At a snapshot x with mu = (1/n) sum_i phi'(a_i.x) [a_i;1] (the snapshot's mu~), the working set S
+// holds the non-zero weights, the zero weights whose optimality condition fails most
+// (|mu_j| > l1, by decreasing |mu_j|) up to a size limit, and the intercept. The step d minimises
+// the l1 problem's quadratic model on S (coordinates outside S stay put),
+//   q(d) = g.d + d.H d / 2 + l1 sum_{j in S, weights} (|x_j + d_j| - |x_j|),
+//   g = mu_S + l2 x_S,   H = (1/n) A~_S^T diag(phi''(a~_i.x)) A~_S + l2 I   (|S| x |S|, dense),
+// by coordinate descent, then exactly on the face CD found (one LDLT), as newGLMNET (liblinear
+// -s 6) does on all coordinates. A backtracking line search on alpha (Armijo, sufficient decrease
+// against decrease = g.d + l1 (|x+d|_1 - |x|_1) < 0) picks x + alpha d. ProxSVRG converges linearly
+// at a rate set by the condition number on the support (0.91 per epoch on SpamAssassin); these
+// steps converge quadratically once S holds the support, and from x = 0 they need no first-order
+// warm-up when S starts small and grows with the model (as working-set l1 solvers do).
+// They never decide stopping: the next snapshot's full gradient and KKT check do.
 //
-// Cost: one pass over the rows for H (sum over rows of nnz_S(row)^2) plus one pass per line-search
-// trial; |S|^2 doubles of memory. Thread-safety: a pure function.
+// The pieces are separate so the distributed mode can split them: agents accumulate their rows'
+// Hessian blocks (AccumulateSupportHessian), the coordinator adds them, solves
+// (ProxNewtonDirection) and judges each trial point by the next gradient phase.
+//
+// Cost: one pass over the rows for H (sum over rows of nnz_S(row)^2 / 2, or a blocked rank-k
+// update for rows dense in S), O(|S|^2) per CD sweep plus one |F|^3/3 factorisation, one pass per
+// line-search trial. Thread-safety: pure functions.
 #ifndef EDGETRAIN_SUPPORT_NEWTON_H_
 #define EDGETRAIN_SUPPORT_NEWTON_H_
 
@@ -26,25 +33,71 @@
 
 namespace edgetrain {
 
+// The policy both modes share.
+constexpr int64_t kNewtonMinWorkingSet = 256;  // the first working set, from x = 0
+constexpr double kNewtonArmijo = 0.01;         // sufficient decrease: sigma
+constexpr double kNewtonMinAlpha = 1.0 / 16;   // shortest step tried before falling back to an inner loop
+// A Hessian block may cost up to this many scattered multiply-adds per non-zero of the rows (about
+// 100 passes' worth; on Fashion-MNIST with |S| = 727, 35 000 rows: 1.3 s measured).
+constexpr double kNewtonMaxWorkPerNonzero = 100.0;
+
+// The working set's size limit: twice the non-zero weights, at least kNewtonMinWorkingSet, at most
+// max_support (0: no Newton steps).
+int64_t NewtonWorkingSetSize(int64_t nonzero_weights, int64_t max_support);
+
+// S with the orthant of each entry: index in coordinate order (the intercept, when fitted, last),
+// sign = sign x_j, or -sign mu_j for a zero weight (0 for the intercept).
+struct NewtonSupport {
+  std::vector<int32_t> index;
+  std::vector<double> sign;
+  int64_t size() const { return static_cast<int64_t>(index.size()); }
+};
+
+// S at x for the snapshot gradient mu (both p entries). max_size > 0 limits S to max_size entries
+// (intercept included): every non-zero weight, then the violating zero weights by decreasing
+// |mu_j|; the weights left out stay zero this step, which keeps d a descent direction. Empty when
+// the non-zero weights alone do not fit.
+NewtonSupport ChooseNewtonSupport(const ProblemSpec& spec, const double* mu, const double* x, int32_t dim,
+                                  int64_t max_size = 0);
+
+// Multiply-adds AccumulateSupportHessian would spend on these rows, the blocked ones counted at
+// their lower cost. *pos is p entries of scratch, all -1 before and after.
+double SupportHessianWork(const Dataset& data, const ProblemSpec& spec, const NewtonSupport& s,
+                          std::vector<int32_t>* pos);
+
+// The unnormalised Hessian block of the rows at x: sum_i phi''(a~_i . x) a~_{i,S} a~_{i,S}^T, lower
+// triangle packed row by row (entry (a, b), b <= a, at a(a+1)/2 + b), added to packed
+// (|S|(|S|+1)/2 entries). Rows dense in S go through blocked rank-k updates, sparse ones scatter.
+void AccumulateSupportHessian(const Dataset& data, const ProblemSpec& spec, const double* x, const NewtonSupport& s,
+                              std::vector<int32_t>* pos, double* packed);
+
+// The proximal Newton direction d on S (above) for H = packed / rows + l2 I: cyclic coordinate
+// descent (O(|S|^2) a sweep, up to max_sweeps or until no coordinate moves by more than 1e-12
+// relative to the largest), then the exact minimiser of q on CD's face when that keeps every sign
+// and leaves the zero weights optimal. *decrease = g.d + l1 (|x+d|_1 - |x|_1), negative unless x
+// minimises q. False when H has no curvature along a moving coordinate or d is not finite.
+bool ProxNewtonDirection(const ProblemSpec& spec, const NewtonSupport& s, const double* packed, int64_t rows,
+                         const double* mu, const double* x, int32_t dim, std::vector<double>* direction,
+                         double* decrease, int max_sweeps = 200, int* sweeps = nullptr);
+
+// out := x + alpha d on S; the other coordinates of out are left as they are (callers start from
+// a copy of x).
+void NewtonLinePoint(const NewtonSupport& s, const std::vector<double>& direction, double alpha, const double* x,
+                     double* out);
+
 struct NewtonOutcome {
-  bool improved = false;  // *x was replaced by a point with a lower objective
+  bool improved = false;  // *x was replaced by a point satisfying the Armijo condition
   double objective = 0;   // P at the returned x
   double alpha = 0;       // the accepted step length
   int64_t support = 0;    // |S| (intercept included)
 };
 
-// REQUIRES: x has p entries, mu the (1/n) loss-gradient sum at x (CoordinatorState::mu()),
-// objective = P(x); spec without a box (returns improved = false otherwise). Returns without a
-// step (improved = false) when building H would cost more than max_work_per_nonzero
-// multiply-adds per non-zero of the data (an inner-loop epoch costs about 3 passes).
-NewtonOutcome SupportNewtonStep(const Dataset& data, const ProblemSpec& spec, const double* mu, double objective,
-                                std::vector<double>* x, double max_work_per_nonzero = 20.0);
-
-// Whether SupportNewtonStep should be tried: no box, 0 < |S| <= max_support (S as above,
-// without the intercept) and the support nearly identified: at most max(2, 5 %) of S are zero
-// weights that violate their optimality condition.
-bool SupportNewtonApplies(const ProblemSpec& spec, const double* mu, const std::vector<double>& x, int32_t dim,
-                          int64_t max_support);
+// The serial step (train-local): S, H over all rows, d, and the line search evaluating P at each
+// trial. REQUIRES: x has p entries, mu the (1/n) loss-gradient sum at x, objective = P(x); spec
+// without a box (returns improved = false otherwise, and when H would cost more than
+// kNewtonMaxWorkPerNonzero per non-zero or no alpha >= kNewtonMinAlpha decreases P enough).
+NewtonOutcome ProxNewtonStep(const Dataset& data, const ProblemSpec& spec, const double* mu, double objective,
+                             int64_t max_support, std::vector<double>* x);
 
 }  // namespace edgetrain
 

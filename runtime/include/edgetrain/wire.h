@@ -32,6 +32,9 @@ namespace edgetrain::wire {
 namespace fb = ::edgetrain::fb::wire;  // the generated tables
 
 constexpr uint16_t kProtocolVersion = 1;
+// Largest Newton support S a Snapshot may name (a Curvature then carries |S|(|S|+1)/2 doubles:
+// 33.6 MB at 2 900).
+constexpr int64_t kMaxNewtonSupport = 2900;
 
 struct Header {
   std::string_view agent_id;
@@ -57,6 +60,7 @@ struct HelloInfo {
   uint64_t data_fingerprint = 0;
   std::string software_version;
   bool incremental_models = false;  // understands Model answers with since >= 0 (docs/protocol.md)
+  bool newton = false;              // answers a Snapshot with newton_support by a Curvature
 };
 
 struct WelcomeInfo {
@@ -80,8 +84,13 @@ class Encoder {
   std::string_view EpochBegin(const Header& h, int64_t epoch, int64_t version, const DenseWithSupport& snapshot);
   std::string_view GradSum(const Header& h, int64_t epoch, const DenseWithSupport& grad, double loss_sum,
                            int64_t rows, const Smoothness& smoothness);
+  // newton_support non-empty: a Newton epoch (schemas/wire.fbs), the agents answer with a Curvature.
   std::string_view Snapshot(const Header& h, int64_t epoch, int64_t version, const DenseWithSupport& mu,
-                            double eta, int64_t inner_steps, int32_t batch);
+                            double eta, int64_t inner_steps, int32_t batch,
+                            const std::vector<int32_t>& newton_support = {});
+  // packed: the lower triangle of the |S| x |S| block, |S|(|S|+1)/2 doubles (none when declined).
+  std::string_view Curvature(const Header& h, int64_t epoch, int64_t support_size, const double* packed,
+                             int64_t rows, bool declined);
   std::string_view Update(const Header& h, int64_t epoch, int64_t base_version, const ModelUpdate& update);
   // since = -1: x is the whole model; since >= 0: x.support lists the coordinates that changed
   // after version `since` (an incremental answer, see schemas/wire.fbs), sent sparse or, when that

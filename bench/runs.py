@@ -3,9 +3,11 @@
 A trace is a list of points {epoch, total, fit, rel, objective, passes}: `total` is wall time
 from the program start (data loading included), `fit` the training time alone, `rel` the
 relative suboptimality (P - P*)/P* of the snapshot evaluated at that point, `passes` the data
-passes so far (gradient passes plus inner-step rows / n).
+passes so far (gradient passes, plus inner-step rows / n, plus one pass per Hessian block and per
+line-search trial of the Newton epochs).
 """
 import json
+import math
 import os
 import signal
 import subprocess
@@ -33,6 +35,7 @@ def train_local(name, pstar, extra=(), time_limit=120, max_epochs=200):
                "--max-epochs", str(max_epochs)] + list(extra)
         wall, p = common.timed(cmd)
     load, trace, n, m, batch = 0.0, [], None, None, 1
+    newton_alpha = {}  # epoch -> alpha of the Newton step that led to it
     for line in p.stdout.splitlines():
         t = line.split()
         if line.startswith("data ") and "loaded in" in line:
@@ -45,8 +48,16 @@ def train_local(name, pstar, extra=(), time_limit=120, max_epochs=200):
             obj, seconds = float(t[1]), float(t[6])
             trace.append({"epoch": int(t[0]), "objective": obj, "rel": (obj - pstar) / pstar, "fit": seconds,
                           "total": load + seconds})
-    for point in trace:  # every epoch: one gradient pass, then m steps of `batch` rows
-        point["passes"] = point["epoch"] * (1.0 + (m or 0) * batch / float(n or 1))
+            if "Newton step (alpha " in line:
+                newton_alpha[int(t[0])] = float(line.split("Newton step (alpha ")[1].split(",")[0])
+    passes = 0.0
+    for point in trace:  # every epoch: one gradient pass after m steps of `batch` rows, or a Newton step
+        if point["epoch"] > 0:
+            alpha = newton_alpha.get(point["epoch"])
+            # A Newton step: one pass for the Hessian block, one per line-search trial (alpha 1, 1/2, ...).
+            passes += 1.0 + (2.0 + round(math.log2(1.0 / alpha)) if alpha else (m or 0) * batch / float(n or 1))
+        point["passes"] = passes
+        point["newton"] = point["epoch"] in newton_alpha
     return {"command": display(cmd, tmp),
             "load": load, "wall": wall, "trace": trace, "stdout_tail": p.stdout.splitlines()[-3:]}
 
@@ -94,15 +105,17 @@ def distributed(name, pstar, agents=2, extra=(), agent_extra=(), time_limit=120,
         errors.seek(0)
         stderr_tail = errors.read().splitlines()[-3:]
         errors.close()
-    trace, updates, n, batch, finished = [], 0, None, 1, {}
+    trace, updates, n, batch, finished, hessians = [], 0, None, 1, {}, 0
     for e in events:
-        if e["event"] == "epoch_end":
+        if e["event"] == "newton":
+            hessians += 1  # one pass over the rows for the Hessian blocks (the trial points are epochs)
+        elif e["event"] == "epoch_end":
             updates += e["updates_applied"]
         elif e["event"] == "epoch_begin":
             n, batch = e["rows"], e["batch"]
             trace.append({"epoch": e["epoch"], "objective": e["objective"], "rel": (e["objective"] - pstar) / pstar,
                           "fit": e["seconds"], "total": e["time"] - t0,
-                          "passes": e["epoch"] + updates * batch / float(n)})
+                          "passes": e["epoch"] + hessians + updates * batch / float(n)})
         elif e["event"] == "run_finished":
             finished = e
     return {"command": display(coord_cmd, tmp) + "  +  %d x edgetrain-agent run --insecure --shard K/%d %s" % (

@@ -10,7 +10,7 @@ Wall time (data loading included, and the fit alone) until the relative suboptim
       warm-start memory carried over (what LogisticRegression.fit calls, with the same
       alpha=0, beta=1/C), so the curve is one uninterrupted SAGA run; the time of the objective
       evaluations is excluded. One plain LogisticRegression(...).fit at a fixed tol checks it;
-  (c) edgetrain-agent train-local (serial ProxSVRG), per-epoch snapshots;
+  (c) edgetrain-agent train-local (serial ProxSVRG with proximal Newton epochs), per-epoch snapshots;
   (d) edgetrain-coordinator + 2 edgetrain-agent run processes on loopback (--insecure).
 Writes bench/out/tta-NAME.json, bench/time-to-accuracy.svg, bench/out/20-time-to-accuracy.md.
 Usage: bench/time_to_accuracy.py [spam] [fmnist]
@@ -30,8 +30,10 @@ LIBLINEAR_TOLERANCES = {"spam": [1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8]
 SAGA_TIME_LIMIT = {"spam": 90, "fmnist": 300}  # seconds of fitting; the trace stops at 1e-6 before
 SAGA_CHECK_TOL = {"spam": 1e-4, "fmnist": 1e-3}
 # edgetrain's settings per dataset (the command lines are printed in the report).
-# train-local runs with its defaults (b = 1, lazy updates, Newton on the identified support).
-# The distributed runs take mini-batches: every applied update is one round trip to the
+# train-local runs with its defaults (b = 1, lazy updates, proximal Newton epochs on a working set).
+# Both default to Newton epochs (docs/algorithm.md); the inner loops that remain (the first epochs
+# of a run whose model does not fit the working set yet, a failed line search) take mini-batches
+# in the distributed runs: every applied update is one round trip to the
 # coordinator, so b rows per update divide the round trips per epoch by b, and the step grows
 # with b up to b ~ L_Q / L_f (docs/algorithm.md; train-local prints L_max and L_f: SpamAssassin
 # 0.25 / 0.025 = 10, Fashion-MNIST 131 / 30 = 4.3).

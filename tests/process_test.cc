@@ -65,11 +65,14 @@ std::vector<std::string> CoordinatorArgs(const testing::TempDir& dir, int min_ag
           "--max-epochs", "100", "--log-json", dir.File("log.jsonl"), "--heartbeat", "0.2", "--insecure"};
 }
 
-// A coordinator, `agents` agent processes on shards of the file, and the pyzmq subscriber.
-void RunProcesses(int agent_count) {
+// A coordinator, `agents` agent processes on shards of the file, and the pyzmq subscriber. With
+// newton false the coordinator runs inner loops only (so the subscriber also sees, and checks the
+// format of, progress and epoch_end events); else the default Newton epochs.
+void RunProcesses(int agent_count, bool newton) {
   testing::TempDir dir;
-  ChildProcess coordinator(Cmd("coordinator/edgetrain-coordinator", CoordinatorArgs(dir, agent_count)),
-                           dir.File("coordinator.out"));
+  std::vector<std::string> args = CoordinatorArgs(dir, agent_count);
+  if (!newton) args.insert(args.end(), {"--newton-max-support", "0"});
+  ChildProcess coordinator(Cmd("coordinator/edgetrain-coordinator", args), dir.File("coordinator.out"));
   REQUIRE(testing::WaitForFile(dir.File("endpoints"), 10));
   auto endpoints = testing::ReadEndpoints(dir.File("endpoints"));
   ChildProcess subscriber({EDGETRAIN_PYTHON, testing::SourcePath("tests/reference/log_subscriber.py"), endpoints["log"],
@@ -107,6 +110,11 @@ void RunProcesses(int agent_count) {
   CHECK((*seen)["counts"]["agent_joined"].number == agent_count);
   CHECK((*seen)["counts"]["run_started"].number == 1);
   CHECK((*seen)["counts"]["epoch_begin"].number >= 3);
+  if (newton) {
+    CHECK((*seen)["counts"]["newton"].number >= 1);
+  } else {
+    CHECK((*seen)["counts"]["epoch_end"].number >= 1);
+  }
   CHECK((*seen)["finished"]["reason"].string == "kkt");
   // The JSON-lines file holds the same events.
   int begins = 0;
@@ -116,10 +124,18 @@ void RunProcesses(int agent_count) {
   CHECK(testing::ReadText(dir.File("agent1.out")).find("stop: kkt") != std::string::npos);
 }
 
-TEST_CASE("1 agent process reaches the serial optimum; pyzmq reads the log stream") { RunProcesses(1); }
-TEST_CASE("2 agent processes reach the serial optimum; pyzmq reads the log stream") { RunProcesses(2); }
-TEST_CASE("4 agent processes reach the serial optimum; pyzmq reads the log stream") { RunProcesses(4); }
-TEST_CASE("8 agent processes reach the serial optimum; pyzmq reads the log stream") { RunProcesses(8); }
+TEST_CASE("1 agent process reaches the serial optimum with Newton epochs, pyzmq reads the log stream") {
+  RunProcesses(1, true);
+}
+TEST_CASE("2 agent processes reach the serial optimum with Newton epochs, pyzmq reads the log stream") {
+  RunProcesses(2, true);
+}
+TEST_CASE("4 agent processes reach the serial optimum with inner loops only, pyzmq reads the log stream") {
+  RunProcesses(4, false);
+}
+TEST_CASE("8 agent processes reach the serial optimum with inner loops only, pyzmq reads the log stream") {
+  RunProcesses(8, false);
+}
 
 TEST_CASE("SIGTERM makes an agent say goodbye and exit 0 while the others finish the run") {
   testing::TempDir dir;

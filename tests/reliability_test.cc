@@ -153,13 +153,15 @@ bool LogHas(const std::string& path, const std::string& needle) {
   return testing::ReadText(path).find(needle) != std::string::npos;
 }
 
-TEST_CASE("kill -9 of the coordinator mid-epoch; restarted with --resume it finishes at the same optimum") {
+TEST_CASE("kill -9 of the coordinator mid-epoch, restarted with --resume it finishes at the same optimum") {
   testing::TempDir dir;
   const std::string endpoint = FreeEndpoint();
   const std::vector<std::string> args = {"--bind", endpoint, "--log-bind", "", "--insecure", "--min-agents", "2",
                                          "--l1", "1e-3", "--model", dir.File("model.etm"), "--checkpoint-dir",
                                          dir.File("state"), "--checkpoint-interval", "0.1", "--heartbeat", "0.2",
-                                         "--log-json", dir.File("log.jsonl"), "--resume"};
+                                         "--log-json", dir.File("log.jsonl"), "--resume",
+                                         // inner loops: a run long enough to be killed inside one
+                                         "--newton-max-support", "0"};
   auto first = std::make_unique<ChildProcess>(Cmd("coordinator/edgetrain-coordinator", args), dir.File("c1.out"));
   std::vector<std::unique_ptr<ChildProcess>> agents;
   for (int k = 1; k <= 2; ++k) {

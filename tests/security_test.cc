@@ -59,7 +59,7 @@ TEST_CASE("key files: the secret one is private, refused when readable by others
   CHECK(again.status().message().find("not overwriting") != std::string::npos);
 }
 
-TEST_CASE("allow-list: bare keys, public-key lines, names and comments; bad lines are named") {
+TEST_CASE("allow-list: bare keys, public-key lines, names and comments, bad lines are named") {
   testing::TempDir dir;
   const CurveKeyPair a = NewKeys(dir, "a"), b = NewKeys(dir, "b"), c = NewKeys(dir, "c");
   testing::WriteText(dir.File("allowed"), "# the agents of line 3\n\n" + a.public_key + " press-1\n" +

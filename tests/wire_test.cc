@@ -171,7 +171,7 @@ TEST_CASE("malformed, truncated, wrong-dimension and non-finite messages are ref
   CHECK(small.Decode(good.data(), good.size()).status().code() == StatusCode::kOutOfRange);
 }
 
-TEST_CASE("Newton epochs: a Snapshot names S, a Curvature carries the packed block; bad ones are refused") {
+TEST_CASE("Newton epochs: a Snapshot names S, a Curvature carries the packed block, bad ones are refused") {
   Encoder e;
   Decoder d;
   d.set_model_size(6);

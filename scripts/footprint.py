@@ -6,16 +6,11 @@ Writes OUT/report.md and prints it."""
 import argparse
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from proc_util import free_port
 
 
 def needed(path):

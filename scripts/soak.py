@@ -16,18 +16,13 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
 
+from proc_util import free_port
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def rss_kb(pid):
@@ -92,6 +87,10 @@ class Soak:
                "--bind", self.endpoint, "--log-bind", "",
                "--min-agents", str(self.a.agents), "--l1", str(self.a.l1),
                "--kkt-tol", "0", "--max-epochs", "1000000", "--time-limit", "%.1f" % time_limit,
+               # Inner loops only: the soak drives the update path (millions of applied updates
+               # under churn); Newton epochs would reach the optimum in seconds and then move x
+               # outside updates, which the version == updates-applied check below does not count.
+               "--newton-max-support", "0",
                "--heartbeat", "0.5", "--heartbeat-patience", "6", "--gradient-timeout", "5",
                "--checkpoint-dir", self.ckpt, "--checkpoint-interval", "5",
                "--model", os.path.join(self.out, "model.etm"),

@@ -10,9 +10,9 @@
 #include <cstring>
 #include <ctime>
 
-#include "edgetrain/crc32c.h"
 #include "edgetrain/file_util.h"
 #include "edgetrain/fb/checkpoint_generated.h"
+#include "checksummed_nest.h"
 
 namespace edgetrain {
 namespace {
@@ -61,28 +61,25 @@ std::string SerializeCheckpoint(const Checkpoint& c) {
   b.add_created_unix(c.created_unix);
   fbb.Finish(b.Finish());
   flatbuffers::FlatBufferBuilder outer(fbb.GetSize() + 64);
-  outer.ForceVectorAlignment(fbb.GetSize(), sizeof(uint8_t), 8);
-  auto nested = outer.CreateVector(fbb.GetBufferPointer(), fbb.GetSize());
-  fb::FinishCheckpointFileBuffer(
-      outer, fb::CreateCheckpointFile(outer, Crc32c(fbb.GetBufferPointer(), fbb.GetSize()), nested));
+  uint32_t crc = 0;
+  auto nested = NestBuffer(&outer, fbb, &crc);
+  fb::FinishCheckpointFileBuffer(outer, fb::CreateCheckpointFile(outer, crc, nested));
   return std::string(reinterpret_cast<const char*>(outer.GetBufferPointer()), outer.GetSize());
 }
 
 Result<Checkpoint> ParseCheckpoint(std::string_view bytes, const std::string& source) {
   auto corrupt = [&](const std::string& why) { return Status::Corrupt(source + ": not a usable checkpoint: " + why); };
   if (bytes.size() < 8) return corrupt("only " + std::to_string(bytes.size()) + " bytes");
-  std::vector<uint64_t> aligned((bytes.size() + 7) / 8);
-  std::memcpy(aligned.data(), bytes.data(), bytes.size());
-  const auto* buf = reinterpret_cast<const uint8_t*>(aligned.data());
+  std::vector<uint64_t> aligned, nested_aligned;
+  const uint8_t* buf = AlignedCopy(bytes, &aligned);
   if (!fb::CheckpointFileBufferHasIdentifier(buf)) return corrupt("missing the 'ETCK' identifier");
   flatbuffers::Verifier verifier(buf, bytes.size(), 16, 1000);
   if (!fb::VerifyCheckpointFileBuffer(verifier)) return corrupt("FlatBuffers verification failed (truncated or damaged)");
   const fb::CheckpointFile* file = fb::GetCheckpointFile(buf);
   if (file->checkpoint() == nullptr) return corrupt("empty");
-  if (Crc32c(file->checkpoint()->data(), file->checkpoint()->size()) != file->crc32c()) {
-    return corrupt("checksum mismatch");
-  }
-  const fb::Checkpoint* f = file->checkpoint_nested_root();
+  const uint8_t* nested = ChecksummedNested(file->checkpoint(), file->crc32c(), &nested_aligned);
+  if (nested == nullptr) return corrupt("checksum mismatch");
+  const fb::Checkpoint* f = flatbuffers::GetRoot<fb::Checkpoint>(nested);
   if (f->format_version() != 1) return corrupt("format version " + std::to_string(f->format_version()));
   Checkpoint c;
   c.fingerprint = f->fingerprint();

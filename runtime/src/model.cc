@@ -4,9 +4,9 @@
 #include <cstdio>
 #include <cstring>
 
-#include "edgetrain/crc32c.h"
 #include "edgetrain/file_util.h"
 #include "edgetrain/fb/model_generated.h"
+#include "checksummed_nest.h"
 #include "parse_number.h"
 
 namespace edgetrain {
@@ -95,9 +95,9 @@ std::string SerializeModel(const Model& m) {
 
   // Envelope: CRC32C over the nested Model buffer (8-byte aligned inside the file).
   flatbuffers::FlatBufferBuilder outer(fbb.GetSize() + 64);
-  outer.ForceVectorAlignment(fbb.GetSize(), sizeof(uint8_t), 8);
-  auto nested = outer.CreateVector(fbb.GetBufferPointer(), fbb.GetSize());
-  fb::FinishModelFileBuffer(outer, fb::CreateModelFile(outer, Crc32c(fbb.GetBufferPointer(), fbb.GetSize()), nested));
+  uint32_t crc = 0;
+  auto nested = NestBuffer(&outer, fbb, &crc);
+  fb::FinishModelFileBuffer(outer, fb::CreateModelFile(outer, crc, nested));
   return std::string(reinterpret_cast<const char*>(outer.GetBufferPointer()), outer.GetSize());
 }
 
@@ -105,9 +105,8 @@ Result<Model> ParseModel(std::string_view bytes, const std::string& source) {
   auto corrupt = [&](const std::string& why) { return Status::Corrupt(source + ": not a valid edgetrain model file: " + why); };
   if (bytes.size() < 8) return corrupt("only " + std::to_string(bytes.size()) + " bytes");
   // FlatBuffers reads scalars in place, so give it 8-byte aligned memory.
-  std::vector<uint64_t> aligned((bytes.size() + 7) / 8);
-  std::memcpy(aligned.data(), bytes.data(), bytes.size());
-  const auto* buf = reinterpret_cast<const uint8_t*>(aligned.data());
+  std::vector<uint64_t> aligned, nested_aligned;
+  const uint8_t* buf = AlignedCopy(bytes, &aligned);
   if (!fb::ModelFileBufferHasIdentifier(buf)) {
     return corrupt("missing the 'ETMD' file identifier");
   }
@@ -115,18 +114,8 @@ Result<Model> ParseModel(std::string_view bytes, const std::string& source) {
   if (!fb::VerifyModelFileBuffer(verifier)) return corrupt("FlatBuffers verification failed (truncated or damaged)");
   const fb::ModelFile* file = fb::GetModelFile(buf);
   if (file->model() == nullptr) return corrupt("no model inside");
-  if (Crc32c(file->model()->data(), file->model()->size()) != file->crc32c()) {
-    return corrupt("checksum mismatch (the file was damaged after it was written)");
-  }
-  // The nested Model is read in place and holds doubles: SerializeModel aligns it to 8 bytes, but
-  // a valid file need not (a [ubyte] vector is only 4-byte aligned), so copy it when it is not.
-  const uint8_t* nested = file->model()->data();
-  std::vector<uint64_t> nested_aligned;
-  if (reinterpret_cast<uintptr_t>(nested) % alignof(double) != 0) {
-    nested_aligned.resize((file->model()->size() + 7) / 8);
-    std::memcpy(nested_aligned.data(), nested, file->model()->size());
-    nested = reinterpret_cast<const uint8_t*>(nested_aligned.data());
-  }
+  const uint8_t* nested = ChecksummedNested(file->model(), file->crc32c(), &nested_aligned);
+  if (nested == nullptr) return corrupt("checksum mismatch (the file was damaged after it was written)");
   const fb::Model* f = flatbuffers::GetRoot<fb::Model>(nested);
   if (f->format_version() != 1) {
     return corrupt("format version " + std::to_string(f->format_version()) + ", expected 1");

@@ -138,9 +138,9 @@ int main(int argc, char** argv) {
   if (!o.quiet && o.log_json != "-") {
     std::printf("stopped: %s; best snapshot: epoch %" PRId64 ", objective %.15g, KKT violation %.3e, %" PRId64
                 " non-zeros; %" PRId64 " updates applied, %" PRId64 " refused, %" PRId64
-                " malformed/unexpected messages; %d agents joined; %.2f s\n",
+                " malformed/unexpected messages; %" PRId64 " Newton steps; %d agents joined; %.2f s\n",
                 r->stop_reason.c_str(), r->epochs, r->objective, r->kkt, r->nnz, r->updates_applied,
-                r->updates_refused, r->messages_refused, r->agents_joined, r->seconds);
+                r->updates_refused, r->messages_refused, r->newton_steps, r->agents_joined, r->seconds);
     if (!o.model_path.empty() && !r->x.empty()) std::printf("model written to %s\n", o.model_path.c_str());
   }
   return r->x.empty() ? edgetrain::cli::kExitFailure : edgetrain::cli::kExitOk;

@@ -194,11 +194,12 @@ void EdgeAgent::SendCurvature(const fb::Snapshot& s) {
   // would take several seconds), decline: the coordinator runs an inner loop instead.
   const bool declined = SupportHessianWork(data_, spec_, support, &pos_) >
                         kMaxCurvatureWork * static_cast<double>(std::max<int64_t>(data_.nnz(), 1));
-  if (!declined) {
-    hessian_.assign(static_cast<size_t>(m * (m + 1) / 2), 0.0);
-    AccumulateSupportHessian(data_, spec_, model_.x().data(), support, &pos_, hessian_.data());
-  }
-  const std::string_view bytes = encoder_.Curvature(NextHeader(), epoch_, m, hessian_.data(), data_.rows(), declined);
+  // The block is accumulated straight into the message (on a small device it is the largest thing
+  // the agent allocates besides its data: |S|(|S|+1)/2 doubles, 263 kB at the first |S| = 256).
+  const std::string_view bytes =
+      encoder_.Curvature(NextHeader(), epoch_, m, data_.rows(), declined, [&](double* packed) {
+        AccumulateSupportHessian(data_, spec_, model_.x().data(), support, &pos_, packed);
+      });
   last_curvature_.assign(bytes.data(), bytes.size());
   curvature_epoch_ = epoch_;
   Send(last_curvature_);

@@ -125,7 +125,6 @@ class EdgeAgent {
   int64_t curvature_epoch_ = -1;  // the epoch whose Curvature last_curvature_ holds
   std::string last_curvature_;    // repeated unchanged when the Newton Snapshot is repeated
   std::vector<int32_t> pos_;      // p entries of scratch for the Hessian block, all -1 at rest
-  std::vector<double> hessian_;   // the packed block being sent
   AgentSummary summary_;
 };
 

@@ -72,6 +72,31 @@ TEST_CASE("the Hessian block equals finite differences of the gradient, blocked 
     CHECK(s.size() == data.dim() + 1);
     CheckHessianAgainstDifferences(data, spec, s, x);
   }
+  SUBCASE("spam, S = the terms of its first rows: those rows blocked over several panels, the rest scattered") {
+    const Dataset data = testing::LoadLibsvm(testing::SourcePath("data/spam/train.svm"));
+    std::vector<double> x(spec.ModelSize(data.dim()), 0.0);
+    std::vector<double> mu(x.size(), 0.0);
+    for (int64_t i = 0; i < 6; ++i) {
+      const RowView row = data.Row(i);
+      for (int32_t k = 0; k < row.nnz; ++k) mu[row.index[k]] = 1.0;
+    }
+    for (int32_t j = 0; j < data.dim(); j += 37) x[j] = 2.0 * (rng.UniformDouble() - 0.5);
+    const NewtonSupport s = ChooseNewtonSupport(spec, mu.data(), x.data(), data.dim());
+    std::vector<int32_t> pos(x.size(), -1);
+    for (int64_t k = 0; k < s.size(); ++k) pos[s.index[k]] = static_cast<int32_t>(k);
+    int64_t blocked = 0, scattered = 0;
+    for (int64_t i = 0; i < data.rows(); ++i) {
+      const RowView row = data.Row(i);
+      int64_t in_s = 0;
+      for (int32_t k = 0; k < row.nnz; ++k) in_s += pos[row.index[k]] >= 0;
+      (8 * in_s >= s.size() ? blocked : scattered) += 1;
+    }
+    INFO("|S| ", s.size(), ", rows blocked ", blocked, ", scattered ", scattered);
+    CHECK(s.size() > 2 * 64);  // several panels
+    CHECK(blocked >= 6);
+    CHECK(scattered > 0);
+    CheckHessianAgainstDifferences(data, spec, s, x);
+  }
   SUBCASE("sparse rows (spam tf-idf, 600 of 10 445 terms in S): the scattered path") {
     const Dataset data = testing::LoadLibsvm(testing::SourcePath("data/spam/train.svm"));
     std::vector<double> x(spec.ModelSize(data.dim()), 0.0);

@@ -28,7 +28,7 @@ inline flatbuffers::Offset<flatbuffers::Vector<uint8_t>> NestBuffer(flatbuffers:
 
 // `bytes` copied into 8-byte aligned *storage (FlatBuffers reads scalars in place).
 inline const uint8_t* AlignedCopy(std::string_view bytes, std::vector<uint64_t>* storage) {
-  storage->assign((bytes.size() + 7) / 8, 0);
+  storage->assign(bytes.size() / 8 + (bytes.size() % 8 != 0), 0);  // no (size + 7) to wrap around
   if (!bytes.empty()) std::memcpy(storage->data(), bytes.data(), bytes.size());
   return reinterpret_cast<const uint8_t*>(storage->data());
 }

@@ -138,9 +138,22 @@ std::string_view Encoder::Snapshot(const Header& h, int64_t epoch, int64_t versi
 
 std::string_view Encoder::Curvature(const Header& h, int64_t epoch, int64_t support_size, const double* packed,
                                     int64_t rows, bool declined) {
+  const size_t count = static_cast<size_t>(support_size * (support_size + 1) / 2);
+  return Curvature(h, epoch, support_size, rows, declined,
+                   [&](double* out) { std::memcpy(out, packed, count * sizeof(double)); });
+}
+
+std::string_view Encoder::Curvature(const Header& h, int64_t epoch, int64_t support_size, int64_t rows, bool declined,
+                                    const std::function<void(double* packed)>& fill) {
   fbb_.Clear();
   flatbuffers::Offset<flatbuffers::Vector<double>> v = 0;
-  if (!declined) v = fbb_.CreateVector(packed, static_cast<size_t>(support_size * (support_size + 1) / 2));
+  if (!declined) {
+    const size_t count = static_cast<size_t>(support_size * (support_size + 1) / 2);
+    double* out = nullptr;
+    v = fbb_.CreateUninitializedVector(count, &out);
+    std::memset(out, 0, count * sizeof(double));
+    fill(out);  // before any other builder call: `out` points into the builder's buffer
+  }
   auto m = fb::CreateCurvature(fbb_, epoch, static_cast<uint32_t>(support_size), v, rows, declined);
   return Finish(h, fb::Message::Curvature, m.Union());
 }

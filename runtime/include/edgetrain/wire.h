@@ -16,6 +16,7 @@
 #define EDGETRAIN_WIRE_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -91,6 +92,11 @@ class Encoder {
   // packed: the lower triangle of the |S| x |S| block, |S|(|S|+1)/2 doubles (none when declined).
   std::string_view Curvature(const Header& h, int64_t epoch, int64_t support_size, const double* packed,
                              int64_t rows, bool declined);
+  // The same, with the block written in place: fill gets the message's own |S|(|S|+1)/2 doubles,
+  // zeroed, and adds the block into them (no separate copy of the block exists). Not called when
+  // declined.
+  std::string_view Curvature(const Header& h, int64_t epoch, int64_t support_size, int64_t rows, bool declined,
+                             const std::function<void(double* packed)>& fill);
   std::string_view Update(const Header& h, int64_t epoch, int64_t base_version, const ModelUpdate& update);
   // since = -1: x is the whole model; since >= 0: x.support lists the coordinates that changed
   // after version `since` (an incremental answer, see schemas/wire.fbs), sent sparse or, when that

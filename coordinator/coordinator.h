@@ -1,5 +1,6 @@
 // Coordinator: the on-prem process of DAP-SVRG. It binds a ROUTER socket for agents and a PUB
-// socket for the log stream, keeps the model in a CoordinatorState and only ever adds to it.
+// socket for the log stream, keeps the model in a CoordinatorState and, per update, only ever adds
+// to it (once per Newton epoch it adds the agents' Hessian blocks and solves the small system).
 //
 // Life of a run (docs/protocol.md has the full state machine):
 //   waiting    Hellos are collected until --min-agents have joined; then the model dimension

@@ -135,6 +135,8 @@ Status RunRecord::Consume(const JsonValue& e) {
       progress_.seconds = Number(e, "seconds");
     }
     progress_.active = false;
+  } else if (name == "newton") {
+    progress_.active = false;  // a Newton epoch: no inner phase follows this snapshot
   } else if (name == "agent_joined" || name == "agent_left") {
     agents_connected_ = Integer(e, "agents", agents_connected_);
     if (name == "agent_joined") waiting_ = false;

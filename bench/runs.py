@@ -54,8 +54,9 @@ def train_local(name, pstar, extra=(), time_limit=120, max_epochs=200):
     for point in trace:  # every epoch: one gradient pass after m steps of `batch` rows, or a Newton step
         if point["epoch"] > 0:
             alpha = newton_alpha.get(point["epoch"])
-            # A Newton step: one pass for the Hessian block, one per line-search trial (alpha 1, 1/2, ...).
-            passes += 1.0 + (2.0 + round(math.log2(1.0 / alpha)) if alpha else (m or 0) * batch / float(n or 1))
+            # A Newton step: one pass for the Hessian block, and one gradient pass for every trial
+            # point the line search turned down before this one (alpha 1, 1/2, ...).
+            passes += 1.0 + (1.0 + round(math.log2(1.0 / alpha)) if alpha else (m or 0) * batch / float(n or 1))
         point["passes"] = passes
         point["newton"] = point["epoch"] in newton_alpha
     return {"command": display(cmd, tmp),

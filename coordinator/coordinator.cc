@@ -566,29 +566,25 @@ void Coordinator::FinishGradientPhase() {
   plan_ = *plan;
   plan_.eta *= step_factor_;
   const SnapshotReport report = state_->FinishGradientPhase(plan_.inner_steps);
-  if (newton_candidate_) {
-    newton_candidate_ = false;
+  if (line_search_.pending() && report.rows != state_->best_rows()) line_search_.Abandon();  // new rows
+  if (line_search_.pending()) {
     // The Newton point is judged against the snapshot it came from (the best so far) by the
-    // Armijo rule P(x~ + alpha d) <= P(x~) + sigma alpha decrease. One that fails is replaced by
-    // the point half as far along d (backtracking, one gradient pass per trial), down to
-    // kMinNewtonAlpha; then x returns to the best snapshot and the epoch runs an inner loop.
-    const bool sufficient =
-        report.objective <= state_->best_objective() + kArmijo * newton_alpha_ * newton_decrease_;
-    if (report.rows == state_->best_rows() && !sufficient && newton_alpha_ > kMinNewtonAlpha) {
-      newton_alpha_ *= 0.5;
-      std::vector<double> point = state_->best_snapshot();
-      NewtonLinePoint(newton_support_, newton_direction_, newton_alpha_, state_->best_snapshot().data(), point.data());
+    // Armijo rule. One that fails is replaced by the point half as far along d (backtracking, one
+    // gradient pass per trial), down to kNewtonMinAlpha; then x returns to the best snapshot and
+    // the epoch runs an inner loop.
+    std::vector<double> point;
+    const NewtonLineSearch::Verdict v = line_search_.Judge(report.objective, state_->best_objective(), &point);
+    if (v == NewtonLineSearch::Verdict::kNextTrial) {
       JsonWriter w;
       w.Field("epoch", state_->epoch() - 1).Field("objective", report.objective)
-          .Field("best_objective", state_->best_objective()).Field("next_alpha", newton_alpha_)
+          .Field("best_objective", state_->best_objective()).Field("next_alpha", line_search_.alpha())
           .Field("seconds", now - start_time_);
       log_.Publish("epoch", "newton_backtrack", w);
       state_->JumpTo(point);
-      newton_candidate_ = true;
       StartEpoch();
       return;
     }
-    if (report.rows == state_->best_rows() && !sufficient) {
+    if (v == NewtonLineSearch::Verdict::kFailed) {
       ++summary_.newton_rejected;
       newton_cooldown_ = 2;
       JsonWriter w;
@@ -696,12 +692,11 @@ bool Coordinator::WantNewton(bool best) {
 }
 
 void Coordinator::BeginCurvaturePhase(double now) {
-  // The working set grows with the model, as in working-set l1 solvers (celer, blitz): twice the
-  // non-zero weights, at least kMinWorkingSet, at most --newton-max-support. Small blocks early
-  // keep the first steps (from x = 0, where every useful weight violates) cheap.
+  // The working set grows with the model, as in working-set l1 solvers (celer, blitz): small
+  // blocks early keep the first steps (from x = 0, where every useful weight violates) cheap.
   int64_t nonzero = 0;
   for (int32_t j = 0; j < dimension_; ++j) nonzero += state_->snapshot()[j] != 0.0;
-  const int64_t working_set = std::min(NewtonMaxSupport(), std::max(kMinWorkingSet, 2 * nonzero));
+  const int64_t working_set = NewtonWorkingSetSize(nonzero, NewtonMaxSupport());
   newton_support_ = ChooseNewtonSupport(options_.problem, state_->mu().data(), state_->snapshot().data(), dimension_,
                                         working_set);
   const int64_t m = newton_support_.size();
@@ -771,13 +766,9 @@ void Coordinator::FinishCurvaturePhase() {
     BeginInnerPhase(now);
     return;
   }
-  newton_direction_ = std::move(direction);
-  newton_decrease_ = decrease;
-  newton_alpha_ = 1.0;
-  std::vector<double> point = state_->snapshot();
-  NewtonLinePoint(newton_support_, newton_direction_, 1.0, state_->snapshot().data(), point.data());
+  std::vector<double> point;
+  line_search_.Start(newton_support_, std::move(direction), decrease, state_->snapshot(), &point);
   state_->JumpTo(point);
-  newton_candidate_ = true;
   ++summary_.newton_steps;
   StartEpoch();
 }

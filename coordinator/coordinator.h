@@ -237,13 +237,7 @@ class Coordinator {
   int64_t curvature_rows_ = 0;
   bool curvature_declined_ = false;
   double curvature_start_ = 0;
-  std::vector<double> newton_direction_;  // on S, from the best snapshot
-  double newton_alpha_ = 1;           // the step length of the point being judged
-  double newton_decrease_ = 0;        // the model's decrease g.d + l1 (|x~+d|_1 - |x~|_1) (< 0)
-  static constexpr double kMinNewtonAlpha = 1.0 / 16;
-  static constexpr double kArmijo = 0.01;
-  static constexpr int64_t kMinWorkingSet = 256;
-  bool newton_candidate_ = false;     // x is a Newton point the next gradient phase judges
+  NewtonLineSearch line_search_;      // pending: x is a Newton trial point the next gradient phase judges
   int newton_cooldown_ = 0;           // epochs before a Newton step is tried again
 
   RunSummary summary_;

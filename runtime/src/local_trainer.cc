@@ -35,14 +35,31 @@ Result<TrainResult> TrainLocal(const Dataset& data, const ProblemSpec& spec,
   update.Reset(p);
 
   int newton_cooldown = 0;
-  double newton_alpha = 0;  // the step that led to the next snapshot (for its report)
-  int64_t newton_support = 0;
+  NewtonLineSearch search;
   for (int64_t epoch = 0;; ++epoch) {
     state.BeginEpoch();
     double loss_sum = 0;
     worker.ComputeSnapshot(state.snapshot().data(), grad_sum.data(), &loss_sum);
     state.AddGradSum(VectorView::Dense(grad_sum.data(), p), loss_sum, data.rows());
     const SnapshotReport snap = state.FinishGradientPhase(result.plan.inner_steps);
+    // A Newton trial point is judged by this snapshot's objective (Armijo, against the snapshot it
+    // came from: the best so far), as in the distributed mode; a failed one is replaced by the
+    // point half as far, then given up (x back to the best snapshot, inner loops for two epochs).
+    double newton_alpha = 0;
+    if (search.pending()) {
+      std::vector<double> point;
+      const NewtonLineSearch::Verdict v = search.Judge(snap.objective, state.best_objective(), &point);
+      if (v == NewtonLineSearch::Verdict::kNextTrial) {
+        state.JumpTo(point);
+        continue;
+      }
+      if (v == NewtonLineSearch::Verdict::kFailed) {
+        state.RevertToBest();
+        newton_cooldown = 2;
+        continue;
+      }
+      newton_alpha = search.alpha();
+    }
     const CoordinatorState::SnapshotVerdict verdict = state.JudgeSnapshot(snap);
     const bool rolled_back = verdict == CoordinatorState::SnapshotVerdict::kRolledBack;
     const bool best = verdict == CoordinatorState::SnapshotVerdict::kBest;
@@ -67,8 +84,7 @@ Result<TrainResult> TrainLocal(const Dataset& data, const ProblemSpec& spec,
     report.eta = result.plan.eta;
     report.probation = verdict == CoordinatorState::SnapshotVerdict::kProbation;
     report.newton_alpha = newton_alpha;
-    report.newton_support = newton_support;
-    newton_alpha = 0;
+    report.newton_support = newton_alpha > 0 ? search.support().size() : 0;
     if (on_epoch) on_epoch(report);
 
     if (best && snap.kkt <= options.kkt_tolerance) {
@@ -86,19 +102,20 @@ Result<TrainResult> TrainLocal(const Dataset& data, const ProblemSpec& spec,
     if (rolled_back) continue;
 
     // A proximal Newton step on the working set (support_newton.h) replaces the epoch's inner
-    // loop when it lowers P enough; the next snapshot checks it. After a failed line search two
-    // epochs run inner loops before the next try.
+    // loop; the next snapshot judges its point. When no step can be made, or after a failed line
+    // search, two epochs run inner loops before the next try.
     if (newton_cooldown > 0) {
       --newton_cooldown;
     } else if (options.newton_max_support > 0 && best) {
-      std::vector<double> x = state.snapshot();
-      const NewtonOutcome newton =
-          ProxNewtonStep(data, spec, state.mu().data(), snap.objective, options.newton_max_support, &x);
-      if (newton.improved) {
-        state.JumpTo(x);
+      NewtonSupport support;
+      std::vector<double> direction;
+      double decrease = 0;
+      if (SerialNewtonDirection(data, spec, state.mu().data(), state.snapshot().data(), options.newton_max_support,
+                                &support, &direction, &decrease)) {
+        std::vector<double> point;
+        search.Start(std::move(support), std::move(direction), decrease, state.snapshot(), &point);
+        state.JumpTo(point);
         ++result.newton_steps;
-        newton_alpha = newton.alpha;
-        newton_support = newton.support;
         continue;
       }
       newton_cooldown = 2;

@@ -22,15 +22,6 @@ double LossSecondDeriv(LossKind kind, double z, double y) {
   return s * (1.0 - s);
 }
 
-double Objective(const Dataset& data, const ProblemSpec& spec, const std::vector<double>& x) {
-  double loss = 0.0;
-  for (int64_t i = 0; i < data.rows(); ++i) {
-    const RowView row = data.Row(i);
-    loss += LossValue(spec.loss, Margin(row, x.data(), data.dim(), spec.intercept), row.y);
-  }
-  return ObjectiveFromLossSum(spec, loss, data.rows(), x.data(), static_cast<int64_t>(x.size()));
-}
-
 }  // namespace
 
 int64_t NewtonWorkingSetSize(int64_t nonzero_weights, int64_t max_support) {
@@ -303,44 +294,50 @@ void NewtonLinePoint(const NewtonSupport& s, const std::vector<double>& directio
   for (int64_t a = 0; a < s.size(); ++a) out[s.index[a]] = x[s.index[a]] + alpha * direction[a];
 }
 
-NewtonOutcome ProxNewtonStep(const Dataset& data, const ProblemSpec& spec, const double* mu, double objective,
-                             int64_t max_support, std::vector<double>* x) {
-  NewtonOutcome out;
-  out.objective = objective;
-  if (spec.reg.HasBox()) return out;
+bool SerialNewtonDirection(const Dataset& data, const ProblemSpec& spec, const double* mu, const double* x,
+                           int64_t max_support, NewtonSupport* s, std::vector<double>* direction, double* decrease) {
+  if (spec.reg.HasBox()) return false;
   const int32_t d = data.dim();
-  int64_t nonzero = spec.intercept ? 1 : 0;
-  for (int32_t j = 0; j < d; ++j) nonzero += (*x)[j] != 0.0;
+  int64_t nonzero = 0;
+  for (int32_t j = 0; j < d; ++j) nonzero += x[j] != 0.0;
   const int64_t size = NewtonWorkingSetSize(nonzero, max_support);
-  if (size <= 0) return out;
-  const NewtonSupport s = ChooseNewtonSupport(spec, mu, x->data(), d, size);
-  const int64_t m = s.size();
-  out.support = m;
-  if (m == 0) return out;
+  if (size <= 0) return false;
+  *s = ChooseNewtonSupport(spec, mu, x, d, size);
+  const int64_t m = s->size();
+  if (m == 0) return false;
   std::vector<int32_t> pos(static_cast<size_t>(spec.ModelSize(d)), -1);
-  const double work = SupportHessianWork(data, spec, s, &pos);
-  if (work > kNewtonMaxWorkPerNonzero * static_cast<double>(std::max<int64_t>(data.nnz(), 1))) return out;
+  const double work = SupportHessianWork(data, spec, *s, &pos);
+  if (work > kNewtonMaxWorkPerNonzero * static_cast<double>(std::max<int64_t>(data.nnz(), 1))) return false;
   std::vector<double> packed(static_cast<size_t>(m * (m + 1) / 2), 0.0);
-  AccumulateSupportHessian(data, spec, x->data(), s, &pos, packed.data());
-  std::vector<double> direction;
-  double decrease = 0.0;
-  if (!ProxNewtonDirection(spec, s, packed.data(), data.rows(), mu, x->data(), d, &direction, &decrease) ||
-      !(decrease < 0.0)) {
-    return out;
+  AccumulateSupportHessian(data, spec, x, *s, &pos, packed.data());
+  return ProxNewtonDirection(spec, *s, packed.data(), data.rows(), mu, x, d, direction, decrease) && *decrease < 0.0;
+}
+
+void NewtonLineSearch::Start(NewtonSupport s, std::vector<double> direction, double decrease,
+                             const std::vector<double>& from, std::vector<double>* point) {
+  support_ = std::move(s);
+  direction_ = std::move(direction);
+  decrease_ = decrease;
+  from_ = from;
+  alpha_ = 1.0;
+  pending_ = true;
+  *point = from_;
+  NewtonLinePoint(support_, direction_, alpha_, from_.data(), point->data());
+}
+
+NewtonLineSearch::Verdict NewtonLineSearch::Judge(double objective, double base_objective, std::vector<double>* point) {
+  if (objective <= base_objective + kNewtonArmijo * alpha_ * decrease_) {
+    pending_ = false;
+    return Verdict::kAccepted;
   }
-  std::vector<double> trial = *x;
-  for (double alpha = 1.0; alpha >= kNewtonMinAlpha; alpha *= 0.5) {
-    NewtonLinePoint(s, direction, alpha, x->data(), trial.data());
-    const double value = Objective(data, spec, trial);
-    if (value <= objective + kNewtonArmijo * alpha * decrease) {
-      *x = trial;
-      out.improved = true;
-      out.objective = value;
-      out.alpha = alpha;
-      return out;
-    }
+  if (alpha_ * 0.5 < kNewtonMinAlpha) {
+    pending_ = false;
+    return Verdict::kFailed;
   }
-  return out;
+  alpha_ *= 0.5;
+  *point = from_;
+  NewtonLinePoint(support_, direction_, alpha_, from_.data(), point->data());
+  return Verdict::kNextTrial;
 }
 
 }  // namespace edgetrain

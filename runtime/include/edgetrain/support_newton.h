@@ -85,19 +85,38 @@ bool ProxNewtonDirection(const ProblemSpec& spec, const NewtonSupport& s, const 
 void NewtonLinePoint(const NewtonSupport& s, const std::vector<double>& direction, double alpha, const double* x,
                      double* out);
 
-struct NewtonOutcome {
-  bool improved = false;  // *x was replaced by a point satisfying the Armijo condition
-  double objective = 0;   // P at the returned x
-  double alpha = 0;       // the accepted step length
-  int64_t support = 0;    // |S| (intercept included)
-};
+// The serial direction (train-local): S, H over all of data's rows, d. REQUIRES: x has p entries,
+// mu the (1/n) loss-gradient sum at x. False (no step) with a box, when H would cost more than
+// kNewtonMaxWorkPerNonzero per non-zero, or when d is not a descent direction.
+bool SerialNewtonDirection(const Dataset& data, const ProblemSpec& spec, const double* mu, const double* x,
+                           int64_t max_support, NewtonSupport* s, std::vector<double>* direction, double* decrease);
 
-// The serial step (train-local): S, H over all rows, d, and the line search evaluating P at each
-// trial. REQUIRES: x has p entries, mu the (1/n) loss-gradient sum at x, objective = P(x); spec
-// without a box (returns improved = false otherwise, and when H would cost more than
-// kNewtonMaxWorkPerNonzero per non-zero or no alpha >= kNewtonMinAlpha decreases P enough).
-NewtonOutcome ProxNewtonStep(const Dataset& data, const ProblemSpec& spec, const double* mu, double objective,
-                             int64_t max_support, std::vector<double>* x);
+// The backtracking line search of a Newton epoch whose trial points are judged by the next
+// snapshot, whose full gradient pass gives P there anyway (both modes): Start() gives the first
+// point x~ + d; Judge() of the objective there accepts it by the Armijo rule
+// P <= P(x~) + kNewtonArmijo alpha decrease, or gives the next point x~ + (alpha / 2) d, or gives
+// up below kNewtonMinAlpha (x should then return to x~). Not thread-safe; owns its copies.
+class NewtonLineSearch {
+ public:
+  enum class Verdict : uint8_t { kAccepted, kNextTrial, kFailed };
+  // REQUIRES: decrease < 0, direction on s, from (= x~) p entries. *point := x~ + d.
+  void Start(NewtonSupport s, std::vector<double> direction, double decrease, const std::vector<double>& from,
+             std::vector<double>* point);
+  bool pending() const { return pending_; }  // a trial point awaits its objective
+  double alpha() const { return alpha_; }    // of the trial point (or the accepted one)
+  const NewtonSupport& support() const { return support_; }
+  // objective: P at the trial point; base_objective: P(x~). kNextTrial writes the next trial
+  // point into *point; kAccepted and kFailed end the search.
+  Verdict Judge(double objective, double base_objective, std::vector<double>* point);
+  // The point's objective cannot be compared with P(x~) (agents joined or left): take it as it is.
+  void Abandon() { pending_ = false; }
+
+ private:
+  NewtonSupport support_;
+  std::vector<double> direction_, from_;
+  double decrease_ = 0, alpha_ = 1;
+  bool pending_ = false;
+};
 
 }  // namespace edgetrain
 

@@ -64,9 +64,7 @@ int main(int argc, char** argv) {
   app.add_option("--min-agents", o.min_agents, "Start training when this many agents have joined")
       ->check(edgetrain::cli::kPositive)->capture_default_str()->group(run);
   edgetrain::cli::AddStepFlags(&app, &o.steps);
-  app.add_option("--newton-max-support", o.newton_max_support,
-                 "Largest identified support on which an epoch becomes a Newton step (0: never)")
-      ->check(edgetrain::cli::kNonNegative)->capture_default_str()->group(run);
+  edgetrain::cli::AddNewtonFlag(&app, &o.newton_max_support);
   app.add_option("--max-staleness", o.max_staleness, "Refuse updates computed more than this many versions ago")
       ->check(edgetrain::cli::kNonNegative)->capture_default_str()->group(run);
   app.add_option("--gradient-timeout", o.gradient_timeout, "Seconds a gradient phase waits for a silent agent")

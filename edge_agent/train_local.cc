@@ -33,6 +33,7 @@ class TrainLocalCommand : public Command {
     sub_->add_option("--scale", scale_, "Feature scaling fitted on the training data: none, standard, minmax, maxabs")
         ->check(CLI::IsMember({"none", "standard", "minmax", "maxabs"}))->capture_default_str()->group("Data");
     cli::AddStepFlags(sub_, &options_.steps);
+    cli::AddNewtonFlag(sub_, &options_.newton_max_support);
     const std::string stop = "Stopping";
     sub_->add_option("--max-epochs", options_.max_epochs, "Stop after this many epochs")
         ->check(cli::kNonNegative)->capture_default_str()->group(stop);

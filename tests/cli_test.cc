@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "doctest/doctest.h"
+#include "edgetrain/model.h"
 #include "test_util.h"
 
 namespace edgetrain {
@@ -97,6 +98,24 @@ TEST_CASE("train-local writes a model that predict and liblinear's predict both 
     CHECK(std::stod(line.substr(0, line.find('\t'))) == std::stod(label));
   }
   CHECK(rows == 400);
+}
+
+TEST_CASE("train-local: Newton epochs by default, inner loops only with --newton-max-support 0, one optimum") {
+  testing::TempDir dir;
+  const std::string train = testing::SourcePath("data/spam/train.svm");
+  const testing::CommandResult newton =
+      Agent({"train-local", "--data", train, "--l1", "1e-3", "--kkt-tol", "1e-10", "--model", dir.File("a.etm")});
+  const testing::CommandResult inner = Agent({"train-local", "--data", train, "--l1", "1e-3", "--kkt-tol", "1e-10",
+                                              "--newton-max-support", "0", "--model", dir.File("b.etm")});
+  REQUIRE_MESSAGE(newton.exit_code == 0, newton.err);
+  REQUIRE_MESSAGE(inner.exit_code == 0, inner.err);
+  CHECK(newton.out.find("Newton step (alpha ") != std::string::npos);
+  CHECK(inner.out.find("Newton step") == std::string::npos);
+  Result<Model> a = ReadModelFile(dir.File("a.etm")), b = ReadModelFile(dir.File("b.etm"));
+  REQUIRE(a.ok());
+  REQUIRE(b.ok());
+  CHECK(a->summary.objective == doctest::Approx(b->summary.objective).epsilon(1e-9));
+  CHECK(a->summary.epochs < b->summary.epochs);
 }
 
 TEST_CASE("regression through the CLI: lasso on Diabetes, predict prints RMSE and R^2") {

@@ -116,6 +116,11 @@ void AddStepFlags(CLI::App* app, StepOptions* s) {
       ->check(kPositive)->capture_default_str()->group(group);
 }
 
+void AddNewtonFlag(CLI::App* app, int64_t* max_support) {
+  app->add_option("--newton-max-support", *max_support,
+                  "Largest working set of a proximal Newton epoch (0: inner loops only)")
+      ->check(kNonNegative)->capture_default_str()->group("Step size");
+}
 
 void AddFaultFlags(CLI::App* app, transport::FaultOptions* f) {
   const std::string group = "Testing";

@@ -77,6 +77,10 @@ void AddDataFlags(CLI::App* app, DataFlags* flags);
 
 void AddStepFlags(CLI::App* app, StepOptions* steps);
 
+// --newton-max-support: the largest working set of a proximal Newton epoch (0: inner loops only;
+// docs/algorithm.md). Shared by train-local and the coordinator.
+void AddNewtonFlag(CLI::App* app, int64_t* max_support);
+
 // --fault-drop/--fault-duplicate/--fault-delay/--fault-seed: inject faults into this program's
 // sends (group "Testing"; for the reliability tests and soak runs, off by default).
 void AddFaultFlags(CLI::App* app, transport::FaultOptions* faults);

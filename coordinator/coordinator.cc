@@ -586,7 +586,7 @@ void Coordinator::FinishGradientPhase() {
     }
     if (v == NewtonLineSearch::Verdict::kFailed) {
       ++summary_.newton_rejected;
-      newton_cooldown_ = 2;
+      newton_cooldown_ = kNewtonCooldownEpochs;
       JsonWriter w;
       w.Field("epoch", state_->epoch() - 1).Field("objective", report.objective)
           .Field("best_objective", state_->best_objective()).Field("seconds", now - start_time_);
@@ -660,7 +660,7 @@ void Coordinator::FinishGradientPhase() {
     StartEpoch();
     return;
   }
-  if (WantNewton(best)) {
+  if (WantNewton(report, best)) {
     BeginCurvaturePhase(now);
     return;
   }
@@ -671,7 +671,7 @@ int64_t Coordinator::NewtonMaxSupport() const {
   return std::min(options_.newton_max_support, wire::kMaxNewtonSupport);
 }
 
-bool Coordinator::WantNewton(bool best) {
+bool Coordinator::WantNewton(const SnapshotReport& report, bool best) {
   // A proximal Newton step on a working set S (the non-zero weights and the zero ones whose
   // optimality condition fails most, up to --newton-max-support) replaces the epoch's inner loop
   // whenever the non-zero weights fit: from the start on low-dimensional or very sparse problems,
@@ -685,18 +685,13 @@ bool Coordinator::WantNewton(bool best) {
   for (const auto& [id, a] : agents_) {
     if (a->role == Role::kGradientDone && !a->newton) return false;
   }
-  int64_t nonzero = options_.problem.intercept ? 1 : 0;
-  const auto& x = state_->snapshot();
-  for (int32_t j = 0; j < dimension_; ++j) nonzero += x[j] != 0.0;
-  return nonzero <= NewtonMaxSupport();
+  return report.nnz + (options_.problem.intercept ? 1 : 0) <= NewtonMaxSupport();
 }
 
 void Coordinator::BeginCurvaturePhase(double now) {
   // The working set grows with the model, as in working-set l1 solvers (celer, blitz): small
   // blocks early keep the first steps (from x = 0, where every useful weight violates) cheap.
-  int64_t nonzero = 0;
-  for (int32_t j = 0; j < dimension_; ++j) nonzero += state_->snapshot()[j] != 0.0;
-  const int64_t working_set = NewtonWorkingSetSize(nonzero, NewtonMaxSupport());
+  const int64_t working_set = NewtonWorkingSetSize(last_report_.nnz, NewtonMaxSupport());
   newton_support_ = ChooseNewtonSupport(options_.problem, state_->mu().data(), state_->snapshot().data(), dimension_,
                                         working_set);
   const int64_t m = newton_support_.size();
@@ -762,7 +757,7 @@ void Coordinator::FinishCurvaturePhase() {
       .Field("curvature_seconds", now - curvature_start_).Field("seconds", now - start_time_);
   log_.Publish("epoch", "newton", w);
   if (!solved) {
-    newton_cooldown_ = 2;
+    newton_cooldown_ = kNewtonCooldownEpochs;
     BeginInnerPhase(now);
     return;
   }

@@ -157,7 +157,7 @@ class Coordinator {
   void StartEpoch();
   void FinishGradientPhase();
   // Whether this epoch should be a Newton step (the weights fit, every participant able).
-  bool WantNewton(bool best);
+  bool WantNewton(const SnapshotReport& report, bool best);
   int64_t NewtonMaxSupport() const;
   void BeginCurvaturePhase(double now);
   // Every participant answered (or the phase timed out): solve and jump, or fall back to an inner loop.

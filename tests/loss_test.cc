@@ -37,6 +37,11 @@ TEST_CASE("every loss has second differences within its curvature bound") {
         INFO(LossName(kind), " z=", z);
         CHECK(second >= -1e-9);  // convex
         CHECK(second <= LossCurvature(kind) + 1e-6);
+        // phi'' itself (the Newton weights): the second difference, away from the squared
+        // hinge's kink at y z = 1 where phi'' jumps.
+        if (kind != LossKind::kSquaredHinge || std::fabs(1.0 - y * z) > 2 * h) {
+          CHECK(LossSecondDeriv(kind, z, y) == doctest::Approx(second).epsilon(1e-6).scale(1.0));
+        }
       }
     }
   }

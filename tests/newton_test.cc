@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "doctest/doctest.h"
-#include "edgetrain/loss.h"
+#include "edgetrain/problem.h"
 #include "edgetrain/rng.h"
 #include "edgetrain/support_newton.h"
 #include "test_util.h"
@@ -16,13 +16,9 @@ namespace {
 // (1/n) sum_i phi'(a~_i . x) a~_i: the loss gradient, p entries.
 std::vector<double> LossGradient(const Dataset& data, const ProblemSpec& spec, const std::vector<double>& x) {
   std::vector<double> g(x.size(), 0.0);
-  const double inv_n = 1.0 / static_cast<double>(data.rows());
-  for (int64_t i = 0; i < data.rows(); ++i) {
-    const RowView row = data.Row(i);
-    const double phi = LossDeriv(spec.loss, Margin(row, x.data(), data.dim(), spec.intercept), row.y) * inv_n;
-    for (int32_t k = 0; k < row.nnz; ++k) g[row.index[k]] += phi * row.value[k];
-    if (spec.intercept) g[data.dim()] += phi;
-  }
+  double loss_sum = 0;
+  LossGradientSum(data, spec, x.data(), g.data(), &loss_sum, nullptr);
+  for (double& v : g) v /= static_cast<double>(data.rows());
   return g;
 }
 

@@ -55,7 +55,7 @@ Result<TrainResult> TrainLocal(const Dataset& data, const ProblemSpec& spec,
       }
       if (v == NewtonLineSearch::Verdict::kFailed) {
         state.RevertToBest();
-        newton_cooldown = 2;
+        newton_cooldown = kNewtonCooldownEpochs;
         continue;
       }
       newton_alpha = search.alpha();
@@ -110,15 +110,16 @@ Result<TrainResult> TrainLocal(const Dataset& data, const ProblemSpec& spec,
       NewtonSupport support;
       std::vector<double> direction;
       double decrease = 0;
-      if (SerialNewtonDirection(data, spec, state.mu().data(), state.snapshot().data(), options.newton_max_support,
-                                &support, &direction, &decrease)) {
+      if (SerialNewtonDirection(data, spec, state.mu().data(), state.snapshot().data(),
+                                NewtonWorkingSetSize(snap.nnz, options.newton_max_support), &support, &direction,
+                                &decrease)) {
         std::vector<double> point;
         search.Start(std::move(support), std::move(direction), decrease, state.snapshot(), &point);
         state.JumpTo(point);
         ++result.newton_steps;
         continue;
       }
-      newton_cooldown = 2;
+      newton_cooldown = kNewtonCooldownEpochs;
     }
 
     worker.BeginEpoch(state.mu().data(), result.plan.eta, result.plan.batch, result.plan.inner_steps);

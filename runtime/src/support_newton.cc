@@ -9,21 +9,6 @@
 
 namespace edgetrain {
 
-namespace {
-
-// phi''(z, y) (y = +-1 for the classification losses).
-double LossSecondDeriv(LossKind kind, double z, double y) {
-  switch (kind) {
-    case LossKind::kSquared: return 1.0;
-    case LossKind::kSquaredHinge: return 1.0 - y * z > 0 ? 2.0 : 0.0;
-    case LossKind::kLogistic: break;
-  }
-  const double s = 1.0 / (1.0 + std::exp(-y * z));
-  return s * (1.0 - s);
-}
-
-}  // namespace
-
 int64_t NewtonWorkingSetSize(int64_t nonzero_weights, int64_t max_support) {
   if (max_support <= 0) return 0;
   return std::min(max_support, std::max(kNewtonMinWorkingSet, 2 * nonzero_weights));
@@ -295,14 +280,10 @@ void NewtonLinePoint(const NewtonSupport& s, const std::vector<double>& directio
 }
 
 bool SerialNewtonDirection(const Dataset& data, const ProblemSpec& spec, const double* mu, const double* x,
-                           int64_t max_support, NewtonSupport* s, std::vector<double>* direction, double* decrease) {
-  if (spec.reg.HasBox()) return false;
+                           int64_t working_set, NewtonSupport* s, std::vector<double>* direction, double* decrease) {
+  if (spec.reg.HasBox() || working_set <= 0) return false;
   const int32_t d = data.dim();
-  int64_t nonzero = 0;
-  for (int32_t j = 0; j < d; ++j) nonzero += x[j] != 0.0;
-  const int64_t size = NewtonWorkingSetSize(nonzero, max_support);
-  if (size <= 0) return false;
-  *s = ChooseNewtonSupport(spec, mu, x, d, size);
+  *s = ChooseNewtonSupport(spec, mu, x, d, working_set);
   const int64_t m = s->size();
   if (m == 0) return false;
   std::vector<int32_t> pos(static_cast<size_t>(spec.ModelSize(d)), -1);

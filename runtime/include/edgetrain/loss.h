@@ -6,7 +6,9 @@
 //
 // y is -1/+1 for logistic and squared hinge (liblinear's L2-loss SVM, -s 5), real for squared.
 // The curvature bound c gives the per-row smoothness constant L_i = c ||a_i||^2 (the norm of the
-// row including the constant 1 when the model has an intercept).
+// row including the constant 1 when the model has an intercept). SecondDeriv is phi'' (for the
+// squared hinge the generalised one, 2 where 1 - y z > 0, as liblinear's Newton uses): the
+// Newton epochs' Hessian weights (support_newton.h).
 //
 // The loss structs are stateless and inline so the inner loops can be instantiated per loss
 // (DispatchLoss) instead of calling through a pointer. Thread-safety: pure functions.
@@ -34,6 +36,10 @@ struct LogisticLoss {
     return t > 0 ? t + std::log1p(std::exp(-t)) : std::log1p(std::exp(t));
   }
   static double Deriv(double z, double y) { return -y / (1.0 + std::exp(y * z)); }
+  static double SecondDeriv(double z, double y) {
+    const double s = 1.0 / (1.0 + std::exp(-y * z));
+    return s * (1.0 - s);
+  }
 };
 
 struct SquaredLoss {
@@ -41,6 +47,7 @@ struct SquaredLoss {
   static constexpr double kCurvature = 1.0;
   static double Value(double z, double y) { return 0.5 * (z - y) * (z - y); }
   static double Deriv(double z, double y) { return z - y; }
+  static double SecondDeriv(double, double) { return 1.0; }
 };
 
 struct SquaredHingeLoss {
@@ -54,6 +61,7 @@ struct SquaredHingeLoss {
     const double m = 1.0 - y * z;
     return m > 0 ? -2.0 * y * m : 0.0;
   }
+  static double SecondDeriv(double z, double y) { return 1.0 - y * z > 0 ? 2.0 : 0.0; }
 };
 
 // Calls f(LossStruct{}) for the loss `kind`, so f can be a generic lambda instantiated per loss.
@@ -72,6 +80,9 @@ inline double LossValue(LossKind kind, double z, double y) {
 }
 inline double LossDeriv(LossKind kind, double z, double y) {
   return DispatchLoss(kind, [&](auto loss) { return decltype(loss)::Deriv(z, y); });
+}
+inline double LossSecondDeriv(LossKind kind, double z, double y) {
+  return DispatchLoss(kind, [&](auto loss) { return decltype(loss)::SecondDeriv(z, y); });
 }
 inline double LossCurvature(LossKind kind) {
   return DispatchLoss(kind, [](auto loss) { return decltype(loss)::kCurvature; });

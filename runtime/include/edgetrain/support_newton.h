@@ -37,6 +37,7 @@ namespace edgetrain {
 constexpr int64_t kNewtonMinWorkingSet = 256;  // the first working set, from x = 0
 constexpr double kNewtonArmijo = 0.01;         // sufficient decrease: sigma
 constexpr double kNewtonMinAlpha = 1.0 / 16;   // shortest step tried before falling back to an inner loop
+constexpr int kNewtonCooldownEpochs = 2;       // inner-loop epochs after a Newton epoch that made no step
 // A Hessian block may cost up to this many scattered multiply-adds per non-zero of the rows (about
 // 100 passes' worth; on Fashion-MNIST with |S| = 727, 35 000 rows: 1.3 s measured).
 constexpr double kNewtonMaxWorkPerNonzero = 100.0;
@@ -85,11 +86,12 @@ bool ProxNewtonDirection(const ProblemSpec& spec, const NewtonSupport& s, const 
 void NewtonLinePoint(const NewtonSupport& s, const std::vector<double>& direction, double alpha, const double* x,
                      double* out);
 
-// The serial direction (train-local): S, H over all of data's rows, d. REQUIRES: x has p entries,
-// mu the (1/n) loss-gradient sum at x. False (no step) with a box, when H would cost more than
-// kNewtonMaxWorkPerNonzero per non-zero, or when d is not a descent direction.
+// The serial direction (train-local): S (at most working_set entries, NewtonWorkingSetSize), H
+// over all of data's rows, d. REQUIRES: x has p entries, mu the (1/n) loss-gradient sum at x.
+// False (no step) with a box, when H would cost more than kNewtonMaxWorkPerNonzero per non-zero,
+// or when d is not a descent direction.
 bool SerialNewtonDirection(const Dataset& data, const ProblemSpec& spec, const double* mu, const double* x,
-                           int64_t max_support, NewtonSupport* s, std::vector<double>* direction, double* decrease);
+                           int64_t working_set, NewtonSupport* s, std::vector<double>* direction, double* decrease);
 
 // The backtracking line search of a Newton epoch whose trial points are judged by the next
 // snapshot, whose full gradient pass gives P there anyway (both modes): Start() gives the first

@@ -15,6 +15,8 @@
 #include <string_view>
 #include <vector>
 
+#include "edgetrain/coordinator_state.h"
+
 namespace edgetrain::bench {
 
 // Seconds per call of f: the fastest of five trials, each repeating f for min_seconds / 5 (after
@@ -88,6 +90,13 @@ struct BarGroup {
 };
 void WriteBarChartSvg(const std::string& path, const std::string& title, const std::string& unit,
                       const std::vector<std::string>& series, const std::vector<BarGroup>& groups);
+
+// A ZeroMQ zero-copy message's free function for buffers the sender keeps alive itself.
+inline void NoFree(void*, void*) {}
+
+// Puts `state` into an inner phase that never ends (m = 2^50), with mu~ = g (one row), as the
+// coordinator's is while updates arrive. REQUIRES: g.size() == the state's model size.
+void BeginEndlessInnerPhase(CoordinatorState* state, const std::vector<double>& g);
 
 }  // namespace edgetrain::bench
 

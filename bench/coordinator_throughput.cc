@@ -22,10 +22,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/utsname.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -153,10 +150,7 @@ std::unique_ptr<CoordinatorState> EndlessInnerPhase(int64_t d) {
   ProblemSpec spec;
   spec.reg.l1 = 1e-3;
   auto state = std::make_unique<CoordinatorState>(spec, static_cast<int32_t>(d));
-  std::vector<double> g(d, 1.0);
-  state->BeginEpoch();
-  state->AddGradSum(VectorView::Dense(g.data(), d), 1, 1);
-  state->FinishGradientPhase(int64_t{1} << 50);
+  BeginEndlessInnerPhase(state.get(), std::vector<double>(d, 1.0));
   return state;
 }
 
@@ -238,7 +232,6 @@ double TimeSocketRoundTrip(int64_t bytes) {
       getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
     return 0;
   }
-  std::atomic<bool> done{false};
   std::thread server([&] {
     const int c = accept(listener, nullptr, nullptr);
     const int one = 1;
@@ -276,14 +269,11 @@ double TimeSocketRoundTrip(int64_t bytes) {
       if (read(s, &ack, 1) != 1) return;
     });
   }
-  done = true;
   close(s);
   server.join();
   close(listener);
   return seconds;
 }
-
-void NoFree(void*, void*) {}
 
 // One load-generating agent.
 struct LoadAgent {
@@ -292,7 +282,6 @@ struct LoadAgent {
   std::string id;
   uint64_t session = 0;
   uint64_t seq = 0;
-  uint64_t seq_in = 0;
   int64_t epoch = 0;
   int64_t version = 0;
   bool inner = false;
@@ -332,16 +321,13 @@ void FillPipeline(LoadAgent& a) {
   while (a.inner && a.in_flight < a.depth) SendUpdate(a);
 }
 
-// Handles one message from the coordinator; returns false on Stop/Reject.
-bool OnMessage(LoadAgent& a, const zmq::message_t& msg, wire::Encoder& enc, int64_t d,
+// Handles one message from the coordinator.
+void OnMessage(LoadAgent& a, const zmq::message_t& msg, wire::Encoder& enc, int64_t d,
                bool measuring) {
   const fb::Envelope* e = fb::GetEnvelope(msg.data());
-  if (getenv("BENCH_DEBUG"))
-    std::fprintf(stderr, "%s: %s\n", a.id.c_str(), wire::MessageName(e->message_type()));
   switch (e->message_type()) {
     case fb::Message::Welcome: {
       a.session = e->session();
-      a.seq_in = e->seq();
       a.version = e->message_as_Welcome()->version();
       break;
     }
@@ -406,20 +392,10 @@ bool OnMessage(LoadAgent& a, const zmq::message_t& msg, wire::Encoder& enc, int6
       }
       break;
     }
-    case fb::Message::Stop:
-    case fb::Message::Reject:
-      return false;
     default:
       break;
   }
-  return true;
 }
-
-}  // namespace
-}  // namespace edgetrain::bench
-
-namespace edgetrain::bench {
-namespace {
 
 constexpr int kCoordinatorThreadPrefix = 7;  // the coordinator context's I/O threads: "7/ZMQbg/..."
 constexpr uint64_t kFirstAgentSeed = 100;
@@ -570,7 +546,6 @@ Row RunCase(const Options& opt, int64_t d, double density, int agent_count, int 
     a->id = "load-" + std::to_string(k);
     a->density = density;
     a->seed = kFirstAgentSeed + static_cast<uint64_t>(k);
-    a->d = d;
     a->depth = depth;
     a->socket.set(zmq::sockopt::linger, 0);
     a->socket.set(zmq::sockopt::sndhwm, 0);

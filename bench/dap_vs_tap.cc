@@ -15,14 +15,12 @@
 //
 // Output: a markdown fragment (--out, bench/out/55-dap-vs-tap.md).
 #include <pthread.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cinttypes>
 #include <cstdio>
-#include <cstring>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -85,9 +83,7 @@ class Server {
     std::uniform_real_distribution<double> u(-1e-3, 1e-3);
     for (double& m : mu_) m = u(rng);
     decoder_.set_model_size(d);
-    state_.BeginEpoch();
-    state_.AddGradSum(VectorView::Dense(mu_.data(), d), 0, 1);
-    state_.FinishGradientPhase(int64_t{1} << 50);
+    BeginEndlessInnerPhase(&state_, mu_);
   }
   std::string Bind() { return *router_.Bind("tcp://127.0.0.1:0"); }
 
@@ -166,8 +162,6 @@ SparseVector MakeVector(Mode mode, int64_t d, const Options& o, uint64_t seed) {
   for (int32_t j : idx) v.Push(j, u(rng));
   return v;
 }
-
-void NoFree(void*, void*) {}
 
 Result1 RunCase(Mode mode, int64_t d, const Options& o) {
   Result1 r;

@@ -8,14 +8,12 @@ of the labels). Each is run 3 times after a warm-up read (the file is in the pag
 both); the best time counts. Prints the measurements and the ratio.
 """
 import os
-import platform
 import subprocess
 import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.join(HERE, "..")
-sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
 import prepare_data  # noqa: E402
 
 
@@ -28,26 +26,18 @@ def best_of(cmd, runs=3):
     return min(times)
 
 
-def cpu_model():
-    for line in open("/proc/cpuinfo"):
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.machine()
-
-
 def main():
     path = prepare_data.load_file()
-    build = os.environ.get("EDGETRAIN_BENCH_BUILD", os.path.join(ROOT, "build", "release"))
-    agent = os.path.join(build, "edge_agent", "edgetrain-agent")
+    agent = common.AGENT
     size = os.path.getsize(path)
     with open(path, "rb") as f:  # warm the page cache
         while f.read(1 << 24):
             pass
     ours = best_of([agent, "inspect", "--data", path])
     theirs = best_of(["liblinear-train", "-s", "6", "-B", "-1", "-e", "1e30", "-c", "1", path, "/dev/null"])
-    print("# loader speed, %s, %d cores, %s" % (cpu_model(), os.cpu_count(), time.strftime("%Y-%m-%d")))
+    print("# loader speed, %s, %d cores, %s" % (common.cpu_model(), os.cpu_count(), time.strftime("%Y-%m-%d")))
     print("# command: bench/load-speed")
-    print("file %s (%.0f MB)" % (os.path.relpath(path, ROOT), size / 1e6))
+    print("file %s (%.0f MB)" % (os.path.relpath(path, common.ROOT), size / 1e6))
     print("edgetrain-agent inspect        %.2f s  (%.0f MB/s)" % (ours, size / 1e6 / ours))
     print("liblinear-train (load + 1 pass) %.2f s  (%.0f MB/s)" % (theirs, size / 1e6 / theirs))
     print("speed-up over liblinear: %.2fx" % (theirs / ours))

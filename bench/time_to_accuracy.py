@@ -71,16 +71,14 @@ def first_time_any(trace, threshold, key):
 
 def saga(name, pstar):
     import numpy as np
-    from sklearn.datasets import load_svmlight_file
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
     from sklearn.linear_model._sag import sag_solver
     warnings.simplefilter("ignore", ConvergenceWarning)
     ds = common.DATASETS[name]
     t = time.perf_counter()
-    X, y = load_svmlight_file(common.data_path(name), n_features=ds["d"], dtype=np.float64)
+    X, y = objective.load_libsvm(common.data_path(name), ds["d"])
     load = time.perf_counter() - t
-    y = np.where(y == np.unique(y)[1], 1.0, -1.0)
     n = X.shape[0]
     beta = n * ds["lam"]  # LogisticRegression passes beta = 1/C = n lam for penalty='l1'
     rng = np.random.RandomState(0)

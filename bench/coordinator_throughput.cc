@@ -9,10 +9,10 @@
 //                says Hello, answers EpochBegin with a GradSum, and then keeps P Updates in
 //                flight (--in-flight; 1 = request/reply, more = pipelined, as an agent that
 //                sends its next update before the answer to the last one arrives, within the
-//                staleness bound): each a pre-encoded message whose sequence number and base version are
-//                patched in place (8 bytes each) and sent zero-copy. The coordinator is kept in
-//                one inner phase (inner_steps huge) and the agents' base version is the version
-//                of the last Model they received, as a real agent's is.
+//                staleness bound): each a pre-encoded message whose sequence number and base
+//                version are patched in place (8 bytes each) and sent zero-copy. The coordinator is
+//                kept in one inner phase (inner_steps huge) and the agents' base version is the
+//                version of the last Model they received, as a real agent's is.
 // It also reports the bytes on the wire per update: the Update as encoded (the codec picks the
 // smaller of sparse and dense), the other encoding, and the coordinator's answer.
 //
@@ -32,9 +32,9 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <memory>
 #include <random>
 #include <sstream>
-#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -293,7 +293,8 @@ struct LoadAgent {
       pool;  // distinct Deltas, sent in turn (so the model's support grows as in training)
   size_t next = 0;
   int in_flight = 0;  // Updates sent and not yet answered
-  int depth = 1;      // ... at most this many (below the pool size: a buffer is reused only once answered)
+  int depth =
+      1;  // ... at most this many (below the pool size: a buffer is reused only once answered)
   int64_t applied = 0, refused = 0, answers = 0;
   int64_t answer_bytes = 0;
   double density = 1;
@@ -370,7 +371,8 @@ void OnMessage(LoadAgent& a, const zmq::message_t& msg, wire::Encoder& enc, int6
         a.pool.push_back(std::move(pre));
       }
       if (a.depth >= static_cast<int>(a.pool.size())) {
-        std::fprintf(stderr, "--in-flight %d needs a pool of more than %zu Deltas\n", a.depth, a.pool.size());
+        std::fprintf(stderr, "--in-flight %d needs a pool of more than %zu Deltas\n", a.depth,
+                     a.pool.size());
         std::exit(2);
       }
       FillPipeline(a);
@@ -410,7 +412,8 @@ std::string Endpoint(const Options& o) {
 // with `answer_bytes` bytes, K DEALERs with `depth` messages of `bytes` each in flight -- the same
 // sockets and load pattern as the coordinator run, with no decoding, no model and no work: the
 // ceiling ZeroMQ request/reply puts on any coordinator on this machine.
-double RunEcho(const Options& opt, int64_t bytes, int64_t answer_bytes, int agent_count, int depth) {
+double RunEcho(const Options& opt, int64_t bytes, int64_t answer_bytes, int agent_count,
+               int depth) {
   zmq::context_t server_context;
   zmq::socket_t router(server_context, zmq::socket_type::router);
   router.set(zmq::sockopt::linger, 0);
@@ -518,7 +521,7 @@ Row RunCase(const Options& opt, int64_t d, double density, int agent_count, int 
   o.kkt_tolerance = -1;  // never met: the run goes on until the benchmark stops it
   o.steps.eta = 1e-3;
   o.steps.inner_steps = int64_t{1} << 50;  // one inner phase for the whole measurement
-  o.max_staleness = 1 << 20;               // K agents with P updates each in flight: staleness < K P
+  o.max_staleness = 1 << 20;  // K agents with P updates each in flight: staleness < K P
   o.stall_timeout = 120;
   o.gradient_timeout = 120;
   o.heartbeat_interval = 5;
@@ -673,22 +676,23 @@ int Main(int argc, char** argv) {
     for (int64_t d : opt.dims) {
       for (double density : opt.densities) {
         for (int64_t agents : opt.agents) {
-         for (int64_t depth : opt.in_flight) {
-          Row r = RunCase(opt, d, density, static_cast<int>(agents), static_cast<int>(depth));
-          std::printf(
-              "%s d=%-8" PRId64 " %-6s K=%-3d P=%-2d nnz=%-8" PRId64
-              " update %s  answer %s  bound %s/s (add %.2f us, apply %.2f us, work %.2f us, "
-              "copy %.2f us, tcp %.1f us)  "
-              "coordinator %s/s = %.0f %% (echo %s/s; thread CPU %.2f us, I/O threads %.2f "
-              "us per update, refused %" PRId64 ")\n",
-              transport.c_str(), d, DeltaName(density).c_str(), r.agents, r.in_flight, r.nnz,
-              Bytes(static_cast<double>(r.update_bytes)).c_str(), Bytes(r.answer_bytes).c_str(),
-              Thousands(r.bound()).c_str(), r.add_s * 1e6, r.apply_s * 1e6, r.work_s * 1e6,
-              r.copy_s * 1e6, r.socket_s * 1e6, Thousands(r.rate).c_str(), 100 * r.rate / r.bound(),
-              Thousands(r.echo_rate).c_str(), r.cpu_us, r.io_us, r.refused);
-          std::fflush(stdout);
-          rows.push_back(r);
-         }
+          for (int64_t depth : opt.in_flight) {
+            Row r = RunCase(opt, d, density, static_cast<int>(agents), static_cast<int>(depth));
+            std::printf(
+                "%s d=%-8" PRId64 " %-6s K=%-3d P=%-2d nnz=%-8" PRId64
+                " update %s  answer %s  bound %s/s (add %.2f us, apply %.2f us, work %.2f us, "
+                "copy %.2f us, tcp %.1f us)  "
+                "coordinator %s/s = %.0f %% (echo %s/s; thread CPU %.2f us, I/O threads %.2f "
+                "us per update, refused %" PRId64 ")\n",
+                transport.c_str(), d, DeltaName(density).c_str(), r.agents, r.in_flight, r.nnz,
+                Bytes(static_cast<double>(r.update_bytes)).c_str(), Bytes(r.answer_bytes).c_str(),
+                Thousands(r.bound()).c_str(), r.add_s * 1e6, r.apply_s * 1e6, r.work_s * 1e6,
+                r.copy_s * 1e6, r.socket_s * 1e6, Thousands(r.rate).c_str(),
+                100 * r.rate / r.bound(), Thousands(r.echo_rate).c_str(), r.cpu_us, r.io_us,
+                r.refused);
+            std::fflush(stdout);
+            rows.push_back(r);
+          }
         }
       }
     }
@@ -698,7 +702,8 @@ int Main(int argc, char** argv) {
   const bool ipc_only = opt.transports.size() == 1 && opt.transports[0] == "ipc";
   md << "## Coordinator throughput vs. the in-process bound"
      << (ipc_only ? " over ipc:// (agents on the same host)" : "")
-     << (*std::max_element(opt.in_flight.begin(), opt.in_flight.end()) > 1 ? ", agents pipelined" : "")
+     << (*std::max_element(opt.in_flight.begin(), opt.in_flight.end()) > 1 ? ", agents pipelined"
+                                                                           : "")
      << "\n\n";
   md << "Updates/s the real coordinator (`coordinator/coordinator.h`, `edgetrain-coordinator`'s "
         "event loop) "
@@ -707,7 +712,8 @@ int Main(int argc, char** argv) {
         "in the same run: the bare `x += Δ` loop over "
         "the same Deltas plus a `memcpy` of a message of the Update's size, bound = 1 / (t_add + "
         "t_copy). "
-        "K load-generating agents (one thread, each a DEALER) keep P Updates each in flight (P = 1: "
+        "K load-generating agents (one thread, each a DEALER) keep P Updates each in flight (P = "
+        "1: "
         "request/reply; P > 1: pipelined, the next Update sent before the last one is answered): "
         "pre-encoded "
         "(16 distinct Deltas per agent, or as many as fit in 64 MB), sequence number and base "
@@ -728,17 +734,20 @@ int Main(int argc, char** argv) {
         "work in-process*: decode and verify the encoded Update, apply it, collect the changes "
         "since its base version and encode the answer, with no socket (what the coordinator itself "
         "costs per update; as a rate, its share of the bound). *ZeroMQ echo*: "
-        "the same K DEALERs, P messages each in flight, against a bare ROUTER that answers each message at "
+        "the same K DEALERs, P messages each in flight, against a bare ROUTER that answers each "
+        "message at "
         "once with the coordinator's mean answer size (no decoding, no model): the ceiling of "
         "ZeroMQ "
         "request/reply with this load on this machine.\n\n";
-  md << "| transport | d | Δ | K | P | nnz(Δ) | Update (encoding) | other encoding | answer (mean) | x "
+  md << "| transport | d | Δ | K | P | nnz(Δ) | Update (encoding) | other encoding | answer (mean) "
+        "| x "
         "+= Δ | memcpy | "
         "**bound** (upd/s) | ApplyUpdate alone | coordinator work in-process (% of bound) | "
         "TCP round trip | ZeroMQ echo (upd/s) | "
         "**coordinator** (upd/s) | % of bound | "
         "coordinator thread CPU / update | its I/O thread CPU / update |\n";
-  md << "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+  md << "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|-"
+        "--:|---:|\n";
   char buf[768];
   for (const Row& r : rows) {
     std::snprintf(
@@ -747,7 +756,8 @@ int Main(int argc, char** argv) {
         "%.1f µs (%.0f %%) | %.1f µs | %s | %s | %.0f %% | "
         "%.1f µs | %.1f µs |\n",
         r.transport.c_str(), Thousands(static_cast<double>(r.d)).c_str(),
-        DeltaName(r.density).c_str(), r.agents, r.in_flight, Thousands(static_cast<double>(r.nnz)).c_str(),
+        DeltaName(r.density).c_str(), r.agents, r.in_flight,
+        Thousands(static_cast<double>(r.nnz)).c_str(),
         Bytes(static_cast<double>(r.update_bytes)).c_str(), r.update_sparse ? "sparse" : "dense",
         Bytes(static_cast<double>(r.update_bytes_other)).c_str(), Bytes(r.answer_bytes).c_str(),
         r.add_s * 1e6, r.copy_s * 1e6, Thousands(r.bound()).c_str(), r.apply_s * 1e6,
@@ -760,12 +770,13 @@ int Main(int argc, char** argv) {
   double best_dense = -1, best_sparse = -1, best_small = -1, best_small_ipc = -1, best_echo = -1;
   double work_dense = -1, work_sparse = -1;  // the coordinator's own work as a share of the bound
   std::string best_small_at, best_small_ipc_at;  // the K and P of the best d = 10^3 rows
-  double echo_dense = -1;                    // a bare ZeroMQ echo of the same messages, as a share
+  double echo_dense = -1;  // a bare ZeroMQ echo of the same messages, as a share
   for (const Row& r : rows) {
     if (r.d == 1000000 && r.density >= 1) best_dense = std::max(best_dense, r.rate / r.bound());
     if (r.d == 1000000 && r.density >= 1)
       work_dense = std::max(work_dense, 1 / (r.work_s * r.bound()));
-    if (r.d == 1000000 && r.density >= 1) echo_dense = std::max(echo_dense, r.echo_rate / r.bound());
+    if (r.d == 1000000 && r.density >= 1)
+      echo_dense = std::max(echo_dense, r.echo_rate / r.bound());
     if (r.d == 1000000 && r.density < 1)
       work_sparse = std::max(work_sparse, 1 / (r.work_s * r.bound()));
     if (r.d == 1000000 && r.density < 1) best_sparse = std::max(best_sparse, r.rate / r.bound());
@@ -775,7 +786,8 @@ int Main(int argc, char** argv) {
     }
     if (r.d == 1000 && r.density < 1 && r.transport == "ipc" && r.rate > best_small_ipc) {
       best_small_ipc = r.rate;
-      best_small_ipc_at = "K = " + std::to_string(r.agents) + ", P = " + std::to_string(r.in_flight);
+      best_small_ipc_at =
+          "K = " + std::to_string(r.agents) + ", P = " + std::to_string(r.in_flight);
     }
     if (r.d == 1000 && r.density < 1) best_echo = std::max(best_echo, r.echo_rate);
   }
@@ -789,20 +801,23 @@ int Main(int argc, char** argv) {
         100 * best_dense, 100 * best_sparse, 100 * work_dense, 100 * work_sparse);
     md << buf;
     if (echo_dense >= 0) {
-      std::snprintf(buf, sizeof buf,
-                    "a dense Δ at d = 10^6 is an 8 MB message, and a bare ZeroMQ echo of the same messages "
-                    "under the same load, with no work at either end, reaches at most %.0f %% of the "
-                    "bound's rate (the TCP round trip column: a plain socket does no better), so the 50 %% "
-                    "target is beyond the transport on this machine; ",
-                    100 * echo_dense);
+      std::snprintf(
+          buf, sizeof buf,
+          "a dense Δ at d = 10^6 is an 8 MB message, and a bare ZeroMQ echo of the same messages "
+          "under the same load, with no work at either end, reaches at most %.0f %% of the "
+          "bound's rate (the TCP round trip column: a plain socket does no better), so the 50 %% "
+          "target is beyond the transport on this machine; ",
+          100 * echo_dense);
       md << buf;
     }
   }
   if (best_small >= 0 || best_small_ipc >= 0) {
     md << "at d = 10^3 with sparse Δ it applies ";
-    if (best_small >= 0) md << Thousands(best_small) << " updates/s over tcp (" << best_small_at << ")";
+    if (best_small >= 0)
+      md << Thousands(best_small) << " updates/s over tcp (" << best_small_at << ")";
     if (best_small >= 0 && best_small_ipc >= 0) md << " and ";
-    if (best_small_ipc >= 0) md << Thousands(best_small_ipc) << " updates/s over ipc (" << best_small_ipc_at << ")";
+    if (best_small_ipc >= 0)
+      md << Thousands(best_small_ipc) << " updates/s over ipc (" << best_small_ipc_at << ")";
     md << ", target 100 000 (the bare ZeroMQ echo under the same load: at most "
        << Thousands(best_echo) << "/s).";
   }

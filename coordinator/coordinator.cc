@@ -30,11 +30,11 @@ struct Coordinator::Agent {
   uint64_t seq_out = 0;
   double last_heard = 0;
   double last_sent = 0;
-  double phase_sent = 0;        // when its EpochBegin/Snapshot went out (repeated if it stays silent)
-  int64_t epoch_updates = 0;    // Updates from it in this inner phase
+  double phase_sent = 0;      // when its EpochBegin/Snapshot went out (repeated if it stays silent)
+  int64_t epoch_updates = 0;  // Updates from it in this inner phase
   int64_t updates_applied = 0;
-  bool incremental = false;     // takes incremental Model answers (its Hello said so)
-  bool newton = false;          // answers a Newton Snapshot with a Curvature (its Hello said so)
+  bool incremental = false;  // takes incremental Model answers (its Hello said so)
+  bool newton = false;       // answers a Newton Snapshot with a Curvature (its Hello said so)
 };
 
 namespace {
@@ -53,7 +53,8 @@ JsonWriter RefusedJson(const std::map<std::string, int64_t>& counts) {
 
 }  // namespace
 
-Coordinator::Coordinator(const CoordinatorOptions& options, zmq::context_t* context, const Clock* clock)
+Coordinator::Coordinator(const CoordinatorOptions& options, zmq::context_t* context,
+                         const Clock* clock)
     : options_(options),
       context_(context),
       clock_(clock),
@@ -70,15 +71,16 @@ Coordinator::~Coordinator() = default;
 Status Coordinator::LoadAllowLists() {
   EDGETRAIN_RETURN_IF_ERROR(agent_keys_.Load(options_.allow_path));
   if (options_.secure_log) {
-    EDGETRAIN_RETURN_IF_ERROR(log_keys_.Load(options_.log_allow_path.empty() ? options_.allow_path
-                                                                             : options_.log_allow_path));
+    EDGETRAIN_RETURN_IF_ERROR(log_keys_.Load(
+        options_.log_allow_path.empty() ? options_.allow_path : options_.log_allow_path));
   }
   return Status::Ok();
 }
 
 void Coordinator::ReloadAllowLists() {
   if (options_.insecure) return;
-  if (Status st = LoadAllowLists(); !st.ok()) {  // keep the old lists: a typo must not open or close the door
+  if (Status st = LoadAllowLists();
+      !st.ok()) {  // keep the old lists: a typo must not open or close the door
     JsonWriter w;
     w.Field("detail", st.message());
     log_.Publish("agent", "allow_list_error", w);
@@ -105,7 +107,8 @@ Status Coordinator::Bind() {
   } else {
     if (options_.key_path.empty() || options_.allow_path.empty()) {
       return Status::InvalidArgument(
-          "agents must be authenticated: give --key (see 'edgetrain-coordinator keygen') and --allow (the agents' "
+          "agents must be authenticated: give --key (see 'edgetrain-coordinator keygen') and "
+          "--allow (the agents' "
           "public keys), or --insecure on a network you trust");
     }
     Result<transport::CurveKeyPair> keys = transport::ReadSecretKeyFile(options_.key_path);
@@ -114,13 +117,14 @@ Status Coordinator::Bind() {
     zap_ = std::make_unique<transport::ZapHandler>(context_);
     zap_->SetAllowList("agents", &agent_keys_);
     if (options_.secure_log) zap_->SetAllowList("log", &log_keys_);
-    zap_->OnDecision([this](const std::string& domain, const std::string& address, const std::string& key, bool ok) {
+    zap_->OnDecision([this](const std::string& domain, const std::string& address,
+                            const std::string& key, bool ok) {
       if (ok) return;
       JsonWriter w;
       w.Field("domain", domain).Field("peer", address).Field("key", key.empty() ? "(none)" : key);
       log_.Publish("agent", "key_refused", w);
-      PrintLine("refused a connection from " + address + " (" + domain + "): key " + (key.empty() ? "(none)" : key) +
-                " is not on the allow-list");
+      PrintLine("refused a connection from " + address + " (" + domain + "): key " +
+                (key.empty() ? "(none)" : key) + " is not on the allow-list");
     });
     router_.AttachZap(zap_.get());
     agents_curve = {transport::CurveConfig::Mode::kServer, *keys, "", "agents"};
@@ -148,9 +152,10 @@ Status Coordinator::Bind() {
       for (const std::string& why : skipped) PrintLine("skipping a checkpoint: " + why);
       if (c.ok()) {
         if (c->fingerprint != OptionsFingerprint()) {
-          return Status::InvalidArgument(options_.checkpoint_dir +
-                                         ": the checkpoint was made with other options (loss, penalties, task, "
-                                         "labels or dimension); start without --resume or with the same options");
+          return Status::InvalidArgument(
+              options_.checkpoint_dir +
+              ": the checkpoint was made with other options (loss, penalties, task, "
+              "labels or dimension); start without --resume or with the same options");
         }
         resume_ = std::move(c).value();
       } else if (c.status().code() != StatusCode::kNotFound) {
@@ -191,14 +196,17 @@ void Coordinator::Refuse(const std::string& who, const std::string& peer, const 
   JsonWriter w;
   w.Field("agent", who).Field("peer", peer).Field("reason", reason).Field("detail", what);
   log_.Publish("agent", "message_refused", w);
-  PrintLine("refused a message from " + who + (peer.empty() ? "" : " (" + peer + ")") + ": " + reason + ": " + what);
+  PrintLine("refused a message from " + who + (peer.empty() ? "" : " (" + peer + ")") + ": " +
+            reason + ": " + what);
 }
 
-void Coordinator::Reject(const std::string& identity, const std::string& agent_id, fb::RejectReason reason,
-                         const std::string& text) {
+void Coordinator::Reject(const std::string& identity, const std::string& agent_id,
+                         fb::RejectReason reason, const std::string& text) {
   router_.Send(identity, encoder_.Reject({agent_id, 0, 0}, reason, text));
   JsonWriter w;
-  w.Field("agent", agent_id).Field("reason", fb::EnumNameRejectReason(reason)).Field("detail", text);
+  w.Field("agent", agent_id)
+      .Field("reason", fb::EnumNameRejectReason(reason))
+      .Field("detail", text);
   log_.Publish("agent", "agent_refused", w);
   PrintLine("refused agent " + agent_id + ": " + text);
 }
@@ -208,8 +216,10 @@ void Coordinator::HandleMessage(const transport::Inbound& in) {
   const std::string& identity = in.identity;
   const std::string& peer = in.peer_address;
   auto it = agents_.find(identity);
-  const std::string& who = it != agents_.end() ? it->second->agent_id : kUnknown;  // no copy per message
-  if (!options_.insecure && !agent_keys_.Contains(in.user_id)) {  // removed from the list since it connected
+  const std::string& who =
+      it != agents_.end() ? it->second->agent_id : kUnknown;  // no copy per message
+  if (!options_.insecure &&
+      !agent_keys_.Contains(in.user_id)) {  // removed from the list since it connected
     Refuse(who, peer, "key_not_allowed", "key " + in.user_id + " is not on the allow-list");
     return;
   }
@@ -224,7 +234,8 @@ void Coordinator::HandleMessage(const transport::Inbound& in) {
   }
   if (it == agents_.end()) {
     const std::string agent_id(m->agent_id);
-    Refuse(agent_id, peer, "unknown_sender", std::string(wire::MessageName(m->type)) + " before Hello");
+    Refuse(agent_id, peer, "unknown_sender",
+           std::string(wire::MessageName(m->type)) + " before Hello");
     Reject(identity, agent_id, fb::RejectReason::NotWelcome, "no session: say Hello first");
     return;
   }
@@ -233,7 +244,8 @@ void Coordinator::HandleMessage(const transport::Inbound& in) {
     const std::string agent_id(m->agent_id);
     Refuse(agent_id, peer, "wrong_session",
            "session " + std::to_string(m->session) + ", expected " + std::to_string(a.session));
-    if (a.role != Role::kPending) Reject(identity, agent_id, fb::RejectReason::NotWelcome, "stale session: say Hello again");
+    if (a.role != Role::kPending)
+      Reject(identity, agent_id, fb::RejectReason::NotWelcome, "stale session: say Hello again");
     return;
   }
   if (m->seq <= a.seq_in) {
@@ -254,17 +266,26 @@ void Coordinator::HandleMessage(const transport::Inbound& in) {
   a.seq_in = m->seq;
   a.last_heard = clock_->Now();
   switch (m->type) {
-    case fb::Message::GradSum: HandleGradSum(a, *m); break;
-    case fb::Message::Update: HandleUpdate(a, *m); break;
-    case fb::Message::Curvature: HandleCurvature(a, *m); break;
-    case fb::Message::Heartbeat: break;
+    case fb::Message::GradSum:
+      HandleGradSum(a, *m);
+      break;
+    case fb::Message::Update:
+      HandleUpdate(a, *m);
+      break;
+    case fb::Message::Curvature:
+      HandleCurvature(a, *m);
+      break;
+    case fb::Message::Heartbeat:
+      break;
     case fb::Message::Bye: {
       const auto* bye = m->As<fb::Bye>();
-      RemoveAgent(identity, "said goodbye" + (bye->text() ? ": " + bye->text()->str() : std::string()));
+      RemoveAgent(identity,
+                  "said goodbye" + (bye->text() ? ": " + bye->text()->str() : std::string()));
       break;
     }
     default:
-      Refuse(a.agent_id, peer, "unexpected_message", std::string(wire::MessageName(m->type)) + " from an agent");
+      Refuse(a.agent_id, peer, "unexpected_message",
+             std::string(wire::MessageName(m->type)) + " from an agent");
   }
 }
 
@@ -279,8 +300,9 @@ void Coordinator::HandleHello(const transport::Inbound& in, const wire::DecodedM
   }
   if (static_cast<Task>(h->task()) != options_.task) {
     Reject(identity, agent_id, fb::RejectReason::TaskMismatch,
-           std::string("this run is ") + TaskName(options_.task) + " but the agent's data is read for " +
-               TaskName(static_cast<Task>(h->task())) + " (check --task on both sides)");
+           std::string("this run is ") + TaskName(options_.task) +
+               " but the agent's data is read for " + TaskName(static_cast<Task>(h->task())) +
+               " (check --task on both sides)");
     return;
   }
   std::vector<std::string> labels;
@@ -296,8 +318,9 @@ void Coordinator::HandleHello(const transport::Inbound& in, const wire::DecodedM
   const int32_t limit = state_ ? dimension_ : (resume_ ? resume_->dimension : options_.dimension);
   if (limit > 0 && h->dimension() > limit) {
     Reject(identity, agent_id, fb::RejectReason::DimensionTooLarge,
-           "the agent's data has " + std::to_string(h->dimension()) + " features but the model has " +
-               std::to_string(limit) + " (start the coordinator with --dim " + std::to_string(h->dimension()) + ")");
+           "the agent's data has " + std::to_string(h->dimension()) +
+               " features but the model has " + std::to_string(limit) +
+               " (start the coordinator with --dim " + std::to_string(h->dimension()) + ")");
     return;
   }
   if (options_.task == Task::kClassification) {
@@ -305,8 +328,8 @@ void Coordinator::HandleHello(const transport::Inbound& in, const wire::DecodedM
       for (const std::string& l : labels) {
         if (!labels_->Map(l)) {
           Reject(identity, agent_id, fb::RejectReason::LabelsConflict,
-                 "label '" + l + "' is not one of the run's labels '" + labels_->negative + "' and '" +
-                     labels_->positive + "'");
+                 "label '" + l + "' is not one of the run's labels '" + labels_->negative +
+                     "' and '" + labels_->positive + "'");
           return;
         }
       }
@@ -314,8 +337,8 @@ void Coordinator::HandleHello(const transport::Inbound& in, const wire::DecodedM
       const std::vector<std::string> distinct = DistinctLabels(agent_id, labels);
       if (distinct.size() > 2) {
         Reject(identity, agent_id, fb::RejectReason::LabelsConflict,
-               "the agents' data holds more than two labels (" + distinct[0] + ", " + distinct[1] + ", " +
-                   distinct[2] + "); binary classification needs two");
+               "the agents' data holds more than two labels (" + distinct[0] + ", " + distinct[1] +
+                   ", " + distinct[2] + "); binary classification needs two");
         return;
       }
     }
@@ -347,13 +370,19 @@ void Coordinator::HandleHello(const transport::Inbound& in, const wire::DecodedM
   identity_of_[agent_id] = identity;
   ++agents_joined_;
   JsonWriter w;
-  w.Field("agent", agent_id).Field("peer", peer).Field("key", a.public_key.empty() ? "(insecure)" : a.public_key)
-      .Field("key_name", agent_keys_.NameOf(a.public_key)).Field("rows", a.rows).Field("dimension", static_cast<int64_t>(a.dim))
-      .Field("row_norm_sq_max", h->row_norm_sq_max()).Field("software_version", a.software_version)
+  w.Field("agent", agent_id)
+      .Field("peer", peer)
+      .Field("key", a.public_key.empty() ? "(insecure)" : a.public_key)
+      .Field("key_name", agent_keys_.NameOf(a.public_key))
+      .Field("rows", a.rows)
+      .Field("dimension", static_cast<int64_t>(a.dim))
+      .Field("row_norm_sq_max", h->row_norm_sq_max())
+      .Field("software_version", a.software_version)
       .Field("agents", static_cast<int64_t>(agents_.size()));
   log_.Publish("agent", "agent_joined", w);
-  PrintLine("agent " + agent_id + " joined from " + (peer.empty() ? "?" : peer) + ": " + std::to_string(a.rows) +
-            " rows, " + std::to_string(a.dim) + " features (" + std::to_string(agents_.size()) + " agents)");
+  PrintLine("agent " + agent_id + " joined from " + (peer.empty() ? "?" : peer) + ": " +
+            std::to_string(a.rows) + " rows, " + std::to_string(a.dim) + " features (" +
+            std::to_string(agents_.size()) + " agents)");
   if (!state_) {
     std::string why;
     if (ReadyToStart(&why)) Start();
@@ -367,7 +396,8 @@ std::vector<std::string> Coordinator::DistinctLabels(const std::string& except_a
                                                      const std::vector<std::string>& extra) const {
   std::vector<std::string> distinct;
   auto add = [&](const std::string& l) {
-    if (std::none_of(distinct.begin(), distinct.end(), [&](const std::string& d) { return SameLabel(d, l); })) {
+    if (std::none_of(distinct.begin(), distinct.end(),
+                     [&](const std::string& d) { return SameLabel(d, l); })) {
       distinct.push_back(l);
     }
   };
@@ -382,13 +412,16 @@ std::vector<std::string> Coordinator::DistinctLabels(const std::string& except_a
 uint64_t Coordinator::OptionsFingerprint() const {
   const Regularizer& r = options_.problem.reg;
   char text[512];
-  std::snprintf(text, sizeof text, "task=%d loss=%d l1=%.17g l2=%.17g lower=%.17g upper=%.17g intercept=%d dim=%d",
-                static_cast<int>(options_.task), static_cast<int>(options_.problem.loss), r.l1, r.l2, r.lower, r.upper,
-                options_.problem.intercept ? 1 : 0, options_.dimension);
+  std::snprintf(text, sizeof text,
+                "task=%d loss=%d l1=%.17g l2=%.17g lower=%.17g upper=%.17g intercept=%d dim=%d",
+                static_cast<int>(options_.task), static_cast<int>(options_.problem.loss), r.l1,
+                r.l2, r.lower, r.upper, options_.problem.intercept ? 1 : 0, options_.dimension);
   std::string s = text;
-  if (options_.labels) s += " labels=" + options_.labels->negative + "," + options_.labels->positive;
+  if (options_.labels)
+    s += " labels=" + options_.labels->negative + "," + options_.labels->positive;
   if (options_.positive_label) s += " positive=" + *options_.positive_label;
-  return (static_cast<uint64_t>(Crc32c(s.data(), s.size())) << 32) | Crc32c(s.data(), s.size(), 0x9e3779b9u);
+  return (static_cast<uint64_t>(Crc32c(s.data(), s.size())) << 32) |
+         Crc32c(s.data(), s.size(), 0x9e3779b9u);
 }
 
 void Coordinator::SaveCheckpoint() {
@@ -478,27 +511,36 @@ void Coordinator::Start() {
     summary_.resumed = true;
     summary_.resumed_epoch = resume_->epoch;
     JsonWriter r;
-    r.Field("epoch", resume_->epoch).Field("version", resume_->version).Field("step_factor", resume_->step_factor)
-        .Field("updates_applied", resume_->updates_applied).Field("agents_before", static_cast<int64_t>(resume_->roster.size()));
+    r.Field("epoch", resume_->epoch)
+        .Field("version", resume_->version)
+        .Field("step_factor", resume_->step_factor)
+        .Field("updates_applied", resume_->updates_applied)
+        .Field("agents_before", static_cast<int64_t>(resume_->roster.size()));
     log_.Publish("run", "run_resumed", r);
-    PrintLine("resuming from a checkpoint: epoch " + std::to_string(resume_->epoch - 1) + ", model version " +
-              std::to_string(resume_->version));
+    PrintLine("resuming from a checkpoint: epoch " + std::to_string(resume_->epoch - 1) +
+              ", model version " + std::to_string(resume_->version));
   }
   JsonWriter w;
-  w.Field("agents", static_cast<int64_t>(agents_.size())).Field("dimension", static_cast<int64_t>(dimension_))
-      .Field("loss", LossName(options_.problem.loss)).Field("l1", options_.problem.reg.l1)
-      .Field("l2", options_.problem.reg.l2).Field("intercept", options_.problem.intercept)
-      .Field("max_epochs", options_.max_epochs).Field("kkt_tolerance", options_.kkt_tolerance)
-      .Field("insecure", options_.insecure).Field("secure_log", options_.secure_log)
+  w.Field("agents", static_cast<int64_t>(agents_.size()))
+      .Field("dimension", static_cast<int64_t>(dimension_))
+      .Field("loss", LossName(options_.problem.loss))
+      .Field("l1", options_.problem.reg.l1)
+      .Field("l2", options_.problem.reg.l2)
+      .Field("intercept", options_.problem.intercept)
+      .Field("max_epochs", options_.max_epochs)
+      .Field("kkt_tolerance", options_.kkt_tolerance)
+      .Field("insecure", options_.insecure)
+      .Field("secure_log", options_.secure_log)
       .Field("reference_objective", options_.reference_objective);
-  if (labels_) w.Field("label_negative", labels_->negative).Field("label_positive", labels_->positive);
+  if (labels_)
+    w.Field("label_negative", labels_->negative).Field("label_positive", labels_->positive);
   log_.Publish("run", "run_started", w);
-  PrintLine("training starts: " + std::to_string(agents_.size()) + " agents, " + std::to_string(dimension_) +
-            " features, loss " + LossName(options_.problem.loss));
+  PrintLine("training starts: " + std::to_string(agents_.size()) + " agents, " +
+            std::to_string(dimension_) + " features, loss " + LossName(options_.problem.loss));
   for (auto& [id, a] : agents_) Welcome(*a);
   if (!options_.quiet && options_.log_json != "-") {
-    std::printf("%6s  %-22s  %-10s  %-10s  %8s  %9s  %6s  %9s  %s\n", "epoch", "objective", "kkt", "gap_bound",
-                "nnz", "seconds", "agents", "updates/s", "notes");
+    std::printf("%6s  %-22s  %-10s  %-10s  %8s  %9s  %6s  %9s  %s\n", "epoch", "objective", "kkt",
+                "gap_bound", "nnz", "seconds", "agents", "updates/s", "notes");
     std::fflush(stdout);
   }
   StartEpoch();
@@ -558,7 +600,8 @@ void Coordinator::FinishGradientPhase() {
     StartEpoch();
     return;
   }
-  Result<StepPlan> plan = PlanSteps(CombineSmoothness(epoch_smoothness_), options_.problem.reg.l2, options_.steps);
+  Result<StepPlan> plan =
+      PlanSteps(CombineSmoothness(epoch_smoothness_), options_.problem.reg.l2, options_.steps);
   if (!plan.ok()) {
     Finish("error: " + plan.status().message());
     return;
@@ -566,18 +609,22 @@ void Coordinator::FinishGradientPhase() {
   plan_ = *plan;
   plan_.eta *= step_factor_;
   const SnapshotReport report = state_->FinishGradientPhase(plan_.inner_steps);
-  if (line_search_.pending() && report.rows != state_->best_rows()) line_search_.Abandon();  // new rows
+  if (line_search_.pending() && report.rows != state_->best_rows())
+    line_search_.Abandon();  // new rows
   if (line_search_.pending()) {
     // The Newton point is judged against the snapshot it came from (the best so far) by the
     // Armijo rule. One that fails is replaced by the point half as far along d (backtracking, one
     // gradient pass per trial), down to kNewtonMinAlpha; then x returns to the best snapshot and
     // the epoch runs an inner loop.
     std::vector<double> point;
-    const NewtonLineSearch::Verdict v = line_search_.Judge(report.objective, state_->best_objective(), &point);
+    const NewtonLineSearch::Verdict v =
+        line_search_.Judge(report.objective, state_->best_objective(), &point);
     if (v == NewtonLineSearch::Verdict::kNextTrial) {
       JsonWriter w;
-      w.Field("epoch", state_->epoch() - 1).Field("objective", report.objective)
-          .Field("best_objective", state_->best_objective()).Field("next_alpha", line_search_.alpha())
+      w.Field("epoch", state_->epoch() - 1)
+          .Field("objective", report.objective)
+          .Field("best_objective", state_->best_objective())
+          .Field("next_alpha", line_search_.alpha())
           .Field("seconds", now - start_time_);
       log_.Publish("epoch", "newton_backtrack", w);
       state_->JumpTo(point);
@@ -588,10 +635,13 @@ void Coordinator::FinishGradientPhase() {
       ++summary_.newton_rejected;
       newton_cooldown_ = kNewtonCooldownEpochs;
       JsonWriter w;
-      w.Field("epoch", state_->epoch() - 1).Field("objective", report.objective)
-          .Field("best_objective", state_->best_objective()).Field("seconds", now - start_time_);
+      w.Field("epoch", state_->epoch() - 1)
+          .Field("objective", report.objective)
+          .Field("best_objective", state_->best_objective())
+          .Field("seconds", now - start_time_);
       log_.Publish("epoch", "newton_rejected", w);
-      PrintLine("the Newton point did not lower P (" + Format("%.16g", report.objective) + "): back to the best snapshot");
+      PrintLine("the Newton point did not lower P (" + Format("%.16g", report.objective) +
+                "): back to the best snapshot");
       state_->RevertToBest();
       StartEpoch();
       return;
@@ -634,22 +684,35 @@ void Coordinator::FinishGradientPhase() {
   }
 
   JsonWriter w;
-  w.Field("epoch", epoch).Field("objective", report.objective).Field("kkt", report.kkt)
-      .Field("gap_bound", report.gap_bound).Field("nnz", report.nnz).Field("rows", report.rows)
-      .Field("agents", static_cast<int64_t>(participants)).Field("version", state_->version())
-      .Field("eta", plan_.eta).Field("inner_steps", plan_.inner_steps).Field("batch", static_cast<int64_t>(plan_.batch))
-      .Field("seconds", seconds).Field("best", best).Field("rolled_back", rolled_back).Field("final", !stop.empty());
+  w.Field("epoch", epoch)
+      .Field("objective", report.objective)
+      .Field("kkt", report.kkt)
+      .Field("gap_bound", report.gap_bound)
+      .Field("nnz", report.nnz)
+      .Field("rows", report.rows)
+      .Field("agents", static_cast<int64_t>(participants))
+      .Field("version", state_->version())
+      .Field("eta", plan_.eta)
+      .Field("inner_steps", plan_.inner_steps)
+      .Field("batch", static_cast<int64_t>(plan_.batch))
+      .Field("seconds", seconds)
+      .Field("best", best)
+      .Field("rolled_back", rolled_back)
+      .Field("final", !stop.empty());
   if (!std::isnan(options_.reference_objective)) {
-    w.Field("rel_subopt", (report.objective - options_.reference_objective) / std::fabs(options_.reference_objective));
+    w.Field("rel_subopt", (report.objective - options_.reference_objective) /
+                              std::fabs(options_.reference_objective));
   }
   log_.Publish("epoch", "epoch_begin", w);
   if (!options_.quiet && options_.log_json != "-") {
     std::string notes;
-    if (verdict == CoordinatorState::SnapshotVerdict::kProbation) notes = "worse than the best (probation)";
+    if (verdict == CoordinatorState::SnapshotVerdict::kProbation)
+      notes = "worse than the best (probation)";
     if (rolled_back) notes = "worse again: rolled back, step halved";
-    std::printf("%6" PRId64 "  %-22.16g  %-10.3e  %-10.3e  %8" PRId64 "  %9.3f  %6d  %9s  %s\n", epoch,
-                report.objective, report.kkt, report.gap_bound, report.nnz, seconds, participants,
-                last_rate_ > 0 ? Format("%.0f", last_rate_).c_str() : "-", notes.c_str());
+    std::printf("%6" PRId64 "  %-22.16g  %-10.3e  %-10.3e  %8" PRId64 "  %9.3f  %6d  %9s  %s\n",
+                epoch, report.objective, report.kkt, report.gap_bound, report.nnz, seconds,
+                participants, last_rate_ > 0 ? Format("%.0f", last_rate_).c_str() : "-",
+                notes.c_str());
     std::fflush(stdout);
   }
   if (!stop.empty()) {
@@ -692,8 +755,8 @@ void Coordinator::BeginCurvaturePhase(double now) {
   // The working set grows with the model, as in working-set l1 solvers (celer, blitz): small
   // blocks early keep the first steps (from x = 0, where every useful weight violates) cheap.
   const int64_t working_set = NewtonWorkingSetSize(last_report_.nnz, NewtonMaxSupport());
-  newton_support_ = ChooseNewtonSupport(options_.problem, state_->mu().data(), state_->snapshot().data(), dimension_,
-                                        working_set);
+  newton_support_ = ChooseNewtonSupport(options_.problem, state_->mu().data(),
+                                        state_->snapshot().data(), dimension_, working_set);
   const int64_t m = newton_support_.size();
   hessian_sum_.assign(static_cast<size_t>(m * (m + 1) / 2), 0.0);
   curvature_rows_ = 0;
@@ -705,8 +768,8 @@ void Coordinator::BeginCurvaturePhase(double now) {
     a->role = Role::kCurvature;
     a->phase_sent = now;
     SendTo(*a, encoder_.Snapshot(HeaderFor(*a), state_->epoch(), state_->version(),
-                                 {mu.data(), state_->model_size(), nullptr, 0}, plan_.eta, plan_.inner_steps,
-                                 plan_.batch, newton_support_.index));
+                                 {mu.data(), state_->model_size(), nullptr, 0}, plan_.eta,
+                                 plan_.inner_steps, plan_.batch, newton_support_.index));
   }
   phase_ = Phase::kCurvature;
   phase_deadline_ = now + options_.gradient_timeout;
@@ -744,17 +807,24 @@ void Coordinator::FinishCurvaturePhase() {
   std::vector<double> direction;
   double decrease = 0.0;
   int sweeps = 0;
-  const bool solved = complete &&
-                      ProxNewtonDirection(options_.problem, newton_support_, hessian_sum_.data(), curvature_rows_,
-                                          state_->mu().data(), state_->snapshot().data(), dimension_, &direction,
-                                          &decrease, 200, &sweeps) &&
-                      decrease < 0.0;
+  const bool solved =
+      complete &&
+      ProxNewtonDirection(options_.problem, newton_support_, hessian_sum_.data(), curvature_rows_,
+                          state_->mu().data(), state_->snapshot().data(), dimension_, &direction,
+                          &decrease, 200, &sweeps) &&
+      decrease < 0.0;
   JsonWriter w;
-  w.Field("epoch", state_->epoch() - 1).Field("support", newton_support_.size()).Field("rows", curvature_rows_)
-      .Field("declined", curvature_declined_).Field("taken", solved).Field("decrease", decrease)
-      .Field("sweeps", static_cast<int64_t>(sweeps)).Field("solve_seconds", clock_->Now() - now)
+  w.Field("epoch", state_->epoch() - 1)
+      .Field("support", newton_support_.size())
+      .Field("rows", curvature_rows_)
+      .Field("declined", curvature_declined_)
+      .Field("taken", solved)
+      .Field("decrease", decrease)
+      .Field("sweeps", static_cast<int64_t>(sweeps))
+      .Field("solve_seconds", clock_->Now() - now)
       .Field("bytes", static_cast<int64_t>(hessian_sum_.size() * sizeof(double)))
-      .Field("curvature_seconds", now - curvature_start_).Field("seconds", now - start_time_);
+      .Field("curvature_seconds", now - curvature_start_)
+      .Field("seconds", now - start_time_);
   log_.Publish("epoch", "newton", w);
   if (!solved) {
     newton_cooldown_ = kNewtonCooldownEpochs;
@@ -776,8 +846,8 @@ void Coordinator::BeginInnerPhase(double now) {
     a->phase_sent = now;
     a->epoch_updates = 0;
     SendTo(*a, encoder_.Snapshot(HeaderFor(*a), state_->epoch(), state_->version(),
-                                 {mu.data(), state_->model_size(), nullptr, 0}, plan_.eta, plan_.inner_steps,
-                                 plan_.batch));
+                                 {mu.data(), state_->model_size(), nullptr, 0}, plan_.eta,
+                                 plan_.inner_steps, plan_.batch));
   }
   phase_ = Phase::kInner;
   inner_start_ = now;
@@ -803,8 +873,9 @@ void Coordinator::HandleUpdate(Agent& a, const wire::DecodedMessage& m) {
     return;
   }
   ++a.epoch_updates;
-  const UpdateVerdict verdict = state_->ApplyUpdate(wire::ViewOf(u->delta()), wire::ViewOf(u->guarded()), u->epoch(),
-                                                    u->base_version(), max_staleness_);
+  const UpdateVerdict verdict =
+      state_->ApplyUpdate(wire::ViewOf(u->delta()), wire::ViewOf(u->guarded()), u->epoch(),
+                          u->base_version(), max_staleness_);
   const bool applied = verdict == UpdateVerdict::kApplied;
   if (applied) {
     ++a.updates_applied;
@@ -825,7 +896,8 @@ void Coordinator::HandleUpdate(Agent& a, const wire::DecodedMessage& m) {
   const int64_t own = applied && state_->last_update_exact() ? state_->version() : -1;
   if (a.incremental && state_->ChangesSince(u->base_version(), own, &changes_)) {
     SendTo(a, encoder_.Model(HeaderFor(a), state_->epoch(), state_->version(),
-                             {x.data(), state_->model_size(), changes_.data(), static_cast<int64_t>(changes_.size())},
+                             {x.data(), state_->model_size(), changes_.data(),
+                              static_cast<int64_t>(changes_.size())},
                              applied, done, u->base_version(), own >= 0, m.seq));
   } else {
     SendTo(a, encoder_.Model(HeaderFor(a), state_->epoch(), state_->version(),
@@ -847,15 +919,19 @@ void Coordinator::EndEpoch() {
   const auto& hist = state_->staleness_histogram();
   std::vector<int64_t> histogram(hist.begin(), hist.end());
   JsonWriter w;
-  w.Field("epoch", state_->epoch() - 1).Field("updates_applied", state_->applied_in_epoch())
-      .Field("inner_steps", state_->inner_steps()).Field("updates_per_second", rate)
-      .Field("inner_seconds", seconds).Field("staleness_histogram", histogram)
+  w.Field("epoch", state_->epoch() - 1)
+      .Field("updates_applied", state_->applied_in_epoch())
+      .Field("inner_steps", state_->inner_steps())
+      .Field("updates_per_second", rate)
+      .Field("inner_seconds", seconds)
+      .Field("staleness_histogram", histogram)
       .Object("refused", RefusedJson(epoch_refused_))
       .Field("guarded_refused", state_->guarded_refused() - guarded_refused_mark_)
       .Field("guarded_clipped", state_->guarded_clipped() - guarded_clipped_mark_)
       .Field("bytes_in", router_.counters().bytes_in - bytes_in_mark_)
       .Field("bytes_out", router_.counters().bytes_out - bytes_out_mark_)
-      .Field("version", state_->version()).Field("seconds", now - start_time_);
+      .Field("version", state_->version())
+      .Field("seconds", now - start_time_);
   log_.Publish("epoch", "epoch_end", w);
 }
 
@@ -864,12 +940,16 @@ void Coordinator::RemoveAgent(const std::string& identity, const std::string& wh
   if (it == agents_.end()) return;
   const std::string agent_id = it->second->agent_id;
   const Role role = it->second->role;
-  if (auto id = identity_of_.find(agent_id); id != identity_of_.end() && id->second == identity) identity_of_.erase(id);
+  if (auto id = identity_of_.find(agent_id); id != identity_of_.end() && id->second == identity)
+    identity_of_.erase(id);
   agents_.erase(it);
   JsonWriter w;
-  w.Field("agent", agent_id).Field("reason", why).Field("agents", static_cast<int64_t>(agents_.size()));
+  w.Field("agent", agent_id)
+      .Field("reason", why)
+      .Field("agents", static_cast<int64_t>(agents_.size()));
   log_.Publish("agent", "agent_left", w);
-  PrintLine("agent " + agent_id + " left: " + why + " (" + std::to_string(agents_.size()) + " agents)");
+  PrintLine("agent " + agent_id + " left: " + why + " (" + std::to_string(agents_.size()) +
+            " agents)");
   if (phase_ == Phase::kGradient && role == Role::kGradient) {
     for (const auto& [other_id, other] : agents_) {
       if (other->role == Role::kGradient) return;
@@ -917,20 +997,23 @@ void Coordinator::OnTimers(double now) {
       if (a->role == Role::kGradient && now - a->phase_sent > repeat_after) {
         a->phase_sent = now;
         ++repeats_;
-        SendTo(*a, encoder_.EpochBegin(HeaderFor(*a), state_->epoch(), state_->snapshot_version(),
-                                       {state_->snapshot().data(), state_->model_size(), nullptr, 0}));
+        SendTo(*a,
+               encoder_.EpochBegin(HeaderFor(*a), state_->epoch(), state_->snapshot_version(),
+                                   {state_->snapshot().data(), state_->model_size(), nullptr, 0}));
       } else if (a->role == Role::kCurvature && now - a->phase_sent > repeat_after) {
         a->phase_sent = now;
         ++repeats_;
-        SendTo(*a, encoder_.Snapshot(HeaderFor(*a), state_->epoch(), state_->snapshot_version(),
-                                     {state_->mu().data(), state_->model_size(), nullptr, 0}, plan_.eta,
-                                     plan_.inner_steps, plan_.batch, newton_support_.index));
-      } else if (a->role == Role::kInner && a->epoch_updates == 0 && now - a->phase_sent > repeat_after) {
+        SendTo(*a,
+               encoder_.Snapshot(HeaderFor(*a), state_->epoch(), state_->snapshot_version(),
+                                 {state_->mu().data(), state_->model_size(), nullptr, 0}, plan_.eta,
+                                 plan_.inner_steps, plan_.batch, newton_support_.index));
+      } else if (a->role == Role::kInner && a->epoch_updates == 0 &&
+                 now - a->phase_sent > repeat_after) {
         a->phase_sent = now;
         ++repeats_;
         SendTo(*a, encoder_.Snapshot(HeaderFor(*a), state_->epoch(), state_->snapshot_version(),
-                                     {state_->mu().data(), state_->model_size(), nullptr, 0}, plan_.eta,
-                                     plan_.inner_steps, plan_.batch));
+                                     {state_->mu().data(), state_->model_size(), nullptr, 0},
+                                     plan_.eta, plan_.inner_steps, plan_.batch));
       } else if (a->role != Role::kPending && now - a->last_sent >= options_.heartbeat_interval) {
         SendTo(*a, encoder_.Heartbeat(HeaderFor(*a), state_->epoch(), state_->version()));
       }
@@ -941,7 +1024,8 @@ void Coordinator::OnTimers(double now) {
     }
   }
   if (phase_ == Phase::kDone) return;
-  if (state_ && options_.time_limit > 0 && !finish_after_gradient_ && now - start_time_ >= options_.time_limit) {
+  if (state_ && options_.time_limit > 0 && !finish_after_gradient_ &&
+      now - start_time_ >= options_.time_limit) {
     finish_after_gradient_ = true;
     pending_finish_reason_ = "time-limit";
     if (phase_ == Phase::kWaiting) {
@@ -961,30 +1045,35 @@ void Coordinator::OnTimers(double now) {
       JsonWriter w;
       w.Field("agent", a->agent_id).Field("rows", a->rows).Field("epoch", state_->epoch() - 1);
       log_.Publish("agent", "gradient_timeout", w);
-      PrintLine("agent " + a->agent_id + " sent no gradient sum within " + Format("%.1f", options_.gradient_timeout) +
-                " s: the epoch proceeds without its " + std::to_string(a->rows) + " rows");
+      PrintLine("agent " + a->agent_id + " sent no gradient sum within " +
+                Format("%.1f", options_.gradient_timeout) + " s: the epoch proceeds without its " +
+                std::to_string(a->rows) + " rows");
     }
     FinishGradientPhase();
   } else if (phase_ == Phase::kCurvature && now >= phase_deadline_) {
     for (auto& [id, a] : agents_) {
       if (a->role != Role::kCurvature) continue;
       a->role = Role::kIdle;
-      PrintLine("agent " + a->agent_id + " sent no curvature within " + Format("%.1f", options_.gradient_timeout) +
-                " s: no Newton step this epoch");
+      PrintLine("agent " + a->agent_id + " sent no curvature within " +
+                Format("%.1f", options_.gradient_timeout) + " s: no Newton step this epoch");
     }
     FinishCurvaturePhase();
   } else if (phase_ == Phase::kInner && now >= next_progress_) {
     next_progress_ = now + kProgressInterval;
     JsonWriter w;
-    w.Field("epoch", state_->epoch() - 1).Field("updates_applied", state_->applied_in_epoch())
+    w.Field("epoch", state_->epoch() - 1)
+        .Field("updates_applied", state_->applied_in_epoch())
         .Field("inner_steps", state_->inner_steps())
-        .Field("updates_per_second", static_cast<double>(state_->applied_in_epoch()) / std::max(1e-9, now - inner_start_))
-        .Field("agents", static_cast<int64_t>(agents_.size())).Field("seconds", now - start_time_);
+        .Field("updates_per_second",
+               static_cast<double>(state_->applied_in_epoch()) / std::max(1e-9, now - inner_start_))
+        .Field("agents", static_cast<int64_t>(agents_.size()))
+        .Field("seconds", now - start_time_);
     log_.Publish("epoch", "progress", w);
   }
   if (phase_ == Phase::kInner && checkpoints_ && now >= next_checkpoint_) SaveCheckpoint();
   if (phase_ == Phase::kInner && now >= phase_deadline_) {
-    PrintLine("no update applied for " + Format("%.1f", options_.stall_timeout) + " s: ending the epoch early");
+    PrintLine("no update applied for " + Format("%.1f", options_.stall_timeout) +
+              " s: ending the epoch early");
     EndEpoch();
     StartEpoch();
   }
@@ -1014,7 +1103,8 @@ void Coordinator::Finish(const std::string& reason) {
   // their heartbeat patience on a busy disk.
   for (auto& [id, a] : agents_) {
     if (a->role == Role::kPending) {
-      router_.Send(a->identity, encoder_.Reject({a->agent_id, 0, 0}, fb::RejectReason::ShuttingDown, reason));
+      router_.Send(a->identity,
+                   encoder_.Reject({a->agent_id, 0, 0}, fb::RejectReason::ShuttingDown, reason));
     } else {
       SendTo(*a, encoder_.Stop(HeaderFor(*a), reason, summary_.epochs, summary_.objective));
     }
@@ -1043,26 +1133,39 @@ void Coordinator::Finish(const std::string& reason) {
     }
   }
   JsonWriter w;
-  w.Field("reason", summary_.stop_reason).Field("epoch", summary_.epochs).Field("objective", summary_.objective)
-      .Field("kkt", summary_.kkt).Field("nnz", summary_.nnz).Field("updates_applied", summary_.updates_applied)
-      .Field("updates_refused", summary_.updates_refused).Field("messages_refused", summary_.messages_refused)
-      .Field("agents_joined", static_cast<int64_t>(agents_joined_)).Field("seconds", summary_.seconds)
-      .Field("bytes_in", router_.counters().bytes_in).Field("bytes_out", router_.counters().bytes_out)
-      .Field("model", options_.model_path).Object("refused", RefusedJson(refused_by_reason_))
-      .Object("refused_by_sender", RefusedJson(refused_by_sender_)).Field("duplicates", duplicates_)
-      .Field("repeats", repeats_).Field("newton_steps", summary_.newton_steps)
+  w.Field("reason", summary_.stop_reason)
+      .Field("epoch", summary_.epochs)
+      .Field("objective", summary_.objective)
+      .Field("kkt", summary_.kkt)
+      .Field("nnz", summary_.nnz)
+      .Field("updates_applied", summary_.updates_applied)
+      .Field("updates_refused", summary_.updates_refused)
+      .Field("messages_refused", summary_.messages_refused)
+      .Field("agents_joined", static_cast<int64_t>(agents_joined_))
+      .Field("seconds", summary_.seconds)
+      .Field("bytes_in", router_.counters().bytes_in)
+      .Field("bytes_out", router_.counters().bytes_out)
+      .Field("model", options_.model_path)
+      .Object("refused", RefusedJson(refused_by_reason_))
+      .Object("refused_by_sender", RefusedJson(refused_by_sender_))
+      .Field("duplicates", duplicates_)
+      .Field("repeats", repeats_)
+      .Field("newton_steps", summary_.newton_steps)
       .Field("newton_rejected", summary_.newton_rejected);
   if (!std::isnan(options_.reference_objective)) {
-    w.Field("rel_subopt", (summary_.objective - options_.reference_objective) / std::fabs(options_.reference_objective));
+    w.Field("rel_subopt", (summary_.objective - options_.reference_objective) /
+                              std::fabs(options_.reference_objective));
   }
   log_.Publish("run", "run_finished", w);
 }
 
-Result<RunSummary> Coordinator::Run(const std::atomic<bool>* stop_requested, std::atomic<bool>* reload_requested) {
+Result<RunSummary> Coordinator::Run(const std::atomic<bool>* stop_requested,
+                                    std::atomic<bool>* reload_requested) {
   start_time_ = clock_->Now();
   if (options_.insecure) {
     JsonWriter w;
-    w.Field("detail", "plain text: agents are not authenticated and traffic is not encrypted (--insecure)");
+    w.Field("detail",
+            "plain text: agents are not authenticated and traffic is not encrypted (--insecure)");
     log_.Publish("run", "insecure", w);
     PrintLine("WARNING: --insecure: agents are not authenticated and traffic is not encrypted");
   }
@@ -1074,16 +1177,19 @@ Result<RunSummary> Coordinator::Run(const std::atomic<bool>* stop_requested, std
     }
     if (reload_requested != nullptr && reload_requested->exchange(false)) ReloadAllowLists();
     const double now = clock_->Now();
-    const int timeout_ms = static_cast<int>(std::clamp((NextDeadline(now) - now) * 1000.0, 0.0, 200.0));
+    const int timeout_ms =
+        static_cast<int>(std::clamp((NextDeadline(now) - now) * 1000.0, 0.0, 200.0));
     if (router_.Receive(timeout_ms, &in)) {
       HandleMessage(in);
       // Drain what is queued before looking at the timers again.
-      for (int k = 0; k < 256 && phase_ != Phase::kDone && router_.Receive(0, &in); ++k) HandleMessage(in);
+      for (int k = 0; k < 256 && phase_ != Phase::kDone && router_.Receive(0, &in); ++k)
+        HandleMessage(in);
     }
     if (phase_ != Phase::kDone) OnTimers(clock_->Now());
   }
   SeeAgentsOff();
-  if (summary_.stop_reason.rfind("error: ", 0) == 0) return Status::Internal(summary_.stop_reason.substr(7));
+  if (summary_.stop_reason.rfind("error: ", 0) == 0)
+    return Status::Internal(summary_.stop_reason.substr(7));
   return summary_;
 }
 
@@ -1100,7 +1206,8 @@ void Coordinator::SeeAgentsOff() {
   const double deadline = clock_->Now() + std::clamp(2 * options_.heartbeat_interval, 0.5, 5.0);
   transport::Inbound in;
   while (!waiting.empty() && clock_->Now() < deadline) {
-    const int timeout_ms = static_cast<int>(std::clamp((deadline - clock_->Now()) * 1000.0, 0.0, 100.0));
+    const int timeout_ms =
+        static_cast<int>(std::clamp((deadline - clock_->Now()) * 1000.0, 0.0, 100.0));
     if (!router_.Receive(timeout_ms, &in)) continue;
     auto w = waiting.find(in.identity);
     if (w == waiting.end()) continue;
@@ -1110,12 +1217,14 @@ void Coordinator::SeeAgentsOff() {
     if (m->type == fb::Message::Bye) {
       waiting.erase(w);
     } else if (m->session == a.session) {
-      SendTo(a, encoder_.Stop(HeaderFor(a), summary_.stop_reason, summary_.epochs, summary_.objective));
+      SendTo(a, encoder_.Stop(HeaderFor(a), summary_.stop_reason, summary_.epochs,
+                              summary_.objective));
     }
   }
   if (!waiting.empty()) {
     std::string ids;
-    for (const std::string& identity : waiting) ids += (ids.empty() ? "" : ", ") + agents_.at(identity)->agent_id;
+    for (const std::string& identity : waiting)
+      ids += (ids.empty() ? "" : ", ") + agents_.at(identity)->agent_id;
     PrintLine("no goodbye after Stop from: " + ids + " (they reconnect until stopped)");
   }
 }

@@ -31,7 +31,6 @@
 #include <optional>
 #include <string>
 #include <vector>
-
 #include <zmq.hpp>
 
 #include "edgetrain/checkpoint.h"
@@ -56,31 +55,31 @@ struct CoordinatorOptions {
   std::string endpoints_file;             // write the resolved endpoints here after binding
 
   // Security (docs/security.md). Either key_path (CURVE: authenticated, encrypted) or insecure.
-  bool insecure = false;                  // plain text: no authentication, no encryption
-  std::string key_path;                   // the coordinator's secret key file (from keygen)
-  std::string allow_path;                 // agents' public keys that may join (reloaded on SIGHUP)
-  bool secure_log = false;                // the log stream needs CURVE too
-  std::string log_allow_path;             // subscribers' keys (default: allow_path)
+  bool insecure = false;       // plain text: no authentication, no encryption
+  std::string key_path;        // the coordinator's secret key file (from keygen)
+  std::string allow_path;      // agents' public keys that may join (reloaded on SIGHUP)
+  bool secure_log = false;     // the log stream needs CURVE too
+  std::string log_allow_path;  // subscribers' keys (default: allow_path)
 
   Task task = Task::kClassification;
   ProblemSpec problem;
-  std::optional<LabelMap> labels;            // a fixed label mapping
+  std::optional<LabelMap> labels;             // a fixed label mapping
   std::optional<std::string> positive_label;  // else: which of the agents' two labels is +1
-  int32_t dimension = 0;                     // 0: the largest among the agents present at start
+  int32_t dimension = 0;                      // 0: the largest among the agents present at start
 
   int min_agents = 1;
   int64_t max_epochs = 100;
   double kkt_tolerance = 1e-8;
-  double time_limit = 0;      // seconds, 0 = none
+  double time_limit = 0;  // seconds, 0 = none
   StepOptions steps;
   int64_t newton_max_support = 2000;  // largest working set of a Newton epoch (0: never)
-  int64_t max_staleness = 4;    // measured: 8 agents stall above ~4 (docs/protocol.md); 0 with a box
+  int64_t max_staleness = 4;  // measured: 8 agents stall above ~4 (docs/protocol.md); 0 with a box
   double gradient_timeout = 30;   // seconds a gradient phase waits for a silent agent
   double stall_timeout = 30;      // seconds without an applied update before an epoch ends early
   double heartbeat_interval = 1;  // seconds
   int heartbeat_patience = 10;    // intervals of silence before an agent is declared gone
   uint64_t seed = 1;
-  bool quiet = false;             // no human-readable progress on stdout
+  bool quiet = false;  // no human-readable progress on stdout
 
   // Checkpoints (runtime/include/edgetrain/checkpoint.h): written at every epoch start and every
   // checkpoint_interval seconds into checkpoint_dir (empty: none). With resume the newest loadable
@@ -94,26 +93,26 @@ struct CoordinatorOptions {
 
 struct RunSummary {
   std::string stop_reason;
-  int64_t epochs = 0;             // the epoch of the model returned (0 = initial)
+  int64_t epochs = 0;  // the epoch of the model returned (0 = initial)
   double objective = 0;
   double kkt = 0;
   int64_t nnz = 0;
   int64_t rows = 0;
   int32_t dimension = 0;
   std::optional<LabelMap> labels;
-  std::vector<double> x;          // the best evaluated snapshot (p entries)
+  std::vector<double> x;  // the best evaluated snapshot (p entries)
   int64_t updates_applied = 0;
-  int64_t updates_refused = 0;    // valid messages refused by the state (stale, late, ...)
-  int64_t messages_refused = 0;   // malformed or unexpected messages
-  int64_t duplicates = 0;         // repeated messages (sequence numbers), never applied twice
+  int64_t updates_refused = 0;   // valid messages refused by the state (stale, late, ...)
+  int64_t messages_refused = 0;  // malformed or unexpected messages
+  int64_t duplicates = 0;        // repeated messages (sequence numbers), never applied twice
   int agents_joined = 0;
-  bool resumed = false;           // continued from a checkpoint
+  bool resumed = false;  // continued from a checkpoint
   int64_t resumed_epoch = 0;
   double seconds = 0;
   double eta = 0;
   int64_t inner_steps = 0;
-  int64_t newton_steps = 0;       // Newton points taken
-  int64_t newton_rejected = 0;    // Newton points taken back (P did not decrease)
+  int64_t newton_steps = 0;     // Newton points taken
+  int64_t newton_rejected = 0;  // Newton points taken back (P did not decrease)
 };
 
 class Coordinator {
@@ -128,7 +127,8 @@ class Coordinator {
 
   // Trains until a stop condition; writes the model file when one is configured. Setting
   // *reload_requested (SIGHUP) re-reads the allow-lists: agents whose key was removed are shut out.
-  Result<RunSummary> Run(const std::atomic<bool>* stop_requested, std::atomic<bool>* reload_requested = nullptr);
+  Result<RunSummary> Run(const std::atomic<bool>* stop_requested,
+                         std::atomic<bool>* reload_requested = nullptr);
 
  private:
   enum class Phase { kWaiting, kGradient, kCurvature, kInner, kDone };
@@ -142,16 +142,18 @@ class Coordinator {
   void HandleGradSum(Agent& a, const wire::DecodedMessage& m);
   void HandleUpdate(Agent& a, const wire::DecodedMessage& m);
   void HandleCurvature(Agent& a, const wire::DecodedMessage& m);
-  void Refuse(const std::string& who, const std::string& peer, const std::string& reason, const std::string& what);
-  void Reject(const std::string& identity, const std::string& agent_id, wire::fb::RejectReason reason,
-              const std::string& text);
+  void Refuse(const std::string& who, const std::string& peer, const std::string& reason,
+              const std::string& what);
+  void Reject(const std::string& identity, const std::string& agent_id,
+              wire::fb::RejectReason reason, const std::string& text);
   void SendTo(Agent& a, std::string_view bytes);
   wire::Header HeaderFor(Agent& a);
   void Welcome(Agent& a);
   void RemoveAgent(const std::string& identity, const std::string& why);
 
   // The distinct raw labels of all agents but `except_agent`, plus `extra`.
-  std::vector<std::string> DistinctLabels(const std::string& except_agent, const std::vector<std::string>& extra) const;
+  std::vector<std::string> DistinctLabels(const std::string& except_agent,
+                                          const std::vector<std::string>& extra) const;
   bool ReadyToStart(std::string* why) const;
   void Start();
   void StartEpoch();
@@ -160,7 +162,8 @@ class Coordinator {
   bool WantNewton(const SnapshotReport& report, bool best);
   int64_t NewtonMaxSupport() const;
   void BeginCurvaturePhase(double now);
-  // Every participant answered (or the phase timed out): solve and jump, or fall back to an inner loop.
+  // Every participant answered (or the phase timed out): solve and jump, or fall back to an inner
+  // loop.
   void FinishCurvaturePhase();
   // Snapshot(mu~, eta, m, b) to the epoch's participants.
   void BeginInnerPhase(double now);
@@ -199,31 +202,31 @@ class Coordinator {
   double next_checkpoint_ = 0;
 
   double start_time_ = 0;
-  double phase_deadline_ = 0;     // gradient timeout or stall timeout
+  double phase_deadline_ = 0;  // gradient timeout or stall timeout
   double next_heartbeat_check_ = 0;
   double inner_start_ = 0;
   bool finish_after_gradient_ = false;
   std::string pending_finish_reason_;
   double step_factor_ = 1.0;
   static constexpr int kStepRecoveryEpochs = 8;
-  int improving_streak_ = 0;      // best snapshots in a row since the last change of step_factor_
+  int improving_streak_ = 0;  // best snapshots in a row since the last change of step_factor_
   StepPlan plan_;
   std::vector<Smoothness> epoch_smoothness_;
   SnapshotReport last_report_;
   bool have_best_ = false;
   SnapshotReport best_report_;
   double last_update_time_ = 0;
-  double last_rate_ = 0;  // updates/s of the last inner phase
+  double last_rate_ = 0;                            // updates/s of the last inner phase
   static constexpr double kProgressInterval = 0.5;  // seconds between "progress" events
   double next_progress_ = 0;
 
   // Counters.
   int64_t refused_messages_ = 0;
-  std::map<std::string, int64_t> refused_by_reason_;     // since start
-  std::map<std::string, int64_t> refused_by_sender_;     // agent id, or peer address when unknown
-  int64_t duplicates_ = 0;   // messages seen twice (sequence number), never applied twice
-  int64_t repeats_ = 0;      // EpochBegin/Snapshot repeated to agents that stayed silent
-  std::map<std::string, int64_t> epoch_refused_;         // this epoch
+  std::map<std::string, int64_t> refused_by_reason_;  // since start
+  std::map<std::string, int64_t> refused_by_sender_;  // agent id, or peer address when unknown
+  int64_t duplicates_ = 0;  // messages seen twice (sequence number), never applied twice
+  int64_t repeats_ = 0;     // EpochBegin/Snapshot repeated to agents that stayed silent
+  std::map<std::string, int64_t> epoch_refused_;  // this epoch
   int64_t updates_refused_ = 0;
   int agents_joined_ = 0;
   int64_t epoch_bytes_in_ = 0, epoch_bytes_out_ = 0;
@@ -233,12 +236,13 @@ class Coordinator {
 
   // The Newton phase.
   NewtonSupport newton_support_;
-  std::vector<double> hessian_sum_;   // packed lower triangle, |S|(|S|+1)/2
+  std::vector<double> hessian_sum_;  // packed lower triangle, |S|(|S|+1)/2
   int64_t curvature_rows_ = 0;
   bool curvature_declined_ = false;
   double curvature_start_ = 0;
-  NewtonLineSearch line_search_;      // pending: x is a Newton trial point the next gradient phase judges
-  int newton_cooldown_ = 0;           // epochs before a Newton step is tried again
+  NewtonLineSearch
+      line_search_;          // pending: x is a Newton trial point the next gradient phase judges
+  int newton_cooldown_ = 0;  // epochs before a Newton step is tried again
 
   RunSummary summary_;
 };

@@ -17,7 +17,8 @@ LogStream::~LogStream() {
   if (file_ != nullptr && owns_file_) std::fclose(file_);
 }
 
-Result<std::string> LogStream::Bind(const std::string& endpoint, const transport::CurveConfig& curve) {
+Result<std::string> LogStream::Bind(const std::string& endpoint,
+                                    const transport::CurveConfig& curve) {
   if (endpoint.empty()) return std::string();
   transport::ApplyCurve(socket_, curve);
   Result<std::string> r = transport::BindAndResolve(socket_, endpoint);
@@ -31,12 +32,14 @@ Status LogStream::OpenFile(const std::string& path) {
     return Status::Ok();
   }
   file_ = std::fopen(path.c_str(), "a");
-  if (file_ == nullptr) return Status::IoError(path + ": cannot open for the JSON log: " + std::strerror(errno));
+  if (file_ == nullptr)
+    return Status::IoError(path + ": cannot open for the JSON log: " + std::strerror(errno));
   owns_file_ = true;
   return Status::Ok();
 }
 
-void LogStream::Publish(const std::string& topic, const std::string& event, const JsonWriter& fields) {
+void LogStream::Publish(const std::string& topic, const std::string& event,
+                        const JsonWriter& fields) {
   JsonWriter head;
   head.Field("event", event).Field("time", clock_->WallTime());
   std::string line = head.Finish();

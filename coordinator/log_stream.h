@@ -9,7 +9,6 @@
 
 #include <cstdio>
 #include <string>
-
 #include <zmq.hpp>
 
 #include "edgetrain/clock.h"

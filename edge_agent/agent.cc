@@ -1,8 +1,8 @@
 #include "agent.h"
 
 #include <algorithm>
-#include <cmath>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <thread>
 
@@ -17,7 +17,8 @@ namespace fb = wire::fb;
 // Fashion-MNIST, 35 000 rows and |S| = 727: 0.9e9 equivalent, 1.3 s measured).
 constexpr double kMaxCurvatureWork = 100.0;
 
-EdgeAgent::EdgeAgent(const AgentOptions& options, Dataset data, zmq::context_t* context, const Clock* clock)
+EdgeAgent::EdgeAgent(const AgentOptions& options, Dataset data, zmq::context_t* context,
+                     const Clock* clock)
     : options_(options),
       data_(std::move(data)),
       clock_(clock),
@@ -74,7 +75,7 @@ void EdgeAgent::SendHello() {
   info.row_norm_sq_mean = row_norm_sq_mean_;
   info.data_fingerprint = fingerprint_;
   info.incremental_models = true;  // answers carry only what changed (OnModel)
-  info.newton = true;              // Newton epochs: answers a Snapshot's newton_support (SendCurvature)
+  info.newton = true;  // Newton epochs: answers a Snapshot's newton_support (SendCurvature)
   info.software_version = EDGETRAIN_VERSION " " EDGETRAIN_TARGET_ARCH;
   session_ = 0;
   seq_out_ = 0;
@@ -85,7 +86,8 @@ Status EdgeAgent::OnWelcome(const wire::DecodedMessage& m) {
   const auto* w = m.As<fb::Welcome>();
   const auto* p = w->problem();
   ProblemSpec spec;
-  if (p->loss() < 0 || p->loss() > 2) return Status::InvalidArgument("the coordinator sent an unknown loss");
+  if (p->loss() < 0 || p->loss() > 2)
+    return Status::InvalidArgument("the coordinator sent an unknown loss");
   spec.loss = static_cast<LossKind>(p->loss());
   spec.reg.l1 = p->l1();
   spec.reg.l2 = p->l2();
@@ -95,17 +97,21 @@ Status EdgeAgent::OnWelcome(const wire::DecodedMessage& m) {
   EDGETRAIN_RETURN_IF_ERROR(spec.Validate(data_.task()).WithContext("the coordinator's problem"));
   if (w->dimension() < data_.dim()) {
     return Status::InvalidArgument("the coordinator's model has " + std::to_string(w->dimension()) +
-                                   " features, fewer than this shard's " + std::to_string(data_.dim()));
+                                   " features, fewer than this shard's " +
+                                   std::to_string(data_.dim()));
   }
   data_.set_dim(w->dimension());
   if (data_.task() == Task::kClassification) {
-    if (!w->label_negative() || !w->label_positive()) return Status::InvalidArgument("the coordinator sent no labels");
-    EDGETRAIN_RETURN_IF_ERROR(data_.ApplyLabelMap({w->label_negative()->str(), w->label_positive()->str()}));
+    if (!w->label_negative() || !w->label_positive())
+      return Status::InvalidArgument("the coordinator sent no labels");
+    EDGETRAIN_RETURN_IF_ERROR(
+        data_.ApplyLabelMap({w->label_negative()->str(), w->label_positive()->str()}));
   }
   spec_ = spec;
   const int64_t p_size = spec_.ModelSize(data_.dim());
   decoder_.set_model_size(p_size);
-  if (w->model()->dim() != p_size) return Status::InvalidArgument("the coordinator's model has the wrong size");
+  if (w->model()->dim() != p_size)
+    return Status::InvalidArgument("the coordinator's model has the wrong size");
   worker_ = std::make_unique<SvrgWorker>(&data_, spec_, w->seed(), options_.sampling);
   model_.Reset(p_size);
   model_.Assign(wire::ViewOf(w->model()));
@@ -123,9 +129,11 @@ Status EdgeAgent::OnWelcome(const wire::DecodedMessage& m) {
   ++summary_.sessions;
   const Smoothness& s = worker_->smoothness();
   char buf[200];
-  std::snprintf(buf, sizeof buf, "welcomed (session %llu): %lld rows, model of %d features; L_max %.4g, L_Q %.4g, %s sampling",
-                static_cast<unsigned long long>(session_), static_cast<long long>(data_.rows()), data_.dim(), s.l_max,
-                s.l_q, s.importance ? "importance" : "uniform");
+  std::snprintf(
+      buf, sizeof buf,
+      "welcomed (session %llu): %lld rows, model of %d features; L_max %.4g, L_Q %.4g, %s sampling",
+      static_cast<unsigned long long>(session_), static_cast<long long>(data_.rows()), data_.dim(),
+      s.l_max, s.l_q, s.importance ? "importance" : "uniform");
   Log(buf);
   return Status::Ok();
 }
@@ -150,8 +158,8 @@ void EdgeAgent::OnEpochBegin(const wire::DecodedMessage& m) {
 void EdgeAgent::SendGradSum() {
   double loss_sum = 0;
   worker_->ComputeSnapshot(model_.x().data(), grad_.data(), &loss_sum);
-  Send(encoder_.GradSum(NextHeader(), epoch_, {grad_.data(), model_.p(), nullptr, 0}, loss_sum, data_.rows(),
-                        worker_->smoothness()));
+  Send(encoder_.GradSum(NextHeader(), epoch_, {grad_.data(), model_.p(), nullptr, 0}, loss_sum,
+                        data_.rows(), worker_->smoothness()));
 }
 
 void EdgeAgent::OnSnapshot(const wire::DecodedMessage& m) {
@@ -171,8 +179,10 @@ void EdgeAgent::OnSnapshot(const wire::DecodedMessage& m) {
   worker_->BeginEpoch(mu_.data(), s->eta(), s->batch());
   state_ = State::kInner;
   char buf[160];
-  std::snprintf(buf, sizeof buf, "epoch %lld: gradient sent; inner loop with eta %.4g, m %lld, batch %d",
-                static_cast<long long>(epoch_ - 1), s->eta(), static_cast<long long>(s->inner_steps()), s->batch());
+  std::snprintf(buf, sizeof buf,
+                "epoch %lld: gradient sent; inner loop with eta %.4g, m %lld, batch %d",
+                static_cast<long long>(epoch_ - 1), s->eta(),
+                static_cast<long long>(s->inner_steps()), s->batch());
   Log(buf);
   Step();
 }
@@ -204,8 +214,10 @@ void EdgeAgent::SendCurvature(const fb::Snapshot& s) {
   curvature_epoch_ = epoch_;
   Send(last_curvature_);
   char buf[160];
-  std::snprintf(buf, sizeof buf, "epoch %lld: gradient sent; Newton epoch, curvature on %lld coordinates %s",
-                static_cast<long long>(epoch_ - 1), static_cast<long long>(m), declined ? "declined (too costly)" : "sent");
+  std::snprintf(buf, sizeof buf,
+                "epoch %lld: gradient sent; Newton epoch, curvature on %lld coordinates %s",
+                static_cast<long long>(epoch_ - 1), static_cast<long long>(m),
+                declined ? "declined (too costly)" : "sent");
   Log(buf);
 }
 
@@ -317,10 +329,17 @@ Status EdgeAgent::Handle(const zmq::message_t& payload) {
   }
   seq_in_ = m->seq;
   switch (m->type) {
-    case fb::Message::EpochBegin: OnEpochBegin(*m); break;
-    case fb::Message::Snapshot: OnSnapshot(*m); break;
-    case fb::Message::Model: OnModel(*m); break;
-    case fb::Message::Heartbeat: break;
+    case fb::Message::EpochBegin:
+      OnEpochBegin(*m);
+      break;
+    case fb::Message::Snapshot:
+      OnSnapshot(*m);
+      break;
+    case fb::Message::Model:
+      OnModel(*m);
+      break;
+    case fb::Message::Heartbeat:
+      break;
     case fb::Message::Stop: {
       const auto* s = m->As<fb::Stop>();
       summary_.stop_reason = "stop: " + (s->reason() ? s->reason()->str() : std::string());
@@ -381,12 +400,14 @@ Result<AgentSummary> EdgeAgent::Run(const std::atomic<bool>* stop_requested) {
       }
       if (now - last_sent_ >= heartbeat_) Send(encoder_.Heartbeat(NextHeader(), epoch_, version_));
     }
-    if (std::string why = channel_.TakeHandshakeError(); !why.empty() && why != last_handshake_error_) {
+    if (std::string why = channel_.TakeHandshakeError();
+        !why.empty() && why != last_handshake_error_) {
       Log(why);  // ZeroMQ retries silently; the operator needs to see this once
       last_handshake_error_ = why;
     }
     double wait = state_ == State::kHello ? next_hello_ - now : heartbeat_ / 2;
-    if (state_ == State::kInner && awaiting_reply_) wait = std::min(wait, update_sent_at_ + resend_timeout_ - now);
+    if (state_ == State::kInner && awaiting_reply_)
+      wait = std::min(wait, update_sent_at_ + resend_timeout_ - now);
     const int timeout_ms = static_cast<int>(std::clamp(wait * 1000.0, 0.0, 100.0));
     if (channel_.Receive(timeout_ms, &payload)) {
       const State before = state_;

@@ -5,12 +5,13 @@
 // and in the inner phase sends one Update (Delta at its model x^) per Model it receives, adopting
 // each model the coordinator returns. Lost messages are recovered: an Update without an answer
 // for a heartbeat interval is repeated unchanged (the coordinator never applies it twice), and a
-// repeated EpochBegin is answered by sending the gradient sum again. Heartbeats both ways; a coordinator silent for
-// heartbeat * patience is treated as gone: the agent reconnects and says Hello again. A Snapshot
-// naming a Newton support is answered with the Hessian block of the shard's rows on it (a
-// Curvature; repeated unchanged when the Snapshot is repeated), after which the agent waits for the
-// next EpochBegin, or for a plain Snapshot when the coordinator falls back to an inner loop. Stops on
-// the coordinator's Stop, on a fatal Reject, or when asked to (then it says Bye).
+// repeated EpochBegin is answered by sending the gradient sum again. Heartbeats both ways; a
+// coordinator silent for heartbeat * patience is treated as gone: the agent reconnects and says
+// Hello again. A Snapshot naming a Newton support is answered with the Hessian block of the shard's
+// rows on it (a Curvature; repeated unchanged when the Snapshot is repeated), after which the agent
+// waits for the next EpochBegin, or for a plain Snapshot when the coordinator falls back to an
+// inner loop. Stops on the coordinator's Stop, on a fatal Reject, or when asked to (then it says
+// Bye).
 //
 // Thread-safety: Run() owns the object; stop_requested may be set from another thread or a
 // signal handler. Ownership: owns its shard; borrows the ZeroMQ context and the clock.
@@ -21,7 +22,6 @@
 #include <cstdint>
 #include <memory>
 #include <string>
-
 #include <zmq.hpp>
 
 #include "edgetrain/clock.h"
@@ -36,26 +36,26 @@ namespace edgetrain::agent {
 
 struct AgentOptions {
   std::string coordinator = "tcp://127.0.0.1:5555";
-  std::string agent_id;                 // required: the device's name
+  std::string agent_id;  // required: the device's name
   SvrgWorker::Sampling sampling = SvrgWorker::Sampling::kAuto;
-  double hello_retry = 0.5;             // seconds before the first Hello is repeated...
-  double hello_retry_max = 30;          // ...doubling up to this
-  int heartbeat_patience = 10;          // coordinator heartbeats missed before reconnecting
-  bool verbose = true;                  // one line per epoch on stdout
-  bool say_bye = true;                  // send Bye when stopped (tests turn it off to simulate a crash)
-  double throttle = 1;                  // >= 1: run this many times slower (pausing after each step),
-                                        // leaving CPU to the device's other work
+  double hello_retry = 0.5;     // seconds before the first Hello is repeated...
+  double hello_retry_max = 30;  // ...doubling up to this
+  int heartbeat_patience = 10;  // coordinator heartbeats missed before reconnecting
+  bool verbose = true;          // one line per epoch on stdout
+  bool say_bye = true;          // send Bye when stopped (tests turn it off to simulate a crash)
+  double throttle = 1;          // >= 1: run this many times slower (pausing after each step),
+                                // leaving CPU to the device's other work
   transport::ChannelOptions channel;
 };
 
 struct AgentSummary {
-  std::string stop_reason;   // "stop: <coordinator's reason>", "interrupted"
-  int64_t epochs = 0;        // gradient sums sent
+  std::string stop_reason;  // "stop: <coordinator's reason>", "interrupted"
+  int64_t epochs = 0;       // gradient sums sent
   int64_t updates_sent = 0;
   int64_t updates_applied = 0;  // as the coordinator's replies said
-  int sessions = 0;          // Welcomes received
+  int sessions = 0;             // Welcomes received
   int64_t messages_refused = 0;
-  int64_t updates_resent = 0;   // an Update repeated because its answer did not come
+  int64_t updates_resent = 0;  // an Update repeated because its answer did not come
   double final_objective = 0;
 };
 
@@ -113,8 +113,8 @@ class EdgeAgent {
   std::vector<double> grad_;
   std::vector<double> mu_;
   ModelUpdate update_;
-  bool awaiting_reply_ = false;   // an Update is out and its Model has not come back
-  uint64_t update_seq_ = 0;       // its sequence number (incremental answers name it)
+  bool awaiting_reply_ = false;  // an Update is out and its Model has not come back
+  uint64_t update_seq_ = 0;      // its sequence number (incremental answers name it)
   double update_sent_at_ = 0;
   bool update_resent_ = false;    // Karn: a repeated Update's answer says nothing about the RTT
   double srtt_ = 0, rttvar_ = 0;  // smoothed Update->Model round trip and its deviation (RFC 6298)

@@ -4,7 +4,6 @@
 #define EDGETRAIN_EDGE_AGENT_COMMANDS_H_
 
 #include <CLI/CLI.hpp>
-
 #include <memory>
 
 namespace edgetrain::agent {

@@ -14,9 +14,11 @@ namespace {
 class InspectCommand : public Command {
  public:
   explicit InspectCommand(CLI::App* app) {
-    sub_ = app->add_subcommand("inspect", "Check a data file: rows, features, non-zeros, labels, load time");
+    sub_ = app->add_subcommand("inspect",
+                               "Check a data file: rows, features, non-zeros, labels, load time");
     sub_->add_option("--data", path_, "Data file (libsvm/svmlight, or CSV with a header)")
-        ->required()->check(CLI::ExistingFile);
+        ->required()
+        ->check(CLI::ExistingFile);
     cli::AddDataFlags(sub_, &data_);
   }
 
@@ -25,16 +27,18 @@ class InspectCommand : public Command {
   int Run() override {
     const auto t0 = std::chrono::steady_clock::now();
     Result<Dataset> data = ReadDataFile(path_, data_.ToReadOptions());
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (!data.ok()) return cli::Fail("edgetrain-agent inspect", data.status());
-    std::printf("file %s\nrows %" PRId64 "\nfeatures %d\nnon-zeros %" PRId64 "\nbytes in memory %" PRId64 "\n",
+    std::printf("file %s\nrows %" PRId64 "\nfeatures %d\nnon-zeros %" PRId64
+                "\nbytes in memory %" PRId64 "\n",
                 path_.c_str(), data->rows(), data->dim(), data->nnz(), data->MemoryBytes());
     if (data->labels()) {
       int64_t positive = 0;
       for (double y : data->y()) positive += (y > 0);
       std::printf("labels '%s' -> -1 (%" PRId64 " rows), '%s' -> +1 (%" PRId64 " rows)\n",
-                  data->labels()->negative.c_str(), data->rows() - positive, data->labels()->positive.c_str(),
-                  positive);
+                  data->labels()->negative.c_str(), data->rows() - positive,
+                  data->labels()->positive.c_str(), positive);
     }
     std::printf("load seconds %.3f\n", seconds);
     return cli::kExitOk;
@@ -48,6 +52,8 @@ class InspectCommand : public Command {
 
 }  // namespace
 
-std::unique_ptr<Command> RegisterInspect(CLI::App* app) { return std::make_unique<InspectCommand>(app); }
+std::unique_ptr<Command> RegisterInspect(CLI::App* app) {
+  return std::make_unique<InspectCommand>(app);
+}
 
 }  // namespace edgetrain::agent

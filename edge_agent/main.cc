@@ -5,7 +5,6 @@
 //   inspect      check a data file and report what it holds
 //   keygen       write this device's CURVE key pair
 #include <CLI/CLI.hpp>
-
 #include <memory>
 #include <vector>
 
@@ -13,7 +12,8 @@
 #include "edgetrain/cli/flags.h"
 
 int main(int argc, char** argv) {
-  CLI::App app{"edgetrain-agent: trains a sparse linear model on this device's data", "edgetrain-agent"};
+  CLI::App app{"edgetrain-agent: trains a sparse linear model on this device's data",
+               "edgetrain-agent"};
   app.set_version_flag("--version", edgetrain::cli::SoftwareVersion());
   app.require_subcommand(1);
   std::vector<std::unique_ptr<edgetrain::agent::Command>> commands;

@@ -18,14 +18,19 @@ namespace {
 class PredictCommand : public Command {
  public:
   explicit PredictCommand(CLI::App* app) {
-    sub_ = app->add_subcommand("predict", "Apply a model to a data file: accuracy, AUC, log-loss or RMSE, R^2");
+    sub_ = app->add_subcommand(
+        "predict", "Apply a model to a data file: accuracy, AUC, log-loss or RMSE, R^2");
     sub_->add_option("--model", model_path_, "Model file written by train-local or the coordinator")
-        ->required()->check(CLI::ExistingFile);
-    sub_->add_option("--data", data_path_, "Data to predict (libsvm, or CSV with the model's feature columns)")
-        ->required()->check(CLI::ExistingFile);
-    sub_->add_option("--output", output_path_,
-                     "Write one line per row: predicted label, decision value and (logistic) probability; "
-                     "for regression the prediction");
+        ->required()
+        ->check(CLI::ExistingFile);
+    sub_->add_option("--data", data_path_,
+                     "Data to predict (libsvm, or CSV with the model's feature columns)")
+        ->required()
+        ->check(CLI::ExistingFile);
+    sub_->add_option(
+        "--output", output_path_,
+        "Write one line per row: predicted label, decision value and (logistic) probability; "
+        "for regression the prediction");
     sub_->add_option("--label-column", label_column_, "CSV: name of the label column");
   }
 
@@ -50,7 +55,8 @@ class PredictCommand : public Command {
     std::string out;
     char line[128];
     if (model->task == Task::kClassification) {
-      out = model->spec.loss == LossKind::kLogistic ? "label\tdecision\tprobability\n" : "label\tdecision\n";
+      out = model->spec.loss == LossKind::kLogistic ? "label\tdecision\tprobability\n"
+                                                    : "label\tdecision\n";
       for (double v : z) {
         const std::string& label = v > 0 ? model->labels->positive : model->labels->negative;
         if (model->spec.loss == LossKind::kLogistic) {
@@ -80,6 +86,8 @@ class PredictCommand : public Command {
 
 }  // namespace
 
-std::unique_ptr<Command> RegisterPredict(CLI::App* app) { return std::make_unique<PredictCommand>(app); }
+std::unique_ptr<Command> RegisterPredict(CLI::App* app) {
+  return std::make_unique<PredictCommand>(app);
+}
 
 }  // namespace edgetrain::agent

@@ -27,28 +27,43 @@ class RunCommand : public Command {
  public:
   explicit RunCommand(CLI::App* app) {
     sub_ = app->add_subcommand("run", "Join a coordinator and train on this device's data");
-    sub_->add_option("--coordinator", options_.coordinator, "The coordinator's agent endpoint")->capture_default_str();
-    sub_->add_option("--data", data_path_, "This device's data: libsvm/svmlight, or CSV with a header (.csv)")
-        ->required()->check(CLI::ExistingFile);
+    sub_->add_option("--coordinator", options_.coordinator, "The coordinator's agent endpoint")
+        ->capture_default_str();
+    sub_->add_option("--data", data_path_,
+                     "This device's data: libsvm/svmlight, or CSV with a header (.csv)")
+        ->required()
+        ->check(CLI::ExistingFile);
     sub_->add_option("--agent-id", options_.agent_id,
-                     "This device's name, unique among the agents (default: the host name, plus '-KofN' with --shard)");
-    sub_->add_option("--shard", shard_, "Use only shard K of N of the file, as K/N (1-based; for demos and tests)");
+                     "This device's name, unique among the agents (default: the host name, plus "
+                     "'-KofN' with --shard)");
+    sub_->add_option("--shard", shard_,
+                     "Use only shard K of N of the file, as K/N (1-based; for demos and tests)");
     sub_->add_option("--sampling", sampling_, "Mini-batch sampling: auto, uniform or importance")
-        ->check(CLI::IsMember({"auto", "uniform", "importance"}))->capture_default_str();
-    sub_->add_option("--hello-retry-max", options_.hello_retry_max, "Longest pause between connection attempts, seconds")
-        ->check(cli::kPositive)->capture_default_str();
+        ->check(CLI::IsMember({"auto", "uniform", "importance"}))
+        ->capture_default_str();
+    sub_->add_option("--hello-retry-max", options_.hello_retry_max,
+                     "Longest pause between connection attempts, seconds")
+        ->check(cli::kPositive)
+        ->capture_default_str();
     sub_->add_option("--heartbeat-patience", options_.heartbeat_patience,
                      "Coordinator heartbeats missed before the agent reconnects")
-        ->check(cli::kPositive)->capture_default_str();
+        ->check(cli::kPositive)
+        ->capture_default_str();
     sub_->add_option("--throttle", options_.throttle,
-                     "Run this many times slower than the CPU allows (pausing after each step), to leave CPU to "
+                     "Run this many times slower than the CPU allows (pausing after each step), to "
+                     "leave CPU to "
                      "the device's other work")
-        ->check(CLI::Range(1.0, 1000.0))->capture_default_str();
+        ->check(CLI::Range(1.0, 1000.0))
+        ->capture_default_str();
     sub_->add_flag("--quiet", quiet_, "Print only errors and the final line");
     const std::string sec = "Security";
-    sub_->add_option("--key", key_path_, "This agent's secret key file (from 'edgetrain-agent keygen')")->group(sec);
-    sub_->add_option("--server-key", server_key_path_, "The coordinator's public key file (pinned)")->group(sec);
-    sub_->add_flag("--insecure", insecure_, "Plain text: no authentication, no encryption (trusted networks only)")
+    sub_->add_option("--key", key_path_,
+                     "This agent's secret key file (from 'edgetrain-agent keygen')")
+        ->group(sec);
+    sub_->add_option("--server-key", server_key_path_, "The coordinator's public key file (pinned)")
+        ->group(sec);
+    sub_->add_flag("--insecure", insecure_,
+                   "Plain text: no authentication, no encryption (trusted networks only)")
         ->group(sec);
     cli::AddDataFlags(sub_, &data_);
     cli::AddFaultFlags(sub_, &options_.channel.faults);
@@ -62,7 +77,9 @@ class RunCommand : public Command {
     int k = 1, n = 1;
     if (!shard_.empty()) {
       if (std::sscanf(shard_.c_str(), "%d/%d", &k, &n) != 2 || n < 1 || k < 1 || k > n) {
-        std::fprintf(stderr, "%s: error: --shard wants K/N with 1 <= K <= N, got '%s'; run 'edgetrain-agent --help'\n",
+        std::fprintf(stderr,
+                     "%s: error: --shard wants K/N with 1 <= K <= N, got '%s'; run "
+                     "'edgetrain-agent --help'\n",
                      prog, shard_.c_str());
         return cli::kExitUsage;
       }
@@ -72,8 +89,11 @@ class RunCommand : public Command {
       if (!shard_.empty()) options_.agent_id += "-" + std::to_string(k) + "of" + std::to_string(n);
     }
     if (insecure_ == !key_path_.empty() || key_path_.empty() != server_key_path_.empty()) {
-      std::fprintf(stderr, "%s: error: give --key and --server-key (see 'edgetrain-agent keygen'), or --insecure on a "
-                           "network you trust; run 'edgetrain-agent --help'\n", prog);
+      std::fprintf(stderr,
+                   "%s: error: give --key and --server-key (see 'edgetrain-agent keygen'), or "
+                   "--insecure on a "
+                   "network you trust; run 'edgetrain-agent --help'\n",
+                   prog);
       return cli::kExitUsage;
     }
     if (!insecure_) {
@@ -89,7 +109,8 @@ class RunCommand : public Command {
     Result<Dataset> data = ReadDataFile(data_path_, read);
     if (!data.ok()) return cli::Fail(prog, data.status());
     Dataset shard = shard_.empty() ? std::move(data).value() : data->Shard(k - 1, n);
-    if (shard.rows() == 0) return cli::Fail(prog, Status::InvalidArgument("shard " + shard_ + " has no rows"));
+    if (shard.rows() == 0)
+      return cli::Fail(prog, Status::InvalidArgument("shard " + shard_ + " has no rows"));
     options_.sampling = sampling_ == "uniform"      ? SvrgWorker::Sampling::kUniform
                         : sampling_ == "importance" ? SvrgWorker::Sampling::kImportance
                                                     : SvrgWorker::Sampling::kAuto;
@@ -101,8 +122,9 @@ class RunCommand : public Command {
     EdgeAgent agent(options_, std::move(shard), &context, &clock);
     Result<AgentSummary> r = agent.Run(&g_stop);
     if (!r.ok()) return cli::Fail(prog, r.status());
-    std::printf("agent %s: %s; %lld epochs, %lld updates sent, %lld applied\n", options_.agent_id.c_str(),
-                r->stop_reason.c_str(), static_cast<long long>(r->epochs), static_cast<long long>(r->updates_sent),
+    std::printf("agent %s: %s; %lld epochs, %lld updates sent, %lld applied\n",
+                options_.agent_id.c_str(), r->stop_reason.c_str(),
+                static_cast<long long>(r->epochs), static_cast<long long>(r->updates_sent),
                 static_cast<long long>(r->updates_applied));
     return cli::kExitOk;
   }
@@ -126,15 +148,19 @@ namespace {
 class KeygenCommand : public Command {
  public:
   explicit KeygenCommand(CLI::App* app) {
-    sub_ = app->add_subcommand("keygen", "Write a CURVE key pair: PREFIX.key (secret, mode 0600) and PREFIX.pub");
-    sub_->add_option("--out", prefix_, "Path prefix of the key files, e.g. /etc/edgetrain/agent")->required();
+    sub_ = app->add_subcommand(
+        "keygen", "Write a CURVE key pair: PREFIX.key (secret, mode 0600) and PREFIX.pub");
+    sub_->add_option("--out", prefix_, "Path prefix of the key files, e.g. /etc/edgetrain/agent")
+        ->required();
   }
   bool Selected() const override { return sub_->parsed(); }
   int Run() override {
     Result<transport::CurveKeyPair> keys = transport::GenerateKeyFiles(prefix_, "edgetrain agent");
     if (!keys.ok()) return cli::Fail("edgetrain-agent keygen", keys.status());
-    std::printf("wrote %s.key (secret, mode 0600) and %s.pub\npublic key %s (add it to the coordinator's --allow file)\n",
-                prefix_.c_str(), prefix_.c_str(), keys->public_key.c_str());
+    std::printf(
+        "wrote %s.key (secret, mode 0600) and %s.pub\npublic key %s (add it to the coordinator's "
+        "--allow file)\n",
+        prefix_.c_str(), prefix_.c_str(), keys->public_key.c_str());
     return cli::kExitOk;
   }
 
@@ -145,6 +171,8 @@ class KeygenCommand : public Command {
 
 }  // namespace
 
-std::unique_ptr<Command> RegisterKeygen(CLI::App* app) { return std::make_unique<KeygenCommand>(app); }
+std::unique_ptr<Command> RegisterKeygen(CLI::App* app) {
+  return std::make_unique<KeygenCommand>(app);
+}
 
 }  // namespace edgetrain::agent

@@ -7,12 +7,12 @@
 
 #include "commands.h"
 #include "edgetrain/cli/flags.h"
+#include "edgetrain/cli/report.h"
 #include "edgetrain/local_trainer.h"
 #include "edgetrain/metrics.h"
 #include "edgetrain/model.h"
 #include "edgetrain/readers.h"
 #include "edgetrain/scaler.h"
-#include "edgetrain/cli/report.h"
 
 namespace edgetrain::agent {
 namespace {
@@ -20,30 +20,49 @@ namespace {
 class TrainLocalCommand : public Command {
  public:
   explicit TrainLocalCommand(CLI::App* app) {
-    sub_ = app->add_subcommand("train-local", "Train on local data alone (serial ProxSVRG) and write a model file");
-    sub_->add_option("--data", data_path_, "Training data: libsvm/svmlight, or CSV with a header (.csv)")
-        ->required()->check(CLI::ExistingFile);
+    sub_ = app->add_subcommand(
+        "train-local", "Train on local data alone (serial ProxSVRG) and write a model file");
+    sub_->add_option("--data", data_path_,
+                     "Training data: libsvm/svmlight, or CSV with a header (.csv)")
+        ->required()
+        ->check(CLI::ExistingFile);
     sub_->add_option("--test", test_path_, "Test data to evaluate the final model on (same format)")
         ->check(CLI::ExistingFile);
-    sub_->add_option("--model", model_path_, "Where to write the model file (written atomically)")->required();
-    sub_->add_option("--liblinear-model", liblinear_path_,
-                     "Also write the weights in liblinear's model format (for liblinear's predict)");
+    sub_->add_option("--model", model_path_, "Where to write the model file (written atomically)")
+        ->required();
+    sub_->add_option(
+        "--liblinear-model", liblinear_path_,
+        "Also write the weights in liblinear's model format (for liblinear's predict)");
     cli::AddProblemFlags(sub_, &problem_);
     cli::AddDataFlags(sub_, &data_);
-    sub_->add_option("--scale", scale_, "Feature scaling fitted on the training data: none, standard, minmax, maxabs")
-        ->check(CLI::IsMember({"none", "standard", "minmax", "maxabs"}))->capture_default_str()->group("Data");
+    sub_->add_option("--scale", scale_,
+                     "Feature scaling fitted on the training data: none, standard, minmax, maxabs")
+        ->check(CLI::IsMember({"none", "standard", "minmax", "maxabs"}))
+        ->capture_default_str()
+        ->group("Data");
     cli::AddStepFlags(sub_, &options_.steps);
     cli::AddNewtonFlag(sub_, &options_.newton_max_support);
     const std::string stop = "Stopping";
     sub_->add_option("--max-epochs", options_.max_epochs, "Stop after this many epochs")
-        ->check(cli::kNonNegative)->capture_default_str()->group(stop);
-    sub_->add_option("--kkt-tol", options_.kkt_tolerance, "Stop when the KKT violation (inf-norm of the minimum-norm subgradient) is <= this")
-        ->check(cli::kNonNegative)->capture_default_str()->group(stop);
-    sub_->add_option("--time-limit", options_.time_limit, "Stop after this many seconds of training (0 = no limit)")
-        ->check(cli::kNonNegative)->capture_default_str()->group(stop);
-    sub_->add_option("--seed", options_.seed, "Seed of the mini-batch sampler")->capture_default_str();
-    sub_->add_option("--reference-objective", reference_,
-                     "Known optimal objective P*; adds a relative-suboptimality column (P-P*)/|P*|");
+        ->check(cli::kNonNegative)
+        ->capture_default_str()
+        ->group(stop);
+    sub_->add_option(
+            "--kkt-tol", options_.kkt_tolerance,
+            "Stop when the KKT violation (inf-norm of the minimum-norm subgradient) is <= this")
+        ->check(cli::kNonNegative)
+        ->capture_default_str()
+        ->group(stop);
+    sub_->add_option("--time-limit", options_.time_limit,
+                     "Stop after this many seconds of training (0 = no limit)")
+        ->check(cli::kNonNegative)
+        ->capture_default_str()
+        ->group(stop);
+    sub_->add_option("--seed", options_.seed, "Seed of the mini-batch sampler")
+        ->capture_default_str();
+    sub_->add_option(
+        "--reference-objective", reference_,
+        "Known optimal objective P*; adds a relative-suboptimality column (P-P*)/|P*|");
     sub_->add_flag("--quiet", quiet_, "Print only the summary, not one line per epoch");
     cli::AddConfigFlags(sub_);
   }
@@ -58,11 +77,14 @@ class TrainLocalCommand : public Command {
     const auto t0 = std::chrono::steady_clock::now();
     Result<Dataset> data = ReadDataFile(data_path_, read);
     if (!data.ok()) return cli::Fail(prog, data.status());
-    const double load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double load_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (Status st = spec->Validate(data->task()); !st.ok()) return cli::Fail(prog, st);
-    std::printf("data %s: %" PRId64 " rows, %d features, %" PRId64 " non-zeros (%.3g%%), loaded in %.2f s\n",
+    std::printf("data %s: %" PRId64 " rows, %d features, %" PRId64
+                " non-zeros (%.3g%%), loaded in %.2f s\n",
                 data_path_.c_str(), data->rows(), data->dim(), data->nnz(),
-                100.0 * static_cast<double>(data->nnz()) / (static_cast<double>(data->rows()) * std::max(1, data->dim())),
+                100.0 * static_cast<double>(data->nnz()) /
+                    (static_cast<double>(data->rows()) * std::max(1, data->dim())),
                 load_seconds);
     Scaler scaler;
     const Dataset* train = &*data;
@@ -101,13 +123,17 @@ class TrainLocalCommand : public Command {
     s.software_version = cli::SoftwareVersion();
     if (Status st = WriteModelFile(model_path_, model); !st.ok()) return cli::Fail(prog, st);
     if (!liblinear_path_.empty()) {
-      if (Status st = WriteLiblinearModelFile(liblinear_path_, model); !st.ok()) return cli::Fail(prog, st);
+      if (Status st = WriteLiblinearModelFile(liblinear_path_, model); !st.ok())
+        return cli::Fail(prog, st);
     }
-    std::printf("stopped: %s after %" PRId64 " epochs, %.2f s; objective %.15g, KKT violation %.3e, %" PRId64
-                " non-zero weights of %d (eta %.4g, m %" PRId64 ", batch %d, L_max %.4g, L_f %.4g)\n",
-                result->stop_reason.c_str(), result->last.epoch, result->last.seconds, result->last.objective,
-                result->last.kkt, model.NonZeros(), model.dim, result->plan.eta, result->plan.inner_steps,
-                result->plan.batch, result->smoothness.l_max, result->smoothness.l_full);
+    std::printf("stopped: %s after %" PRId64
+                " epochs, %.2f s; objective %.15g, KKT violation %.3e, %" PRId64
+                " non-zero weights of %d (eta %.4g, m %" PRId64
+                ", batch %d, L_max %.4g, L_f %.4g)\n",
+                result->stop_reason.c_str(), result->last.epoch, result->last.seconds,
+                result->last.objective, result->last.kkt, model.NonZeros(), model.dim,
+                result->plan.eta, result->plan.inner_steps, result->plan.batch,
+                result->smoothness.l_max, result->smoothness.l_full);
     std::printf("model written to %s\n", model_path_.c_str());
 
     if (!test_path_.empty()) {
@@ -135,6 +161,8 @@ class TrainLocalCommand : public Command {
 
 }  // namespace
 
-std::unique_ptr<Command> RegisterTrainLocal(CLI::App* app) { return std::make_unique<TrainLocalCommand>(app); }
+std::unique_ptr<Command> RegisterTrainLocal(CLI::App* app) {
+  return std::make_unique<TrainLocalCommand>(app);
+}
 
 }  // namespace edgetrain::agent

@@ -157,7 +157,8 @@ std::optional<std::string> DescribeEvent(const JsonValue& e, const RunRecord& re
   if (name == "newton") {  // docs/log-stream.md: a Newton epoch instead of an inner loop
     const bool taken = e["taken"].boolean, declined = e["declined"].boolean;
     return Format("epoch %lld: Newton step on %lld coordinates, blocks of %lld rows in %.2f s: %s",
-                  Int(e, "epoch"), Int(e, "support"), Int(e, "rows"), e["curvature_seconds"].NumberOr(0),
+                  Int(e, "epoch"), Int(e, "support"), Int(e, "rows"),
+                  e["curvature_seconds"].NumberOr(0),
                   taken ? "x moved, the next snapshot judges it"
                         : (declined ? "an agent declined the block, inner loop instead"
                                     : "not taken, inner loop instead"));
@@ -167,8 +168,9 @@ std::optional<std::string> DescribeEvent(const JsonValue& e, const RunRecord& re
                   Int(e, "epoch"), e["next_alpha"].NumberOr(0));
   }
   if (name == "newton_rejected") {
-    return Format("epoch %lld: the Newton line search failed, back to the best snapshot and an inner loop",
-                  Int(e, "epoch"));
+    return Format(
+        "epoch %lld: the Newton line search failed, back to the best snapshot and an inner loop",
+        Int(e, "epoch"));
   }
   if (name == "gradient_timeout") {
     return Format("agent %s sent no gradient sum in time: epoch %lld went on without its %lld rows",

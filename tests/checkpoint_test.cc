@@ -1,12 +1,13 @@
 // Checkpoint files and their store: round trip, rotation, damaged files skipped for the previous
 // good one, leftovers of a crashed write cleaned up.
+#include "edgetrain/checkpoint.h"
+
 #include <sys/stat.h>
 
 #include <string>
 #include <vector>
 
 #include "doctest/doctest.h"
-#include "edgetrain/checkpoint.h"
 #include "test_util.h"
 
 namespace edgetrain {
@@ -45,7 +46,8 @@ TEST_CASE("checkpoint round trip keeps every field") {
 
 TEST_CASE("every truncation and bit flip of a checkpoint is detected") {
   const std::string good = SerializeCheckpoint(Sample(1));
-  for (size_t len = 0; len < good.size(); len += 3) CHECK_FALSE(ParseCheckpoint(good.substr(0, len), "c").ok());
+  for (size_t len = 0; len < good.size(); len += 3)
+    CHECK_FALSE(ParseCheckpoint(good.substr(0, len), "c").ok());
   for (size_t pos = 0; pos < good.size(); ++pos) {
     std::string bad = good;
     bad[pos] = static_cast<char>(bad[pos] ^ 0x04);

@@ -90,7 +90,8 @@ Cluster::Cluster(coordinator::CoordinatorOptions options) {
   REQUIRE_MESSAGE(bound.ok(), bound.ToString());
   log_ = std::make_unique<LogCollector>(&context_, coordinator_->log_endpoint());
   std::this_thread::sleep_for(std::chrono::milliseconds(200));  // let the SUB connect
-  coordinator_thread_ = std::thread([this] { result_ = coordinator_->Run(&stop_coordinator_, &reload_); });
+  coordinator_thread_ =
+      std::thread([this] { result_ = coordinator_->Run(&stop_coordinator_, &reload_); });
 }
 
 Cluster::~Cluster() {
@@ -106,15 +107,17 @@ size_t Cluster::AddAgent(const AgentSpec& spec) {
   auto a = std::make_unique<AgentRun>();
   agent::AgentOptions o;
   o.coordinator = coordinator_->agent_endpoint();
-  o.agent_id = spec.agent_id.empty() ? "agent-" + std::to_string(spec.shard) + "of" + std::to_string(spec.shards)
-                                     : spec.agent_id;
+  o.agent_id = spec.agent_id.empty()
+                   ? "agent-" + std::to_string(spec.shard) + "of" + std::to_string(spec.shards)
+                   : spec.agent_id;
   o.verbose = false;
   o.say_bye = spec.say_bye;
   o.channel.curve = spec.curve;
   o.channel.faults = spec.faults;
   o.throttle = spec.throttle;
   AgentRun* raw = a.get();
-  raw->agent = std::make_unique<agent::EdgeAgent>(o, SpamShard(spec.shard, spec.shards), &context_, &clock_);
+  raw->agent =
+      std::make_unique<agent::EdgeAgent>(o, SpamShard(spec.shard, spec.shards), &context_, &clock_);
   raw->thread = std::thread([raw] {
     raw->result = raw->agent->Run(&raw->stop);
     raw->done = true;

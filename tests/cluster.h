@@ -11,7 +11,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
 #include <zmq.hpp>
 
 #include "agent.h"
@@ -66,7 +65,7 @@ class LogCollector {
 
 // How an agent of a Cluster runs.
 struct AgentSpec {
-  int shard = 0;        // shard `shard` of `shards` of SpamTrainPath()
+  int shard = 0;  // shard `shard` of `shards` of SpamTrainPath()
   int shards = 1;
   std::string agent_id;  // default "agent-<shard>of<shards>"
   bool say_bye = true;   // false: stopping it is a crash (no Bye)

@@ -5,7 +5,6 @@
 #include <cmath>
 #include <string>
 #include <vector>
-
 #include <zmq.hpp>
 
 #include "cluster.h"
@@ -61,12 +60,14 @@ void RunWithAgents(int k) {
   CHECK(acknowledged == r.updates_applied);
   CHECK(r.messages_refused == 0);
   // The log stream told the same story.
-  CHECK(cluster.log().WaitFor([](const JsonValue& e) { return e["event"].string == "run_finished"; }, 5));
+  CHECK(cluster.log().WaitFor(
+      [](const JsonValue& e) { return e["event"].string == "run_finished"; }, 5));
   const auto finished = cluster.log().Events("run_finished");
   REQUIRE(finished.size() == 1);
   CHECK(finished[0]["updates_applied"].number == static_cast<double>(r.updates_applied));
   int64_t applied_by_epoch = 0;
-  for (const JsonValue& e : cluster.log().Events("epoch_end")) applied_by_epoch += static_cast<int64_t>(e["updates_applied"].number);
+  for (const JsonValue& e : cluster.log().Events("epoch_end"))
+    applied_by_epoch += static_cast<int64_t>(e["updates_applied"].number);
   CHECK(applied_by_epoch == r.updates_applied);
 }
 
@@ -75,7 +76,8 @@ TEST_CASE("2 agents reach the serial optimum") { RunWithAgents(2); }
 TEST_CASE("4 agents reach the serial optimum") { RunWithAgents(4); }
 TEST_CASE("8 agents reach the serial optimum") { RunWithAgents(8); }
 
-TEST_CASE("Newton epochs: 3 agents' Hessian blocks summed give the serial optimum in a few epochs") {
+TEST_CASE(
+    "Newton epochs: 3 agents' Hessian blocks summed give the serial optimum in a few epochs") {
   CoordinatorOptions o = Options(3);
   o.newton_max_support = 2000;
   Cluster cluster(o);
@@ -97,7 +99,9 @@ TEST_CASE("Newton epochs: 3 agents' Hessian blocks summed give the serial optimu
   }
 }
 
-TEST_CASE("Newton epochs: an agent that dies mid-run does not stall them, the others finish on their rows") {
+TEST_CASE(
+    "Newton epochs: an agent that dies mid-run does not stall them, the others finish on their "
+    "rows") {
   CoordinatorOptions o = Options(3);
   o.newton_max_support = 2000;
   o.kkt_tolerance = 0;  // never met: the run goes on after the optimum, so the death lands mid-run
@@ -106,8 +110,10 @@ TEST_CASE("Newton epochs: an agent that dies mid-run does not stall them, the ot
   cluster.AddAgent(0, 3);
   const size_t victim = cluster.AddAgent(1, 3, /*say_bye=*/false);
   cluster.AddAgent(2, 3);
-  REQUIRE(cluster.log().WaitFor([](const JsonValue& e) { return e["event"].string == "newton"; }, 30));
-  cluster.StopAgent(victim);  // no Bye: curvature or gradient phases wait for it in vain, then go on
+  REQUIRE(
+      cluster.log().WaitFor([](const JsonValue& e) { return e["event"].string == "newton"; }, 30));
+  cluster.StopAgent(
+      victim);  // no Bye: curvature or gradient phases wait for it in vain, then go on
   const RunSummary& r = cluster.Wait();
   INFO("stopped: ", r.stop_reason, " after ", r.epochs, " epochs, ", r.seconds, " s");
   CHECK(r.stop_reason == "max-epochs");
@@ -125,7 +131,11 @@ TEST_CASE("a late joiner is welcomed with the current model and takes part") {
   Cluster cluster(Options(2));
   cluster.AddAgent(0, 3);
   cluster.AddAgent(1, 3);
-  REQUIRE(cluster.log().WaitFor([](const JsonValue& e) { return e["event"].string == "epoch_begin" && e["epoch"].number >= 2; }, 30));
+  REQUIRE(cluster.log().WaitFor(
+      [](const JsonValue& e) {
+        return e["event"].string == "epoch_begin" && e["epoch"].number >= 2;
+      },
+      30));
   const size_t late = cluster.AddAgent(2, 3);
   const RunSummary& r = cluster.Wait();
   CheckOptimum(r);
@@ -135,7 +145,8 @@ TEST_CASE("a late joiner is welcomed with the current model and takes part") {
   CHECK(cluster.agent_result(late)->updates_applied > 0);
   // Once it had joined, epochs had three agents and all the rows.
   bool three = false;
-  for (const JsonValue& e : cluster.log().Events("epoch_begin")) three = three || (e["agents"].number == 3 && e["rows"].number == 1600);
+  for (const JsonValue& e : cluster.log().Events("epoch_begin"))
+    three = three || (e["agents"].number == 3 && e["rows"].number == 1600);
   CHECK(three);
 }
 
@@ -145,12 +156,19 @@ TEST_CASE("an agent that dies mid-epoch does not stall the run beyond the timeou
   const size_t victim = cluster.AddAgent(1, 3, /*say_bye=*/false);
   cluster.AddAgent(2, 3);
   // epoch_begin is published as the inner phase starts: the agent dies mid-epoch.
-  REQUIRE(cluster.log().WaitFor([](const JsonValue& e) { return e["event"].string == "epoch_begin" && e["epoch"].number >= 2; }, 30));
+  REQUIRE(cluster.log().WaitFor(
+      [](const JsonValue& e) {
+        return e["event"].string == "epoch_begin" && e["epoch"].number >= 2;
+      },
+      30));
   const auto died = std::chrono::steady_clock::now();
   cluster.StopAgent(victim);  // no Bye: the coordinator must notice by itself
-  REQUIRE(cluster.log().WaitFor([](const JsonValue& e) {
-    return e["event"].string == "gradient_timeout" || (e["event"].string == "agent_left" && e["agent"].string == "agent-1of3");
-  }, 10));
+  REQUIRE(cluster.log().WaitFor(
+      [](const JsonValue& e) {
+        return e["event"].string == "gradient_timeout" ||
+               (e["event"].string == "agent_left" && e["agent"].string == "agent-1of3");
+      },
+      10));
   // Noticed within the gradient timeout (2 s) or the heartbeat patience (0.2 s x 10), plus slack.
   CHECK(std::chrono::duration<double>(std::chrono::steady_clock::now() - died).count() < 6.0);
   const RunSummary& r = cluster.Wait();
@@ -160,11 +178,17 @@ TEST_CASE("an agent that dies mid-epoch does not stall the run beyond the timeou
   CHECK(r.rows < 1600);
 }
 
-TEST_CASE("malformed, truncated, wrong-dimension and NaN messages are refused and logged while training goes on") {
+TEST_CASE(
+    "malformed, truncated, wrong-dimension and NaN messages are refused and logged while training "
+    "goes on") {
   Cluster cluster(Options(2));
   cluster.AddAgent(0, 2);
   cluster.AddAgent(1, 2);
-  REQUIRE(cluster.log().WaitFor([](const JsonValue& e) { return e["event"].string == "epoch_begin" && e["epoch"].number >= 1; }, 30));
+  REQUIRE(cluster.log().WaitFor(
+      [](const JsonValue& e) {
+        return e["event"].string == "epoch_begin" && e["epoch"].number >= 1;
+      },
+      30));
   // A rogue connection, as an attacker or a broken device would be.
   zmq::socket_t rogue(cluster.context(), zmq::socket_type::dealer);
   rogue.set(zmq::sockopt::linger, 0);
@@ -189,7 +213,11 @@ TEST_CASE("malformed, truncated, wrong-dimension and NaN messages are refused an
   for (const std::string& m : {garbage, truncated, wrong_dim, with_nan, unknown}) {
     rogue.send(zmq::buffer(m), zmq::send_flags::none);
   }
-  REQUIRE(cluster.log().WaitFor([](const JsonValue& ev) { return ev["event"].string == "message_refused" && ev["reason"].string == "unknown_sender"; }, 10));
+  REQUIRE(cluster.log().WaitFor(
+      [](const JsonValue& ev) {
+        return ev["event"].string == "message_refused" && ev["reason"].string == "unknown_sender";
+      },
+      10));
   const RunSummary& r = cluster.Wait();
   CheckOptimum(r);  // none of it was applied
   CHECK(r.messages_refused == 5);
@@ -203,7 +231,8 @@ TEST_CASE("malformed, truncated, wrong-dimension and NaN messages are refused an
   CHECK(malformed == 4);
   bool dimension = false, non_finite = false;
   for (const JsonValue& ev : refused) {
-    dimension = dimension || ev["detail"].string.find("dimension 10446, expected 10445") != std::string::npos;
+    dimension = dimension ||
+                ev["detail"].string.find("dimension 10446, expected 10445") != std::string::npos;
     non_finite = non_finite || ev["detail"].string.find("non-finite") != std::string::npos;
   }
   CHECK(dimension);

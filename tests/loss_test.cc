@@ -1,9 +1,10 @@
 // Losses and the full gradient, checked against finite differences of their values.
+#include "edgetrain/loss.h"
+
 #include <cmath>
 #include <vector>
 
 #include "doctest/doctest.h"
-#include "edgetrain/loss.h"
 #include "edgetrain/problem.h"
 #include "edgetrain/rng.h"
 #include "test_util.h"
@@ -86,7 +87,8 @@ TEST_CASE("full gradient matches finite differences of the objective on heart_sc
         const double h = 1e-6;
         xp[j] += h;
         xm[j] -= h;
-        const double fd = (Objective(data, spec, xp.data()) - Objective(data, spec, xm.data())) / (2 * h);
+        const double fd =
+            (Objective(data, spec, xp.data()) - Objective(data, spec, xm.data())) / (2 * h);
         INFO(LossName(kind), " intercept=", intercept, " j=", j);
         CHECK(std::fabs(fd - analytic) <= 1e-6 * std::max(1.0, std::fabs(analytic)));
       }

@@ -18,10 +18,10 @@
 #include <string>
 #include <vector>
 
+#include "cluster.h"
 #include "doctest/doctest.h"
 #include "edgetrain/json.h"
 #include "edgetrain/model.h"
-#include "cluster.h"
 #include "test_util.h"
 
 namespace edgetrain {
@@ -53,12 +53,15 @@ int ElfMachine(const std::string& path) {
 // on the bundled SpamAssassin shards; checks each joined, reports its architecture and stopped at
 // the KKT tolerance, and that the model is the serial optimum. Returns the agents' outputs by id.
 std::map<std::string, std::string> RunMixed(const std::vector<std::string>& coordinator_extra) {
-  const std::string arm64 = Setting("EDGETRAIN_ARM64_AGENT", "build/arm64/edge_agent/edgetrain-agent");
-  const std::string armhf = Setting("EDGETRAIN_ARMHF_AGENT", "build/armhf/edge_agent/edgetrain-agent");
+  const std::string arm64 =
+      Setting("EDGETRAIN_ARM64_AGENT", "build/arm64/edge_agent/edgetrain-agent");
+  const std::string armhf =
+      Setting("EDGETRAIN_ARMHF_AGENT", "build/armhf/edge_agent/edgetrain-agent");
   const std::string sysroot = Setting("EDGETRAIN_ARMHF_SYSROOT", "build/sysroot-armhf");
   REQUIRE_MESSAGE(IsFile(arm64), arm64 << " is missing: run scripts/cross-build first");
   REQUIRE_MESSAGE(IsFile(armhf), armhf << " is missing: run scripts/cross-build first");
-  REQUIRE_MESSAGE(IsFile(sysroot + "/.edgetrain-sysroot"), sysroot << " is not an armhf sysroot (scripts/make-armhf-sysroot)");
+  REQUIRE_MESSAGE(IsFile(sysroot + "/.edgetrain-sysroot"),
+                  sysroot << " is not an armhf sysroot (scripts/make-armhf-sysroot)");
   CHECK(ElfMachine(arm64) == 183);  // EM_AARCH64
   CHECK(ElfMachine(armhf) == 40);   // EM_ARM
   const std::string native = testing::ProgramCommand("edge_agent/edgetrain-agent").back();
@@ -67,12 +70,14 @@ std::map<std::string, std::string> RunMixed(const std::vector<std::string>& coor
   const std::string& data = testing::SpamTrainPath();
   testing::TempDir dir;
   std::vector<std::string> cmd = testing::ProgramCommand("coordinator/edgetrain-coordinator");
-  for (const char* arg : {"--insecure", "--bind", "tcp://127.0.0.1:0", "--log-bind", "", "--min-agents", "3", "--l1",
-                          "1e-3", "--max-epochs", "100", "--heartbeat", "0.5", "--heartbeat-patience", "20"}) {
+  for (const char* arg :
+       {"--insecure", "--bind", "tcp://127.0.0.1:0", "--log-bind", "", "--min-agents", "3", "--l1",
+        "1e-3", "--max-epochs", "100", "--heartbeat", "0.5", "--heartbeat-patience", "20"}) {
     cmd.push_back(arg);
   }
-  for (const std::string& arg : {std::string("--endpoints-file"), dir.File("endpoints"), std::string("--model"),
-                                 dir.File("model.etm"), std::string("--log-json"), dir.File("log.jsonl")}) {
+  for (const std::string& arg :
+       {std::string("--endpoints-file"), dir.File("endpoints"), std::string("--model"),
+        dir.File("model.etm"), std::string("--log-json"), dir.File("log.jsonl")}) {
     cmd.push_back(arg);
   }
   cmd.insert(cmd.end(), coordinator_extra.begin(), coordinator_extra.end());
@@ -96,9 +101,10 @@ std::map<std::string, std::string> RunMixed(const std::vector<std::string>& coor
   std::vector<std::unique_ptr<ChildProcess>> agents;
   for (size_t k = 0; k < devices.size(); ++k) {
     std::vector<std::string> a = devices[k].program;
-    for (const std::string& arg : {std::string("run"), std::string("--coordinator"), endpoint, std::string("--data"), data,
-                                   std::string("--shard"), std::to_string(k + 1) + "/3", std::string("--agent-id"),
-                                   devices[k].id, std::string("--insecure")}) {
+    for (const std::string& arg :
+         {std::string("run"), std::string("--coordinator"), endpoint, std::string("--data"), data,
+          std::string("--shard"), std::to_string(k + 1) + "/3", std::string("--agent-id"),
+          devices[k].id, std::string("--insecure")}) {
       a.push_back(arg);
     }
     a.insert(a.end(), devices[k].extra.begin(), devices[k].extra.end());
@@ -115,14 +121,16 @@ std::map<std::string, std::string> RunMixed(const std::vector<std::string>& coor
   for (std::string line; std::getline(log, line);) {
     Result<JsonValue> e = ParseJson(line);
     REQUIRE(e.ok());
-    if ((*e)["event"].string == "agent_joined") arch_of[(*e)["agent"].string] = (*e)["software_version"].string;
+    if ((*e)["event"].string == "agent_joined")
+      arch_of[(*e)["agent"].string] = (*e)["software_version"].string;
   }
   for (const Device& d : devices) {
     INFO(d.id, " reported '", arch_of[d.id], "'");
     CHECK(arch_of[d.id].find(d.arch) != std::string::npos);
     const std::string out = testing::ReadText(dir.File(d.id + ".out"));
     const size_t last = out.rfind("stop:");
-    MESSAGE(d.id, " (", arch_of[d.id], "): ", last == std::string::npos ? "no final line" : out.substr(last));
+    MESSAGE(d.id, " (", arch_of[d.id],
+            "): ", last == std::string::npos ? "no final line" : out.substr(last));
     INFO(out);  // the whole log, shown only if a check below fails
     CHECK(out.find("stop: kkt") != std::string::npos);
     outputs[d.id] = out;
@@ -140,7 +148,9 @@ std::map<std::string, std::string> RunMixed(const std::vector<std::string>& coor
   return outputs;
 }
 
-TEST_CASE("x86-64 coordinator with aarch64, armv7 and native agents: inner loops reach the serial optimum") {
+TEST_CASE(
+    "x86-64 coordinator with aarch64, armv7 and native agents: inner loops reach the serial "
+    "optimum") {
   // DAP-SVRG's inner loops alone: every architecture's updates are applied.
   for (const auto& [id, out] : RunMixed({"--newton-max-support", "0"})) {
     INFO(id, ": ", out);
@@ -150,7 +160,9 @@ TEST_CASE("x86-64 coordinator with aarch64, armv7 and native agents: inner loops
   }
 }
 
-TEST_CASE("x86-64 coordinator with aarch64, armv7 and native agents: Newton epochs sum every architecture's blocks") {
+TEST_CASE(
+    "x86-64 coordinator with aarch64, armv7 and native agents: Newton epochs sum every "
+    "architecture's blocks") {
   // The Hessian blocks computed on three architectures are added into one Newton system.
   for (const auto& [id, out] : RunMixed({})) {
     INFO(id, ": ", out);

@@ -132,7 +132,7 @@ TEST_CASE("liblinear text export") {
   CHECK(text.find("label 1 0\n") != std::string::npos);
   CHECK(text.find("nr_feature 6\n") != std::string::npos);
   CHECK(text.find("bias 1\n") != std::string::npos);  // the intercept travels as the bias weight
-  m.labels = LabelMap{"B", "M"};                        // non-numeric labels become 1 / -1
+  m.labels = LabelMap{"B", "M"};                      // non-numeric labels become 1 / -1
   CHECK(ToLiblinearText(m).find("label 1 -1\n") != std::string::npos);
 }
 
@@ -142,7 +142,8 @@ TEST_CASE("classification metrics against a hand-computed case") {
   const ClassificationMetrics m = EvaluateClassification(y, z, LossKind::kLogistic);
   CHECK(m.accuracy == doctest::Approx(0.5));
   CHECK(m.auc == doctest::Approx(0.75));  // pairs won: (2,-1) (2,.5) (-.5,-1); lost: (-.5,.5)
-  const double ll = (std::log1p(std::exp(-2.0)) + std::log1p(std::exp(-1.0)) + 2 * std::log1p(std::exp(0.5))) / 4;
+  const double ll =
+      (std::log1p(std::exp(-2.0)) + std::log1p(std::exp(-1.0)) + 2 * std::log1p(std::exp(0.5))) / 4;
   CHECK(m.log_loss == doctest::Approx(ll));
   CHECK(EvaluateClassification(y, {0, 0, 0, 0}, LossKind::kLogistic).auc == doctest::Approx(0.5));
   CHECK(std::isnan(EvaluateClassification(y, z, LossKind::kSquaredHinge).log_loss));

@@ -25,7 +25,6 @@
 #include "terminal_view.h"
 #include "test_util.h"
 
-
 namespace edgetrain {
 namespace {
 
@@ -699,9 +698,10 @@ TEST_CASE(
 TEST_CASE("end to end: SIGTERM before the run ends writes what the monitor has and exits 0") {
   testing::TempDir dir;
   Publisher pub;
-  testing::ChildProcess monitor(MonitorCommand({"--connect", pub.endpoint, "--csv", dir.File("run.csv"),
-                                     "--chart", dir.File("run.svg"), "--timeout", "30"}),
-                     dir.File("out.txt"), dir.File("err.txt"));
+  testing::ChildProcess monitor(
+      MonitorCommand({"--connect", pub.endpoint, "--csv", dir.File("run.csv"), "--chart",
+                      dir.File("run.svg"), "--timeout", "30"}),
+      dir.File("out.txt"), dir.File("err.txt"));
   pub.WaitForSubscriber();
   const auto events = MidRunWithoutReference();
   for (size_t i = 0; i < 5; ++i) pub.Publish("epoch", events[i]);  // up to epoch_begin 6

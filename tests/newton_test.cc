@@ -14,7 +14,8 @@ namespace edgetrain {
 namespace {
 
 // (1/n) sum_i phi'(a~_i . x) a~_i: the loss gradient, p entries.
-std::vector<double> LossGradient(const Dataset& data, const ProblemSpec& spec, const std::vector<double>& x) {
+std::vector<double> LossGradient(const Dataset& data, const ProblemSpec& spec,
+                                 const std::vector<double>& x) {
   std::vector<double> g(x.size(), 0.0);
   double loss_sum = 0;
   LossGradientSum(data, spec, x.data(), g.data(), &loss_sum, nullptr);
@@ -28,8 +29,8 @@ double Packed(const std::vector<double>& packed, int64_t a, int64_t b) {
 }
 
 // H_S (unnormalised, from AccumulateSupportHessian) against central differences of n * gradient.
-void CheckHessianAgainstDifferences(const Dataset& data, const ProblemSpec& spec, const NewtonSupport& s,
-                                    const std::vector<double>& x) {
+void CheckHessianAgainstDifferences(const Dataset& data, const ProblemSpec& spec,
+                                    const NewtonSupport& s, const std::vector<double>& x) {
   const int64_t m = s.size();
   std::vector<int32_t> pos(x.size(), -1);
   std::vector<double> packed(m * (m + 1) / 2, 0.0);
@@ -42,7 +43,8 @@ void CheckHessianAgainstDifferences(const Dataset& data, const ProblemSpec& spec
     std::vector<double> plus = x, minus = x;
     plus[s.index[b]] += h;
     minus[s.index[b]] -= h;
-    const std::vector<double> gp = LossGradient(data, spec, plus), gm = LossGradient(data, spec, minus);
+    const std::vector<double> gp = LossGradient(data, spec, plus),
+                              gm = LossGradient(data, spec, minus);
     for (int64_t a = 0; a < m; ++a) {
       const double fd = n * (gp[s.index[a]] - gm[s.index[a]]) / (2 * h);
       worst = std::max(worst, std::fabs(fd - Packed(packed, a, b)));
@@ -54,11 +56,14 @@ void CheckHessianAgainstDifferences(const Dataset& data, const ProblemSpec& spec
   CHECK(worst <= 1e-6 * scale);
 }
 
-TEST_CASE("the Hessian block equals finite differences of the gradient, blocked rows and scattered rows") {
+TEST_CASE(
+    "the Hessian block equals finite differences of the gradient, blocked rows and scattered "
+    "rows") {
   ProblemSpec spec;
   spec.reg.l1 = 1e-3;
   Rng rng(5);
-  SUBCASE("dense rows (heart_scale, every feature and the intercept in S): the blocked rank-k path") {
+  SUBCASE(
+      "dense rows (heart_scale, every feature and the intercept in S): the blocked rank-k path") {
     const Dataset data = testing::LoadLibsvm(testing::SourcePath("data/heart_scale.svm"));
     spec.intercept = true;
     std::vector<double> x(spec.ModelSize(data.dim()));
@@ -68,7 +73,9 @@ TEST_CASE("the Hessian block equals finite differences of the gradient, blocked 
     CHECK(s.size() == data.dim() + 1);
     CheckHessianAgainstDifferences(data, spec, s, x);
   }
-  SUBCASE("spam, S = the terms of its first rows: those rows blocked over several panels, the rest scattered") {
+  SUBCASE(
+      "spam, S = the terms of its first rows: those rows blocked over several panels, the rest "
+      "scattered") {
     const Dataset data = testing::LoadLibsvm(testing::SourcePath("data/spam/train.svm"));
     std::vector<double> x(spec.ModelSize(data.dim()), 0.0);
     std::vector<double> mu(x.size(), 0.0);
@@ -113,18 +120,22 @@ TEST_CASE("the working set: every non-zero weight, then the worst violators, in 
   const std::vector<double> x = {0, 2, 0, 0, -1, 0, 0, 0, 0.5};  // + intercept
   const std::vector<double> mu = {3, 0, 0.5, -5, 0, 2, -1.5, 4, 0};
   const NewtonSupport all = ChooseNewtonSupport(spec, mu.data(), x.data(), d);
-  CHECK(all.index == std::vector<int32_t>{0, 1, 3, 4, 5, 6, 7, 8});  // 2 does not violate (0.5 <= 1)
+  CHECK(all.index ==
+        std::vector<int32_t>{0, 1, 3, 4, 5, 6, 7, 8});  // 2 does not violate (0.5 <= 1)
   CHECK(all.sign == std::vector<double>{-1, 1, 1, -1, -1, 1, -1, 0});
   const NewtonSupport five = ChooseNewtonSupport(spec, mu.data(), x.data(), d, 5);
-  CHECK(five.index == std::vector<int32_t>{1, 3, 4, 7, 8});  // weights 1, 4; violators -5 and 4; intercept
-  CHECK(ChooseNewtonSupport(spec, mu.data(), x.data(), d, 2).size() == 0);  // 2 weights + intercept do not fit
+  CHECK(five.index ==
+        std::vector<int32_t>{1, 3, 4, 7, 8});  // weights 1, 4; violators -5 and 4; intercept
+  CHECK(ChooseNewtonSupport(spec, mu.data(), x.data(), d, 2).size() ==
+        0);  // 2 weights + intercept do not fit
   CHECK(NewtonWorkingSetSize(0, 2000) == kNewtonMinWorkingSet);
   CHECK(NewtonWorkingSetSize(700, 2000) == 1400);
   CHECK(NewtonWorkingSetSize(1500, 2000) == 2000);
   CHECK(NewtonWorkingSetSize(10, 0) == 0);
 }
 
-TEST_CASE("the proximal Newton direction satisfies the optimality conditions of the quadratic model") {
+TEST_CASE(
+    "the proximal Newton direction satisfies the optimality conditions of the quadratic model") {
   const Dataset data = testing::LoadLibsvm(testing::SourcePath("data/spam/train.svm"));
   ProblemSpec spec;
   spec.reg.l1 = 1e-3;
@@ -143,8 +154,8 @@ TEST_CASE("the proximal Newton direction satisfies the optimality conditions of 
   std::vector<double> d;
   double decrease = 0;
   int sweeps = 0;
-  REQUIRE(ProxNewtonDirection(spec, s, packed.data(), data.rows(), mu.data(), x.data(), data.dim(), &d, &decrease,
-                              200, &sweeps));
+  REQUIRE(ProxNewtonDirection(spec, s, packed.data(), data.rows(), mu.data(), x.data(), data.dim(),
+                              &d, &decrease, 200, &sweeps));
   // q(d) = g.d + d.H d / 2 + l1 (|x+d|_1 - |x|_1); at its minimiser r = g + H d lies in -l1 * the
   // subdifferential of |x + d| for every weight (and is 0 for the intercept).
   const double n = static_cast<double>(data.rows());
@@ -170,8 +181,8 @@ TEST_CASE("the proximal Newton direction satisfies the optimality conditions of 
     }
   }
   INFO("sweeps ", sweeps, ", zero weights in S ", zeros, ", largest violation ", worst);
-  CHECK(zeros > 0);           // the l1 part bites: some weights of S stay (or become) zero
-  CHECK(worst <= 1e-10);      // exact: CD found the face, the face's linear system finished it
+  CHECK(zeros > 0);       // the l1 part bites: some weights of S stay (or become) zero
+  CHECK(worst <= 1e-10);  // exact: CD found the face, the face's linear system finished it
   CHECK(decrease < 0);
   CHECK(decrease <= -dhd * (1 - 1e-9));  // g.d + l1 change <= -d.H d at the minimiser (convexity)
   // And the step lowers P along d (Armijo at some alpha >= 1/16), as the trainers require.

@@ -28,7 +28,8 @@ TrainResult Train(const Dataset& data, const ProblemSpec& spec, int64_t max_epoc
 }
 
 // liblinear's optimum, recomputed as P from the weights in its model file.
-double LiblinearObjective(const Dataset& data, const std::string& path, const ProblemSpec& spec, int solver) {
+double LiblinearObjective(const Dataset& data, const std::string& path, const ProblemSpec& spec,
+                          int solver) {
   REQUIRE_MESSAGE(std::string(EDGETRAIN_LIBLINEAR_TRAIN).size() > 0,
                   "liblinear-train is not installed (scripts/test installs liblinear-tools)");
   testing::TempDir dir;
@@ -36,8 +37,8 @@ double LiblinearObjective(const Dataset& data, const std::string& path, const Pr
   c.precision(17);
   c << 1.0 / (spec.reg.l1 * static_cast<double>(data.rows()));
   const testing::CommandResult run =
-      testing::Run({EDGETRAIN_LIBLINEAR_TRAIN, "-s", std::to_string(solver), "-B", "-1", "-e", "1e-10", "-c",
-                    c.str(), "-q", path, dir.File("ll.model")});
+      testing::Run({EDGETRAIN_LIBLINEAR_TRAIN, "-s", std::to_string(solver), "-B", "-1", "-e",
+                    "1e-10", "-c", c.str(), "-q", path, dir.File("ll.model")});
   REQUIRE_MESSAGE(run.exit_code == 0, run.err);
   testing::LiblinearModel m = testing::ReadLiblinearModel(dir.File("ll.model"));
   REQUIRE(m.labels.size() == 2);
@@ -79,10 +80,13 @@ TEST_CASE("L1 squared hinge on heart_scale matches liblinear -s 5") {
 }
 
 double SklearnObjective(const std::vector<std::string>& args) {
-  std::vector<std::string> cmd = {EDGETRAIN_PYTHON, testing::SourcePath("tests/reference/sklearn_objective.py")};
+  std::vector<std::string> cmd = {EDGETRAIN_PYTHON,
+                                  testing::SourcePath("tests/reference/sklearn_objective.py")};
   cmd.insert(cmd.end(), args.begin(), args.end());
   const testing::CommandResult run = testing::Run(cmd);
-  REQUIRE_MESSAGE(run.exit_code == 0, "scikit-learn reference failed (scripts/test installs python3-sklearn): " << run.err);
+  REQUIRE_MESSAGE(
+      run.exit_code == 0,
+      "scikit-learn reference failed (scripts/test installs python3-sklearn): " << run.err);
   return std::stod(run.out);
 }
 
@@ -133,7 +137,8 @@ TEST_CASE("with l2 > 0 the certified suboptimality bound decreases linearly") {
   }
   CHECK(r.last.kkt <= 1e-8);
   // The certificate is sound: the objective at every epoch is within its bound of the optimum.
-  for (const EpochReport& e : log) CHECK(e.objective - r.last.objective <= e.gap_bound * (1 + 1e-9) + 1e-15);
+  for (const EpochReport& e : log)
+    CHECK(e.objective - r.last.objective <= e.gap_bound * (1 + 1e-9) + 1e-15);
 }
 
 TEST_CASE("Shuttle sensors from CSV with standard scaling and an intercept reach KKT <= 1e-8") {

@@ -1,8 +1,8 @@
 // The distributed mode as a user runs it: edgetrain-coordinator and edgetrain-agent as separate
 // processes on loopback, with a Python (pyzmq) subscriber reading the log stream from outside
 // our code.
-#include <csignal>
 #include <cmath>
+#include <csignal>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -10,14 +10,13 @@
 #include <string>
 #include <thread>
 #include <vector>
-
 #include <zmq.hpp>
 
+#include "cluster.h"
 #include "doctest/doctest.h"
 #include "edgetrain/json.h"
 #include "edgetrain/local_trainer.h"
 #include "edgetrain/model.h"
-#include "cluster.h"
 #include "test_util.h"
 
 namespace edgetrain {
@@ -60,9 +59,25 @@ bool WaitForEvent(const std::string& path, Pred pred, double seconds) {
 }
 
 std::vector<std::string> CoordinatorArgs(const testing::TempDir& dir, int min_agents) {
-  return {"--bind", "tcp://127.0.0.1:0", "--log-bind", "tcp://127.0.0.1:0", "--endpoints-file", dir.File("endpoints"),
-          "--min-agents", std::to_string(min_agents), "--l1", "1e-3", "--model", dir.File("model.etm"),
-          "--max-epochs", "100", "--log-json", dir.File("log.jsonl"), "--heartbeat", "0.2", "--insecure"};
+  return {"--bind",
+          "tcp://127.0.0.1:0",
+          "--log-bind",
+          "tcp://127.0.0.1:0",
+          "--endpoints-file",
+          dir.File("endpoints"),
+          "--min-agents",
+          std::to_string(min_agents),
+          "--l1",
+          "1e-3",
+          "--model",
+          dir.File("model.etm"),
+          "--max-epochs",
+          "100",
+          "--log-json",
+          dir.File("log.jsonl"),
+          "--heartbeat",
+          "0.2",
+          "--insecure"};
 }
 
 // A coordinator, `agents` agent processes on shards of the file, and the pyzmq subscriber. With
@@ -72,24 +87,29 @@ void RunProcesses(int agent_count, bool newton) {
   testing::TempDir dir;
   std::vector<std::string> args = CoordinatorArgs(dir, agent_count);
   if (!newton) args.insert(args.end(), {"--newton-max-support", "0"});
-  ChildProcess coordinator(Cmd("coordinator/edgetrain-coordinator", args), dir.File("coordinator.out"));
+  ChildProcess coordinator(Cmd("coordinator/edgetrain-coordinator", args),
+                           dir.File("coordinator.out"));
   REQUIRE(testing::WaitForFile(dir.File("endpoints"), 10));
   auto endpoints = testing::ReadEndpoints(dir.File("endpoints"));
-  ChildProcess subscriber({EDGETRAIN_PYTHON, testing::SourcePath("tests/reference/log_subscriber.py"), endpoints["log"],
-                           dir.File("subscriber.json"), "120"},
-                          dir.File("subscriber.out"));
-  REQUIRE(testing::WaitForFile(dir.File("subscriber.json.ready"), 30));  // subscribed before the run starts
+  ChildProcess subscriber(
+      {EDGETRAIN_PYTHON, testing::SourcePath("tests/reference/log_subscriber.py"), endpoints["log"],
+       dir.File("subscriber.json"), "120"},
+      dir.File("subscriber.out"));
+  REQUIRE(testing::WaitForFile(dir.File("subscriber.json.ready"),
+                               30));  // subscribed before the run starts
   std::vector<std::unique_ptr<ChildProcess>> agents;
   for (int k = 1; k <= agent_count; ++k) {
     agents.push_back(std::make_unique<ChildProcess>(
-        Cmd("edge_agent/edgetrain-agent", {"run", "--coordinator", endpoints["agents"], "--data", kSpam, "--shard",
-                                           std::to_string(k) + "/" + std::to_string(agent_count), "--agent-id",
-                                           "press-" + std::to_string(k), "--insecure"}),
+        Cmd("edge_agent/edgetrain-agent",
+            {"run", "--coordinator", endpoints["agents"], "--data", kSpam, "--shard",
+             std::to_string(k) + "/" + std::to_string(agent_count), "--agent-id",
+             "press-" + std::to_string(k), "--insecure"}),
         dir.File("agent" + std::to_string(k) + ".out")));
   }
   REQUIRE_MESSAGE(coordinator.Wait(120) == 0, testing::ReadText(dir.File("coordinator.out")));
   for (auto& a : agents) CHECK_MESSAGE(a->Wait(20) == 0, testing::ReadText(a->output_path()));
-  REQUIRE_MESSAGE(subscriber.Wait(20) == 0, testing::ReadText(dir.File("subscriber.out")) << testing::ReadText(dir.File("subscriber.json")));
+  REQUIRE_MESSAGE(subscriber.Wait(20) == 0, testing::ReadText(dir.File("subscriber.out"))
+                                                << testing::ReadText(dir.File("subscriber.json")));
 
   // The model file: same format as train-local, the serial optimum to 1e-6.
   Result<Model> model = ReadModelFile(dir.File("model.etm"));
@@ -118,22 +138,29 @@ void RunProcesses(int agent_count, bool newton) {
   CHECK((*seen)["finished"]["reason"].string == "kkt");
   // The JSON-lines file holds the same events.
   int begins = 0;
-  for (const JsonValue& e : JsonLines(dir.File("log.jsonl"))) begins += e["event"].string == "epoch_begin";
+  for (const JsonValue& e : JsonLines(dir.File("log.jsonl")))
+    begins += e["event"].string == "epoch_begin";
   CHECK(begins == static_cast<int>((*seen)["counts"]["epoch_begin"].number));
   CHECK(testing::ReadText(dir.File("coordinator.out")).find("stopped: kkt") != std::string::npos);
   CHECK(testing::ReadText(dir.File("agent1.out")).find("stop: kkt") != std::string::npos);
 }
 
-TEST_CASE("1 agent process reaches the serial optimum with Newton epochs, pyzmq reads the log stream") {
+TEST_CASE(
+    "1 agent process reaches the serial optimum with Newton epochs, pyzmq reads the log stream") {
   RunProcesses(1, true);
 }
-TEST_CASE("2 agent processes reach the serial optimum with Newton epochs, pyzmq reads the log stream") {
+TEST_CASE(
+    "2 agent processes reach the serial optimum with Newton epochs, pyzmq reads the log stream") {
   RunProcesses(2, true);
 }
-TEST_CASE("4 agent processes reach the serial optimum with inner loops only, pyzmq reads the log stream") {
+TEST_CASE(
+    "4 agent processes reach the serial optimum with inner loops only, pyzmq reads the log "
+    "stream") {
   RunProcesses(4, false);
 }
-TEST_CASE("8 agent processes reach the serial optimum with inner loops only, pyzmq reads the log stream") {
+TEST_CASE(
+    "8 agent processes reach the serial optimum with inner loops only, pyzmq reads the log "
+    "stream") {
   RunProcesses(8, false);
 }
 
@@ -142,19 +169,24 @@ TEST_CASE("SIGTERM makes an agent say goodbye and exit 0 while the others finish
   // Inner loops only: with Newton epochs the run can end before the signal (this tests the agent).
   std::vector<std::string> args = CoordinatorArgs(dir, 3);
   args.insert(args.end(), {"--newton-max-support", "0"});
-  ChildProcess coordinator(Cmd("coordinator/edgetrain-coordinator", args), dir.File("coordinator.out"));
+  ChildProcess coordinator(Cmd("coordinator/edgetrain-coordinator", args),
+                           dir.File("coordinator.out"));
   REQUIRE(testing::WaitForFile(dir.File("endpoints"), 10));
   const auto endpoints = testing::ReadEndpoints(dir.File("endpoints"));
   std::vector<std::unique_ptr<ChildProcess>> agents;
   for (int k = 1; k <= 3; ++k) {
     agents.push_back(std::make_unique<ChildProcess>(
-        Cmd("edge_agent/edgetrain-agent", {"run", "--coordinator", endpoints.at("agents"), "--data", kSpam, "--shard",
-                                           std::to_string(k) + "/3", "--agent-id", "line-" + std::to_string(k), "--insecure"}),
+        Cmd("edge_agent/edgetrain-agent",
+            {"run", "--coordinator", endpoints.at("agents"), "--data", kSpam, "--shard",
+             std::to_string(k) + "/3", "--agent-id", "line-" + std::to_string(k), "--insecure"}),
         dir.File("agent" + std::to_string(k) + ".out")));
   }
-  REQUIRE(WaitForEvent(dir.File("log.jsonl"), [](const JsonValue& e) {
-    return e["event"].string == "epoch_begin" && e["epoch"].number >= 2;
-  }, 60));
+  REQUIRE(WaitForEvent(
+      dir.File("log.jsonl"),
+      [](const JsonValue& e) {
+        return e["event"].string == "epoch_begin" && e["epoch"].number >= 2;
+      },
+      60));
   agents[1]->Signal(SIGTERM);
   CHECK(agents[1]->Wait(10) == 0);
   CHECK(testing::ReadText(agents[1]->output_path()).find("interrupted") != std::string::npos);
@@ -182,35 +214,42 @@ TEST_CASE("an agent started before its coordinator keeps retrying, then trains")
     probe.bind("tcp://127.0.0.1:0");
     endpoint = probe.get(zmq::sockopt::last_endpoint);
   }
-  ChildProcess agent(Cmd("edge_agent/edgetrain-agent", {"run", "--coordinator", endpoint, "--data", kSpam, "--insecure"}),
+  ChildProcess agent(Cmd("edge_agent/edgetrain-agent",
+                         {"run", "--coordinator", endpoint, "--data", kSpam, "--insecure"}),
                      dir.File("agent.out"));
   std::this_thread::sleep_for(std::chrono::milliseconds(2000));
   CHECK(agent.Wait(0) == -1);  // still waiting, not given up
   auto args = CoordinatorArgs(dir, 1);
   args[1] = endpoint;
-  ChildProcess coordinator(Cmd("coordinator/edgetrain-coordinator", args), dir.File("coordinator.out"));
+  ChildProcess coordinator(Cmd("coordinator/edgetrain-coordinator", args),
+                           dir.File("coordinator.out"));
   REQUIRE_MESSAGE(coordinator.Wait(120) == 0, testing::ReadText(dir.File("coordinator.out")));
   CHECK(agent.Wait(10) == 0);
   CHECK(testing::ReadText(dir.File("agent.out")).find("stop: kkt") != std::string::npos);
 }
 
 TEST_CASE("edgetrain-coordinator: --help documents the options, bad options exit 2 with one line") {
-  const testing::CommandResult help = testing::Run(Cmd("coordinator/edgetrain-coordinator", {"--help"}));
+  const testing::CommandResult help =
+      testing::Run(Cmd("coordinator/edgetrain-coordinator", {"--help"}));
   CHECK(help.exit_code == 0);
-  for (const char* option : {"--bind", "--log-bind", "--min-agents", "--max-staleness", "--gradient-timeout",
-                             "--max-epochs", "--kkt-tol", "--time-limit", "--l1", "--batch", "--log-json", "--model"}) {
+  for (const char* option :
+       {"--bind", "--log-bind", "--min-agents", "--max-staleness", "--gradient-timeout",
+        "--max-epochs", "--kkt-tol", "--time-limit", "--l1", "--batch", "--log-json", "--model"}) {
     INFO(option);
     CHECK(help.out.find(option) != std::string::npos);
   }
   CHECK(help.out.find("tcp://*:5555") != std::string::npos);
-  for (const auto& args : std::vector<std::vector<std::string>>{
-           {"--min-agents", "0", "--insecure"}, {"--labels", "x", "--insecure"}, {"--nope"}, {}, {"--key", "k.key"}}) {
+  for (const auto& args : std::vector<std::vector<std::string>>{{"--min-agents", "0", "--insecure"},
+                                                                {"--labels", "x", "--insecure"},
+                                                                {"--nope"},
+                                                                {},
+                                                                {"--key", "k.key"}}) {
     const testing::CommandResult r = testing::Run(Cmd("coordinator/edgetrain-coordinator", args));
     CHECK(r.exit_code == 2);
     CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
   }
-  const testing::CommandResult busy =
-      testing::Run(Cmd("coordinator/edgetrain-coordinator", {"--bind", "tcp://256.1.1.1:1", "--insecure"}));
+  const testing::CommandResult busy = testing::Run(
+      Cmd("coordinator/edgetrain-coordinator", {"--bind", "tcp://256.1.1.1:1", "--insecure"}));
   CHECK(busy.exit_code == 1);
   CHECK(busy.err.find("cannot bind") != std::string::npos);
 }

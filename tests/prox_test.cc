@@ -17,7 +17,8 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 std::vector<Regularizer> SomeRegularizers() {
   std::vector<Regularizer> regs;
   for (double l1 : {0.0, 0.3, 2.0}) {
-    for (auto box : std::vector<std::pair<double, double>>{{-kInf, kInf}, {0.0, kInf}, {-1.5, 0.7}, {0.2, 3.0}}) {
+    for (auto box : std::vector<std::pair<double, double>>{
+             {-kInf, kInf}, {0.0, kInf}, {-1.5, 0.7}, {0.2, 3.0}}) {
       Regularizer r;
       r.l1 = l1;
       r.lower = box.first;
@@ -105,14 +106,14 @@ TEST_CASE("prox output satisfies its own optimality condition") {
 TEST_CASE("minimum-norm subgradient values") {
   Regularizer r;
   r.l1 = 1.0;
-  CHECK(r.MinNormSubgradient(0.0, 0.5) == 0.0);   // |g| <= l1 at zero: optimal
-  CHECK(r.MinNormSubgradient(0.0, 1.5) == 0.5);   // |g| - l1
+  CHECK(r.MinNormSubgradient(0.0, 0.5) == 0.0);  // |g| <= l1 at zero: optimal
+  CHECK(r.MinNormSubgradient(0.0, 1.5) == 0.5);  // |g| - l1
   CHECK(r.MinNormSubgradient(0.0, -1.5) == -0.5);
-  CHECK(r.MinNormSubgradient(2.0, 0.5) == 1.5);   // g + l1 sign(x)
+  CHECK(r.MinNormSubgradient(2.0, 0.5) == 1.5);  // g + l1 sign(x)
   CHECK(r.MinNormSubgradient(-2.0, 0.5) == -0.5);
   Regularizer nonneg;
   nonneg.lower = 0;
-  CHECK(nonneg.MinNormSubgradient(0.0, 3.0) == 0.0);   // pushing against the bound: optimal
+  CHECK(nonneg.MinNormSubgradient(0.0, 3.0) == 0.0);    // pushing against the bound: optimal
   CHECK(nonneg.MinNormSubgradient(0.0, -3.0) == -3.0);  // wants to grow: violation
 }
 
@@ -172,7 +173,8 @@ TEST_CASE("group lasso with groups of one is the l1 prox") {
   const std::vector<double> v = RandomVector(rng, 200, 4);
   std::vector<double> p(v.size());
   h.Prox(v.data(), static_cast<int64_t>(v.size()), 0.9, p.data());
-  for (size_t j = 0; j < v.size(); ++j) CHECK(p[j] == doctest::Approx(l1.Prox(v[j], 0.9)).epsilon(1e-15));
+  for (size_t j = 0; j < v.size(); ++j)
+    CHECK(p[j] == doctest::Approx(l1.Prox(v[j], 0.9)).epsilon(1e-15));
   double l1_norm = 0;
   for (double x : v) l1_norm += std::fabs(x);
   CHECK(h.Value(v.data(), 200) == doctest::Approx(0.7 * l1_norm));
@@ -222,7 +224,8 @@ TEST_CASE("group lasso prox is firmly non-expansive and optimal for its subprobl
         for (int64_t j = start; j < end; ++j) {
           const double r = (v[j] - pv[j]) / eta;
           norm_r += r * r;
-          if (norm_p > 0) CHECK(r == doctest::Approx(h.lambda * pv[j] / norm_p).epsilon(1e-9).scale(1));
+          if (norm_p > 0)
+            CHECK(r == doctest::Approx(h.lambda * pv[j] / norm_p).epsilon(1e-9).scale(1));
         }
         CHECK(std::sqrt(norm_r) <= h.lambda * (1 + 1e-12));
       }

@@ -61,7 +61,8 @@ TEST_CASE("libsvm: every malformed line is reported as file:line:column with wha
   ExpectError(Libsvm("1 x:1\n"), "src:1:3:", "index:value");
   ExpectError(Libsvm("1 2:1\n1 3:1\n"), "src", "only the label '1'");
   // Line numbers count blank and comment lines.
-  ExpectError(Libsvm("# c\n\n1 1:1\n-1 2:1 # t\n  \n+1 qid:3 1:0.5\n1 1:x\n"), "src:7:5:", "a number");
+  ExpectError(Libsvm("# c\n\n1 1:1\n-1 2:1 # t\n  \n+1 qid:3 1:0.5\n1 1:x\n"),
+              "src:7:5:", "a number");
 }
 
 TEST_CASE("libsvm: regression targets") {
@@ -75,7 +76,8 @@ TEST_CASE("libsvm: regression targets") {
   ExpectError(Libsvm("x 1:1\n", o), "src:1:1:", "numeric target");
 }
 
-TEST_CASE("label mapping: larger label is +1, --positive-label overrides, a test file uses the model's") {
+TEST_CASE(
+    "label mapping: larger label is +1, --positive-label overrides, a test file uses the model's") {
   Result<Dataset> r = Libsvm("0 1:1\n1 1:2\n0 1:3\n");
   REQUIRE(r.ok());
   CHECK(r->y() == std::vector<double>{-1, 1, -1});
@@ -99,7 +101,8 @@ TEST_CASE("label mapping: larger label is +1, --positive-label overrides, a test
   r = Libsvm("1 1:1\n1 1:1\n", test);  // one class is fine for test data
   REQUIRE(r.ok());
   CHECK(r->y() == std::vector<double>{1, 1});
-  ExpectError(Libsvm("1 1:1\n5 1:1\n", test), "src:2:1:", "label '5', expected one of the model's labels");
+  ExpectError(Libsvm("1 1:1\n5 1:1\n", test),
+              "src:2:1:", "label '5', expected one of the model's labels");
 }
 
 TEST_CASE("libsvm: a missing file names the path") {
@@ -165,7 +168,7 @@ TEST_CASE("CSV: header, label by name, string labels, quoting, feature subset") 
   CHECK(r->dim() == 2);
   CHECK(r->feature_names() == std::vector<std::string>{"a", "b,c"});
   CHECK(r->y() == std::vector<double>{1, -1});  // "yes" > "no"
-  CHECK(r->Row(1).nnz == 1);                     // the 0 is not stored
+  CHECK(r->Row(1).nnz == 1);                    // the 0 is not stored
   CHECK(r->Row(1).value[0] == -3);
   ReadOptions o;
   o.feature_columns = {"label2", "a"};
@@ -181,7 +184,8 @@ TEST_CASE("CSV: header, label by name, string labels, quoting, feature subset") 
 
 TEST_CASE("CSV: errors name the row and the column") {
   ExpectError(Csv("a,b,label\n1,2,yes\n3,,no\n"), "t.csv:3:3:", "column 'b' is empty");
-  ExpectError(Csv("a,b,label\n1,x,yes\n"), "t.csv:2:3:", "found 'x' in column 'b', expected a number");
+  ExpectError(Csv("a,b,label\n1,x,yes\n"),
+              "t.csv:2:3:", "found 'x' in column 'b', expected a number");
   ExpectError(Csv("a,b,label\n1,nan,yes\n"), "t.csv:2:3:", "finite");
   ExpectError(Csv("a,b,label\n1,2\n"), "t.csv:2:", "found 2 fields, expected 3");
   ExpectError(Csv("a,b,label\n1,2,\n"), "t.csv:2:5:", "label column 'label' is empty");

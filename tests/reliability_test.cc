@@ -1,9 +1,9 @@
 // Failures survived: lost and repeated messages on every link, a device 10x slower than the rest,
 // the coordinator killed (-9) mid-epoch and resumed from its checkpoint, and killed while writing
 // checkpoints without ever being left without a loadable one.
-#include <csignal>
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <filesystem>
 #include <map>
 #include <random>
@@ -29,7 +29,8 @@ coordinator::CoordinatorOptions Options(int min_agents) {
   coordinator::CoordinatorOptions o;
   o.insecure = true;
   o.min_agents = min_agents;
-  o.newton_max_support = 0;  // inner loops: the updates and their repeats are what these tests watch
+  o.newton_max_support =
+      0;  // inner loops: the updates and their repeats are what these tests watch
   o.max_epochs = 150;
   o.heartbeat_interval = 0.2;
   o.heartbeat_patience = 10;
@@ -60,7 +61,8 @@ const coordinator::RunSummary& RunWithFaults(Cluster& cluster, uint64_t agent_se
   return r;
 }
 
-TEST_CASE("5% dropped and 5% duplicated messages on every link: the optimum, no update applied twice") {
+TEST_CASE(
+    "5% dropped and 5% duplicated messages on every link: the optimum, no update applied twice") {
   coordinator::CoordinatorOptions o = Options(3);
   o.channel.faults = {0.05, 0.05, 0, 0.05, 11};
   Cluster cluster(o);
@@ -73,7 +75,7 @@ TEST_CASE("5% dropped and 5% duplicated messages on every link: the optimum, no 
     computed += cluster.agent_result(i)->updates_sent;
     resent += cluster.agent_result(i)->updates_resent;
   }
-  CHECK(resent > 0);                          // lost answers were recovered by repeating
+  CHECK(resent > 0);  // lost answers were recovered by repeating
   CHECK(r.updates_applied <= computed);
   // The model version counts applied updates exactly.
   const auto ends = cluster.log().Events("epoch_end");
@@ -82,7 +84,8 @@ TEST_CASE("5% dropped and 5% duplicated messages on every link: the optimum, no 
   CHECK(applied == r.updates_applied);
 }
 
-TEST_CASE("5% dropped and 5% duplicated messages with Newton epochs: the optimum, every agent stopped") {
+TEST_CASE(
+    "5% dropped and 5% duplicated messages with Newton epochs: the optimum, every agent stopped") {
   coordinator::CoordinatorOptions o = Options(3);
   o.newton_max_support = 2000;
   o.channel.faults = {0.05, 0.05, 0, 0.05, 12};
@@ -129,7 +132,8 @@ TEST_CASE("an agent 10x slower than the rest does not hold the others back") {
   for (const JsonValue& e : cluster.log().Events("epoch_end")) {
     too_stale += static_cast<int64_t>(e["refused"]["too_stale"].number);
     const auto& hist = e["staleness_histogram"].array;
-    for (size_t b = 4; b < hist.size(); ++b) CHECK(hist[b].number == 0);  // nothing staler than 4 applied
+    for (size_t b = 4; b < hist.size(); ++b)
+      CHECK(hist[b].number == 0);  // nothing staler than 4 applied
   }
   CHECK(too_stale > 0);
 }
@@ -153,22 +157,26 @@ bool LogHas(const std::string& path, const std::string& needle) {
   return testing::ReadText(path).find(needle) != std::string::npos;
 }
 
-TEST_CASE("kill -9 of the coordinator mid-epoch, restarted with --resume it finishes at the same optimum") {
+TEST_CASE(
+    "kill -9 of the coordinator mid-epoch, restarted with --resume it finishes at the same "
+    "optimum") {
   testing::TempDir dir;
   const std::string endpoint = FreeEndpoint();
-  const std::vector<std::string> args = {"--bind", endpoint, "--log-bind", "", "--insecure", "--min-agents", "2",
-                                         "--l1", "1e-3", "--model", dir.File("model.etm"), "--checkpoint-dir",
-                                         dir.File("state"), "--checkpoint-interval", "0.1", "--heartbeat", "0.2",
-                                         "--log-json", dir.File("log.jsonl"), "--resume",
-                                         // inner loops: a run long enough to be killed inside one
-                                         "--newton-max-support", "0"};
-  auto first = std::make_unique<ChildProcess>(Cmd("coordinator/edgetrain-coordinator", args), dir.File("c1.out"));
+  const std::vector<std::string> args = {
+      "--bind", endpoint, "--log-bind", "", "--insecure", "--min-agents", "2", "--l1", "1e-3",
+      "--model", dir.File("model.etm"), "--checkpoint-dir", dir.File("state"),
+      "--checkpoint-interval", "0.1", "--heartbeat", "0.2", "--log-json", dir.File("log.jsonl"),
+      "--resume",
+      // inner loops: a run long enough to be killed inside one
+      "--newton-max-support", "0"};
+  auto first = std::make_unique<ChildProcess>(Cmd("coordinator/edgetrain-coordinator", args),
+                                              dir.File("c1.out"));
   std::vector<std::unique_ptr<ChildProcess>> agents;
   for (int k = 1; k <= 2; ++k) {
     agents.push_back(std::make_unique<ChildProcess>(
-        Cmd("edge_agent/edgetrain-agent", {"run", "--coordinator", endpoint, "--data", testing::SpamTrainPath(),
-                                           "--shard", std::to_string(k) + "/2", "--insecure", "--agent-id",
-                                           "a" + std::to_string(k)}),
+        Cmd("edge_agent/edgetrain-agent",
+            {"run", "--coordinator", endpoint, "--data", testing::SpamTrainPath(), "--shard",
+             std::to_string(k) + "/2", "--insecure", "--agent-id", "a" + std::to_string(k)}),
         dir.File("a" + std::to_string(k) + ".out")));
   }
   // Wait until it is inside epoch 3's inner phase, then kill it without warning.
@@ -184,7 +192,8 @@ TEST_CASE("kill -9 of the coordinator mid-epoch, restarted with --resume it fini
   Result<Checkpoint> saved = CheckpointStore(dir.File("state")).LoadLatest();
   REQUIRE_MESSAGE(saved.ok(), saved.status().ToString());
   CHECK(saved->epoch >= 3);
-  // The same command line again: it continues from the checkpoint; the agents find it by themselves.
+  // The same command line again: it continues from the checkpoint; the agents find it by
+  // themselves.
   ChildProcess second(Cmd("coordinator/edgetrain-coordinator", args), dir.File("c2.out"));
   REQUIRE_MESSAGE(second.Wait(120) == 0, testing::ReadText(dir.File("c2.out")));
   const std::string out = testing::ReadText(dir.File("c2.out"));
@@ -204,10 +213,28 @@ TEST_CASE("kill -9 during checkpoint writes never leaves the run without a loada
   const std::string endpoint = FreeEndpoint();
   // A wide model (2 million weights: 16 MB checkpoints) written every 10 ms: the coordinator is
   // writing most of the time, so the kills land in the middle of writes.
-  const std::vector<std::string> args = {"--bind", endpoint, "--log-bind", "", "--insecure", "--min-agents", "1",
-                                         "--l1", "1e-3", "--dim", "2000000", "--checkpoint-dir", dir.File("state"),
-                                         "--checkpoint-interval", "0.01", "--heartbeat", "0.2", "--resume",
-                                         "--max-epochs", "1000000", "--kkt-tol", "0"};
+  const std::vector<std::string> args = {"--bind",
+                                         endpoint,
+                                         "--log-bind",
+                                         "",
+                                         "--insecure",
+                                         "--min-agents",
+                                         "1",
+                                         "--l1",
+                                         "1e-3",
+                                         "--dim",
+                                         "2000000",
+                                         "--checkpoint-dir",
+                                         dir.File("state"),
+                                         "--checkpoint-interval",
+                                         "0.01",
+                                         "--heartbeat",
+                                         "0.2",
+                                         "--resume",
+                                         "--max-epochs",
+                                         "1000000",
+                                         "--kkt-tol",
+                                         "0"};
   ChildProcess agent(Cmd("edge_agent/edgetrain-agent", {"run", "--coordinator", endpoint, "--data",
                                                         testing::SpamTrainPath(), "--insecure"}),
                      dir.File("agent.out"));

@@ -34,7 +34,8 @@ unsigned ModeOf(const std::string& path) {
   return st.st_mode & 0777;
 }
 
-TEST_CASE("key files: the secret one is private, refused when readable by others, never overwritten") {
+TEST_CASE(
+    "key files: the secret one is private, refused when readable by others, never overwritten") {
   testing::TempDir dir;
   const CurveKeyPair keys = NewKeys(dir, "press-7");
   CHECK(keys.public_key.size() == 40);
@@ -62,8 +63,9 @@ TEST_CASE("key files: the secret one is private, refused when readable by others
 TEST_CASE("allow-list: bare keys, public-key lines, names and comments, bad lines are named") {
   testing::TempDir dir;
   const CurveKeyPair a = NewKeys(dir, "a"), b = NewKeys(dir, "b"), c = NewKeys(dir, "c");
-  testing::WriteText(dir.File("allowed"), "# the agents of line 3\n\n" + a.public_key + " press-1\n" +
-                                              testing::ReadText(dir.File("b.pub")) + c.public_key + "   # press-3\n");
+  testing::WriteText(dir.File("allowed"), "# the agents of line 3\n\n" + a.public_key +
+                                              " press-1\n" + testing::ReadText(dir.File("b.pub")) +
+                                              c.public_key + "   # press-3\n");
   transport::AllowList list;
   REQUIRE(list.Load(dir.File("allowed")).ok());
   CHECK(list.size() == 3);
@@ -98,7 +100,8 @@ struct SecureSetup {
     good = NewKeys(dir, "good");
     other = NewKeys(dir, "other");
     stranger = NewKeys(dir, "stranger");  // not on the list
-    testing::WriteText(dir.File("allowed"), good.public_key + " good\n" + other.public_key + " other\n");
+    testing::WriteText(dir.File("allowed"),
+                       good.public_key + " good\n" + other.public_key + " other\n");
     options.key_path = dir.File("coordinator.key");
     options.allow_path = dir.File("allowed");
     options.min_agents = min_agents;
@@ -110,15 +113,19 @@ struct SecureSetup {
   }
 };
 
-TEST_CASE("no key, an unknown key or the wrong server key: never joins, nothing applied, refusal logged") {
+TEST_CASE(
+    "no key, an unknown key or the wrong server key: never joins, nothing applied, refusal "
+    "logged") {
   SecureSetup s(/*min_agents=*/1);
   Cluster cluster(s.options);
   // Three impostors try for a while; the coordinator (min_agents 1) must not even start.
   cluster.AddAgent(Spec(0, 2, "no-key", CurveConfig{}));
   cluster.AddAgent(Spec(0, 2, "stranger", s.Client(s.stranger, s.coordinator.public_key)));
   cluster.AddAgent(Spec(0, 2, "wrong-server", s.Client(s.good, s.other.public_key)));
-  REQUIRE(cluster.log().WaitFor([](const JsonValue& e) { return e["event"].string == "key_refused"; }, 10));
-  REQUIRE(cluster.log().WaitFor([](const JsonValue& e) { return e["event"].string == "handshake_failed"; }, 10));
+  REQUIRE(cluster.log().WaitFor(
+      [](const JsonValue& e) { return e["event"].string == "key_refused"; }, 10));
+  REQUIRE(cluster.log().WaitFor(
+      [](const JsonValue& e) { return e["event"].string == "handshake_failed"; }, 10));
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   CHECK(cluster.log().Events("agent_joined").empty());
   CHECK(cluster.log().Events("run_started").empty());
@@ -128,7 +135,8 @@ TEST_CASE("no key, an unknown key or the wrong server key: never joins, nothing 
   CHECK(refused[0]["key"].string == s.stranger.public_key);
   CHECK(refused[0]["domain"].string == "agents");
   // Now the real agent: it trains to the optimum of its shard and is the only one ever applied.
-  const size_t good = cluster.AddAgent(Spec(1, 2, "good", s.Client(s.good, s.coordinator.public_key)));
+  const size_t good =
+      cluster.AddAgent(Spec(1, 2, "good", s.Client(s.good, s.coordinator.public_key)));
   const coordinator::RunSummary& r = cluster.Wait(/*grace=*/2);  // the impostors never hear Stop
   CHECK(r.stop_reason == "kkt");
   CHECK(r.agents_joined == 1);
@@ -141,21 +149,29 @@ TEST_CASE("no key, an unknown key or the wrong server key: never joins, nothing 
   CHECK(joined[0]["key_name"].string == "good");
 }
 
-TEST_CASE("a key removed from the allow-list and reloaded is shut out, also on its open connection") {
+TEST_CASE(
+    "a key removed from the allow-list and reloaded is shut out, also on its open connection") {
   SecureSetup s(/*min_agents=*/2);
   s.options.max_epochs = 200;
-  s.options.newton_max_support = 0;  // inner loops only: a long enough run to reload the list mid-way
+  s.options.newton_max_support =
+      0;                           // inner loops only: a long enough run to reload the list mid-way
   s.options.kkt_tolerance = 1e-6;  // one half-shard alone converges slowly (nearly separable rows)
   Cluster cluster(s.options);
   cluster.AddAgent(Spec(0, 2, "good", s.Client(s.good, s.coordinator.public_key)));
   cluster.AddAgent(Spec(1, 2, "other", s.Client(s.other, s.coordinator.public_key)));
-  REQUIRE(cluster.log().WaitFor([](const JsonValue& e) { return e["event"].string == "epoch_begin" && e["epoch"].number >= 2; }, 90));
+  REQUIRE(cluster.log().WaitFor(
+      [](const JsonValue& e) {
+        return e["event"].string == "epoch_begin" && e["epoch"].number >= 2;
+      },
+      90));
   testing::WriteText(s.dir.File("allowed"), s.good.public_key + " good\n");
   cluster.RequestReload();
-  REQUIRE(cluster.log().WaitFor([](const JsonValue& e) {
-    return e["event"].string == "agent_left" && e["agent"].string == "other" &&
-           e["reason"].string.find("removed from the allow-list") != std::string::npos;
-  }, 30));  // deadlines, not expectations: a loaded 2-core CI machine once needed more than 30 s
+  REQUIRE(cluster.log().WaitFor(
+      [](const JsonValue& e) {
+        return e["event"].string == "agent_left" && e["agent"].string == "other" &&
+               e["reason"].string.find("removed from the allow-list") != std::string::npos;
+      },
+      30));  // deadlines, not expectations: a loaded 2-core CI machine once needed more than 30 s
   const coordinator::RunSummary& r = cluster.Wait();
   INFO("stopped: ", r.stop_reason, " after ", r.epochs, " epochs, ", r.seconds, " s");
   CHECK(r.stop_reason == "kkt");
@@ -163,9 +179,11 @@ TEST_CASE("a key removed from the allow-list and reloaded is shut out, also on i
   CHECK(cluster.log().Events("allow_list_reloaded").size() == 1);
   // Its messages after the reload were refused, and a reconnection is refused at the handshake.
   bool refused_message = false;
-  for (const JsonValue& e : cluster.log().Events("message_refused")) refused_message |= e["reason"].string == "key_not_allowed";
+  for (const JsonValue& e : cluster.log().Events("message_refused"))
+    refused_message |= e["reason"].string == "key_not_allowed";
   bool refused_key = false;
-  for (const JsonValue& e : cluster.log().Events("key_refused")) refused_key |= e["key"].string == s.other.public_key;
+  for (const JsonValue& e : cluster.log().Events("key_refused"))
+    refused_key |= e["key"].string == s.other.public_key;
   CHECK((refused_message || refused_key));
   CHECK(cluster.log().Events("agent_joined").size() == 2);
 }

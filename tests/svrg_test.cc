@@ -57,7 +57,8 @@ TEST_CASE("worker step equals the DAP-SVRG formula, with sparse and dense model 
   std::vector<double> g(p);
   double loss_sum;
   worker.ComputeSnapshot(x_tilde.data(), g.data(), &loss_sum);
-  const std::vector<double> mu = {0.3, -0.5, 0.05, 0.0, 0.2, -0.1};  // as if other agents contributed
+  const std::vector<double> mu = {0.3, -0.5, 0.05,
+                                  0.0, 0.2,  -0.1};  // as if other agents contributed
   const double eta = 0.7;
   worker.BeginEpoch(mu.data(), eta, 1);
 
@@ -129,13 +130,14 @@ TEST_CASE("coordinator state: x += Delta, versions, refusals, support") {
   CoordinatorState state(spec, 5);
   CHECK(state.version() == 0);
   const std::vector<double> zeros(5);
-  CHECK(state.ApplyUpdate(VectorView::Dense(zeros.data(), 5), None(), 0, 0, 10) == UpdateVerdict::kWrongPhase);
+  CHECK(state.ApplyUpdate(VectorView::Dense(zeros.data(), 5), None(), 0, 0, 10) ==
+        UpdateVerdict::kWrongPhase);
   state.BeginEpoch();
   CHECK(state.epoch() == 1);
   std::vector<double> g = {0.5, 0, 0, -0.5, 0};
   state.AddGradSum(VectorView::Dense(g.data(), 5), 2.0, 2);
   const SnapshotReport snap = state.FinishGradientPhase(3);
-  CHECK(snap.objective == doctest::Approx(1.0));  // loss 2.0 over 2 rows, x = 0
+  CHECK(snap.objective == doctest::Approx(1.0));   // loss 2.0 over 2 rows, x = 0
   CHECK(snap.kkt == doctest::Approx(0.25 - 0.1));  // mu = 0.25 at zero, minus l1
   CHECK(state.mu()[0] == doctest::Approx(0.25));
 
@@ -146,16 +148,19 @@ TEST_CASE("coordinator state: x += Delta, versions, refusals, support") {
   CHECK(state.version() == 1);
   CHECK(state.x()[1] == 0.5);
   CHECK(state.x()[3] == -2.0);
-  CHECK(std::set<int32_t>(state.support().begin(), state.support().end()) == std::set<int32_t>{1, 3});
+  CHECK(std::set<int32_t>(state.support().begin(), state.support().end()) ==
+        std::set<int32_t>{1, 3});
   CHECK(state.ApplyUpdate(delta, None(), 2, 1, 4) == UpdateVerdict::kWrongEpoch);
   CHECK(state.ApplyUpdate(delta, None(), 1, 5, 4) == UpdateVerdict::kFutureVersion);
-  CHECK(state.ApplyUpdate(VectorView{idx.data(), val.data(), 2, 6}, None(), 1, 1, 4) == UpdateVerdict::kWrongDimension);
+  CHECK(state.ApplyUpdate(VectorView{idx.data(), val.data(), 2, 6}, None(), 1, 1, 4) ==
+        UpdateVerdict::kWrongDimension);
   // Staleness 1 is within a bound of 0? No: refused.
   CHECK(state.ApplyUpdate(delta, None(), 1, 0, 0) == UpdateVerdict::kTooStale);
   CHECK(state.version() == 1);
   // A negating update removes coordinates from the support.
   const std::vector<double> neg = {-0.5, 2.0};
-  CHECK(state.ApplyUpdate(VectorView{idx.data(), neg.data(), 2, 5}, None(), 1, 1, 4) == UpdateVerdict::kApplied);
+  CHECK(state.ApplyUpdate(VectorView{idx.data(), neg.data(), 2, 5}, None(), 1, 1, 4) ==
+        UpdateVerdict::kApplied);
   CHECK(state.support().empty());
   CHECK(state.applied_in_epoch() == 2);
   CHECK(!state.InnerPhaseDone());
@@ -175,13 +180,14 @@ TEST_CASE("stale updates: guarded zeroing never overshoots, entries stop at zero
   const std::vector<double> g(3, 0.0);
   state.AddGradSum(VectorView::Dense(g.data(), 3), 1.0, 1);
   state.FinishGradientPhase(100);
-  auto apply = [&](std::vector<int32_t> di, std::vector<double> dv, std::vector<int32_t> gi, std::vector<double> gv,
-                   int64_t base) {
+  auto apply = [&](std::vector<int32_t> di, std::vector<double> dv, std::vector<int32_t> gi,
+                   std::vector<double> gv, int64_t base) {
     return state.ApplyUpdate(VectorView{di.data(), dv.data(), static_cast<int64_t>(di.size()), 3},
-                             VectorView{gi.data(), gv.data(), static_cast<int64_t>(gi.size()), 3}, state.epoch(), base,
-                             10);
+                             VectorView{gi.data(), gv.data(), static_cast<int64_t>(gi.size()), 3},
+                             state.epoch(), base, 10);
   };
-  REQUIRE(apply({0, 1}, {0.5, -0.2}, {}, {}, 0) == UpdateVerdict::kApplied);  // x = (0.5, -0.2, 0), version 1
+  REQUIRE(apply({0, 1}, {0.5, -0.2}, {}, {}, 0) ==
+          UpdateVerdict::kApplied);  // x = (0.5, -0.2, 0), version 1
   // Three agents read version 1 and each "zero" coordinate 0 (Delta = -0.5): a plain add would
   // leave -1.0; guarded, the first lands on zero and the others find nothing to do.
   for (int k = 0; k < 3; ++k) REQUIRE(apply({}, {}, {0}, {-0.5}, 1) == UpdateVerdict::kApplied);
@@ -215,7 +221,8 @@ TEST_CASE("divergence safeguard: probation once, then roll back to the best snap
   CHECK(epoch(1.0) == V::kBest);
   const std::vector<int32_t> idx = {0};
   const std::vector<double> val = {3.0};
-  state.ApplyUpdate(VectorView{idx.data(), val.data(), 1, 2}, None(), state.epoch(), state.version(), 0);
+  state.ApplyUpdate(VectorView{idx.data(), val.data(), 1, 2}, None(), state.epoch(),
+                    state.version(), 0);
   CHECK(epoch(2.0) == V::kProbation);
   CHECK(state.x()[0] == 3.0);
   CHECK(epoch(1.5) == V::kRolledBack);
@@ -296,8 +303,8 @@ TEST_CASE("the steady-state loop of worker and coordinator state does not alloca
     const long before = testing::AllocationCount();
     for (int t = 0; t < 2000; ++t) {
       worker.Step(state.View(), &update);
-      REQUIRE(state.ApplyUpdate(update.delta.View(), update.guarded.View(), state.epoch(), state.version(), 0) ==
-              UpdateVerdict::kApplied);
+      REQUIRE(state.ApplyUpdate(update.delta.View(), update.guarded.View(), state.epoch(),
+                                state.version(), 0) == UpdateVerdict::kApplied);
     }
     CHECK(testing::AllocationCount() == before);
   }

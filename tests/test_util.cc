@@ -9,10 +9,10 @@
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
-#include <thread>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <thread>
 
 #include "doctest/doctest.h"
 #include "edgetrain/readers.h"
@@ -21,7 +21,9 @@ extern char** environ;
 
 namespace edgetrain::testing {
 
-std::string SourcePath(const std::string& relative) { return std::string(EDGETRAIN_SOURCE_DIR) + "/" + relative; }
+std::string SourcePath(const std::string& relative) {
+  return std::string(EDGETRAIN_SOURCE_DIR) + "/" + relative;
+}
 
 std::vector<std::string> ProgramCommand(const std::string& name) {
   std::vector<std::string> cmd;
@@ -101,7 +103,8 @@ ChildProcess::ChildProcess(const std::vector<std::string>& argv, const std::stri
   if (error_path.empty()) {
     posix_spawn_file_actions_adddup2(&actions, fd, 2);
   } else {
-    posix_spawn_file_actions_addopen(&actions, 2, error_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&actions, 2, error_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                     0644);
   }
   std::vector<char*> args;
   for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));

@@ -1,5 +1,7 @@
 // The wire codec: every message round-trips; vectors travel sparse when smaller; malformed,
 // truncated, misaligned, wrong-dimension and non-finite buffers are refused with a reason.
+#include "edgetrain/wire.h"
+
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -8,7 +10,6 @@
 
 #include "doctest/doctest.h"
 #include "edgetrain/rng.h"
-#include "edgetrain/wire.h"
 
 namespace edgetrain::wire {
 namespace {
@@ -16,7 +17,8 @@ namespace {
 const Header kHeader{"plant-3/press-7", 42, 9};
 
 // Decodes a copy placed at an 8-byte aligned address plus `offset`.
-Result<DecodedMessage> DecodeAt(Decoder& d, std::string_view bytes, size_t offset, std::vector<uint64_t>* storage) {
+Result<DecodedMessage> DecodeAt(Decoder& d, std::string_view bytes, size_t offset,
+                                std::vector<uint64_t>* storage) {
   storage->assign(bytes.size() / 8 + 2, 0);
   char* base = reinterpret_cast<char*>(storage->data()) + offset;
   std::memcpy(base, bytes.data(), bytes.size());
@@ -70,7 +72,8 @@ TEST_CASE("every message round-trips with its header") {
   CHECK(ViewOf(m->As<fb::Update>()->guarded()).value[0] == 2.0);
 
   const std::vector<double> dense = {1, 2, 3, 4, 5};
-  m = DecodeAt(d, e.Snapshot(kHeader, 3, 16, {dense.data(), 5, nullptr, 0}, 0.5, 100, 4), 0, &storage);
+  m = DecodeAt(d, e.Snapshot(kHeader, 3, 16, {dense.data(), 5, nullptr, 0}, 0.5, 100, 4), 0,
+               &storage);
   REQUIRE(m.ok());
   CHECK(ViewOf(m->As<fb::Snapshot>()->mu()).dense());
   CHECK(m->As<fb::Snapshot>()->inner_steps() == 100);
@@ -97,7 +100,8 @@ TEST_CASE("sparse when smaller: 12 bytes an entry against 8 dense") {
   Decoder d;
   d.set_model_size(p);
   std::vector<uint64_t> storage;
-  Result<DecodedMessage> m = DecodeAt(d, e.Model(kHeader, 1, 1, {x.data(), p, nullptr, 0}, true, false), 0, &storage);
+  Result<DecodedMessage> m =
+      DecodeAt(d, e.Model(kHeader, 1, 1, {x.data(), p, nullptr, 0}, true, false), 0, &storage);
   REQUIRE(m.ok());
   CHECK(ViewOf(m->As<fb::Model>()->x()).dense());
 }
@@ -107,7 +111,8 @@ TEST_CASE("a misaligned buffer (as ZeroMQ gives on 32-bit ARM) decodes the same"
   Decoder d;
   d.set_model_size(4);
   const std::vector<double> g = {0.5, -1, 2, 0.25};
-  const std::string bytes(e.GradSum(kHeader, 2, {g.data(), 4, nullptr, 0}, 1.5, 10, Smoothness{10, 1, 1, 1, 1, false}));
+  const std::string bytes(
+      e.GradSum(kHeader, 2, {g.data(), 4, nullptr, 0}, 1.5, 10, Smoothness{10, 1, 1, 1, 1, false}));
   std::vector<uint64_t> storage;
   for (size_t offset : {1, 2, 3, 4, 5, 7}) {
     Result<DecodedMessage> m = DecodeAt(d, bytes, offset, &storage);
@@ -118,7 +123,8 @@ TEST_CASE("a misaligned buffer (as ZeroMQ gives on 32-bit ARM) decodes the same"
   }
 }
 
-TEST_CASE("malformed, truncated, wrong-dimension and non-finite messages are refused with a reason") {
+TEST_CASE(
+    "malformed, truncated, wrong-dimension and non-finite messages are refused with a reason") {
   Encoder e;
   Decoder d;
   d.set_model_size(4);
@@ -130,7 +136,8 @@ TEST_CASE("malformed, truncated, wrong-dimension and non-finite messages are ref
   REQUIRE(DecodeAt(d, good, 0, &storage).ok());
 
   // Every truncation fails cleanly.
-  for (size_t len = 0; len < good.size(); ++len) CHECK_FALSE(DecodeAt(d, good.substr(0, len), 0, &storage).ok());
+  for (size_t len = 0; len < good.size(); ++len)
+    CHECK_FALSE(DecodeAt(d, good.substr(0, len), 0, &storage).ok());
   // Random garbage, and every single-byte corruption, is refused or still self-consistent.
   Rng rng(11);
   std::string garbage(200, '\0');
@@ -154,7 +161,8 @@ TEST_CASE("malformed, truncated, wrong-dimension and non-finite messages are ref
   REQUIRE_FALSE(m.ok());
   CHECK(m.status().message().find("dimension 5, expected 4") != std::string::npos);
   // NaN and infinity.
-  for (double bad : {std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::infinity()}) {
+  for (double bad :
+       {std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::infinity()}) {
     ModelUpdate n;
     n.Reset(4);
     n.delta.Push(2, bad);
@@ -163,7 +171,8 @@ TEST_CASE("malformed, truncated, wrong-dimension and non-finite messages are ref
     CHECK(m.status().message().find("non-finite") != std::string::npos);
   }
   const std::vector<double> g = {0, 0, 0, 0};
-  m = DecodeAt(d, e.GradSum(kHeader, 1, {g.data(), 4, nullptr, 0}, std::nan(""), 3, Smoothness{}), 0, &storage);
+  m = DecodeAt(d, e.GradSum(kHeader, 1, {g.data(), 4, nullptr, 0}, std::nan(""), 3, Smoothness{}),
+               0, &storage);
   REQUIRE_FALSE(m.ok());
   CHECK(m.status().message().find("loss_sum") != std::string::npos);
   // Oversized.
@@ -171,15 +180,17 @@ TEST_CASE("malformed, truncated, wrong-dimension and non-finite messages are ref
   CHECK(small.Decode(good.data(), good.size()).status().code() == StatusCode::kOutOfRange);
 }
 
-TEST_CASE("Newton epochs: a Snapshot names S, a Curvature carries the packed block, bad ones are refused") {
+TEST_CASE(
+    "Newton epochs: a Snapshot names S, a Curvature carries the packed block, bad ones are "
+    "refused") {
   Encoder e;
   Decoder d;
   d.set_model_size(6);
   std::vector<uint64_t> storage;
   const std::vector<double> mu = {1, 2, 3, 4, 5, 6};
   const std::vector<int32_t> support = {0, 3, 5};
-  Result<DecodedMessage> m =
-      DecodeAt(d, e.Snapshot(kHeader, 3, 16, {mu.data(), 6, nullptr, 0}, 0.5, 100, 4, support), 0, &storage);
+  Result<DecodedMessage> m = DecodeAt(
+      d, e.Snapshot(kHeader, 3, 16, {mu.data(), 6, nullptr, 0}, 0.5, 100, 4, support), 0, &storage);
   REQUIRE_MESSAGE(m.ok(), m.status().ToString());
   REQUIRE(m->As<fb::Snapshot>()->newton_support() != nullptr);
   CHECK(m->As<fb::Snapshot>()->newton_support()->size() == 3);
@@ -189,8 +200,10 @@ TEST_CASE("Newton epochs: a Snapshot names S, a Curvature carries the packed blo
   REQUIRE(m.ok());
   CHECK(m->As<fb::Snapshot>()->newton_support() == nullptr);
   // Not increasing, or beyond the model: refused.
-  for (const std::vector<int32_t>& bad : {std::vector<int32_t>{3, 0}, std::vector<int32_t>{1, 1}, std::vector<int32_t>{6}}) {
-    m = DecodeAt(d, e.Snapshot(kHeader, 3, 16, {mu.data(), 6, nullptr, 0}, 0.5, 100, 4, bad), 0, &storage);
+  for (const std::vector<int32_t>& bad :
+       {std::vector<int32_t>{3, 0}, std::vector<int32_t>{1, 1}, std::vector<int32_t>{6}}) {
+    m = DecodeAt(d, e.Snapshot(kHeader, 3, 16, {mu.data(), 6, nullptr, 0}, 0.5, 100, 4, bad), 0,
+                 &storage);
     REQUIRE_FALSE(m.ok());
     CHECK(m.status().message().find("Newton support") != std::string::npos);
   }
@@ -213,8 +226,9 @@ TEST_CASE("Newton epochs: a Snapshot names S, a Curvature carries the packed blo
     auto h = fbb.CreateVector(packed);  // 6 entries, but |S| = 4 needs 10
     auto curvature = fb::CreateCurvature(fbb, 3, 4, h, 800, false);
     auto id = fbb.CreateString(std::string(kHeader.agent_id));
-    fb::FinishEnvelopeBuffer(fbb, fb::CreateEnvelope(fbb, kProtocolVersion, id, kHeader.session, kHeader.seq,
-                                                     fb::Message::Curvature, curvature.Union()));
+    fb::FinishEnvelopeBuffer(
+        fbb, fb::CreateEnvelope(fbb, kProtocolVersion, id, kHeader.session, kHeader.seq,
+                                fb::Message::Curvature, curvature.Union()));
     const std::string bytes(reinterpret_cast<const char*>(fbb.GetBufferPointer()), fbb.GetSize());
     m = DecodeAt(d, bytes, 0, &storage);
     REQUIRE_FALSE(m.ok());

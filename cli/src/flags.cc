@@ -10,9 +10,11 @@ CLI::Validator NumberAtLeast(double bound, bool strict, const std::string& name)
   return CLI::Validator(
       [bound, strict](std::string& text) -> std::string {
         double v;
-        if (!CLI::detail::lexical_cast(text, v) || std::isnan(v)) return "expected a number, got '" + text + "'";
+        if (!CLI::detail::lexical_cast(text, v) || std::isnan(v))
+          return "expected a number, got '" + text + "'";
         if (strict ? !(v > bound) : !(v >= bound)) {
-          return std::string("must be ") + (strict ? "> " : ">= ") + CLI::detail::to_string(bound) + ", got " + text;
+          return std::string("must be ") + (strict ? "> " : ">= ") + CLI::detail::to_string(bound) +
+                 ", got " + text;
         }
         return "";
       },
@@ -64,17 +66,27 @@ Result<ProblemSpec> ProblemFlags::ToSpec() const {
 
 void AddProblemFlags(CLI::App* app, ProblemFlags* f) {
   const std::string group = "Problem";
-  app->add_option("--loss", f->loss, "Smooth loss: logistic, squared-hinge (classification) or squared (regression)")
+  app->add_option("--loss", f->loss,
+                  "Smooth loss: logistic, squared-hinge (classification) or squared (regression)")
       ->check(CLI::IsMember({"logistic", "squared", "squared-hinge"}))
-      ->capture_default_str()->group(group);
-  app->add_option("--l1", f->l1, "l1 penalty weight (lasso / L1-logistic); h(w) includes l1*||w||_1")
-      ->check(kNonNegative)->capture_default_str()->group(group);
+      ->capture_default_str()
+      ->group(group);
+  app->add_option("--l1", f->l1,
+                  "l1 penalty weight (lasso / L1-logistic); h(w) includes l1*||w||_1")
+      ->check(kNonNegative)
+      ->capture_default_str()
+      ->group(group);
   app->add_option("--l2", f->l2, "l2 penalty weight (elastic net); f includes (l2/2)*||w||^2")
-      ->check(kNonNegative)->capture_default_str()->group(group);
-  app->add_option("--lower", f->lower, "Box constraint: every weight >= this (write --lower=-2 for negatives)")
-      ->capture_default_str()->group(group);
+      ->check(kNonNegative)
+      ->capture_default_str()
+      ->group(group);
+  app->add_option("--lower", f->lower,
+                  "Box constraint: every weight >= this (write --lower=-2 for negatives)")
+      ->capture_default_str()
+      ->group(group);
   app->add_option("--upper", f->upper, "Box constraint: every weight <= this")
-      ->capture_default_str()->group(group);
+      ->capture_default_str()
+      ->group(group);
   app->add_flag("--nonneg", f->nonneg, "Non-negative weights (same as --lower=0)")->group(group);
   app->add_flag("--intercept", f->intercept, "Fit an unregularised intercept")->group(group);
 }
@@ -92,11 +104,15 @@ void AddDataFlags(CLI::App* app, DataFlags* f) {
   const std::string group = "Data";
   app->add_option("--task", f->task, "classification (two labels, mapped to -1/+1) or regression")
       ->check(CLI::IsMember({"classification", "regression"}))
-      ->capture_default_str()->group(group);
-  app->add_option("--label-column", f->label_column, "CSV: name of the label column (required for .csv files)")
+      ->capture_default_str()
       ->group(group);
-  app->add_option("--features", f->features, "CSV: feature columns to use, comma separated (default: all others)")
-      ->delimiter(',')->group(group);
+  app->add_option("--label-column", f->label_column,
+                  "CSV: name of the label column (required for .csv files)")
+      ->group(group);
+  app->add_option("--features", f->features,
+                  "CSV: feature columns to use, comma separated (default: all others)")
+      ->delimiter(',')
+      ->group(group);
   app->add_option("--positive-label", f->positive_label,
                   "Which label becomes +1 (default: the larger of the two, numerically or by text)")
       ->group(group);
@@ -105,32 +121,55 @@ void AddDataFlags(CLI::App* app, DataFlags* f) {
 void AddStepFlags(CLI::App* app, StepOptions* s) {
   const std::string group = "Step size";
   app->add_option("--batch", s->batch, "Mini-batch size b (rows per inner step)")
-      ->check(kPositive)->capture_default_str()->group(group);
+      ->check(kPositive)
+      ->capture_default_str()
+      ->group(group);
   app->add_option("--eta", s->eta, "Step size; 0 chooses step-scale / L(b) from the data")
-      ->check(kNonNegative)->capture_default_str()->group(group);
+      ->check(kNonNegative)
+      ->capture_default_str()
+      ->group(group);
   app->add_option("--step-scale", s->step_scale, "eta = step-scale / L(b) when --eta is 0")
-      ->check(kPositive)->capture_default_str()->group(group);
-  app->add_option("--inner-steps", s->inner_steps, "Inner steps m per epoch; 0 chooses epoch-passes * n / b")
-      ->check(kNonNegative)->capture_default_str()->group(group);
-  app->add_option("--epoch-passes", s->epoch_passes, "Data passes of inner steps per epoch when --inner-steps is 0")
-      ->check(kPositive)->capture_default_str()->group(group);
+      ->check(kPositive)
+      ->capture_default_str()
+      ->group(group);
+  app->add_option("--inner-steps", s->inner_steps,
+                  "Inner steps m per epoch; 0 chooses epoch-passes * n / b")
+      ->check(kNonNegative)
+      ->capture_default_str()
+      ->group(group);
+  app->add_option("--epoch-passes", s->epoch_passes,
+                  "Data passes of inner steps per epoch when --inner-steps is 0")
+      ->check(kPositive)
+      ->capture_default_str()
+      ->group(group);
 }
 
 void AddNewtonFlag(CLI::App* app, int64_t* max_support) {
   app->add_option("--newton-max-support", *max_support,
                   "Largest working set of a proximal Newton epoch (0: inner loops only)")
-      ->check(kNonNegative)->capture_default_str()->group("Step size");
+      ->check(kNonNegative)
+      ->capture_default_str()
+      ->group("Step size");
 }
 
 void AddFaultFlags(CLI::App* app, transport::FaultOptions* f) {
   const std::string group = "Testing";
-  app->add_option("--fault-drop", f->drop, "Probability of dropping each message this program sends")
-      ->check(CLI::Range(0.0, 1.0))->capture_default_str()->group(group);
+  app->add_option("--fault-drop", f->drop,
+                  "Probability of dropping each message this program sends")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str()
+      ->group(group);
   app->add_option("--fault-duplicate", f->duplicate, "Probability of sending a message twice")
-      ->check(CLI::Range(0.0, 1.0))->capture_default_str()->group(group);
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str()
+      ->group(group);
   app->add_option("--fault-delay", f->delay, "Probability of holding a message back 50 ms")
-      ->check(CLI::Range(0.0, 1.0))->capture_default_str()->group(group);
-  app->add_option("--fault-seed", f->seed, "Seed of the fault injection")->capture_default_str()->group(group);
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str()
+      ->group(group);
+  app->add_option("--fault-seed", f->seed, "Seed of the fault injection")
+      ->capture_default_str()
+      ->group(group);
 }
 
 }  // namespace edgetrain::cli

@@ -22,7 +22,8 @@ void EpochTable::PrintRow(const EpochReport& r) const {
   }
   std::printf("  %8" PRId64 "  %9.3f", r.nnz, r.seconds);
   if (r.probation) std::printf("  worse than the best snapshot (probation)");
-  if (r.rolled_back) std::printf("  worse again: rolled back to the best snapshot, step halved to %.4g", r.eta);
+  if (r.rolled_back)
+    std::printf("  worse again: rolled back to the best snapshot, step halved to %.4g", r.eta);
   if (r.newton_alpha > 0) {
     std::printf("  Newton step (alpha %g, |S| %" PRId64 ")", r.newton_alpha, r.newton_support);
   }
@@ -34,7 +35,8 @@ void PrintMetrics(const std::string& what, const Model& model, const Dataset& da
   const std::vector<double> z = Decisions(model, data);
   if (model.task == Task::kClassification) {
     const ClassificationMetrics m = EvaluateClassification(data.y(), z, model.spec.loss);
-    std::printf("%s: %" PRId64 " rows, accuracy %.4f, AUC %.4f", what.c_str(), m.rows, m.accuracy, m.auc);
+    std::printf("%s: %" PRId64 " rows, accuracy %.4f, AUC %.4f", what.c_str(), m.rows, m.accuracy,
+                m.auc);
     if (!std::isnan(m.log_loss)) std::printf(", log-loss %.6f", m.log_loss);
     std::printf("\n");
   } else {

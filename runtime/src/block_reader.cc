@@ -28,7 +28,8 @@ Status BlockReader::Next(std::string_view* chunk) {
     if (!eof_ && end_ < buffer_.size()) {
       const size_t got = std::fread(buffer_.data() + end_, 1, buffer_.size() - end_, file_);
       if (got == 0) {
-        if (std::ferror(file_)) return Status::IoError(path_ + ": read failed: " + std::strerror(errno));
+        if (std::ferror(file_))
+          return Status::IoError(path_ + ": read failed: " + std::strerror(errno));
         eof_ = true;
       }
       end_ += got;

@@ -10,9 +10,9 @@
 #include <cstring>
 #include <ctime>
 
-#include "edgetrain/file_util.h"
-#include "edgetrain/fb/checkpoint_generated.h"
 #include "checksummed_nest.h"
+#include "edgetrain/fb/checkpoint_generated.h"
+#include "edgetrain/file_util.h"
 
 namespace edgetrain {
 namespace {
@@ -23,7 +23,8 @@ constexpr const char* kSuffix = ".etck";
 // The sequence number of a checkpoint file name, or 0.
 uint64_t SequenceOf(const std::string& name) {
   const size_t p = std::strlen(kPrefix), s = std::strlen(kSuffix);
-  if (name.size() <= p + s || name.compare(0, p, kPrefix) != 0 || name.compare(name.size() - s, s, kSuffix) != 0) {
+  if (name.size() <= p + s || name.compare(0, p, kPrefix) != 0 ||
+      name.compare(name.size() - s, s, kSuffix) != 0) {
     return 0;
   }
   uint64_t v = 0;
@@ -68,23 +69,28 @@ std::string SerializeCheckpoint(const Checkpoint& c) {
 }
 
 Result<Checkpoint> ParseCheckpoint(std::string_view bytes, const std::string& source) {
-  auto corrupt = [&](const std::string& why) { return Status::Corrupt(source + ": not a usable checkpoint: " + why); };
+  auto corrupt = [&](const std::string& why) {
+    return Status::Corrupt(source + ": not a usable checkpoint: " + why);
+  };
   if (bytes.size() < 8) return corrupt("only " + std::to_string(bytes.size()) + " bytes");
   std::vector<uint64_t> aligned, nested_aligned;
   const uint8_t* buf = AlignedCopy(bytes, &aligned);
   if (!fb::CheckpointFileBufferHasIdentifier(buf)) return corrupt("missing the 'ETCK' identifier");
   flatbuffers::Verifier verifier(buf, bytes.size(), 16, 1000);
-  if (!fb::VerifyCheckpointFileBuffer(verifier)) return corrupt("FlatBuffers verification failed (truncated or damaged)");
+  if (!fb::VerifyCheckpointFileBuffer(verifier))
+    return corrupt("FlatBuffers verification failed (truncated or damaged)");
   const fb::CheckpointFile* file = fb::GetCheckpointFile(buf);
   if (file->checkpoint() == nullptr) return corrupt("empty");
   const uint8_t* nested = ChecksummedNested(file->checkpoint(), file->crc32c(), &nested_aligned);
   if (nested == nullptr) return corrupt("checksum mismatch");
   const fb::Checkpoint* f = flatbuffers::GetRoot<fb::Checkpoint>(nested);
-  if (f->format_version() != 1) return corrupt("format version " + std::to_string(f->format_version()));
+  if (f->format_version() != 1)
+    return corrupt("format version " + std::to_string(f->format_version()));
   Checkpoint c;
   c.fingerprint = f->fingerprint();
   c.dimension = f->dimension();
-  if (f->label_negative() && f->label_positive()) c.labels = LabelMap{f->label_negative()->str(), f->label_positive()->str()};
+  if (f->label_negative() && f->label_positive())
+    c.labels = LabelMap{f->label_negative()->str(), f->label_positive()->str()};
   c.epoch = f->epoch();
   c.version = f->version();
   if (f->x()) c.x.assign(f->x()->begin(), f->x()->end());
@@ -95,7 +101,8 @@ Result<Checkpoint> ParseCheckpoint(std::string_view bytes, const std::string& so
   }
   c.updates_applied = f->updates_applied();
   c.created_unix = f->created_unix();
-  if (c.dimension <= 0 || c.x.size() < static_cast<size_t>(c.dimension) || c.x.size() > static_cast<size_t>(c.dimension) + 1) {
+  if (c.dimension <= 0 || c.x.size() < static_cast<size_t>(c.dimension) ||
+      c.x.size() > static_cast<size_t>(c.dimension) + 1) {
     return corrupt("inconsistent sizes");
   }
   for (double v : c.x) {
@@ -121,7 +128,8 @@ std::vector<std::string> CheckpointStore::Files() const {
 
 Result<std::string> CheckpointStore::Save(const Checkpoint& checkpoint) {
   if (::mkdir(directory_.c_str(), 0750) != 0 && errno != EEXIST) {
-    return Status::IoError(directory_ + ": cannot create the checkpoint directory: " + std::strerror(errno));
+    return Status::IoError(directory_ +
+                           ": cannot create the checkpoint directory: " + std::strerror(errno));
   }
   std::vector<std::string> files = Files();
   if (last_sequence_ == 0 && !files.empty()) {
@@ -129,7 +137,8 @@ Result<std::string> CheckpointStore::Save(const Checkpoint& checkpoint) {
     last_sequence_ = SequenceOf(name);
   }
   char name[64];
-  std::snprintf(name, sizeof name, "%s%012llu%s", kPrefix, static_cast<unsigned long long>(last_sequence_ + 1), kSuffix);
+  std::snprintf(name, sizeof name, "%s%012llu%s", kPrefix,
+                static_cast<unsigned long long>(last_sequence_ + 1), kSuffix);
   const std::string path = directory_ + "/" + name;
   EDGETRAIN_RETURN_IF_ERROR(WriteFileAtomically(path, SerializeCheckpoint(checkpoint)));
   ++last_sequence_;
@@ -140,7 +149,8 @@ Result<std::string> CheckpointStore::Save(const Checkpoint& checkpoint) {
     std::vector<std::string> stale;
     while (const dirent* e = ::readdir(d)) {
       const std::string n = e->d_name;
-      if (n.rfind(kPrefix, 0) == 0 && n.find(std::string(kSuffix) + ".tmp.") != std::string::npos) stale.push_back(n);
+      if (n.rfind(kPrefix, 0) == 0 && n.find(std::string(kSuffix) + ".tmp.") != std::string::npos)
+        stale.push_back(n);
     }
     ::closedir(d);
     for (const std::string& n : stale) ::unlink((directory_ + "/" + n).c_str());
@@ -153,11 +163,13 @@ Result<Checkpoint> CheckpointStore::LoadLatest(std::vector<std::string>* skipped
   if (files.empty()) return Status::NotFound(directory_ + ": no checkpoint");
   for (const std::string& path : files) {
     Result<std::string> bytes = ReadFile(path);
-    Result<Checkpoint> c = bytes.ok() ? ParseCheckpoint(*bytes, path) : Result<Checkpoint>(bytes.status());
+    Result<Checkpoint> c =
+        bytes.ok() ? ParseCheckpoint(*bytes, path) : Result<Checkpoint>(bytes.status());
     if (c.ok()) return c;
     if (skipped != nullptr) skipped->push_back(c.status().message());
   }
-  return Status::Corrupt(directory_ + ": no loadable checkpoint among " + std::to_string(files.size()) + " files");
+  return Status::Corrupt(directory_ + ": no loadable checkpoint among " +
+                         std::to_string(files.size()) + " files");
 }
 
 }  // namespace edgetrain

@@ -18,9 +18,9 @@ namespace edgetrain {
 
 // Writes `inner`'s finished buffer into `outer` as a [ubyte] vector placed at an 8-byte boundary
 // (its doubles are read in place); *crc receives its CRC32C for the envelope's checksum field.
-inline flatbuffers::Offset<flatbuffers::Vector<uint8_t>> NestBuffer(flatbuffers::FlatBufferBuilder* outer,
-                                                                   const flatbuffers::FlatBufferBuilder& inner,
-                                                                   uint32_t* crc) {
+inline flatbuffers::Offset<flatbuffers::Vector<uint8_t>> NestBuffer(
+    flatbuffers::FlatBufferBuilder* outer, const flatbuffers::FlatBufferBuilder& inner,
+    uint32_t* crc) {
   outer->ForceVectorAlignment(inner.GetSize(), sizeof(uint8_t), 8);
   *crc = Crc32c(inner.GetBufferPointer(), inner.GetSize());
   return outer->CreateVector(inner.GetBufferPointer(), inner.GetSize());
@@ -41,7 +41,8 @@ inline const uint8_t* ChecksummedNested(const flatbuffers::Vector<uint8_t>* nest
   if (Crc32c(nested->data(), nested->size()) != crc) return nullptr;
   const uint8_t* data = nested->data();
   if (reinterpret_cast<uintptr_t>(data) % alignof(double) == 0) return data;
-  return AlignedCopy(std::string_view(reinterpret_cast<const char*>(data), nested->size()), storage);
+  return AlignedCopy(std::string_view(reinterpret_cast<const char*>(data), nested->size()),
+                     storage);
 }
 
 }  // namespace edgetrain

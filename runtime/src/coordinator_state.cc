@@ -10,12 +10,18 @@ namespace edgetrain {
 
 const char* UpdateVerdictName(UpdateVerdict verdict) {
   switch (verdict) {
-    case UpdateVerdict::kApplied: return "applied";
-    case UpdateVerdict::kWrongEpoch: return "wrong_epoch";
-    case UpdateVerdict::kTooStale: return "too_stale";
-    case UpdateVerdict::kFutureVersion: return "future_version";
-    case UpdateVerdict::kWrongPhase: return "wrong_phase";
-    case UpdateVerdict::kWrongDimension: return "wrong_dimension";
+    case UpdateVerdict::kApplied:
+      return "applied";
+    case UpdateVerdict::kWrongEpoch:
+      return "wrong_epoch";
+    case UpdateVerdict::kTooStale:
+      return "too_stale";
+    case UpdateVerdict::kFutureVersion:
+      return "future_version";
+    case UpdateVerdict::kWrongPhase:
+      return "wrong_phase";
+    case UpdateVerdict::kWrongDimension:
+      return "wrong_dimension";
   }
   return "unknown";
 }
@@ -116,9 +122,12 @@ SnapshotReport CoordinatorState::FinishGradientPhase(int64_t inner_steps) {
 }
 
 UpdateVerdict CoordinatorState::ApplyUpdate(const VectorView& delta, const VectorView& guarded,
-                                            int64_t epoch, int64_t base_version, int64_t max_staleness) {
-  if (delta.dim != p_ || (guarded.count > 0 && guarded.dim != p_)) return UpdateVerdict::kWrongDimension;
-  if (phase_ != Phase::kInner || applied_in_epoch_ >= inner_steps_) return UpdateVerdict::kWrongPhase;
+                                            int64_t epoch, int64_t base_version,
+                                            int64_t max_staleness) {
+  if (delta.dim != p_ || (guarded.count > 0 && guarded.dim != p_))
+    return UpdateVerdict::kWrongDimension;
+  if (phase_ != Phase::kInner || applied_in_epoch_ >= inner_steps_)
+    return UpdateVerdict::kWrongPhase;
   if (epoch != epoch_) return UpdateVerdict::kWrongEpoch;
   if (base_version > version_) return UpdateVerdict::kFutureVersion;
   const int64_t staleness = version_ - base_version;
@@ -230,7 +239,8 @@ UpdateVerdict CoordinatorState::ApplyUpdate(const VectorView& delta, const Vecto
   return UpdateVerdict::kApplied;
 }
 
-bool CoordinatorState::ChangesSince(int64_t since, int64_t skip_version, std::vector<int32_t>* out) {
+bool CoordinatorState::ChangesSince(int64_t since, int64_t skip_version,
+                                    std::vector<int32_t>* out) {
   out->clear();
   if (since < log_floor_ || since > version_ || version_ - since > kLogRecords) return false;
   int64_t total = 0;

@@ -36,7 +36,8 @@ class CsvParser {
   }
 
   Result<Dataset> Finish() {
-    if (names_.empty()) return Status::InvalidArgument(source_ + ": empty file, expected a header row");
+    if (names_.empty())
+      return Status::InvalidArgument(source_ + ": empty file, expected a header row");
     Result<std::optional<LabelMap>> map = labels_.Finish(&y_, source_);
     if (!map.ok()) return map.status();
     const int32_t dim = std::max(static_cast<int32_t>(feature_columns_.size()), options_.min_dim);
@@ -128,7 +129,8 @@ class CsvParser {
       return all;
     };
     if (options_.label_column.empty()) {
-      return Status::InvalidArgument(source_ + ": a CSV file needs --label-column; columns are: " + list());
+      return Status::InvalidArgument(source_ +
+                                     ": a CSV file needs --label-column; columns are: " + list());
     }
     auto it = by_name.find(options_.label_column);
     if (it == by_name.end()) {

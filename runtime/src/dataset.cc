@@ -66,8 +66,10 @@ Status Dataset::ApplyLabelMap(const LabelMap& map) {
   const double current[2] = {labels_ ? -1.0 : 0.0, 1.0};
   std::string raw[2];
   for (int k = 0; k < 2; ++k) {
-    if (labels_) raw[k] = k == 0 ? labels_->negative : labels_->positive;
-    else if (k < static_cast<int>(raw_labels_.size())) raw[k] = raw_labels_[k];
+    if (labels_)
+      raw[k] = k == 0 ? labels_->negative : labels_->positive;
+    else if (k < static_cast<int>(raw_labels_.size()))
+      raw[k] = raw_labels_[k];
   }
   bool present[2] = {false, false};
   for (double v : y_) present[v == current[1] ? 1 : 0] = true;
@@ -76,8 +78,9 @@ Status Dataset::ApplyLabelMap(const LabelMap& map) {
     if (!present[k]) continue;
     std::optional<double> t = map.Map(raw[k]);
     if (!t) {
-      return Status::InvalidArgument("the data's label '" + raw[k] + "' is not one of the run's labels '" +
-                                     map.negative + "' and '" + map.positive + "'");
+      return Status::InvalidArgument("the data's label '" + raw[k] +
+                                     "' is not one of the run's labels '" + map.negative +
+                                     "' and '" + map.positive + "'");
     }
     target[k] = *t;
   }

@@ -11,11 +11,21 @@ void JsonWriter::AppendString(std::string* out, std::string_view s) {
   out->push_back('"');
   for (char c : s) {
     switch (c) {
-      case '"': *out += "\\\""; break;
-      case '\\': *out += "\\\\"; break;
-      case '\n': *out += "\\n"; break;
-      case '\r': *out += "\\r"; break;
-      case '\t': *out += "\\t"; break;
+      case '"':
+        *out += "\\\"";
+        break;
+      case '\\':
+        *out += "\\\\";
+        break;
+      case '\n':
+        *out += "\\n";
+        break;
+      case '\r':
+        *out += "\\r";
+        break;
+      case '\t':
+        *out += "\\t";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           char buf[8];
@@ -103,7 +113,8 @@ namespace {
 
 class Parser {
  public:
-  explicit Parser(std::string_view text) : p_(text.data()), end_(text.data() + text.size()), begin_(p_) {}
+  explicit Parser(std::string_view text)
+      : p_(text.data()), end_(text.data() + text.size()), begin_(p_) {}
 
   Result<JsonValue> ParseDocument() {
     JsonValue v;
@@ -121,7 +132,8 @@ class Parser {
     while (p_ < end_ && (*p_ == ' ' || *p_ == '\t' || *p_ == '\n' || *p_ == '\r')) ++p_;
   }
   bool Literal(std::string_view word) {
-    if (static_cast<size_t>(end_ - p_) >= word.size() && std::string_view(p_, word.size()) == word) {
+    if (static_cast<size_t>(end_ - p_) >= word.size() &&
+        std::string_view(p_, word.size()) == word) {
       p_ += word.size();
       return true;
     }
@@ -134,24 +146,44 @@ class Parser {
       if (*p_ == '\\') {
         if (++p_ >= end_) return Error("unterminated escape");
         switch (*p_) {
-          case '"': out->push_back('"'); break;
-          case '\\': out->push_back('\\'); break;
-          case '/': out->push_back('/'); break;
-          case 'b': out->push_back('\b'); break;
-          case 'f': out->push_back('\f'); break;
-          case 'n': out->push_back('\n'); break;
-          case 'r': out->push_back('\r'); break;
-          case 't': out->push_back('\t'); break;
+          case '"':
+            out->push_back('"');
+            break;
+          case '\\':
+            out->push_back('\\');
+            break;
+          case '/':
+            out->push_back('/');
+            break;
+          case 'b':
+            out->push_back('\b');
+            break;
+          case 'f':
+            out->push_back('\f');
+            break;
+          case 'n':
+            out->push_back('\n');
+            break;
+          case 'r':
+            out->push_back('\r');
+            break;
+          case 't':
+            out->push_back('\t');
+            break;
           case 'u': {
             if (end_ - p_ < 5) return Error("short \\u escape");
             unsigned code = 0;
             for (int k = 1; k <= 4; ++k) {
               const char c = p_[k];
               code <<= 4;
-              if (c >= '0' && c <= '9') code |= static_cast<unsigned>(c - '0');
-              else if (c >= 'a' && c <= 'f') code |= static_cast<unsigned>(c - 'a' + 10);
-              else if (c >= 'A' && c <= 'F') code |= static_cast<unsigned>(c - 'A' + 10);
-              else return Error("bad \\u escape");
+              if (c >= '0' && c <= '9')
+                code |= static_cast<unsigned>(c - '0');
+              else if (c >= 'a' && c <= 'f')
+                code |= static_cast<unsigned>(c - 'a' + 10);
+              else if (c >= 'A' && c <= 'F')
+                code |= static_cast<unsigned>(c - 'A' + 10);
+              else
+                return Error("bad \\u escape");
             }
             p_ += 4;
             if (code < 0x80) {
@@ -166,7 +198,8 @@ class Parser {
             }
             break;
           }
-          default: return Error("bad escape");
+          default:
+            return Error("bad escape");
         }
         ++p_;
       } else {

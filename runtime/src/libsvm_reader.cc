@@ -70,8 +70,10 @@ class LibsvmParser {
   Status Error(const char* line_start, const char* at, const char* token_end,
                const std::string& expected) const {
     std::string found(at, std::min<size_t>(token_end - at, 40));
-    if (found.empty()) found = "end of line";
-    else found = "'" + found + "'";
+    if (found.empty())
+      found = "end of line";
+    else
+      found = "'" + found + "'";
     return Status::InvalidArgument(source_ + ":" + std::to_string(line_) + ":" +
                                    std::to_string(at - line_start + 1) + ": found " + found +
                                    ", expected " + expected);
@@ -202,7 +204,8 @@ Result<Dataset> ReadLibsvmFile(const std::string& path, const ReadOptions& optio
 
 Result<Dataset> ReadDataFile(const std::string& path, const ReadOptions& options) {
   std::string lower;
-  for (char c : path) lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  for (char c : path)
+    lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
   if (lower.size() >= 4 && lower.compare(lower.size() - 4, 4, ".csv") == 0) {
     return ReadCsvFile(path, options);
   }

@@ -48,7 +48,8 @@ Result<TrainResult> TrainLocal(const Dataset& data, const ProblemSpec& spec,
     double newton_alpha = 0;
     if (search.pending()) {
       std::vector<double> point;
-      const NewtonLineSearch::Verdict v = search.Judge(snap.objective, state.best_objective(), &point);
+      const NewtonLineSearch::Verdict v =
+          search.Judge(snap.objective, state.best_objective(), &point);
       if (v == NewtonLineSearch::Verdict::kNextTrial) {
         state.JumpTo(point);
         continue;
@@ -76,7 +77,8 @@ Result<TrainResult> TrainLocal(const Dataset& data, const ProblemSpec& spec,
     if (rolled_back) {
       // The step was too long for this data: x is back at the best snapshot; halve the step.
       result.plan.eta *= 0.5;
-      if (++result.step_halvings > 40) return Status::Internal("training diverges even with tiny steps");
+      if (++result.step_halvings > 40)
+        return Status::Internal("training diverges even with tiny steps");
     } else if (best) {
       result.last = report;
       result.x = state.snapshot();
@@ -111,8 +113,8 @@ Result<TrainResult> TrainLocal(const Dataset& data, const ProblemSpec& spec,
       std::vector<double> direction;
       double decrease = 0;
       if (SerialNewtonDirection(data, spec, state.mu().data(), state.snapshot().data(),
-                                NewtonWorkingSetSize(snap.nnz, options.newton_max_support), &support, &direction,
-                                &decrease)) {
+                                NewtonWorkingSetSize(snap.nnz, options.newton_max_support),
+                                &support, &direction, &decrease)) {
         std::vector<double> point;
         search.Start(std::move(support), std::move(direction), decrease, state.snapshot(), &point);
         state.JumpTo(point);
@@ -122,10 +124,12 @@ Result<TrainResult> TrainLocal(const Dataset& data, const ProblemSpec& spec,
       newton_cooldown = kNewtonCooldownEpochs;
     }
 
-    worker.BeginEpoch(state.mu().data(), result.plan.eta, result.plan.batch, result.plan.inner_steps);
+    worker.BeginEpoch(state.mu().data(), result.plan.eta, result.plan.batch,
+                      result.plan.inner_steps);
     for (int64_t t = 0; t < result.plan.inner_steps; ++t) {
       worker.Step(state.View(), &update);
-      state.ApplyUpdate(update.delta.View(), update.guarded.View(), state.epoch(), state.version(), 0);
+      state.ApplyUpdate(update.delta.View(), update.guarded.View(), state.epoch(), state.version(),
+                        0);
     }
   }
   return result;

@@ -4,9 +4,12 @@ namespace edgetrain {
 
 const char* LossName(LossKind kind) {
   switch (kind) {
-    case LossKind::kLogistic: return "logistic";
-    case LossKind::kSquared: return "squared";
-    case LossKind::kSquaredHinge: return "squared-hinge";
+    case LossKind::kLogistic:
+      return "logistic";
+    case LossKind::kSquared:
+      return "squared";
+    case LossKind::kSquaredHinge:
+      return "squared-hinge";
   }
   return "unknown";
 }

@@ -28,7 +28,8 @@ ClassificationMetrics EvaluateClassification(const std::vector<double>& y,
   // AUC by the rank-sum (Mann-Whitney) statistic with average ranks for ties.
   std::vector<size_t> order(n);
   std::iota(order.begin(), order.end(), 0);
-  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return decision[a] < decision[b]; });
+  std::sort(order.begin(), order.end(),
+            [&](size_t a, size_t b) { return decision[a] < decision[b]; });
   double rank_sum_pos = 0.0;
   int64_t pos = 0;
   for (size_t k = 0; k < n;) {
@@ -53,7 +54,8 @@ ClassificationMetrics EvaluateClassification(const std::vector<double>& y,
   return m;
 }
 
-RegressionMetrics EvaluateRegression(const std::vector<double>& y, const std::vector<double>& prediction) {
+RegressionMetrics EvaluateRegression(const std::vector<double>& y,
+                                     const std::vector<double>& prediction) {
   RegressionMetrics m;
   const size_t n = y.size();
   m.rows = static_cast<int64_t>(n);

@@ -4,14 +4,15 @@
 #include <cstdio>
 #include <cstring>
 
-#include "edgetrain/file_util.h"
-#include "edgetrain/fb/model_generated.h"
 #include "checksummed_nest.h"
+#include "edgetrain/fb/model_generated.h"
+#include "edgetrain/file_util.h"
 #include "parse_number.h"
 
 namespace edgetrain {
 
-Model Model::FromVector(const std::vector<double>& x, int32_t dim, Task task, const ProblemSpec& spec) {
+Model Model::FromVector(const std::vector<double>& x, int32_t dim, Task task,
+                        const ProblemSpec& spec) {
   Model m;
   m.task = task;
   m.spec = spec;
@@ -74,10 +75,11 @@ std::string SerializeModel(const Model& m) {
   auto mode = fbb.CreateString(s.mode);
   auto stop_reason = fbb.CreateString(s.stop_reason);
   auto software_version = fbb.CreateString(s.software_version);
-  auto summary_off = fb::CreateTrainingSummary(fbb, mode, s.epochs, s.updates, s.rows, s.agents, s.objective,
-                                               s.kkt_violation, s.seconds, s.step_size, s.inner_steps,
-                                               s.batch_size, stop_reason, s.created_unix, software_version);
-  auto reg_off = fb::CreateRegularization(fbb, m.spec.reg.l1, m.spec.reg.l2, m.spec.reg.lower, m.spec.reg.upper);
+  auto summary_off = fb::CreateTrainingSummary(
+      fbb, mode, s.epochs, s.updates, s.rows, s.agents, s.objective, s.kkt_violation, s.seconds,
+      s.step_size, s.inner_steps, s.batch_size, stop_reason, s.created_unix, software_version);
+  auto reg_off = fb::CreateRegularization(fbb, m.spec.reg.l1, m.spec.reg.l2, m.spec.reg.lower,
+                                          m.spec.reg.upper);
   fb::ModelBuilder b(fbb);
   b.add_task(static_cast<fb::Task>(m.task));
   b.add_loss(static_cast<fb::Loss>(m.spec.loss));
@@ -102,7 +104,9 @@ std::string SerializeModel(const Model& m) {
 }
 
 Result<Model> ParseModel(std::string_view bytes, const std::string& source) {
-  auto corrupt = [&](const std::string& why) { return Status::Corrupt(source + ": not a valid edgetrain model file: " + why); };
+  auto corrupt = [&](const std::string& why) {
+    return Status::Corrupt(source + ": not a valid edgetrain model file: " + why);
+  };
   if (bytes.size() < 8) return corrupt("only " + std::to_string(bytes.size()) + " bytes");
   // FlatBuffers reads scalars in place, so give it 8-byte aligned memory.
   std::vector<uint64_t> aligned, nested_aligned;
@@ -111,19 +115,23 @@ Result<Model> ParseModel(std::string_view bytes, const std::string& source) {
     return corrupt("missing the 'ETMD' file identifier");
   }
   flatbuffers::Verifier verifier(buf, bytes.size(), /*max_depth=*/16, /*max_tables=*/1000);
-  if (!fb::VerifyModelFileBuffer(verifier)) return corrupt("FlatBuffers verification failed (truncated or damaged)");
+  if (!fb::VerifyModelFileBuffer(verifier))
+    return corrupt("FlatBuffers verification failed (truncated or damaged)");
   const fb::ModelFile* file = fb::GetModelFile(buf);
   if (file->model() == nullptr) return corrupt("no model inside");
   const uint8_t* nested = ChecksummedNested(file->model(), file->crc32c(), &nested_aligned);
-  if (nested == nullptr) return corrupt("checksum mismatch (the file was damaged after it was written)");
+  if (nested == nullptr)
+    return corrupt("checksum mismatch (the file was damaged after it was written)");
   const fb::Model* f = flatbuffers::GetRoot<fb::Model>(nested);
   if (f->format_version() != 1) {
     return corrupt("format version " + std::to_string(f->format_version()) + ", expected 1");
   }
   Model m;
-  if (f->task() != fb::Task::Classification && f->task() != fb::Task::Regression) return corrupt("unknown task");
+  if (f->task() != fb::Task::Classification && f->task() != fb::Task::Regression)
+    return corrupt("unknown task");
   m.task = static_cast<Task>(f->task());
-  if (static_cast<int>(f->loss()) < 0 || static_cast<int>(f->loss()) > 2) return corrupt("unknown loss");
+  if (static_cast<int>(f->loss()) < 0 || static_cast<int>(f->loss()) > 2)
+    return corrupt("unknown loss");
   m.spec.loss = static_cast<LossKind>(f->loss());
   if (const auto* r = f->regularization()) {
     m.spec.reg.l1 = r->l1();
@@ -145,12 +153,14 @@ Result<Model> ParseModel(std::string_view bytes, const std::string& source) {
   const auto* idx = f->weight_index();
   const auto* val = f->weight_value();
   const uint32_t count = idx ? idx->size() : 0;
-  if ((val ? val->size() : 0) != count) return corrupt("weight_index and weight_value differ in length");
+  if ((val ? val->size() : 0) != count)
+    return corrupt("weight_index and weight_value differ in length");
   int64_t prev = -1;
   for (uint32_t k = 0; k < count; ++k) {
     const int32_t j = idx->Get(k);
     const double v = val->Get(k);
-    if (j <= prev || j >= m.dim) return corrupt("weight index " + std::to_string(j) + " out of order or range");
+    if (j <= prev || j >= m.dim)
+      return corrupt("weight index " + std::to_string(j) + " out of order or range");
     if (!std::isfinite(v)) return corrupt("non-finite weight at index " + std::to_string(j));
     m.weights[j] = v;
     prev = j;
@@ -159,10 +169,12 @@ Result<Model> ParseModel(std::string_view bytes, const std::string& source) {
     if (!l->negative() || !l->positive()) return corrupt("label map without both labels");
     m.labels = LabelMap{l->negative()->str(), l->positive()->str()};
     if (SameLabel(m.labels->negative, m.labels->positive)) {
-      return corrupt("the labels '" + m.labels->negative + "' and '" + m.labels->positive + "' are the same value");
+      return corrupt("the labels '" + m.labels->negative + "' and '" + m.labels->positive +
+                     "' are the same value");
     }
   }
-  if (m.task == Task::kClassification && !m.labels) return corrupt("classification model without labels");
+  if (m.task == Task::kClassification && !m.labels)
+    return corrupt("classification model without labels");
   if (const auto* s = f->scaler()) {
     const int kind = static_cast<int>(s->kind());
     if (kind < 0 || kind > 3) return corrupt("unknown scaler kind");
@@ -246,9 +258,15 @@ std::string ToLiblinearText(const Model& m) {
   const bool l1 = m.spec.reg.l1 > 0;
   std::string solver;
   switch (m.spec.loss) {
-    case LossKind::kLogistic: solver = l1 ? "L1R_LR" : "L2R_LR"; break;
-    case LossKind::kSquaredHinge: solver = l1 ? "L1R_L2LOSS_SVC" : "L2R_L2LOSS_SVC"; break;
-    case LossKind::kSquared: solver = "L2R_L2LOSS_SVR"; break;
+    case LossKind::kLogistic:
+      solver = l1 ? "L1R_LR" : "L2R_LR";
+      break;
+    case LossKind::kSquaredHinge:
+      solver = l1 ? "L1R_L2LOSS_SVC" : "L2R_L2LOSS_SVC";
+      break;
+    case LossKind::kSquared:
+      solver = "L2R_L2LOSS_SVR";
+      break;
   }
   std::string out = "solver_type " + solver + "\nnr_class 2\n";
   if (m.task == Task::kClassification && m.labels) {

@@ -8,8 +8,10 @@
 namespace edgetrain {
 
 Status Regularizer::Validate() const {
-  if (!(l1 >= 0) || !std::isfinite(l1)) return Status::InvalidArgument("l1 must be a finite number >= 0");
-  if (!(l2 >= 0) || !std::isfinite(l2)) return Status::InvalidArgument("l2 must be a finite number >= 0");
+  if (!(l1 >= 0) || !std::isfinite(l1))
+    return Status::InvalidArgument("l1 must be a finite number >= 0");
+  if (!(l2 >= 0) || !std::isfinite(l2))
+    return Status::InvalidArgument("l2 must be a finite number >= 0");
   if (std::isnan(lower) || std::isnan(upper) || !(lower <= upper)) {
     return Status::InvalidArgument("the box needs lower <= upper");
   }

@@ -8,16 +8,21 @@ namespace edgetrain {
 
 const char* ScalerName(ScalerKind kind) {
   switch (kind) {
-    case ScalerKind::kNone: return "none";
-    case ScalerKind::kStandard: return "standard";
-    case ScalerKind::kMinMax: return "minmax";
-    case ScalerKind::kMaxAbs: return "maxabs";
+    case ScalerKind::kNone:
+      return "none";
+    case ScalerKind::kStandard:
+      return "standard";
+    case ScalerKind::kMinMax:
+      return "minmax";
+    case ScalerKind::kMaxAbs:
+      return "maxabs";
   }
   return "unknown";
 }
 
 std::optional<ScalerKind> ParseScalerName(std::string_view name) {
-  for (ScalerKind k : {ScalerKind::kNone, ScalerKind::kStandard, ScalerKind::kMinMax, ScalerKind::kMaxAbs}) {
+  for (ScalerKind k :
+       {ScalerKind::kNone, ScalerKind::kStandard, ScalerKind::kMinMax, ScalerKind::kMaxAbs}) {
     if (name == ScalerName(k)) return k;
   }
   return std::nullopt;
@@ -69,7 +74,8 @@ Scaler Scaler::Fit(const Dataset& data, ScalerKind kind) {
       case ScalerKind::kMaxAbs:
         s.factor[j] = amax[j] > 0 ? 1.0 / amax[j] : 1.0;
         break;
-      case ScalerKind::kNone: break;
+      case ScalerKind::kNone:
+        break;
     }
   }
   return s;
@@ -113,7 +119,8 @@ Dataset Scaler::Apply(const Dataset& data) const {
     }
     row_ptr.push_back(static_cast<int64_t>(idx.size()));
   }
-  Dataset out(std::move(row_ptr), std::move(idx), std::move(val), data.y(), d, data.task(), data.labels());
+  Dataset out(std::move(row_ptr), std::move(idx), std::move(val), data.y(), d, data.task(),
+              data.labels());
   out.set_feature_names(data.feature_names());
   return out;
 }

@@ -20,8 +20,8 @@ std::vector<double> RowSmoothness(const Dataset& data, const ProblemSpec& spec) 
   return l;
 }
 
-Smoothness EstimateSmoothness(const Dataset& data, const ProblemSpec& spec, const RowSampler& sampler,
-                              int power_iterations) {
+Smoothness EstimateSmoothness(const Dataset& data, const ProblemSpec& spec,
+                              const RowSampler& sampler, int power_iterations) {
   const int64_t n = data.rows();
   const int32_t d = data.dim();
   const int64_t p = spec.ModelSize(d);
@@ -86,7 +86,8 @@ Smoothness CombineSmoothness(const std::vector<Smoothness>& parts) {
 Result<StepPlan> PlanSteps(const Smoothness& smoothness, double l2, const StepOptions& options) {
   if (options.batch < 1) return Status::InvalidArgument("the mini-batch size must be at least 1");
   if (options.eta < 0 || !std::isfinite(options.eta)) {
-    return Status::InvalidArgument("the step size must be a finite number > 0 (or 0 for automatic)");
+    return Status::InvalidArgument(
+        "the step size must be a finite number > 0 (or 0 for automatic)");
   }
   if (!(options.step_scale > 0) || !std::isfinite(options.step_scale)) {
     return Status::InvalidArgument("the step scale must be a finite number > 0");
@@ -108,7 +109,8 @@ Result<StepPlan> PlanSteps(const Smoothness& smoothness, double l2, const StepOp
     plan.inner_steps = options.inner_steps;
   } else {
     plan.inner_steps = std::max<int64_t>(
-        1, static_cast<int64_t>(std::ceil(options.epoch_passes * static_cast<double>(smoothness.rows) / b)));
+        1, static_cast<int64_t>(
+               std::ceil(options.epoch_passes * static_cast<double>(smoothness.rows) / b)));
   }
   return plan;
 }

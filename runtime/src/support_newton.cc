@@ -14,8 +14,8 @@ int64_t NewtonWorkingSetSize(int64_t nonzero_weights, int64_t max_support) {
   return std::min(max_support, std::max(kNewtonMinWorkingSet, 2 * nonzero_weights));
 }
 
-NewtonSupport ChooseNewtonSupport(const ProblemSpec& spec, const double* mu, const double* x, int32_t dim,
-                                  int64_t max_size) {
+NewtonSupport ChooseNewtonSupport(const ProblemSpec& spec, const double* mu, const double* x,
+                                  int32_t dim, int64_t max_size) {
   // The non-zero weights, with their sign, and the zero weights whose optimality condition fails
   // (|mu_j| > l1), with the sign of the orthant they move into (-sign mu_j).
   std::vector<int32_t> nonzero, violators;
@@ -39,7 +39,8 @@ NewtonSupport ChooseNewtonSupport(const ProblemSpec& spec, const double* mu, con
   s.index = nonzero;
   s.index.insert(s.index.end(), violators.begin(), violators.end());
   std::sort(s.index.begin(), s.index.end());
-  for (int32_t j : s.index) s.sign.push_back(x[j] != 0.0 ? (x[j] > 0 ? 1.0 : -1.0) : (mu[j] > 0 ? -1.0 : 1.0));
+  for (int32_t j : s.index)
+    s.sign.push_back(x[j] != 0.0 ? (x[j] > 0 ? 1.0 : -1.0) : (mu[j] > 0 ? -1.0 : 1.0));
   if (spec.intercept) {
     s.index.push_back(dim);
     s.sign.push_back(0.0);
@@ -51,7 +52,8 @@ namespace {
 
 // A row with at least 1/kDenseRowShare of its entries in S goes through the blocked path.
 constexpr int64_t kDenseRowShare = 8;
-constexpr double kBlockedSpeedup = 10.0;  // measured: ~7 GFLOP/s blocked, ~0.7 scattered (x86-64, SSE2)
+constexpr double kBlockedSpeedup =
+    10.0;  // measured: ~7 GFLOP/s blocked, ~0.7 scattered (x86-64, SSE2)
 
 void MarkSupport(const NewtonSupport& s, std::vector<int32_t>* pos) {
   for (int64_t k = 0; k < s.size(); ++k) (*pos)[s.index[k]] = static_cast<int32_t>(k);
@@ -68,8 +70,8 @@ void UnmarkSupport(const NewtonSupport& s, std::vector<int32_t>* pos) {
 //   H_FF (w_F - x_F) = -(g_F + l1 sign w_F) + H_FG x_G.
 // It replaces CD's w when it keeps every sign and the zero entries stay optimal
 // (|g_G + (H (w - x))_G| <= l1), i.e. when it is the exact minimiser of q.
-void PolishOnFace(const NewtonSupport& s, const Eigen::MatrixXd& h, const Eigen::VectorXd& g, double l1,
-                  const double* x, int32_t dim, Eigen::VectorXd* w) {
+void PolishOnFace(const NewtonSupport& s, const Eigen::MatrixXd& h, const Eigen::VectorXd& g,
+                  double l1, const double* x, int32_t dim, Eigen::VectorXd* w) {
   constexpr int64_t kMaxFace = 1500;  // LDLT of the face: |F|^3 / 3 multiply-adds
   const int64_t m = s.size();
   std::vector<int64_t> face, zero;
@@ -129,8 +131,8 @@ double SupportHessianWork(const Dataset& data, const ProblemSpec& spec, const Ne
   return work;
 }
 
-void AccumulateSupportHessian(const Dataset& data, const ProblemSpec& spec, const double* x, const NewtonSupport& s,
-                              std::vector<int32_t>* pos, double* packed) {
+void AccumulateSupportHessian(const Dataset& data, const ProblemSpec& spec, const double* x,
+                              const NewtonSupport& s, std::vector<int32_t>* pos, double* packed) {
   const int64_t m = s.size();
   if (m == 0) return;
   const int32_t d = data.dim();
@@ -146,7 +148,8 @@ void AccumulateSupportHessian(const Dataset& data, const ProblemSpec& spec, cons
   // the triangle at the end.
   constexpr int64_t kBlock = 64;
   const double data_bytes = static_cast<double>(data.nnz()) * (sizeof(int32_t) + sizeof(double));
-  const bool full = static_cast<double>(m) * static_cast<double>(m) * sizeof(double) <= 0.1 * data_bytes;
+  const bool full =
+      static_cast<double>(m) * static_cast<double>(m) * sizeof(double) <= 0.1 * data_bytes;
   Eigen::MatrixXd h = full ? Eigen::MatrixXd::Zero(m, m) : Eigen::MatrixXd();
   Eigen::MatrixXd block = Eigen::MatrixXd::Zero(m, kBlock);
   Eigen::MatrixXd panel(full ? 0 : kBlock, full ? 0 : m);  // panel(k, a - c0) = H(a, c0 + k)
@@ -212,9 +215,10 @@ void AccumulateSupportHessian(const Dataset& data, const ProblemSpec& spec, cons
   UnmarkSupport(s, pos);
 }
 
-bool ProxNewtonDirection(const ProblemSpec& spec, const NewtonSupport& s, const double* packed, int64_t rows,
-                         const double* mu, const double* x, int32_t dim, std::vector<double>* direction,
-                         double* decrease, int max_sweeps, int* sweeps) {
+bool ProxNewtonDirection(const ProblemSpec& spec, const NewtonSupport& s, const double* packed,
+                         int64_t rows, const double* mu, const double* x, int32_t dim,
+                         std::vector<double>* direction, double* decrease, int max_sweeps,
+                         int* sweeps) {
   const int64_t m = s.size();
   if (m == 0 || rows <= 0) return false;
   const double l1 = spec.reg.l1, l2 = spec.reg.l2;
@@ -274,13 +278,14 @@ bool ProxNewtonDirection(const ProblemSpec& spec, const NewtonSupport& s, const 
   return std::isfinite(dec);
 }
 
-void NewtonLinePoint(const NewtonSupport& s, const std::vector<double>& direction, double alpha, const double* x,
-                     double* out) {
+void NewtonLinePoint(const NewtonSupport& s, const std::vector<double>& direction, double alpha,
+                     const double* x, double* out) {
   for (int64_t a = 0; a < s.size(); ++a) out[s.index[a]] = x[s.index[a]] + alpha * direction[a];
 }
 
-bool SerialNewtonDirection(const Dataset& data, const ProblemSpec& spec, const double* mu, const double* x,
-                           int64_t working_set, NewtonSupport* s, std::vector<double>* direction, double* decrease) {
+bool SerialNewtonDirection(const Dataset& data, const ProblemSpec& spec, const double* mu,
+                           const double* x, int64_t working_set, NewtonSupport* s,
+                           std::vector<double>* direction, double* decrease) {
   if (spec.reg.HasBox() || working_set <= 0) return false;
   const int32_t d = data.dim();
   *s = ChooseNewtonSupport(spec, mu, x, d, working_set);
@@ -288,10 +293,12 @@ bool SerialNewtonDirection(const Dataset& data, const ProblemSpec& spec, const d
   if (m == 0) return false;
   std::vector<int32_t> pos(static_cast<size_t>(spec.ModelSize(d)), -1);
   const double work = SupportHessianWork(data, spec, *s, &pos);
-  if (work > kNewtonMaxWorkPerNonzero * static_cast<double>(std::max<int64_t>(data.nnz(), 1))) return false;
+  if (work > kNewtonMaxWorkPerNonzero * static_cast<double>(std::max<int64_t>(data.nnz(), 1)))
+    return false;
   std::vector<double> packed(static_cast<size_t>(m * (m + 1) / 2), 0.0);
   AccumulateSupportHessian(data, spec, x, *s, &pos, packed.data());
-  return ProxNewtonDirection(spec, *s, packed.data(), data.rows(), mu, x, d, direction, decrease) && *decrease < 0.0;
+  return ProxNewtonDirection(spec, *s, packed.data(), data.rows(), mu, x, d, direction, decrease) &&
+         *decrease < 0.0;
 }
 
 void NewtonLineSearch::Start(NewtonSupport s, std::vector<double> direction, double decrease,
@@ -306,7 +313,8 @@ void NewtonLineSearch::Start(NewtonSupport s, std::vector<double> direction, dou
   NewtonLinePoint(support_, direction_, alpha_, from_.data(), point->data());
 }
 
-NewtonLineSearch::Verdict NewtonLineSearch::Judge(double objective, double base_objective, std::vector<double>* point) {
+NewtonLineSearch::Verdict NewtonLineSearch::Judge(double objective, double base_objective,
+                                                  std::vector<double>* point) {
   if (objective <= base_objective + kNewtonArmijo * alpha_ * decrease_) {
     pending_ = false;
     return Verdict::kAccepted;

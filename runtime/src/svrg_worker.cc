@@ -7,12 +7,16 @@ namespace edgetrain {
 
 namespace {
 
-RowSampler MakeSampler(const Dataset& shard, const ProblemSpec& spec, SvrgWorker::Sampling sampling) {
+RowSampler MakeSampler(const Dataset& shard, const ProblemSpec& spec,
+                       SvrgWorker::Sampling sampling) {
   const std::vector<double> l = RowSmoothness(shard, spec);
   switch (sampling) {
-    case SvrgWorker::Sampling::kUniform: return RowSampler::Uniform(l);
-    case SvrgWorker::Sampling::kImportance: return RowSampler::Importance(l);
-    case SvrgWorker::Sampling::kAuto: break;
+    case SvrgWorker::Sampling::kUniform:
+      return RowSampler::Uniform(l);
+    case SvrgWorker::Sampling::kImportance:
+      return RowSampler::Importance(l);
+    case SvrgWorker::Sampling::kAuto:
+      break;
   }
   return RowSampler::Choose(l);
 }
@@ -26,7 +30,7 @@ double LazyL1Steps(double x, int64_t k, double a, double t) {
   if (x > 0) {
     const double s = a + t;  // while x > s a step is x - s
     if (s == 0.0) return x;
-    int64_t i = 0;           // steps taken while x > s
+    int64_t i = 0;  // steps taken while x > s
     if (x > s) {
       const double q = std::ceil(x / s - 1.0);
       i = q >= static_cast<double>(k) ? k : static_cast<int64_t>(q);
@@ -44,7 +48,8 @@ double LazyL1Steps(double x, int64_t k, double a, double t) {
   return x - static_cast<double>(k) * (a - t);
 }
 
-SvrgWorker::SvrgWorker(const Dataset* shard, const ProblemSpec& spec, uint64_t seed, Sampling sampling)
+SvrgWorker::SvrgWorker(const Dataset* shard, const ProblemSpec& spec, uint64_t seed,
+                       Sampling sampling)
     : shard_(shard),
       spec_(spec),
       rng_(seed),
@@ -190,7 +195,8 @@ void SvrgWorker::StepImpl(const ModelView& x_hat, ModelUpdate* update) {
       const double next = reg.Prox(xj - eta * (g_acc + mu_[j] + reg.l2 * xj), eta);
       const double dj = next - xj;
       if (dj == 0.0) return;
-      const bool kink = (next == 0.0 && kink_at_zero) || (box && (next == reg.lower || next == reg.upper));
+      const bool kink =
+          (next == 0.0 && kink_at_zero) || (box && (next == reg.lower || next == reg.upper));
       (kink ? update->guarded : update->delta).Push(j, dj);
     } else {
       const double dj = -eta * (g_acc + mu_[j]);  // intercept: unregularised

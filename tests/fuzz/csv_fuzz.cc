@@ -1,5 +1,6 @@
 // libFuzzer target: ParseCsv (first input line: label column[|feature|...], then the CSV text).
-// The checks live in fuzz_checks.cc (shared with tests/fuzz_regression_test.cc); see docs/fuzzing.md.
+// The checks live in fuzz_checks.cc (shared with tests/fuzz_regression_test.cc); see
+// docs/fuzzing.md.
 #include <cstddef>
 #include <cstdint>
 

@@ -36,12 +36,14 @@ FailureHandler g_failure = DefaultFailure;
   std::abort();  // a handler that returns is a bug of the caller; stop anyway
 }
 
-#define FUZZ_CHECK(cond, context)                                                          \
-  do {                                                                                     \
-    if (!(cond)) {                                                                         \
-      ::edgetrain::fuzz::Fail(std::string(__FILE__ ":") + std::to_string(__LINE__) + ": " \
-                              "(" #cond ") is false; " + (context));                       \
-    }                                                                                      \
+#define FUZZ_CHECK(cond, context)                                                    \
+  do {                                                                               \
+    if (!(cond)) {                                                                   \
+      ::edgetrain::fuzz::Fail(std::string(__FILE__ ":") + std::to_string(__LINE__) + \
+                              ": "                                                   \
+                              "(" #cond ") is false; " +                             \
+                              (context));                                            \
+    }                                                                                \
   } while (0)
 
 bool SameDouble(double a, double b) { return a == b || (std::isnan(a) && std::isnan(b)); }
@@ -90,15 +92,20 @@ void CheckTargets(const Dataset& d, const ReadOptions& o, const char* mode) {
     FUZZ_CHECK(!d.labels().has_value(), ctx);
     FUZZ_CHECK(raw.size() == 1 || raw.size() == 2, ctx);
     FUZZ_CHECK(d.rows() > 0, ctx);
-    if (raw.size() == 2) FUZZ_CHECK(!SameLabel(raw[0], raw[1]), ctx + ": '" + raw[0] + "', '" + raw[1] + "'");
-    for (double y : d.y()) FUZZ_CHECK((y == 0.0 || y == 1.0) && y < static_cast<double>(raw.size()), ctx);
+    if (raw.size() == 2)
+      FUZZ_CHECK(!SameLabel(raw[0], raw[1]), ctx + ": '" + raw[0] + "', '" + raw[1] + "'");
+    for (double y : d.y())
+      FUZZ_CHECK((y == 0.0 || y == 1.0) && y < static_cast<double>(raw.size()), ctx);
     return;
   }
   FUZZ_CHECK(d.labels().has_value(), ctx);
   const LabelMap& map = *d.labels();
-  FUZZ_CHECK(!SameLabel(map.negative, map.positive), ctx + ": '" + map.negative + "', '" + map.positive + "'");
-  FUZZ_CHECK(map.Map(map.negative) == std::optional<double>(-1.0), ctx + ": label '" + map.negative + "'");
-  FUZZ_CHECK(map.Map(map.positive) == std::optional<double>(1.0), ctx + ": label '" + map.positive + "'");
+  FUZZ_CHECK(!SameLabel(map.negative, map.positive),
+             ctx + ": '" + map.negative + "', '" + map.positive + "'");
+  FUZZ_CHECK(map.Map(map.negative) == std::optional<double>(-1.0),
+             ctx + ": label '" + map.negative + "'");
+  FUZZ_CHECK(map.Map(map.positive) == std::optional<double>(1.0),
+             ctx + ": label '" + map.positive + "'");
   if (o.labels) FUZZ_CHECK(map == *o.labels, ctx);
   bool seen[2] = {false, false};
   for (double y : d.y()) {
@@ -125,7 +132,8 @@ void CheckSameFeatures(const Dataset& a, const Dataset& b, const char* what) {
 
 using ParseFn = Result<Dataset> (*)(std::string_view, const std::string&, const ReadOptions&);
 
-Result<Dataset> Parse(ParseFn parse, std::string_view text, const ReadOptions& o, const char* mode) {
+Result<Dataset> Parse(ParseFn parse, std::string_view text, const ReadOptions& o,
+                      const char* mode) {
   Result<Dataset> r = parse(text, kSource, o);
   if (r.ok()) {
     CheckDataset(*r, o, mode);
@@ -151,25 +159,29 @@ void CheckReader(ParseFn parse, std::string_view text, const ReadOptions& base) 
     // The other label as the positive one: every target flips.
     ReadOptions flip = cls;
     flip.positive_label = rc->labels()->negative;
-    Result<Dataset> flipped = Parse(parse, text, flip, "classification with the other positive label");
+    Result<Dataset> flipped =
+        Parse(parse, text, flip, "classification with the other positive label");
     FUZZ_CHECK(flipped.ok(), flipped.status().ToString());
     CheckSameFeatures(*rc, *flipped, "flipped labels");
     FUZZ_CHECK(flipped->labels()->positive == rc->labels()->negative, "flipped labels");
     FUZZ_CHECK(flipped->labels()->negative == rc->labels()->positive, "flipped labels");
-    for (int64_t i = 0; i < rc->rows(); ++i) FUZZ_CHECK(flipped->y()[i] == -rc->y()[i], "flipped labels");
+    for (int64_t i = 0; i < rc->rows(); ++i)
+      FUZZ_CHECK(flipped->y()[i] == -rc->y()[i], "flipped labels");
   }
 
   ReadOptions deferred = cls;
   deferred.defer_label_map = true;
   Result<Dataset> rd = Parse(parse, text, deferred, "classification, label map deferred");
-  FUZZ_CHECK(rd.ok() || !rc.ok(), "deferring the label map refused a file that reads: " + rd.status().ToString());
+  FUZZ_CHECK(rd.ok() || !rc.ok(),
+             "deferring the label map refused a file that reads: " + rd.status().ToString());
   if (rd.ok()) {
     if (rc.ok()) CheckSameFeatures(*rc, *rd, "deferred");
     // What the agent does after the coordinator's Welcome: apply the run's mapping.
     const std::vector<std::string>& raw = rd->raw_labels();
     Dataset mapped = *rd;
     if (raw.size() == 2) {
-      FUZZ_CHECK(rc.ok(), "two distinct labels deferred but not readable: " + rc.status().ToString());
+      FUZZ_CHECK(rc.ok(),
+                 "two distinct labels deferred but not readable: " + rc.status().ToString());
       Result<LabelMap> map = ChooseLabelMap(raw[0], raw[1], std::nullopt);
       FUZZ_CHECK(map.ok(), map.status().ToString());
       Status st = mapped.ApplyLabelMap(*map);
@@ -195,7 +207,8 @@ void CheckReader(ParseFn parse, std::string_view text, const ReadOptions& base) 
       Result<Dataset> rw = Parse(parse, text, wider, "regression, min_dim");
       FUZZ_CHECK(rw.ok(), rw.status().ToString());
       FUZZ_CHECK(rw->dim() == rr->dim() + 3, "min_dim");
-      FUZZ_CHECK(rw->row_ptr() == rr->row_ptr() && rw->index() == rr->index() && rw->value() == rr->value(),
+      FUZZ_CHECK(rw->row_ptr() == rr->row_ptr() && rw->index() == rr->index() &&
+                     rw->value() == rr->value(),
                  "min_dim");
     }
   }
@@ -203,7 +216,8 @@ void CheckReader(ParseFn parse, std::string_view text, const ReadOptions& base) 
 
 // Line ends: the same text with "\r\n" for "\n" reads the same (files from Windows tools).
 void CheckCrlf(ParseFn parse, std::string_view text, const ReadOptions& base) {
-  if (text.find('\r') != std::string_view::npos || text.find('\n') == std::string_view::npos) return;
+  if (text.find('\r') != std::string_view::npos || text.find('\n') == std::string_view::npos)
+    return;
   std::string crlf;
   crlf.reserve(text.size() * 2);
   for (char c : text) {
@@ -215,8 +229,8 @@ void CheckCrlf(ParseFn parse, std::string_view text, const ReadOptions& base) {
     o.task = task;
     Result<Dataset> lf = parse(text, kSource, o);
     Result<Dataset> cr = parse(crlf, kSource, o);
-    FUZZ_CHECK(lf.ok() == cr.ok(), std::string("CRLF changes the verdict: LF ") + lf.status().ToString() +
-                                       ", CRLF " + cr.status().ToString());
+    FUZZ_CHECK(lf.ok() == cr.ok(), std::string("CRLF changes the verdict: LF ") +
+                                       lf.status().ToString() + ", CRLF " + cr.status().ToString());
     if (!lf.ok()) continue;
     CheckSameFeatures(*lf, *cr, "CRLF");
     FUZZ_CHECK(lf->y() == cr->y(), "CRLF");
@@ -235,14 +249,21 @@ struct WireVector {
 std::vector<WireVector> VectorsOf(const wire::DecodedMessage& m) {
   namespace fb = wire::fb;
   switch (m.type) {
-    case fb::Message::Welcome: return {{m.As<fb::Welcome>()->model(), "model", true}};
-    case fb::Message::EpochBegin: return {{m.As<fb::EpochBegin>()->snapshot(), "snapshot", true}};
-    case fb::Message::GradSum: return {{m.As<fb::GradSum>()->grad(), "grad", true}};
-    case fb::Message::Snapshot: return {{m.As<fb::Snapshot>()->mu(), "mu", true}};
+    case fb::Message::Welcome:
+      return {{m.As<fb::Welcome>()->model(), "model", true}};
+    case fb::Message::EpochBegin:
+      return {{m.As<fb::EpochBegin>()->snapshot(), "snapshot", true}};
+    case fb::Message::GradSum:
+      return {{m.As<fb::GradSum>()->grad(), "grad", true}};
+    case fb::Message::Snapshot:
+      return {{m.As<fb::Snapshot>()->mu(), "mu", true}};
     case fb::Message::Update:
-      return {{m.As<fb::Update>()->delta(), "delta", true}, {m.As<fb::Update>()->guarded(), "guarded", false}};
-    case fb::Message::Model: return {{m.As<fb::Model>()->x(), "x", true}};
-    default: return {};
+      return {{m.As<fb::Update>()->delta(), "delta", true},
+              {m.As<fb::Update>()->guarded(), "guarded", false}};
+    case fb::Message::Model:
+      return {{m.As<fb::Model>()->x(), "x", true}};
+    default:
+      return {};
   }
 }
 
@@ -259,7 +280,8 @@ void CheckReplica(const VectorView& view, const std::string& ctx) {
     seen[j] = 1;
     expect[j] = view.value[k];
   }
-  if (!repeats) FUZZ_CHECK(replica.x() == expect, ctx);  // a repeated index is not the sender's promise
+  if (!repeats)
+    FUZZ_CHECK(replica.x() == expect, ctx);  // a repeated index is not the sender's promise
   const ModelView mv = replica.View();
   std::vector<char> in_support(view.dim, 0);
   for (int64_t s = 0; s < mv.support_size; ++s) {
@@ -281,7 +303,8 @@ void CheckReplica(const VectorView& view, const std::string& ctx) {
 // vector entry.
 void CheckDecoded(const wire::DecodedMessage& m, int64_t model_size) {
   namespace fb = wire::fb;
-  const std::string ctx = std::string(wire::MessageName(m.type)) + ", model size " + std::to_string(model_size);
+  const std::string ctx =
+      std::string(wire::MessageName(m.type)) + ", model size " + std::to_string(model_size);
   FUZZ_CHECK(m.envelope != nullptr && m.type != fb::Message::NONE, ctx);
   FUZZ_CHECK(m.envelope->protocol() == wire::kProtocolVersion, ctx);
   FUZZ_CHECK(!m.agent_id.empty() && m.agent_id.size() <= 128, ctx);
@@ -300,23 +323,28 @@ void CheckDecoded(const wire::DecodedMessage& m, int64_t model_size) {
       break;
     }
     case fb::Message::Welcome:
-      FUZZ_CHECK(m.As<fb::Welcome>()->problem() != nullptr && m.As<fb::Welcome>()->dimension() > 0, ctx);
+      FUZZ_CHECK(m.As<fb::Welcome>()->problem() != nullptr && m.As<fb::Welcome>()->dimension() > 0,
+                 ctx);
       break;
     case fb::Message::GradSum: {
       const auto* g = m.As<fb::GradSum>();
       FUZZ_CHECK(std::isfinite(g->loss_sum()) && g->rows() > 0, ctx);
-      for (double s : {g->l_max(), g->l_avg(), g->l_full(), g->l_q()}) FUZZ_CHECK(std::isfinite(s) && s >= 0, ctx);
+      for (double s : {g->l_max(), g->l_avg(), g->l_full(), g->l_q()})
+        FUZZ_CHECK(std::isfinite(s) && s >= 0, ctx);
       break;
     }
     case fb::Message::Snapshot: {
       const auto* s = m.As<fb::Snapshot>();
-      FUZZ_CHECK(std::isfinite(s->eta()) && s->eta() > 0 && s->inner_steps() > 0 && s->batch() > 0, ctx);
-      if (const auto* support = s->newton_support(); support != nullptr) {  // what an agent indexes with
+      FUZZ_CHECK(std::isfinite(s->eta()) && s->eta() > 0 && s->inner_steps() > 0 && s->batch() > 0,
+                 ctx);
+      if (const auto* support = s->newton_support();
+          support != nullptr) {  // what an agent indexes with
         FUZZ_CHECK(static_cast<int64_t>(support->size()) <= wire::kMaxNewtonSupport, ctx);
         int64_t previous = -1;
         for (uint32_t j : *support) {
           FUZZ_CHECK(static_cast<int64_t>(j) > previous, ctx + ": Newton support not increasing");
-          FUZZ_CHECK(model_size <= 0 || static_cast<int64_t>(j) < model_size, ctx + ": Newton support out of range");
+          FUZZ_CHECK(model_size <= 0 || static_cast<int64_t>(j) < model_size,
+                     ctx + ": Newton support out of range");
           previous = j;
         }
       }
@@ -327,7 +355,9 @@ void CheckDecoded(const wire::DecodedMessage& m, int64_t model_size) {
       const int64_t size = c->support_size();
       FUZZ_CHECK(size > 0 && size <= wire::kMaxNewtonSupport && c->rows() > 0, ctx);
       if (!c->declined()) {
-        FUZZ_CHECK(c->hessian() != nullptr && static_cast<int64_t>(c->hessian()->size()) == size * (size + 1) / 2, ctx);
+        FUZZ_CHECK(c->hessian() != nullptr &&
+                       static_cast<int64_t>(c->hessian()->size()) == size * (size + 1) / 2,
+                   ctx);
         FUZZ_CHECK(reinterpret_cast<uintptr_t>(c->hessian()->data()) % alignof(double) == 0, ctx);
         for (double v : *c->hessian()) FUZZ_CHECK(std::isfinite(v), ctx);
       }
@@ -347,12 +377,14 @@ void CheckDecoded(const wire::DecodedMessage& m, int64_t model_size) {
     if (model_size > 0) FUZZ_CHECK(view.dim == model_size, vctx);
     if (w.v->index() != nullptr) {
       FUZZ_CHECK(view.index != nullptr && !view.dense() && view.count <= view.dim, vctx);
-      for (int64_t k = 0; k < view.count; ++k) FUZZ_CHECK(view.index[k] >= 0 && view.index[k] < view.dim, vctx);
+      for (int64_t k = 0; k < view.count; ++k)
+        FUZZ_CHECK(view.index[k] >= 0 && view.index[k] < view.dim, vctx);
     } else {
       FUZZ_CHECK(view.dense() && view.count == view.dim, vctx);
     }
     // Read in place by the receiver: the doubles must be aligned (check before reading them).
-    FUZZ_CHECK(view.count == 0 || reinterpret_cast<uintptr_t>(view.value) % alignof(double) == 0, vctx);
+    FUZZ_CHECK(view.count == 0 || reinterpret_cast<uintptr_t>(view.value) % alignof(double) == 0,
+               vctx);
     for (int64_t k = 0; k < view.count; ++k) {
       FUZZ_CHECK(std::isfinite(view.value[k]), vctx);
       sink = sink + (view.value[k] != 0.0);
@@ -370,13 +402,13 @@ std::string WrapNestedModel(std::string_view nested, bool misalign) {
   std::string out;
   auto put16 = [&](uint16_t v) { out.append(reinterpret_cast<const char*>(&v), 2); };
   auto put32 = [&](uint32_t v) { out.append(reinterpret_cast<const char*>(&v), 4); };
-  put32(16);        // the root table is at 16
-  out += "ETMD";    // file identifier
-  put16(8);         // vtable at 8: 8 bytes,
-  put16(12);        //   table of 12 bytes,
-  put16(4);         //   crc32c at +4,
-  put16(8);         //   model at +8
-  put32(8);         // table at 16: its vtable is 8 bytes before
+  put32(16);      // the root table is at 16
+  out += "ETMD";  // file identifier
+  put16(8);       // vtable at 8: 8 bytes,
+  put16(12);      //   table of 12 bytes,
+  put16(4);       //   crc32c at +4,
+  put16(8);       //   model at +8
+  put32(8);       // table at 16: its vtable is 8 bytes before
   put32(Crc32c(nested.data(), nested.size()));
   const uint32_t vector_at = misalign ? 32 : 28;  // the bytes follow the 4-byte length
   put32(vector_at - 24);
@@ -407,7 +439,8 @@ std::optional<std::string> NestedModelBytes(std::string_view bytes) {
 void CheckModel(const Model& m, const std::string& ctx) {
   FUZZ_CHECK(m.task == Task::kClassification || m.task == Task::kRegression, ctx);
   FUZZ_CHECK(m.spec.loss == LossKind::kLogistic || m.spec.loss == LossKind::kSquared ||
-                 m.spec.loss == LossKind::kSquaredHinge, ctx);
+                 m.spec.loss == LossKind::kSquaredHinge,
+             ctx);
   FUZZ_CHECK(m.spec.reg.Validate().ok(), ctx);
   FUZZ_CHECK(m.dim >= 0 && m.weights.size() == static_cast<size_t>(m.dim), ctx);
   for (double w : m.weights) FUZZ_CHECK(std::isfinite(w), ctx);
@@ -416,12 +449,15 @@ void CheckModel(const Model& m, const std::string& ctx) {
   if (m.labels) {
     FUZZ_CHECK(!SameLabel(m.labels->negative, m.labels->positive),
                ctx + ": labels '" + m.labels->negative + "', '" + m.labels->positive + "'");
-    FUZZ_CHECK(m.labels->Map(m.labels->negative) == std::optional<double>(-1.0), ctx + ": label '" + m.labels->negative + "'");
-    FUZZ_CHECK(m.labels->Map(m.labels->positive) == std::optional<double>(1.0), ctx + ": label '" + m.labels->positive + "'");
+    FUZZ_CHECK(m.labels->Map(m.labels->negative) == std::optional<double>(-1.0),
+               ctx + ": label '" + m.labels->negative + "'");
+    FUZZ_CHECK(m.labels->Map(m.labels->positive) == std::optional<double>(1.0),
+               ctx + ": label '" + m.labels->positive + "'");
   }
   if (m.scaler.kind != ScalerKind::kNone) {
     FUZZ_CHECK(m.scaler.offset.size() == static_cast<size_t>(m.dim) &&
-                   m.scaler.factor.size() == static_cast<size_t>(m.dim), ctx);
+                   m.scaler.factor.size() == static_cast<size_t>(m.dim),
+               ctx);
   }
   for (double v : m.scaler.offset) FUZZ_CHECK(std::isfinite(v), ctx);
   for (double v : m.scaler.factor) FUZZ_CHECK(std::isfinite(v), ctx);
@@ -439,7 +475,8 @@ void CheckModel(const Model& m, const std::string& ctx) {
 }
 
 void CheckSameModel(const Model& a, const Model& b, const std::string& ctx) {
-  FUZZ_CHECK(a.task == b.task && a.spec.loss == b.spec.loss && a.spec.intercept == b.spec.intercept, ctx);
+  FUZZ_CHECK(a.task == b.task && a.spec.loss == b.spec.loss && a.spec.intercept == b.spec.intercept,
+             ctx);
   FUZZ_CHECK(a.spec.reg.l1 == b.spec.reg.l1 && a.spec.reg.l2 == b.spec.reg.l2, ctx);
   FUZZ_CHECK(a.spec.reg.lower == b.spec.reg.lower && a.spec.reg.upper == b.spec.reg.upper, ctx);
   FUZZ_CHECK(a.dim == b.dim && a.weights == b.weights && a.intercept == b.intercept, ctx);
@@ -451,10 +488,12 @@ void CheckSameModel(const Model& a, const Model& b, const std::string& ctx) {
   FUZZ_CHECK(a.feature_names == b.feature_names, ctx + ": feature names");
   const TrainingSummary& s = a.summary;
   const TrainingSummary& t = b.summary;
-  FUZZ_CHECK(s.mode == t.mode && s.stop_reason == t.stop_reason && s.software_version == t.software_version,
+  FUZZ_CHECK(s.mode == t.mode && s.stop_reason == t.stop_reason &&
+                 s.software_version == t.software_version,
              ctx + ": summary strings");
-  FUZZ_CHECK(s.epochs == t.epochs && s.updates == t.updates && s.rows == t.rows && s.agents == t.agents &&
-                 s.inner_steps == t.inner_steps && s.batch_size == t.batch_size && s.created_unix == t.created_unix,
+  FUZZ_CHECK(s.epochs == t.epochs && s.updates == t.updates && s.rows == t.rows &&
+                 s.agents == t.agents && s.inner_steps == t.inner_steps &&
+                 s.batch_size == t.batch_size && s.created_unix == t.created_unix,
              ctx + ": summary counts");
   FUZZ_CHECK(SameDouble(s.objective, t.objective) && SameDouble(s.kkt_violation, t.kkt_violation) &&
                  SameDouble(s.seconds, t.seconds) && SameDouble(s.step_size, t.step_size),
@@ -484,7 +523,9 @@ void CheckModelBytes(std::string_view bytes, const char* variant) {
 
 }  // namespace
 
-void SetFailureHandler(FailureHandler handler) { g_failure = handler != nullptr ? handler : DefaultFailure; }
+void SetFailureHandler(FailureHandler handler) {
+  g_failure = handler != nullptr ? handler : DefaultFailure;
+}
 
 void FeedWireMessage(const uint8_t* data, size_t size) {
   // Model size unknown (a coordinator before the run starts).
@@ -502,7 +543,8 @@ void FeedWireMessage(const uint8_t* data, size_t size) {
       }
       if (r->type == wire::fb::Message::Snapshot) {
         const auto* support = r->As<wire::fb::Snapshot>()->newton_support();
-        if (support != nullptr && support->size() > 0) newton_limit = int64_t{support->Get(support->size() - 1)} + 1;
+        if (support != nullptr && support->size() > 0)
+          newton_limit = int64_t{support->Get(support->size() - 1)} + 1;
       }
     } else {
       FUZZ_CHECK(!r.status().message().empty(), "refusal without a reason");
@@ -534,7 +576,8 @@ void FeedWireMessage(const uint8_t* data, size_t size) {
     wire::Decoder sized;
     sized.set_model_size(dims[0]);
     Result<wire::DecodedMessage> r = sized.Decode(data, size);
-    FUZZ_CHECK(r.ok() == same, "model size " + std::to_string(dims[0]) + ": " + r.status().ToString());
+    FUZZ_CHECK(r.ok() == same,
+               "model size " + std::to_string(dims[0]) + ": " + r.status().ToString());
     if (r.ok()) CheckDecoded(*r, dims[0]);
     sized.set_model_size(dims[0] + 1);
     FUZZ_CHECK(!sized.Decode(data, size).ok(), "a vector of the wrong dimension passed");
@@ -557,7 +600,8 @@ void FeedCsv(const uint8_t* data, size_t size) {
   std::string_view all(reinterpret_cast<const char*>(data), size);
   const size_t nl = all.find('\n');
   std::string_view options_line = all.substr(0, nl);
-  const std::string_view text = nl == std::string_view::npos ? std::string_view() : all.substr(nl + 1);
+  const std::string_view text =
+      nl == std::string_view::npos ? std::string_view() : all.substr(nl + 1);
   ReadOptions base;
   size_t bar = options_line.find('|');
   base.label_column = std::string(options_line.substr(0, bar));
@@ -574,8 +618,10 @@ void FeedCsv(const uint8_t* data, size_t size) {
   Result<Dataset> r = ParseCsv(text, kSource, reg);
   if (r.ok()) {
     FUZZ_CHECK(r->feature_names().size() == static_cast<size_t>(r->dim()), "feature names");
-    if (!base.feature_columns.empty()) FUZZ_CHECK(r->feature_names() == base.feature_columns, "feature names");
-    for (const std::string& name : r->feature_names()) FUZZ_CHECK(name != base.label_column, "label as feature");
+    if (!base.feature_columns.empty())
+      FUZZ_CHECK(r->feature_names() == base.feature_columns, "feature names");
+    for (const std::string& name : r->feature_names())
+      FUZZ_CHECK(name != base.label_column, "label as feature");
   }
 }
 

@@ -61,7 +61,9 @@ int main(int argc, char** argv) {
   welcome.problem.reg.lower = 0;
   welcome.problem.reg.upper = 5;
   ok &= Write(dir, "welcome-sparse-box", enc.Welcome(coord, welcome, sparse_vec));
-  ok &= Write(dir, "reject", enc.Reject(coord, wire::fb::RejectReason::LabelsConflict, "label '3' is not one of the run's"));
+  ok &= Write(dir, "reject",
+              enc.Reject(coord, wire::fb::RejectReason::LabelsConflict,
+                         "label '3' is not one of the run's"));
   ok &= Write(dir, "epoch-begin", enc.EpochBegin(coord, 3, 41, dense_vec));
   Smoothness smooth;
   smooth.rows = 1600;
@@ -71,8 +73,10 @@ int main(int argc, char** argv) {
   smooth.l_q = 0.2;
   ok &= Write(dir, "grad-sum", enc.GradSum(agent, 3, dense_vec, 812.5, 1600, smooth));
   ok &= Write(dir, "snapshot", enc.Snapshot(coord, 3, 41, sparse_vec, 0.5, 3200, 4));
-  ok &= Write(dir, "snapshot-newton", enc.Snapshot(coord, 3, 41, sparse_vec, 0.5, 3200, 4, {1, 4, 8}));
-  const std::vector<double> block = {2.0, -0.5, 1.5, 0.25, 0.125, 3.0};  // |S| = 3, packed lower triangle
+  ok &= Write(dir, "snapshot-newton",
+              enc.Snapshot(coord, 3, 41, sparse_vec, 0.5, 3200, 4, {1, 4, 8}));
+  const std::vector<double> block = {2.0,  -0.5,  1.5,
+                                     0.25, 0.125, 3.0};  // |S| = 3, packed lower triangle
   ok &= Write(dir, "curvature", enc.Curvature(agent, 3, 3, block.data(), 1600, false));
   ok &= Write(dir, "curvature-declined", enc.Curvature(agent, 3, 3, nullptr, 1600, true));
 
@@ -91,7 +95,8 @@ int main(int argc, char** argv) {
   ok &= Write(dir, "model", enc.Model(coord, 3, 42, sparse_vec, true, false));
   ok &= Write(dir, "model-inner-done", enc.Model(coord, 3, 43, dense_vec, false, true));
   const std::vector<double> zeros(9, 0.0);
-  ok &= Write(dir, "model-zero", enc.Model(coord, 3, 44, {zeros.data(), 9, nullptr, 0}, true, false));
+  ok &=
+      Write(dir, "model-zero", enc.Model(coord, 3, 44, {zeros.data(), 9, nullptr, 0}, true, false));
   ok &= Write(dir, "heartbeat", enc.Heartbeat(agent, 3, 43));
   ok &= Write(dir, "bye", enc.Bye(agent, "SIGTERM"));
   ok &= Write(dir, "stop", enc.Stop(coord, "kkt", 9, 0.3125));

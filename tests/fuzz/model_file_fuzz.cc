@@ -1,5 +1,6 @@
 // libFuzzer target: ParseModel, and the SerializeModel/ParseModel round trip of accepted models.
-// The checks live in fuzz_checks.cc (shared with tests/fuzz_regression_test.cc); see docs/fuzzing.md.
+// The checks live in fuzz_checks.cc (shared with tests/fuzz_regression_test.cc); see
+// docs/fuzzing.md.
 #include <cstddef>
 #include <cstdint>
 

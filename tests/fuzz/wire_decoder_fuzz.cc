@@ -1,5 +1,6 @@
 // libFuzzer target: wire::Decoder::Decode and the vectors of accepted messages.
-// The checks live in fuzz_checks.cc (shared with tests/fuzz_regression_test.cc); see docs/fuzzing.md.
+// The checks live in fuzz_checks.cc (shared with tests/fuzz_regression_test.cc); see
+// docs/fuzzing.md.
 #include <cstddef>
 #include <cstdint>
 

@@ -25,7 +25,8 @@ const char* HandshakeWhy(int error) {
     case ZMQ_PROTOCOL_ERROR_ZAP_INVALID_METADATA:
       return "authentication service error";
     case ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH:
-      return "one side uses CURVE keys and the other does not (check --key/--server-key/--insecure)";
+      return "one side uses CURVE keys and the other does not (check "
+             "--key/--server-key/--insecure)";
     default:
       return "the keys do not match (wrong --server-key, or a corrupted key)";
   }
@@ -44,7 +45,8 @@ class RouterChannel::Monitor : public zmq::monitor_t {
     Report(std::string("handshake failed on ") + addr + ": " + HandshakeWhy(e.value));
   }
   void on_event_handshake_failed_auth(const zmq_event_t& e, const char* addr) override {
-    Report(std::string("handshake refused on ") + addr + " (status " + std::to_string(e.value) + ")");
+    Report(std::string("handshake refused on ") + addr + " (status " + std::to_string(e.value) +
+           ")");
   }
 
  private:
@@ -68,9 +70,11 @@ class DealerChannel::Monitor : public zmq::monitor_t {
   }
 };
 
-FaultInjector::FaultInjector(const FaultOptions& options) : options_(options), state_(options.seed) {}
+FaultInjector::FaultInjector(const FaultOptions& options)
+    : options_(options), state_(options.seed) {}
 
-int FaultInjector::Decide(const std::string& identity, std::string_view bytes, TrafficCounters* counters) {
+int FaultInjector::Decide(const std::string& identity, std::string_view bytes,
+                          TrafficCounters* counters) {
   auto uniform = [this] {  // splitmix64: small and seeded
     uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
@@ -84,8 +88,9 @@ int FaultInjector::Decide(const std::string& identity, std::string_view bytes, T
   }
   if (u < options_.drop + options_.delay) {
     ++counters->injected_delays;
-    delayed_.push_back({std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                                                std::chrono::duration<double>(options_.delay_seconds)),
+    delayed_.push_back({std::chrono::steady_clock::now() +
+                            std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                std::chrono::duration<double>(options_.delay_seconds)),
                         identity, std::string(bytes)});
     return 0;
   }
@@ -122,7 +127,9 @@ void RouterChannel::OnHandshakeFailure(std::function<void(const std::string&)> c
                      ZMQ_EVENT_HANDSHAKE_FAILED_AUTH);
 }
 
-Result<std::string> RouterChannel::Bind(const std::string& endpoint) { return BindAndResolve(socket_, endpoint); }
+Result<std::string> RouterChannel::Bind(const std::string& endpoint) {
+  return BindAndResolve(socket_, endpoint);
+}
 
 bool RouterChannel::Receive(int timeout_ms, Inbound* in) {
   // Fast path under load: a message already queued is taken without the poll system call. Every
@@ -143,7 +150,8 @@ bool RouterChannel::Receive(int timeout_ms, Inbound* in) {
     count = 2;
   }
   if (faults_) {
-    faults_->ForEachDue([this](const std::string& id, const std::string& bytes) { SendNow(id, bytes); });
+    faults_->ForEachDue(
+        [this](const std::string& id, const std::string& bytes) { SendNow(id, bytes); });
     timeout_ms = std::min(timeout_ms, 10);  // come back for delayed messages
   }
   try {
@@ -198,7 +206,8 @@ bool RouterChannel::Send(const std::string& identity, std::string_view bytes) {
 
 bool RouterChannel::SendNow(const std::string& identity, std::string_view bytes) {
   try {
-    if (!socket_.send(zmq::buffer(identity), zmq::send_flags::sndmore | zmq::send_flags::dontwait) ||
+    if (!socket_.send(zmq::buffer(identity),
+                      zmq::send_flags::sndmore | zmq::send_flags::dontwait) ||
         !socket_.send(zmq::buffer(bytes.data(), bytes.size()), zmq::send_flags::dontwait)) {
       ++counters_.send_failures;
       return false;
@@ -221,7 +230,8 @@ DealerChannel::~DealerChannel() = default;
 
 void DealerChannel::Open() {
   monitor_.reset();
-  if (options_.faults.enabled() && !faults_) faults_ = std::make_unique<FaultInjector>(options_.faults);
+  if (options_.faults.enabled() && !faults_)
+    faults_ = std::make_unique<FaultInjector>(options_.faults);
   socket_ = zmq::socket_t(*context_, zmq::socket_type::dealer);
   CommonOptions(socket_, options_);
   socket_.set(zmq::sockopt::immediate, 1);  // queue only to a completed connection

@@ -37,11 +37,13 @@ bool Assignment(const std::string& line, const std::string& name, std::string* v
 Status WriteNew(const std::string& path, const std::string& text, mode_t mode) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
   if (fd < 0) {
-    return Status::IoError(path + ": cannot create" + (errno == EEXIST ? " (it exists; not overwriting a key)" : "") +
-                           ": " + std::strerror(errno));
+    return Status::IoError(path + ": cannot create" +
+                           (errno == EEXIST ? " (it exists; not overwriting a key)" : "") + ": " +
+                           std::strerror(errno));
   }
   ::fchmod(fd, mode);  // regardless of the umask
-  const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fsync(fd) == 0;
+  const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+                  ::fsync(fd) == 0;
   ::close(fd);
   if (!ok) return Status::IoError(path + ": write failed");
   return Status::Ok();
@@ -51,20 +53,24 @@ Status WriteNew(const std::string& path, const std::string& text, mode_t mode) {
 
 Result<CurveKeyPair> GenerateKeyFiles(const std::string& prefix, const std::string& comment) {
   char pub[41], sec[41];
-  if (zmq_curve_keypair(pub, sec) != 0) return Status::Internal("zmq_curve_keypair failed (libzmq without CURVE?)");
+  if (zmq_curve_keypair(pub, sec) != 0)
+    return Status::Internal("zmq_curve_keypair failed (libzmq without CURVE?)");
   CurveKeyPair keys{pub, sec};
   const std::string header = "# edgetrain CURVE key pair: " + comment + "\n";
-  EDGETRAIN_RETURN_IF_ERROR(WriteNew(prefix + ".key",
-                                     header + "# SECRET: keep this file private (mode 0600)\npublic-key = \"" +
-                                         keys.public_key + "\"\nsecret-key = \"" + keys.secret_key + "\"\n",
-                                     0600));
-  EDGETRAIN_RETURN_IF_ERROR(WriteNew(prefix + ".pub", header + "public-key = \"" + keys.public_key + "\"\n", 0644));
+  EDGETRAIN_RETURN_IF_ERROR(
+      WriteNew(prefix + ".key",
+               header + "# SECRET: keep this file private (mode 0600)\npublic-key = \"" +
+                   keys.public_key + "\"\nsecret-key = \"" + keys.secret_key + "\"\n",
+               0600));
+  EDGETRAIN_RETURN_IF_ERROR(
+      WriteNew(prefix + ".pub", header + "public-key = \"" + keys.public_key + "\"\n", 0644));
   return keys;
 }
 
 Result<CurveKeyPair> ReadSecretKeyFile(const std::string& path) {
   struct stat st;
-  if (::stat(path.c_str(), &st) != 0) return Status::NotFound(path + ": cannot read the key file: " + std::strerror(errno));
+  if (::stat(path.c_str(), &st) != 0)
+    return Status::NotFound(path + ": cannot read the key file: " + std::strerror(errno));
   if ((st.st_mode & 077) != 0) {
     char mode[8];
     std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 0777));
@@ -78,12 +84,16 @@ Result<CurveKeyPair> ReadSecretKeyFile(const std::string& path) {
   for (std::string line; std::getline(in, line);) {
     if (line.empty() || line[0] == '#') continue;
     std::string v;
-    if (Assignment(line, "secret-key", &v)) keys.secret_key = v;
-    else if (Assignment(line, "public-key", &v)) keys.public_key = v;
+    if (Assignment(line, "secret-key", &v))
+      keys.secret_key = v;
+    else if (Assignment(line, "public-key", &v))
+      keys.public_key = v;
   }
-  if (!ValidZ85Key(keys.secret_key)) return Status::InvalidArgument(path + ": no valid secret-key = \"...\" line");
+  if (!ValidZ85Key(keys.secret_key))
+    return Status::InvalidArgument(path + ": no valid secret-key = \"...\" line");
   char pub[41];
-  if (zmq_curve_public(pub, keys.secret_key.c_str()) != 0) return Status::InvalidArgument(path + ": bad secret key");
+  if (zmq_curve_public(pub, keys.secret_key.c_str()) != 0)
+    return Status::InvalidArgument(path + ": bad secret key");
   if (!keys.public_key.empty() && keys.public_key != pub) {
     return Status::InvalidArgument(path + ": public-key does not belong to secret-key");
   }
@@ -98,7 +108,8 @@ Result<std::string> ReadPublicKeyFile(const std::string& path) {
   for (std::string line; std::getline(in, line);) {
     std::string v;
     if (!line.empty() && line[0] != '#' && Assignment(line, "public-key", &v)) {
-      if (!ValidZ85Key(v)) return Status::InvalidArgument(path + ": public-key is not a 40-character Z85 key");
+      if (!ValidZ85Key(v))
+        return Status::InvalidArgument(path + ": public-key is not a 40-character Z85 key");
       return v;
     }
   }
@@ -189,7 +200,8 @@ void ZapHandler::HandleRequest() {
   const bool guarded = list != lists_.end() && list->second != nullptr;
   // With a handler in the context libzmq also asks about plain (NULL) connections; those pass on
   // domains without an allow-list (a plain log stream) and nowhere else.
-  const bool allowed = guarded ? (!key.empty() && list->second->Contains(key)) : mechanism == "NULL";
+  const bool allowed =
+      guarded ? (!key.empty() && list->second->Contains(key)) : mechanism == "NULL";
   if (on_decision_) on_decision_(domain, address, key, allowed);
   const std::string status = allowed ? "200" : "400";
   const std::string text = allowed ? "OK" : "key not on the allow-list";

@@ -44,7 +44,8 @@ Result<Checkpoint> ParseCheckpoint(std::string_view bytes, const std::string& so
 class CheckpointStore {
  public:
   // REQUIRES: keep >= 2.
-  explicit CheckpointStore(std::string directory, int keep = 2) : directory_(std::move(directory)), keep_(keep) {}
+  explicit CheckpointStore(std::string directory, int keep = 2)
+      : directory_(std::move(directory)), keep_(keep) {}
 
   // Creates the directory if needed. Returns the path written.
   Result<std::string> Save(const Checkpoint& checkpoint);

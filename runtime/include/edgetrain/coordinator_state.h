@@ -42,7 +42,14 @@ struct SnapshotReport {
   double loss_sum = 0;
 };
 
-enum class UpdateVerdict : uint8_t { kApplied = 0, kWrongEpoch, kTooStale, kFutureVersion, kWrongPhase, kWrongDimension };
+enum class UpdateVerdict : uint8_t {
+  kApplied = 0,
+  kWrongEpoch,
+  kTooStale,
+  kFutureVersion,
+  kWrongPhase,
+  kWrongDimension
+};
 const char* UpdateVerdictName(UpdateVerdict verdict);
 
 class CoordinatorState {
@@ -64,7 +71,9 @@ class CoordinatorState {
   int64_t epoch() const { return epoch_; }
   Phase phase() const { return phase_; }
   // x with its support, for a worker in the same process (serial mode).
-  ModelView View() const { return {x_.data(), p_, support_.data(), static_cast<int64_t>(support_.size()), false}; }
+  ModelView View() const {
+    return {x_.data(), p_, support_.data(), static_cast<int64_t>(support_.size()), false};
+  }
 
   void BeginEpoch();
   const std::vector<double>& snapshot() const { return snapshot_; }
@@ -79,7 +88,9 @@ class CoordinatorState {
   const std::vector<double>& mu() const { return mu_; }
   int64_t inner_steps() const { return inner_steps_; }
   int64_t applied_in_epoch() const { return applied_in_epoch_; }
-  bool InnerPhaseDone() const { return phase_ == Phase::kInner && applied_in_epoch_ >= inner_steps_; }
+  bool InnerPhaseDone() const {
+    return phase_ == Phase::kInner && applied_in_epoch_ >= inner_steps_;
+  }
 
   // Applies x += delta and the guarded entries (toward zero, never past it; exact adds when the
   // problem has a box, whose updates are fresh) when the update belongs to this epoch's inner
@@ -108,7 +119,9 @@ class CoordinatorState {
 
   // Counters since construction.
   int64_t applied_total() const { return applied_total_; }
-  const std::array<int64_t, kStalenessBuckets>& staleness_histogram() const { return staleness_hist_; }
+  const std::array<int64_t, kStalenessBuckets>& staleness_histogram() const {
+    return staleness_hist_;
+  }
   void ResetEpochCounters() { staleness_hist_.fill(0); }
 
   // The divergence safeguard, judged once per epoch right after FinishGradientPhase:
@@ -156,11 +169,11 @@ class CoordinatorState {
     }
   }
   void RebuildSupport();
-  // x_[j] went from `before` to a value on the other side of "zero or not": updates the support list.
+  // x_[j] went from `before` to a value on the other side of "zero or not": updates the support
+  // list.
   void SupportChanged(int32_t j, double before);
   // x was replaced wholesale: no incremental answer can reach back before the current version.
   void ForgetChanges() { log_floor_ = version_; }
-
 
   ProblemSpec spec_;
   int32_t dim_;
@@ -203,7 +216,7 @@ class CoordinatorState {
   std::vector<int32_t> log_index_;
   std::vector<LogRecord> log_records_;  // version v at v % kLogRecords
   int64_t log_head_ = 0;
-  int64_t log_floor_ = 0;  // changes after this version are all in the log
+  int64_t log_floor_ = 0;       // changes after this version are all in the log
   std::vector<uint32_t> mark_;  // p, for ChangesSince's de-duplication
   uint32_t mark_stamp_ = 0;
   bool last_exact_ = false;

@@ -19,7 +19,8 @@
 
 namespace edgetrain {
 
-// Builds one JSON object: JsonWriter w; w.Field("a", 1).Field("b", "x"); w.Finish() -> {"a":1,"b":"x"}
+// Builds one JSON object: JsonWriter w; w.Field("a", 1).Field("b", "x"); w.Finish() ->
+// {"a":1,"b":"x"}
 class JsonWriter {
  public:
   JsonWriter() { out_ = "{"; }
@@ -57,7 +58,9 @@ class JsonValue {
   // Member access for objects; a shared null value when absent.
   const JsonValue& operator[](const std::string& key) const;
   double NumberOr(double fallback) const { return type == Type::kNumber ? number : fallback; }
-  std::string StringOr(const std::string& fallback) const { return type == Type::kString ? string : fallback; }
+  std::string StringOr(const std::string& fallback) const {
+    return type == Type::kString ? string : fallback;
+  }
 };
 
 Result<JsonValue> ParseJson(std::string_view text);

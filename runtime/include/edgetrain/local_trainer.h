@@ -44,25 +44,25 @@ struct EpochReport {
   int64_t epoch = 0;
   double objective = 0;
   double kkt = 0;
-  double gap_bound = 0;      // certified bound on P - P* (NaN unless l2 > 0 without intercept)
+  double gap_bound = 0;  // certified bound on P - P* (NaN unless l2 > 0 without intercept)
   int64_t nnz = 0;
-  double seconds = 0;        // since training started
-  int64_t updates = 0;       // inner steps applied so far
-  double eta = 0;            // the step the next inner loop uses
-  bool probation = false;    // worse than the best snapshot, once: training goes on from it
-  bool rolled_back = false;  // worse twice in a row: x returned to the best, the step halved
-  double newton_alpha = 0;   // > 0: this snapshot is the point of a Newton step of this length
+  double seconds = 0;          // since training started
+  int64_t updates = 0;         // inner steps applied so far
+  double eta = 0;              // the step the next inner loop uses
+  bool probation = false;      // worse than the best snapshot, once: training goes on from it
+  bool rolled_back = false;    // worse twice in a row: x returned to the best, the step halved
+  double newton_alpha = 0;     // > 0: this snapshot is the point of a Newton step of this length
   int64_t newton_support = 0;  // ... on a working set of this size
 };
 
 struct TrainResult {
-  std::vector<double> x;     // the best snapshot (p entries); `last` describes it
+  std::vector<double> x;  // the best snapshot (p entries); `last` describes it
   EpochReport last;
   StepPlan plan;
   Smoothness smoothness;
-  std::string stop_reason;   // "kkt", "max-epochs" or "time-limit"
-  int step_halvings = 0;     // times the divergence safeguard halved the step
-  int newton_steps = 0;      // epochs that were proximal Newton steps
+  std::string stop_reason;  // "kkt", "max-epochs" or "time-limit"
+  int step_halvings = 0;    // times the divergence safeguard halved the step
+  int newton_steps = 0;     // epochs that were proximal Newton steps
 };
 
 Result<TrainResult> TrainLocal(const Dataset& data, const ProblemSpec& spec,

@@ -25,7 +25,7 @@ namespace edgetrain {
 
 enum class LossKind : uint8_t { kLogistic = 0, kSquared = 1, kSquaredHinge = 2 };
 
-const char* LossName(LossKind kind);                          // "logistic", "squared", "squared-hinge"
+const char* LossName(LossKind kind);  // "logistic", "squared", "squared-hinge"
 std::optional<LossKind> ParseLossName(std::string_view name);  // inverse of LossName
 
 struct LogisticLoss {
@@ -68,9 +68,12 @@ struct SquaredHingeLoss {
 template <typename F>
 decltype(auto) DispatchLoss(LossKind kind, F&& f) {
   switch (kind) {
-    case LossKind::kSquared: return f(SquaredLoss{});
-    case LossKind::kSquaredHinge: return f(SquaredHingeLoss{});
-    case LossKind::kLogistic: break;
+    case LossKind::kSquared:
+      return f(SquaredLoss{});
+    case LossKind::kSquaredHinge:
+      return f(SquaredHingeLoss{});
+    case LossKind::kLogistic:
+      break;
   }
   return f(LogisticLoss{});
 }

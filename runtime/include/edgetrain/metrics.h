@@ -34,7 +34,8 @@ struct RegressionMetrics {
 // REQUIRES: y.size() == decision.size().
 ClassificationMetrics EvaluateClassification(const std::vector<double>& y,
                                              const std::vector<double>& decision, LossKind loss);
-RegressionMetrics EvaluateRegression(const std::vector<double>& y, const std::vector<double>& prediction);
+RegressionMetrics EvaluateRegression(const std::vector<double>& y,
+                                     const std::vector<double>& prediction);
 
 // Decision values of `model` on raw rows of `data` (features beyond the model's d are ignored,
 // as liblinear does).

@@ -46,12 +46,13 @@ struct Model {
   std::vector<double> weights;  // d entries (for scaled features)
   double intercept = 0;
   std::optional<LabelMap> labels;
-  Scaler scaler;                // kind kNone: no scaling
+  Scaler scaler;  // kind kNone: no scaling
   std::vector<std::string> feature_names;
   TrainingSummary summary;
 
   // From a model vector x of spec.ModelSize(dim) entries.
-  static Model FromVector(const std::vector<double>& x, int32_t dim, Task task, const ProblemSpec& spec);
+  static Model FromVector(const std::vector<double>& x, int32_t dim, Task task,
+                          const ProblemSpec& spec);
   // The model vector x (p entries) this model was built from.
   std::vector<double> ToVector() const;
   int64_t NonZeros() const;

@@ -4,7 +4,8 @@
 //   v' = (v - offset_j) * factor_j
 //   standard: offset = mean, factor = 1/std   (centres: turns sparse features dense)
 //   minmax:   offset = min,  factor = 1/(max - min)   -> [0, 1]
-//   maxabs:   offset = 0,    factor = 1/max|v|        -> [-1, 1], keeps sparsity (use for sparse data)
+//   maxabs:   offset = 0,    factor = 1/max|v|        -> [-1, 1], keeps sparsity (use for sparse
+//   data)
 // Statistics count the implicit zeros of sparse rows. A constant feature gets factor 1.
 //
 // Thread-safety: a value type.

@@ -8,8 +8,9 @@
 // For i.i.d. mini-batches of size b the variance-reduced estimator behaves like a function with
 // "expected smoothness" L(b) = (1 - 1/b) L_f + L_Q / b (Gower et al., SGD: general analysis and
 // improved rates, ICML 2019), where L_Q is the smoothness of one drawn row as the sampler weights
-// it (L_max for uniform sampling, at most 2 L_avg for importance sampling, see RowSampler). The step is eta = step_scale / L(b); each epoch runs
-// m = epoch_passes * n / b inner steps (Xiao & Zhang use m ~ 2n for b = 1).
+// it (L_max for uniform sampling, at most 2 L_avg for importance sampling, see RowSampler). The
+// step is eta = step_scale / L(b); each epoch runs m = epoch_passes * n / b inner steps (Xiao &
+// Zhang use m ~ 2n for b = 1).
 //
 // Thread-safety: pure functions.
 #ifndef EDGETRAIN_STEP_SIZE_H_
@@ -28,10 +29,10 @@ namespace edgetrain {
 // Smoothness of the loss part over some rows (l2 not included).
 struct Smoothness {
   int64_t rows = 0;
-  double l_max = 0;   // max_i c ||[a_i;1]||^2
-  double l_avg = 0;   // mean_i c ||[a_i;1]||^2
-  double l_full = 0;  // c lambda_max(A~^T A~) / n, an upper estimate
-  double l_q = 0;     // smoothness of one row as the sampler draws and weights it
+  double l_max = 0;         // max_i c ||[a_i;1]||^2
+  double l_avg = 0;         // mean_i c ||[a_i;1]||^2
+  double l_full = 0;        // c lambda_max(A~^T A~) / n, an upper estimate
+  double l_q = 0;           // smoothness of one row as the sampler draws and weights it
   bool importance = false;  // the sampler draws by importance
 };
 
@@ -39,12 +40,12 @@ struct Smoothness {
 std::vector<double> RowSmoothness(const Dataset& data, const ProblemSpec& spec);
 
 // REQUIRES: data.rows() > 0; sampler built from RowSmoothness(data, spec).
-Smoothness EstimateSmoothness(const Dataset& data, const ProblemSpec& spec, const RowSampler& sampler,
-                              int power_iterations = 12);
+Smoothness EstimateSmoothness(const Dataset& data, const ProblemSpec& spec,
+                              const RowSampler& sampler, int power_iterations = 12);
 
 // The smoothness of the union of disjoint row sets (the shards of all agents): the max of L_max
-// and L_Q, the row-weighted means of L_avg and L_f (A^T A / n is the weighted mean of the shards' A_k^T
-// A_k / n_k, so its top eigenvalue is at most the weighted mean of theirs).
+// and L_Q, the row-weighted means of L_avg and L_f (A^T A / n is the weighted mean of the shards'
+// A_k^T A_k / n_k, so its top eigenvalue is at most the weighted mean of theirs).
 Smoothness CombineSmoothness(const std::vector<Smoothness>& parts);
 
 struct StepOptions {

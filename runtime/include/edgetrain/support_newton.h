@@ -36,8 +36,10 @@ namespace edgetrain {
 // The policy both modes share.
 constexpr int64_t kNewtonMinWorkingSet = 256;  // the first working set, from x = 0
 constexpr double kNewtonArmijo = 0.01;         // sufficient decrease: sigma
-constexpr double kNewtonMinAlpha = 1.0 / 16;   // shortest step tried before falling back to an inner loop
-constexpr int kNewtonCooldownEpochs = 2;       // inner-loop epochs after a Newton epoch that made no step
+constexpr double kNewtonMinAlpha =
+    1.0 / 16;  // shortest step tried before falling back to an inner loop
+constexpr int kNewtonCooldownEpochs =
+    2;  // inner-loop epochs after a Newton epoch that made no step
 // A Hessian block may cost up to this many scattered multiply-adds per non-zero of the rows (about
 // 100 passes' worth; on Fashion-MNIST with |S| = 727, 35 000 rows: 1.3 s measured).
 constexpr double kNewtonMaxWorkPerNonzero = 100.0;
@@ -58,8 +60,8 @@ struct NewtonSupport {
 // (intercept included): every non-zero weight, then the violating zero weights by decreasing
 // |mu_j|; the weights left out stay zero this step, which keeps d a descent direction. Empty when
 // the non-zero weights alone do not fit.
-NewtonSupport ChooseNewtonSupport(const ProblemSpec& spec, const double* mu, const double* x, int32_t dim,
-                                  int64_t max_size = 0);
+NewtonSupport ChooseNewtonSupport(const ProblemSpec& spec, const double* mu, const double* x,
+                                  int32_t dim, int64_t max_size = 0);
 
 // Multiply-adds AccumulateSupportHessian would spend on these rows, the blocked ones counted at
 // their lower cost. *pos is p entries of scratch, all -1 before and after.
@@ -69,29 +71,31 @@ double SupportHessianWork(const Dataset& data, const ProblemSpec& spec, const Ne
 // The unnormalised Hessian block of the rows at x: sum_i phi''(a~_i . x) a~_{i,S} a~_{i,S}^T, lower
 // triangle packed row by row (entry (a, b), b <= a, at a(a+1)/2 + b), added to packed
 // (|S|(|S|+1)/2 entries). Rows dense in S go through blocked rank-k updates, sparse ones scatter.
-void AccumulateSupportHessian(const Dataset& data, const ProblemSpec& spec, const double* x, const NewtonSupport& s,
-                              std::vector<int32_t>* pos, double* packed);
+void AccumulateSupportHessian(const Dataset& data, const ProblemSpec& spec, const double* x,
+                              const NewtonSupport& s, std::vector<int32_t>* pos, double* packed);
 
 // The proximal Newton direction d on S (above) for H = packed / rows + l2 I: cyclic coordinate
 // descent (O(|S|^2) a sweep, up to max_sweeps or until no coordinate moves by more than 1e-12
 // relative to the largest), then the exact minimiser of q on CD's face when that keeps every sign
 // and leaves the zero weights optimal. *decrease = g.d + l1 (|x+d|_1 - |x|_1), negative unless x
 // minimises q. False when H has no curvature along a moving coordinate or d is not finite.
-bool ProxNewtonDirection(const ProblemSpec& spec, const NewtonSupport& s, const double* packed, int64_t rows,
-                         const double* mu, const double* x, int32_t dim, std::vector<double>* direction,
-                         double* decrease, int max_sweeps = 200, int* sweeps = nullptr);
+bool ProxNewtonDirection(const ProblemSpec& spec, const NewtonSupport& s, const double* packed,
+                         int64_t rows, const double* mu, const double* x, int32_t dim,
+                         std::vector<double>* direction, double* decrease, int max_sweeps = 200,
+                         int* sweeps = nullptr);
 
 // out := x + alpha d on S; the other coordinates of out are left as they are (callers start from
 // a copy of x).
-void NewtonLinePoint(const NewtonSupport& s, const std::vector<double>& direction, double alpha, const double* x,
-                     double* out);
+void NewtonLinePoint(const NewtonSupport& s, const std::vector<double>& direction, double alpha,
+                     const double* x, double* out);
 
 // The serial direction (train-local): S (at most working_set entries, NewtonWorkingSetSize), H
 // over all of data's rows, d. REQUIRES: x has p entries, mu the (1/n) loss-gradient sum at x.
 // False (no step) with a box, when H would cost more than kNewtonMaxWorkPerNonzero per non-zero,
 // or when d is not a descent direction.
-bool SerialNewtonDirection(const Dataset& data, const ProblemSpec& spec, const double* mu, const double* x,
-                           int64_t working_set, NewtonSupport* s, std::vector<double>* direction, double* decrease);
+bool SerialNewtonDirection(const Dataset& data, const ProblemSpec& spec, const double* mu,
+                           const double* x, int64_t working_set, NewtonSupport* s,
+                           std::vector<double>* direction, double* decrease);
 
 // The backtracking line search of a Newton epoch whose trial points are judged by the next
 // snapshot, whose full gradient pass gives P there anyway (both modes): Start() gives the first
@@ -102,8 +106,8 @@ class NewtonLineSearch {
  public:
   enum class Verdict : uint8_t { kAccepted, kNextTrial, kFailed };
   // REQUIRES: decrease < 0, direction on s, from (= x~) p entries. *point := x~ + d.
-  void Start(NewtonSupport s, std::vector<double> direction, double decrease, const std::vector<double>& from,
-             std::vector<double>* point);
+  void Start(NewtonSupport s, std::vector<double> direction, double decrease,
+             const std::vector<double>& from, std::vector<double>* point);
   bool pending() const { return pending_; }  // a trial point awaits its objective
   double alpha() const { return alpha_; }    // of the trial point (or the accepted one)
   const NewtonSupport& support() const { return support_; }

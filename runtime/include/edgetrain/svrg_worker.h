@@ -45,11 +45,11 @@ namespace edgetrain {
 
 // The model an agent computes a step at: the values and, optionally, where they are non-zero.
 struct ModelView {
-  const double* x = nullptr;           // p values
+  const double* x = nullptr;  // p values
   int64_t p = 0;
-  const int32_t* support = nullptr;    // indices of all non-zeros of x, any order
+  const int32_t* support = nullptr;  // indices of all non-zeros of x, any order
   int64_t support_size = 0;
-  bool dense = true;                   // true: support unknown, every coordinate is visited
+  bool dense = true;  // true: support unknown, every coordinate is visited
 };
 
 class SvrgWorker {
@@ -108,17 +108,17 @@ class SvrgWorker {
   std::vector<double> snapshot_deriv_;  // phi'(a_i . x~), one per row
   std::vector<double> mu_;              // p
   std::vector<int32_t> drift_;
-  std::vector<double> acc_;             // p, valid where stamp_ == current_
-  std::vector<uint32_t> stamp_;         // p
+  std::vector<double> acc_;      // p, valid where stamp_ == current_
+  std::vector<uint32_t> stamp_;  // p
   uint32_t current_ = 0;
-  std::vector<int32_t> touched_;        // capacity p
+  std::vector<int32_t> touched_;  // capacity p
   // Lazy mode: x^_j is current up to step last_[j] of the epoch; cur_ holds the caught-up values.
   bool lazy_requested_ = false;
   bool lazy_ = false;
   int64_t step_ = 0;
   int64_t inner_steps_ = 0;
-  std::vector<int64_t> last_;           // p (lazy only)
-  std::vector<double> cur_;             // p (lazy only)
+  std::vector<int64_t> last_;  // p (lazy only)
+  std::vector<double> cur_;    // p (lazy only)
 };
 
 // k applications of x <- soft(x - a, t) = sign(x - a) max(|x - a| - t, 0), t >= 0, in O(1):

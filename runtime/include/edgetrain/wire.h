@@ -22,11 +22,11 @@
 #include <vector>
 
 #include "edgetrain/dataset.h"
+#include "edgetrain/fb/wire_generated.h"
 #include "edgetrain/problem.h"
 #include "edgetrain/sparse_vector.h"
 #include "edgetrain/status.h"
 #include "edgetrain/step_size.h"
-#include "edgetrain/fb/wire_generated.h"
 
 namespace edgetrain::wire {
 
@@ -82,27 +82,31 @@ class Encoder {
   std::string_view Hello(const Header& h, const HelloInfo& info);
   std::string_view Welcome(const Header& h, const WelcomeInfo& info, const DenseWithSupport& model);
   std::string_view Reject(const Header& h, fb::RejectReason reason, std::string_view text);
-  std::string_view EpochBegin(const Header& h, int64_t epoch, int64_t version, const DenseWithSupport& snapshot);
-  std::string_view GradSum(const Header& h, int64_t epoch, const DenseWithSupport& grad, double loss_sum,
-                           int64_t rows, const Smoothness& smoothness);
-  // newton_support non-empty: a Newton epoch (schemas/wire.fbs), the agents answer with a Curvature.
-  std::string_view Snapshot(const Header& h, int64_t epoch, int64_t version, const DenseWithSupport& mu,
-                            double eta, int64_t inner_steps, int32_t batch,
-                            const std::vector<int32_t>& newton_support = {});
+  std::string_view EpochBegin(const Header& h, int64_t epoch, int64_t version,
+                              const DenseWithSupport& snapshot);
+  std::string_view GradSum(const Header& h, int64_t epoch, const DenseWithSupport& grad,
+                           double loss_sum, int64_t rows, const Smoothness& smoothness);
+  // newton_support non-empty: a Newton epoch (schemas/wire.fbs), the agents answer with a
+  // Curvature.
+  std::string_view Snapshot(const Header& h, int64_t epoch, int64_t version,
+                            const DenseWithSupport& mu, double eta, int64_t inner_steps,
+                            int32_t batch, const std::vector<int32_t>& newton_support = {});
   // packed: the lower triangle of the |S| x |S| block, |S|(|S|+1)/2 doubles (none when declined).
-  std::string_view Curvature(const Header& h, int64_t epoch, int64_t support_size, const double* packed,
-                             int64_t rows, bool declined);
+  std::string_view Curvature(const Header& h, int64_t epoch, int64_t support_size,
+                             const double* packed, int64_t rows, bool declined);
   // The same, with the block written in place: fill gets the message's own |S|(|S|+1)/2 doubles,
   // zeroed, and adds the block into them (no separate copy of the block exists). Not called when
   // declined.
-  std::string_view Curvature(const Header& h, int64_t epoch, int64_t support_size, int64_t rows, bool declined,
-                             const std::function<void(double* packed)>& fill);
-  std::string_view Update(const Header& h, int64_t epoch, int64_t base_version, const ModelUpdate& update);
+  std::string_view Curvature(const Header& h, int64_t epoch, int64_t support_size, int64_t rows,
+                             bool declined, const std::function<void(double* packed)>& fill);
+  std::string_view Update(const Header& h, int64_t epoch, int64_t base_version,
+                          const ModelUpdate& update);
   // since = -1: x is the whole model; since >= 0: x.support lists the coordinates that changed
   // after version `since` (an incremental answer, see schemas/wire.fbs), sent sparse or, when that
   // is not smaller, as the whole model.
-  std::string_view Model(const Header& h, int64_t epoch, int64_t version, const DenseWithSupport& x, bool applied,
-                         bool inner_done, int64_t since = -1, bool own_exact = false, uint64_t update_seq = 0);
+  std::string_view Model(const Header& h, int64_t epoch, int64_t version, const DenseWithSupport& x,
+                         bool applied, bool inner_done, int64_t since = -1, bool own_exact = false,
+                         uint64_t update_seq = 0);
   std::string_view Heartbeat(const Header& h, int64_t epoch, int64_t version);
   std::string_view Bye(const Header& h, std::string_view text);
   std::string_view Stop(const Header& h, std::string_view reason, int64_t epoch, double objective);
@@ -128,7 +132,9 @@ struct DecodedMessage {
   const fb::Envelope* envelope = nullptr;
 
   template <typename T>
-  const T* As() const { return envelope->message_as<T>(); }
+  const T* As() const {
+    return envelope->message_as<T>();
+  }
 };
 
 // Non-owning view of a verified wire vector (an empty view for an absent optional vector).

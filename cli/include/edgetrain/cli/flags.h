@@ -11,7 +11,6 @@
 #define EDGETRAIN_CLI_FLAGS_H_
 
 #include <CLI/CLI.hpp>
-
 #include <limits>
 #include <string>
 #include <vector>
@@ -43,9 +42,9 @@ int Parse(CLI::App& app, int argc, char** argv);
 
 // --config FILE and --print-config on `app` (the main app or a subcommand; group "Configuration").
 // The file is TOML: "key = value" lines whose keys are the long option names of `app` without the
-// dashes ("l1 = 1e-3", "insecure = true", "features = [\"a\", \"b\"]"). Options given on the command
-// line override the file; an unknown key, a section or a bad value is a usage error naming the
-// file, the line and the key. --print-config (handled by Parse) prints the effective values in
+// dashes ("l1 = 1e-3", "insecure = true", "features = [\"a\", \"b\"]"). Options given on the
+// command line override the file; an unknown key, a section or a bad value is a usage error naming
+// the file, the line and the key. --print-config (handled by Parse) prints the effective values in
 // the same format, with the help texts as comments.
 void AddConfigFlags(CLI::App* app);
 

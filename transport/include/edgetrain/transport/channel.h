@@ -15,12 +15,10 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
-#include <string>
-#include <vector>
-#include <string_view>
-
 #include <memory>
-
+#include <string>
+#include <string_view>
+#include <vector>
 #include <zmq.hpp>
 
 #include "edgetrain/status.h"
@@ -52,7 +50,7 @@ struct ChannelOptions {
 
 // A message received on the ROUTER.
 struct Inbound {
-  std::string identity;      // the connection
+  std::string identity;  // the connection
   zmq::message_t payload;
   std::string peer_address;  // remote IP, when ZeroMQ knows it
   std::string user_id;       // the client's CURVE public key (Z85) when authenticated, else ""

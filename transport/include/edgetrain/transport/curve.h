@@ -23,7 +23,6 @@
 #include <functional>
 #include <map>
 #include <string>
-
 #include <zmq.hpp>
 
 #include "edgetrain/status.h"
@@ -70,7 +69,8 @@ void ApplyCurve(zmq::socket_t& socket, const CurveConfig& config);
 class ZapHandler {
  public:
   // (domain, peer address, client key, allowed)
-  using DecisionCallback = std::function<void(const std::string&, const std::string&, const std::string&, bool)>;
+  using DecisionCallback =
+      std::function<void(const std::string&, const std::string&, const std::string&, bool)>;
 
   // Binds inproc://zeromq.zap.01 in `context`. REQUIRES: before any CURVE server socket binds.
   explicit ZapHandler(zmq::context_t* context);

@@ -207,7 +207,8 @@ void WriteBarChartSvg(const std::string& path, const std::string& title, const s
 void BeginEndlessInnerPhase(CoordinatorState* state, const std::vector<double>& g) {
   state->BeginEpoch();
   state->AddGradSum(VectorView::Dense(g.data(), static_cast<int64_t>(g.size())), 0, 1);
-  state->FinishGradientPhase(int64_t{1} << 50);
+  state->FinishGradientPhase();
+  state->BeginInnerPhase(int64_t{1} << 50);
 }
 
 }  // namespace edgetrain::bench

@@ -517,10 +517,11 @@ Row RunCase(const Options& opt, int64_t d, double density, int agent_count, int 
   o.problem.reg.l1 = 1e-3;
   o.min_agents = agent_count;
   o.dimension = static_cast<int32_t>(d);
-  o.max_epochs = int64_t{1} << 40;
-  o.kkt_tolerance = -1;  // never met: the run goes on until the benchmark stops it
-  o.steps.eta = 1e-3;
-  o.steps.inner_steps = int64_t{1} << 50;  // one inner phase for the whole measurement
+  o.policy.stop.max_epochs = int64_t{1} << 40;
+  o.policy.stop.kkt_tolerance = -1;  // never met: the run goes on until the benchmark stops it
+  o.policy.stop.tolerance = 0;
+  o.policy.steps.eta = 1e-3;
+  o.policy.steps.inner_steps = int64_t{1} << 50;  // one inner phase for the whole measurement
   o.max_staleness = 1 << 20;  // K agents with P updates each in flight: staleness < K P
   o.stall_timeout = 120;
   o.gradient_timeout = 120;

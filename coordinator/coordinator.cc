@@ -433,7 +433,7 @@ void Coordinator::SaveCheckpoint() {
   c.epoch = state_->epoch();
   c.version = state_->version();
   c.x = state_->x();
-  c.step_factor = step_factor_;
+  c.step_factor = policy_->step_factor();
   c.next_session = next_session_;
   for (const auto& [id, a] : agents_) {
     if (a->role != Role::kPending) c.roster.push_back(a->agent_id);
@@ -493,19 +493,21 @@ void Coordinator::Start() {
     const std::vector<std::string> distinct = DistinctLabels("", {});
     Result<LabelMap> map = ChooseLabelMap(distinct[0], distinct[1], options_.positive_label);
     if (!map.ok()) {
-      summary_.stop_reason = "error: " + map.status().message();
-      Finish(summary_.stop_reason);
+      Fail(map.status());
       return;
     }
     labels_ = *map;
   }
   state_ = std::make_unique<CoordinatorState>(options_.problem, dimension_);
+  EpochPolicyOptions policy = options_.policy;
+  policy.newton_max_support = NewtonMaxSupport();
+  policy_ = std::make_unique<EpochPolicy>(options_.problem, policy);
   decoder_.set_model_size(state_->model_size());
   changes_.reserve(static_cast<size_t>(state_->model_size()));  // ChangesSince never allocates
   start_time_ = clock_->Now();
   if (resume_) {
     state_->Restore(resume_->x, resume_->version, resume_->epoch);
-    step_factor_ = resume_->step_factor;
+    policy_->RestoreStepFactor(resume_->step_factor);
     next_session_ = std::max(next_session_, resume_->next_session);
     summary_.updates_applied = resume_->updates_applied;
     summary_.resumed = true;
@@ -527,8 +529,9 @@ void Coordinator::Start() {
       .Field("l1", options_.problem.reg.l1)
       .Field("l2", options_.problem.reg.l2)
       .Field("intercept", options_.problem.intercept)
-      .Field("max_epochs", options_.max_epochs)
-      .Field("kkt_tolerance", options_.kkt_tolerance)
+      .Field("max_epochs", options_.policy.stop.max_epochs)
+      .Field("kkt_tolerance", options_.policy.stop.kkt_tolerance)
+      .Field("tolerance", options_.policy.stop.tolerance)
       .Field("insecure", options_.insecure)
       .Field("secure_log", options_.secure_log)
       .Field("reference_objective", options_.reference_objective);
@@ -540,7 +543,7 @@ void Coordinator::Start() {
   for (auto& [id, a] : agents_) Welcome(*a);
   if (!options_.quiet && options_.log_json != "-") {
     std::printf("%6s  %-22s  %-10s  %-10s  %8s  %9s  %6s  %9s  %s\n", "epoch", "objective", "kkt",
-                "gap_bound", "nnz", "seconds", "agents", "updates/s", "notes");
+                "rel_gap", "nnz", "seconds", "agents", "updates/s", "notes");
     std::fflush(stdout);
   }
   StartEpoch();
@@ -597,97 +600,89 @@ void Coordinator::HandleGradSum(Agent& a, const wire::DecodedMessage& m) {
 void Coordinator::FinishGradientPhase() {
   const double now = clock_->Now();
   if (state_->gradient_rows() == 0) {  // nobody answered: try again with whoever is there
+    if (policy_->stop_requested()) {
+      Finish("time-limit");
+      return;
+    }
     StartEpoch();
     return;
   }
-  Result<StepPlan> plan =
-      PlanSteps(CombineSmoothness(epoch_smoothness_), options_.problem.reg.l2, options_.steps);
-  if (!plan.ok()) {
-    Finish("error: " + plan.status().message());
+  const SnapshotReport report = state_->FinishGradientPhase();
+  EpochContext context;
+  context.seconds = now - start_time_;
+  context.smoothness = CombineSmoothness(epoch_smoothness_);
+  for (const auto& [id, a] : agents_) {
+    if (a->role == Role::kGradientDone && !a->newton) context.newton_capable = false;
+  }
+  Result<EpochDecision> decided = policy_->Decide(report, context);
+  if (!decided.ok()) {
+    Fail(decided.status());
     return;
   }
-  plan_ = *plan;
-  plan_.eta *= step_factor_;
-  const SnapshotReport report = state_->FinishGradientPhase(plan_.inner_steps);
-  if (line_search_.pending() && report.rows != state_->best_rows())
-    line_search_.Abandon();  // new rows
-  if (line_search_.pending()) {
-    // The Newton point is judged against the snapshot it came from (the best so far) by the
-    // Armijo rule. One that fails is replaced by the point half as far along d (backtracking, one
-    // gradient pass per trial), down to kNewtonMinAlpha; then x returns to the best snapshot and
-    // the epoch runs an inner loop.
-    std::vector<double> point;
-    const NewtonLineSearch::Verdict v =
-        line_search_.Judge(report.objective, state_->best_objective(), &point);
-    if (v == NewtonLineSearch::Verdict::kNextTrial) {
-      JsonWriter w;
-      w.Field("epoch", state_->epoch() - 1)
-          .Field("objective", report.objective)
-          .Field("best_objective", state_->best_objective())
-          .Field("next_alpha", line_search_.alpha())
-          .Field("seconds", now - start_time_);
-      log_.Publish("epoch", "newton_backtrack", w);
-      state_->JumpTo(point);
+  const EpochDecision& d = *decided;
+  if (d.keep_as_best) state_->KeepSnapshotAsBest();
+  if (d.action == EpochDecision::Action::kNewton || d.action == EpochDecision::Action::kInner) {
+    plan_ = d.plan;
+  }
+  last_report_ = report;
+  PublishEpoch(report, d, now);
+  using Action = EpochDecision::Action;
+  switch (d.action) {
+    case Action::kStop:
+      if (d.failed) {
+        Fail(Status::Internal("training diverges even with tiny steps (the step was halved " +
+                              std::to_string(policy_->step_halvings()) + " times)"));
+      } else {
+        Finish(d.stop_reason);
+      }
+      return;
+    case Action::kRollBack:
+      state_->RevertToBest();
       StartEpoch();
       return;
-    }
-    if (v == NewtonLineSearch::Verdict::kFailed) {
-      ++summary_.newton_rejected;
-      newton_cooldown_ = kNewtonCooldownEpochs;
-      JsonWriter w;
-      w.Field("epoch", state_->epoch() - 1)
-          .Field("objective", report.objective)
-          .Field("best_objective", state_->best_objective())
-          .Field("seconds", now - start_time_);
-      log_.Publish("epoch", "newton_rejected", w);
+    case Action::kTrialPoint:
+      state_->JumpTo(policy_->trial_point());
+      StartEpoch();
+      return;
+    case Action::kNewtonRejected:
       PrintLine("the Newton point did not lower P (" + Format("%.16g", report.objective) +
                 "): back to the best snapshot");
       state_->RevertToBest();
       StartEpoch();
       return;
-    }
+    case Action::kNewton:
+      BeginCurvaturePhase(now, d.working_set);
+      return;
+    case Action::kInner:
+      BeginInnerPhase(now);
+      return;
   }
-  const CoordinatorState::SnapshotVerdict verdict = state_->JudgeSnapshot(report);
-  const bool best = verdict == CoordinatorState::SnapshotVerdict::kBest;
-  const bool rolled_back = verdict == CoordinatorState::SnapshotVerdict::kRolledBack;
-  last_report_ = report;
-  if (best) {
-    best_report_ = report;
-    have_best_ = true;
-  }
-  const int64_t epoch = state_->epoch() - 1;
+}
+
+void Coordinator::PublishEpoch(const SnapshotReport& report, const EpochDecision& d, double now) {
+  const int64_t epoch = report.epoch - 1;
   int participants = 0;
   for (const auto& [id, a] : agents_) participants += (a->role == Role::kGradientDone);
   const double seconds = now - start_time_;
-  // The divergence safeguard halves the step on a rollback; a run of improving epochs earns it
-  // back (x2 after kStepRecoveryEpochs in a row, up to the planned step), so one bad stretch (a
-  // burst of stale updates, agents coming and going) does not slow the rest of the run for good.
-  if (rolled_back) {
-    step_factor_ *= 0.5;
-    improving_streak_ = 0;
-  } else if (best && step_factor_ < 1 && ++improving_streak_ >= kStepRecoveryEpochs) {
-    step_factor_ = std::min(1.0, 2 * step_factor_);
-    improving_streak_ = 0;
-  } else if (!best) {
-    improving_streak_ = 0;
+  const bool rolled_back = d.verdict == EpochDecision::Verdict::kRolledBack;
+  if (d.action == EpochDecision::Action::kTrialPoint ||
+      d.action == EpochDecision::Action::kNewtonRejected) {
+    JsonWriter w;
+    w.Field("epoch", epoch)
+        .Field("objective", report.objective)
+        .Field("best_objective", policy_->best_objective())
+        .Field("seconds", seconds);
+    log_.Publish(
+        "epoch",
+        d.action == EpochDecision::Action::kTrialPoint ? "newton_backtrack" : "newton_rejected", w);
+    return;
   }
-
-  std::string stop;
-  if (finish_after_gradient_) {
-    stop = pending_finish_reason_;
-  } else if (best && report.kkt <= options_.kkt_tolerance) {
-    stop = "kkt";
-  } else if (epoch >= options_.max_epochs) {
-    stop = "max-epochs";
-  } else if (options_.time_limit > 0 && seconds >= options_.time_limit) {
-    stop = "time-limit";
-  }
-
   JsonWriter w;
   w.Field("epoch", epoch)
       .Field("objective", report.objective)
       .Field("kkt", report.kkt)
-      .Field("gap_bound", report.gap_bound)
+      .Field("gap_bound", report.gap)
+      .Field("rel_gap", report.relative_gap)
       .Field("nnz", report.nnz)
       .Field("rows", report.rows)
       .Field("agents", static_cast<int64_t>(participants))
@@ -696,9 +691,10 @@ void Coordinator::FinishGradientPhase() {
       .Field("inner_steps", plan_.inner_steps)
       .Field("batch", static_cast<int64_t>(plan_.batch))
       .Field("seconds", seconds)
-      .Field("best", best)
+      .Field("best", d.keep_as_best)
+      .Field("verdict", VerdictName(d.verdict))
       .Field("rolled_back", rolled_back)
-      .Field("final", !stop.empty());
+      .Field("final", d.action == EpochDecision::Action::kStop);
   if (!std::isnan(options_.reference_objective)) {
     w.Field("rel_subopt", (report.objective - options_.reference_objective) /
                               std::fabs(options_.reference_objective));
@@ -706,60 +702,26 @@ void Coordinator::FinishGradientPhase() {
   log_.Publish("epoch", "epoch_begin", w);
   if (!options_.quiet && options_.log_json != "-") {
     std::string notes;
-    if (verdict == CoordinatorState::SnapshotVerdict::kProbation)
-      notes = "worse than the best (probation)";
+    if (d.verdict == EpochDecision::Verdict::kProbation) notes = "worse than the best (probation)";
+    if (d.verdict == EpochDecision::Verdict::kBaseline && epoch > 0) notes = "new rows: baseline";
     if (rolled_back) notes = "worse again: rolled back, step halved";
     std::printf("%6" PRId64 "  %-22.16g  %-10.3e  %-10.3e  %8" PRId64 "  %9.3f  %6d  %9s  %s\n",
-                epoch, report.objective, report.kkt, report.gap_bound, report.nnz, seconds,
+                epoch, report.objective, report.kkt, report.relative_gap, report.nnz, seconds,
                 participants, last_rate_ > 0 ? Format("%.0f", last_rate_).c_str() : "-",
                 notes.c_str());
     std::fflush(stdout);
   }
-  if (!stop.empty()) {
-    Finish(stop);
-    return;
-  }
-  if (rolled_back) {
-    StartEpoch();
-    return;
-  }
-  if (WantNewton(report, best)) {
-    BeginCurvaturePhase(now);
-    return;
-  }
-  BeginInnerPhase(now);
 }
 
 int64_t Coordinator::NewtonMaxSupport() const {
-  return std::min(options_.newton_max_support, wire::kMaxNewtonSupport);
+  return std::min(options_.policy.newton_max_support, wire::kMaxNewtonSupport);
 }
 
-bool Coordinator::WantNewton(const SnapshotReport& report, bool best) {
-  // A proximal Newton step on a working set S (the non-zero weights and the zero ones whose
-  // optimality condition fails most, up to --newton-max-support) replaces the epoch's inner loop
-  // whenever the non-zero weights fit: from the start on low-dimensional or very sparse problems,
-  // after first-order epochs have thinned the weights otherwise. The inner loop remains for boxes,
-  // for agents that cannot (or decline to) send curvature, and after a failed line search.
-  if (newton_cooldown_ > 0) {
-    --newton_cooldown_;
-    return false;
-  }
-  if (NewtonMaxSupport() <= 0 || !best || options_.problem.reg.HasBox()) return false;
-  for (const auto& [id, a] : agents_) {
-    if (a->role == Role::kGradientDone && !a->newton) return false;
-  }
-  return report.nnz + (options_.problem.intercept ? 1 : 0) <= NewtonMaxSupport();
-}
-
-void Coordinator::BeginCurvaturePhase(double now) {
+void Coordinator::BeginCurvaturePhase(double now, int64_t working_set) {
   // The working set grows with the model, as in working-set l1 solvers (celer, blitz): small
   // blocks early keep the first steps (from x = 0, where every useful weight violates) cheap.
-  const int64_t working_set = NewtonWorkingSetSize(last_report_.nnz, NewtonMaxSupport());
-  newton_support_ = ChooseNewtonSupport(options_.problem, state_->mu().data(),
-                                        state_->snapshot().data(), dimension_, working_set);
-  const int64_t m = newton_support_.size();
-  hessian_sum_.assign(static_cast<size_t>(m * (m + 1) / 2), 0.0);
-  curvature_rows_ = 0;
+  state_->BeginCurvaturePhase(ChooseNewtonSupport(
+      options_.problem, state_->mu().data(), state_->snapshot().data(), dimension_, working_set));
   curvature_declined_ = false;
   curvature_start_ = now;
   const auto& mu = state_->mu();
@@ -769,7 +731,7 @@ void Coordinator::BeginCurvaturePhase(double now) {
     a->phase_sent = now;
     SendTo(*a, encoder_.Snapshot(HeaderFor(*a), state_->epoch(), state_->version(),
                                  {mu.data(), state_->model_size(), nullptr, 0}, plan_.eta,
-                                 plan_.inner_steps, plan_.batch, newton_support_.index));
+                                 plan_.inner_steps, plan_.batch, state_->newton_support().index));
   }
   phase_ = Phase::kCurvature;
   phase_deadline_ = now + options_.gradient_timeout;
@@ -778,7 +740,7 @@ void Coordinator::BeginCurvaturePhase(double now) {
 void Coordinator::HandleCurvature(Agent& a, const wire::DecodedMessage& m) {
   const auto* c = m.As<fb::Curvature>();
   if (phase_ != Phase::kCurvature || a.role != Role::kCurvature || c->epoch() != state_->epoch() ||
-      static_cast<int64_t>(c->support_size()) != newton_support_.size()) {
+      static_cast<int64_t>(c->support_size()) != state_->newton_support().size()) {
     ++updates_refused_;
     ++epoch_refused_["late_curvature"];
     return;
@@ -787,11 +749,7 @@ void Coordinator::HandleCurvature(Agent& a, const wire::DecodedMessage& m) {
   if (c->declined()) {
     curvature_declined_ = true;
   } else {
-    const double* h = c->hessian()->data();
-    double* sum = hessian_sum_.data();
-    const size_t count = hessian_sum_.size();
-    for (size_t k = 0; k < count; ++k) sum[k] += h[k];
-    curvature_rows_ += c->rows();
+    state_->AddCurvature(c->hessian()->data(), c->rows());
   }
   for (const auto& [id, other] : agents_) {
     if (other->role == Role::kCurvature) return;
@@ -803,38 +761,32 @@ void Coordinator::FinishCurvaturePhase() {
   const double now = clock_->Now();
   // Every row behind mu~ must be in H too (an agent that left or timed out, or one that declined,
   // leaves a Hessian that does not match the gradient): then the epoch runs an inner loop instead.
-  const bool complete = !curvature_declined_ && curvature_rows_ == state_->gradient_rows();
   std::vector<double> direction;
   double decrease = 0.0;
   int sweeps = 0;
+  const int64_t rows = state_->curvature_rows();
   const bool solved =
-      complete &&
-      ProxNewtonDirection(options_.problem, newton_support_, hessian_sum_.data(), curvature_rows_,
-                          state_->mu().data(), state_->snapshot().data(), dimension_, &direction,
-                          &decrease, 200, &sweeps) &&
-      decrease < 0.0;
+      state_->NewtonDirection(&direction, &decrease, &sweeps) && !curvature_declined_;
   JsonWriter w;
   w.Field("epoch", state_->epoch() - 1)
-      .Field("support", newton_support_.size())
-      .Field("rows", curvature_rows_)
+      .Field("support", state_->newton_support().size())
+      .Field("rows", rows)
       .Field("declined", curvature_declined_)
       .Field("taken", solved)
       .Field("decrease", decrease)
       .Field("sweeps", static_cast<int64_t>(sweeps))
       .Field("solve_seconds", clock_->Now() - now)
-      .Field("bytes", static_cast<int64_t>(hessian_sum_.size() * sizeof(double)))
+      .Field("bytes", state_->hessian_bytes())
       .Field("curvature_seconds", now - curvature_start_)
       .Field("seconds", now - start_time_);
   log_.Publish("epoch", "newton", w);
   if (!solved) {
-    newton_cooldown_ = kNewtonCooldownEpochs;
+    policy_->NewtonDeclined();
     BeginInnerPhase(now);
     return;
   }
-  std::vector<double> point;
-  line_search_.Start(newton_support_, std::move(direction), decrease, state_->snapshot(), &point);
-  state_->JumpTo(point);
-  ++summary_.newton_steps;
+  state_->JumpTo(policy_->BeginLineSearch(state_->newton_support(), std::move(direction), decrease,
+                                          state_->snapshot()));
   StartEpoch();
 }
 
@@ -849,6 +801,7 @@ void Coordinator::BeginInnerPhase(double now) {
                                  {mu.data(), state_->model_size(), nullptr, 0}, plan_.eta,
                                  plan_.inner_steps, plan_.batch));
   }
+  state_->BeginInnerPhase(plan_.inner_steps);
   phase_ = Phase::kInner;
   inner_start_ = now;
   next_progress_ = now + kProgressInterval;
@@ -976,8 +929,8 @@ double Coordinator::NextDeadline(double now) const {
   }
   if (phase_ == Phase::kInner) next = std::min(next, next_progress_);
   if (phase_ == Phase::kInner && checkpoints_) next = std::min(next, next_checkpoint_);
-  if (state_ && options_.time_limit > 0 && !finish_after_gradient_) {
-    next = std::min(next, start_time_ + options_.time_limit);
+  if (state_ && options_.policy.stop.time_limit > 0 && !policy_->stop_requested()) {
+    next = std::min(next, start_time_ + options_.policy.stop.time_limit);
   }
   return next;
 }
@@ -1006,7 +959,7 @@ void Coordinator::OnTimers(double now) {
         SendTo(*a,
                encoder_.Snapshot(HeaderFor(*a), state_->epoch(), state_->snapshot_version(),
                                  {state_->mu().data(), state_->model_size(), nullptr, 0}, plan_.eta,
-                                 plan_.inner_steps, plan_.batch, newton_support_.index));
+                                 plan_.inner_steps, plan_.batch, state_->newton_support().index));
       } else if (a->role == Role::kInner && a->epoch_updates == 0 &&
                  now - a->phase_sent > repeat_after) {
         a->phase_sent = now;
@@ -1024,17 +977,20 @@ void Coordinator::OnTimers(double now) {
     }
   }
   if (phase_ == Phase::kDone) return;
-  if (state_ && options_.time_limit > 0 && !finish_after_gradient_ &&
-      now - start_time_ >= options_.time_limit) {
-    finish_after_gradient_ = true;
-    pending_finish_reason_ = "time-limit";
-    if (phase_ == Phase::kWaiting) {
-      Finish("time-limit");
-      return;
-    }
-    if (phase_ == Phase::kInner) {  // evaluate the current model before stopping
+  if (state_ && options_.policy.stop.time_limit > 0 && !policy_->stop_requested() &&
+      now - start_time_ >= options_.policy.stop.time_limit) {
+    // Every wait ends at the time limit: the current model is evaluated by one last gradient
+    // phase when an inner loop was running (for at most kFinalEvaluation seconds), otherwise the
+    // best snapshot is the model.
+    policy_->RequestStop("time-limit");
+    if (phase_ == Phase::kInner) {
       EndEpoch();
       StartEpoch();
+      phase_deadline_ = std::min(phase_deadline_, now + kFinalEvaluation);
+    } else if (phase_ == Phase::kGradient) {
+      phase_deadline_ = std::min(phase_deadline_, now + kFinalEvaluation);
+    } else {
+      Finish("time-limit");
       return;
     }
   }
@@ -1079,6 +1035,11 @@ void Coordinator::OnTimers(double now) {
   }
 }
 
+void Coordinator::Fail(const Status& status) {
+  failure_ = status;
+  Finish("error");
+}
+
 void Coordinator::Finish(const std::string& reason) {
   phase_ = Phase::kDone;
   summary_.stop_reason = reason;
@@ -1089,13 +1050,17 @@ void Coordinator::Finish(const std::string& reason) {
   summary_.seconds = clock_->Now() - start_time_;
   summary_.labels = labels_;
   summary_.dimension = dimension_;
-  if (state_ && have_best_) {
+  if (state_ && policy_->have_best()) {
+    const SnapshotReport& best = policy_->best_report();
     summary_.x = state_->best_snapshot();
-    summary_.objective = best_report_.objective;
-    summary_.kkt = best_report_.kkt;
-    summary_.nnz = best_report_.nnz;
-    summary_.rows = best_report_.rows;
-    summary_.epochs = best_report_.epoch - 1;
+    summary_.objective = best.objective;
+    summary_.kkt = best.kkt;
+    summary_.relative_gap = best.relative_gap;
+    summary_.nnz = best.nnz;
+    summary_.rows = best.rows;
+    summary_.epochs = best.epoch - 1;
+    summary_.newton_steps = policy_->newton_steps();
+    summary_.newton_rejected = policy_->newton_rejected();
   }
   summary_.eta = plan_.eta;
   summary_.inner_steps = plan_.inner_steps;
@@ -1110,7 +1075,7 @@ void Coordinator::Finish(const std::string& reason) {
     }
   }
   router_.LingerOnClose(2000);  // the Stops above must reach the agents before the process exits
-  if (state_ && have_best_ && !options_.model_path.empty()) {
+  if (state_ && policy_->have_best() && failure_.ok() && !options_.model_path.empty()) {
     Model model = Model::FromVector(summary_.x, dimension_, options_.task, options_.problem);
     model.labels = labels_;
     TrainingSummary& s = model.summary;
@@ -1129,7 +1094,8 @@ void Coordinator::Finish(const std::string& reason) {
     s.created_unix = static_cast<int64_t>(std::time(nullptr));
     s.software_version = EDGETRAIN_VERSION;
     if (Status st = WriteModelFile(options_.model_path, model); !st.ok()) {
-      summary_.stop_reason = "error: " + st.message();
+      failure_ = st;
+      summary_.stop_reason = "error";
     }
   }
   JsonWriter w;
@@ -1188,8 +1154,7 @@ Result<RunSummary> Coordinator::Run(const std::atomic<bool>* stop_requested,
     if (phase_ != Phase::kDone) OnTimers(clock_->Now());
   }
   SeeAgentsOff();
-  if (summary_.stop_reason.rfind("error: ", 0) == 0)
-    return Status::Internal(summary_.stop_reason.substr(7));
+  if (!failure_.ok()) return failure_;
   return summary_;
 }
 

@@ -37,6 +37,7 @@
 #include "edgetrain/clock.h"
 #include "edgetrain/coordinator_state.h"
 #include "edgetrain/dataset.h"
+#include "edgetrain/epoch_policy.h"
 #include "edgetrain/problem.h"
 #include "edgetrain/step_size.h"
 #include "edgetrain/support_newton.h"
@@ -68,11 +69,8 @@ struct CoordinatorOptions {
   int32_t dimension = 0;                      // 0: the largest among the agents present at start
 
   int min_agents = 1;
-  int64_t max_epochs = 100;
-  double kkt_tolerance = 1e-8;
-  double time_limit = 0;  // seconds, 0 = none
-  StepOptions steps;
-  int64_t newton_max_support = 2000;  // largest working set of a Newton epoch (0: never)
+  // The stop rule, the step options and the Newton working-set limit (epoch_policy.h).
+  EpochPolicyOptions policy;
   int64_t max_staleness = 4;  // measured: 8 agents stall above ~4 (docs/protocol.md); 0 with a box
   double gradient_timeout = 30;   // seconds a gradient phase waits for a silent agent
   double stall_timeout = 30;      // seconds without an applied update before an epoch ends early
@@ -96,6 +94,7 @@ struct RunSummary {
   int64_t epochs = 0;  // the epoch of the model returned (0 = initial)
   double objective = 0;
   double kkt = 0;
+  double relative_gap = 0;
   int64_t nnz = 0;
   int64_t rows = 0;
   int32_t dimension = 0;
@@ -158,10 +157,9 @@ class Coordinator {
   void Start();
   void StartEpoch();
   void FinishGradientPhase();
-  // Whether this epoch should be a Newton step (the weights fit, every participant able).
-  bool WantNewton(const SnapshotReport& report, bool best);
+  void PublishEpoch(const SnapshotReport& report, const EpochDecision& d, double now);
   int64_t NewtonMaxSupport() const;
-  void BeginCurvaturePhase(double now);
+  void BeginCurvaturePhase(double now, int64_t working_set);
   // Every participant answered (or the phase timed out): solve and jump, or fall back to an inner
   // loop.
   void FinishCurvaturePhase();
@@ -169,6 +167,8 @@ class Coordinator {
   void BeginInnerPhase(double now);
   void EndEpoch();
   void Finish(const std::string& reason);
+  // Finish with a failure: Run returns `status`, no model is written.
+  void Fail(const Status& status);
   // After Finish: waits (briefly) for every agent's Bye, repeating Stop to those still talking.
   void SeeAgentsOff();
   uint64_t OptionsFingerprint() const;
@@ -205,16 +205,12 @@ class Coordinator {
   double phase_deadline_ = 0;  // gradient timeout or stall timeout
   double next_heartbeat_check_ = 0;
   double inner_start_ = 0;
-  bool finish_after_gradient_ = false;
-  std::string pending_finish_reason_;
-  double step_factor_ = 1.0;
-  static constexpr int kStepRecoveryEpochs = 8;
-  int improving_streak_ = 0;  // best snapshots in a row since the last change of step_factor_
+  static constexpr double kFinalEvaluation = 5;  // seconds for the last gradient phase
   StepPlan plan_;
   std::vector<Smoothness> epoch_smoothness_;
   SnapshotReport last_report_;
-  bool have_best_ = false;
-  SnapshotReport best_report_;
+  std::unique_ptr<EpochPolicy> policy_;
+  Status failure_;
   double last_update_time_ = 0;
   double last_rate_ = 0;                            // updates/s of the last inner phase
   static constexpr double kProgressInterval = 0.5;  // seconds between "progress" events
@@ -234,15 +230,9 @@ class Coordinator {
   int64_t guarded_refused_mark_ = 0, guarded_clipped_mark_ = 0;
   int64_t max_staleness_ = 0;  // options_.max_staleness, or 0 with a box (see the constructor)
 
-  // The Newton phase.
-  NewtonSupport newton_support_;
-  std::vector<double> hessian_sum_;  // packed lower triangle, |S|(|S|+1)/2
-  int64_t curvature_rows_ = 0;
+  // The Newton phase (the sums are in state_).
   bool curvature_declined_ = false;
   double curvature_start_ = 0;
-  NewtonLineSearch
-      line_search_;          // pending: x is a Newton trial point the next gradient phase judges
-  int newton_cooldown_ = 0;  // epochs before a Newton step is tried again
 
   RunSummary summary_;
 };

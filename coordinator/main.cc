@@ -107,8 +107,7 @@ int main(int argc, char** argv) {
       ->check(edgetrain::cli::kPositive)
       ->capture_default_str()
       ->group(run);
-  edgetrain::cli::AddStepFlags(&app, &o.steps);
-  edgetrain::cli::AddNewtonFlag(&app, &o.newton_max_support);
+  edgetrain::cli::AddPolicyFlags(&app, &o.policy);
   app.add_option("--max-staleness", o.max_staleness,
                  "Refuse updates computed more than this many versions ago")
       ->check(edgetrain::cli::kNonNegative)
@@ -141,19 +140,6 @@ int main(int argc, char** argv) {
   app.add_option("--reference-objective", o.reference_objective,
                  "Known optimum P*: the log stream reports (P-P*)/|P*|")
       ->group(run);
-  app.add_option("--max-epochs", o.max_epochs, "Stop after this many epochs")
-      ->check(edgetrain::cli::kNonNegative)
-      ->capture_default_str()
-      ->group(stop);
-  app.add_option("--kkt-tol", o.kkt_tolerance, "Stop when the snapshot's KKT violation is <= this")
-      ->check(edgetrain::cli::kNonNegative)
-      ->capture_default_str()
-      ->group(stop);
-  app.add_option("--time-limit", o.time_limit,
-                 "Stop after this many seconds of training (0 = no limit)")
-      ->check(edgetrain::cli::kNonNegative)
-      ->capture_default_str()
-      ->group(stop);
   edgetrain::cli::AddFaultFlags(&app, &o.channel.faults);
   edgetrain::cli::AddConfigFlags(&app);
   if (int rc = edgetrain::cli::Parse(app, argc, argv); rc >= 0) return rc;

@@ -40,24 +40,7 @@ class TrainLocalCommand : public Command {
         ->check(CLI::IsMember({"none", "standard", "minmax", "maxabs"}))
         ->capture_default_str()
         ->group("Data");
-    cli::AddStepFlags(sub_, &options_.steps);
-    cli::AddNewtonFlag(sub_, &options_.newton_max_support);
-    const std::string stop = "Stopping";
-    sub_->add_option("--max-epochs", options_.max_epochs, "Stop after this many epochs")
-        ->check(cli::kNonNegative)
-        ->capture_default_str()
-        ->group(stop);
-    sub_->add_option(
-            "--kkt-tol", options_.kkt_tolerance,
-            "Stop when the KKT violation (inf-norm of the minimum-norm subgradient) is <= this")
-        ->check(cli::kNonNegative)
-        ->capture_default_str()
-        ->group(stop);
-    sub_->add_option("--time-limit", options_.time_limit,
-                     "Stop after this many seconds of training (0 = no limit)")
-        ->check(cli::kNonNegative)
-        ->capture_default_str()
-        ->group(stop);
+    cli::AddPolicyFlags(sub_, &options_.policy);
     sub_->add_option("--seed", options_.seed, "Seed of the mini-batch sampler")
         ->capture_default_str();
     sub_->add_option(

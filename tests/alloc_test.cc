@@ -121,7 +121,8 @@ TEST_CASE("agent steps and coordinator update applications do not allocate once 
     w1.ComputeSnapshot(state.snapshot().data(), g1.data(), &loss1);
     state.AddGradSum(VectorView::Dense(g.data(), p), loss0, data.rows());
     state.AddGradSum(VectorView::Dense(g1.data(), p), loss1, data.rows());
-    state.FinishGradientPhase(2 * kSteps);
+    state.FinishGradientPhase();
+    state.BeginInnerPhase(2 * kSteps);
     for (SimAgent& a : agents) {
       a.worker->BeginEpoch(state.mu().data(), 4.0, 2);
       a.model.Assign(VectorView::Dense(state.x().data(), p));  // EpochBegin carries the whole model

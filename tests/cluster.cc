@@ -22,8 +22,9 @@ double SpamSerialOptimum() {
   static const double value = [] {
     const Dataset data = LoadLibsvm(SpamTrainPath());
     TrainOptions o;
-    o.kkt_tolerance = 1e-10;
-    o.max_epochs = 200;
+    o.policy.stop.kkt_tolerance = 1e-10;
+    o.policy.stop.tolerance = 0;  // stop on the KKT violation alone
+    o.policy.stop.max_epochs = 200;
     Result<TrainResult> r = TrainLocal(data, SpamSpec(), o, nullptr);
     REQUIRE(r.ok());
     return r->last.objective;

@@ -58,8 +58,10 @@ TEST_CASE("a config file sets the coordinator's options and a flag overrides it"
   CHECK(Has(r.out, "insecure = true\n"));
   CHECK(Has(r.out, "resume = true\n"));
   CHECK(Has(r.out, "checkpoint-dir = \"/var/lib/edgetrain/checkpoints\"\n"));
-  CHECK(Has(r.out, "max-epochs = 100\n"));               // a default
-  CHECK(Has(r.out, "# Stop after this many epochs\n"));  // help texts become comments
+  CHECK(Has(r.out, "max-epochs = 100\n"));  // a default
+  CHECK(Has(r.out,
+            "# Stop after this many epochs (inner loops or Newton steps)\n"));  // help texts become
+                                                                                // comments
   CHECK(!Has(r.out, "config = "));
   CHECK(!Has(r.out, "print-config = "));
 

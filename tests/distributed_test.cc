@@ -33,11 +33,12 @@ void CheckOptimum(const RunSummary& r) {
 // tests need runs long enough to join and leave mid-way, and the update accounting needs updates.
 CoordinatorOptions Options(int min_agents) {
   CoordinatorOptions o;
-  o.newton_max_support = 0;
+  o.policy.newton_max_support = 0;
   o.insecure = true;  // CURVE has its own tests (security_test.cc)
   o.min_agents = min_agents;
-  o.max_epochs = 100;
-  o.kkt_tolerance = 1e-8;
+  o.policy.stop.max_epochs = 100;
+  o.policy.stop.kkt_tolerance = 1e-8;
+  o.policy.stop.tolerance = 0;  // stop on the KKT violation alone
   o.heartbeat_interval = 0.2;
   o.heartbeat_patience = 10;
   o.gradient_timeout = 2;
@@ -79,7 +80,7 @@ TEST_CASE("8 agents reach the serial optimum") { RunWithAgents(8); }
 TEST_CASE(
     "Newton epochs: 3 agents' Hessian blocks summed give the serial optimum in a few epochs") {
   CoordinatorOptions o = Options(3);
-  o.newton_max_support = 2000;
+  o.policy.newton_max_support = 2000;
   Cluster cluster(o);
   for (int i = 0; i < 3; ++i) cluster.AddAgent(i, 3);
   const RunSummary& r = cluster.Wait();
@@ -103,9 +104,11 @@ TEST_CASE(
     "Newton epochs: an agent that dies mid-run does not stall them, the others finish on their "
     "rows") {
   CoordinatorOptions o = Options(3);
-  o.newton_max_support = 2000;
-  o.kkt_tolerance = 0;  // never met: the run goes on after the optimum, so the death lands mid-run
-  o.max_epochs = 40;
+  o.policy.newton_max_support = 2000;
+  o.policy.stop.kkt_tolerance =
+      0;  // never met: the run goes on after the optimum, so the death lands mid-run
+  o.policy.stop.tolerance = 0;
+  o.policy.stop.max_epochs = 40;
   Cluster cluster(o);
   cluster.AddAgent(0, 3);
   const size_t victim = cluster.AddAgent(1, 3, /*say_bye=*/false);

@@ -29,9 +29,9 @@ coordinator::CoordinatorOptions Options(int min_agents) {
   coordinator::CoordinatorOptions o;
   o.insecure = true;
   o.min_agents = min_agents;
-  o.newton_max_support =
+  o.policy.newton_max_support =
       0;  // inner loops: the updates and their repeats are what these tests watch
-  o.max_epochs = 150;
+  o.policy.stop.max_epochs = 150;
   o.heartbeat_interval = 0.2;
   o.heartbeat_patience = 10;
   o.gradient_timeout = 3;
@@ -87,7 +87,7 @@ TEST_CASE(
 TEST_CASE(
     "5% dropped and 5% duplicated messages with Newton epochs: the optimum, every agent stopped") {
   coordinator::CoordinatorOptions o = Options(3);
-  o.newton_max_support = 2000;
+  o.policy.newton_max_support = 2000;
   o.channel.faults = {0.05, 0.05, 0, 0.05, 12};
   Cluster cluster(o);
   CHECK(RunWithFaults(cluster, 200).newton_steps > 0);

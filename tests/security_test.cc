@@ -152,10 +152,12 @@ TEST_CASE(
 TEST_CASE(
     "a key removed from the allow-list and reloaded is shut out, also on its open connection") {
   SecureSetup s(/*min_agents=*/2);
-  s.options.max_epochs = 200;
-  s.options.newton_max_support =
-      0;                           // inner loops only: a long enough run to reload the list mid-way
-  s.options.kkt_tolerance = 1e-6;  // one half-shard alone converges slowly (nearly separable rows)
+  s.options.policy.stop.max_epochs = 200;
+  s.options.policy.newton_max_support =
+      0;  // inner loops only: a long enough run to reload the list mid-way
+  s.options.policy.stop.kkt_tolerance =
+      1e-6;  // one half-shard alone converges slowly (nearly separable rows)
+  s.options.policy.stop.tolerance = 0;  // stop on the KKT violation alone
   Cluster cluster(s.options);
   cluster.AddAgent(Spec(0, 2, "good", s.Client(s.good, s.coordinator.public_key)));
   cluster.AddAgent(Spec(1, 2, "other", s.Client(s.other, s.coordinator.public_key)));

@@ -136,7 +136,8 @@ TEST_CASE("coordinator state: x += Delta, versions, refusals, support") {
   CHECK(state.epoch() == 1);
   std::vector<double> g = {0.5, 0, 0, -0.5, 0};
   state.AddGradSum(VectorView::Dense(g.data(), 5), 2.0, 2);
-  const SnapshotReport snap = state.FinishGradientPhase(3);
+  const SnapshotReport snap = state.FinishGradientPhase();
+  state.BeginInnerPhase(3);
   CHECK(snap.objective == doctest::Approx(1.0));   // loss 2.0 over 2 rows, x = 0
   CHECK(snap.kkt == doctest::Approx(0.25 - 0.1));  // mu = 0.25 at zero, minus l1
   CHECK(state.mu()[0] == doctest::Approx(0.25));
@@ -179,7 +180,8 @@ TEST_CASE("stale updates: guarded zeroing never overshoots, entries stop at zero
   state.BeginEpoch();
   const std::vector<double> g(3, 0.0);
   state.AddGradSum(VectorView::Dense(g.data(), 3), 1.0, 1);
-  state.FinishGradientPhase(100);
+  state.FinishGradientPhase();
+  state.BeginInnerPhase(100);
   auto apply = [&](std::vector<int32_t> di, std::vector<double> dv, std::vector<int32_t> gi,
                    std::vector<double> gv, int64_t base) {
     return state.ApplyUpdate(VectorView{di.data(), dv.data(), static_cast<int64_t>(di.size()), 3},
@@ -208,32 +210,48 @@ TEST_CASE("stale updates: guarded zeroing never overshoots, entries stop at zero
   CHECK(state.x()[1] == doctest::Approx(-0.2));
 }
 
-TEST_CASE("divergence safeguard: probation once, then roll back to the best snapshot") {
+TEST_CASE("state: RevertToBest returns x to the snapshot kept as the best, as a new version") {
   ProblemSpec spec;
   CoordinatorState state(spec, 2);
-  auto epoch = [&](double loss) {
-    state.BeginEpoch();
-    std::vector<double> g = {0, 0};
-    state.AddGradSum(VectorView::Dense(g.data(), 2), loss, 1);
-    return state.JudgeSnapshot(state.FinishGradientPhase(1));
-  };
-  using V = CoordinatorState::SnapshotVerdict;
-  CHECK(epoch(1.0) == V::kBest);
-  const std::vector<int32_t> idx = {0};
-  const std::vector<double> val = {3.0};
-  state.ApplyUpdate(VectorView{idx.data(), val.data(), 1, 2}, None(), state.epoch(),
-                    state.version(), 0);
-  CHECK(epoch(2.0) == V::kProbation);
-  CHECK(state.x()[0] == 3.0);
-  CHECK(epoch(1.5) == V::kRolledBack);
-  CHECK(state.x()[0] == 0.0);
-  CHECK(state.support().empty());
-  CHECK(epoch(0.5) == V::kBest);
-  // Over a different set of rows (an agent joined) the objective is a new function: no rollback.
   state.BeginEpoch();
   std::vector<double> g = {0, 0};
-  state.AddGradSum(VectorView::Dense(g.data(), 2), 9.0, 2);
-  CHECK(state.JudgeSnapshot(state.FinishGradientPhase(1)) == V::kBest);
+  state.AddGradSum(VectorView::Dense(g.data(), 2), 1.0, 1);
+  state.FinishGradientPhase();
+  state.KeepSnapshotAsBest();
+  state.BeginInnerPhase(1);
+  const std::vector<int32_t> idx = {0};
+  const std::vector<double> val = {3.0};
+  REQUIRE(state.ApplyUpdate(VectorView{idx.data(), val.data(), 1, 2}, None(), state.epoch(),
+                            state.version(), 0) == UpdateVerdict::kApplied);
+  CHECK(state.x()[0] == 3.0);
+  const int64_t version = state.version();
+  state.RevertToBest();
+  CHECK(state.x()[0] == 0.0);
+  CHECK(state.support().empty());
+  CHECK(state.version() == version + 1);
+  std::vector<int32_t> changes;
+  CHECK_FALSE(state.ChangesSince(version, -1, &changes));  // replaced wholesale: send it all
+}
+
+TEST_CASE("state: an update that would make x non-finite is refused whole") {
+  ProblemSpec spec;
+  spec.reg.l1 = 1e-3;
+  CoordinatorState state(spec, 3);
+  state.BeginEpoch();
+  std::vector<double> g = {0, 0, 0};
+  state.AddGradSum(VectorView::Dense(g.data(), 3), 1.0, 1);
+  state.FinishGradientPhase();
+  state.BeginInnerPhase(10);
+  const std::vector<int32_t> idx = {0, 2};
+  const std::vector<double> big = {1.7e308, 1.0};
+  const VectorView delta{idx.data(), big.data(), 2, 3};
+  REQUIRE(state.ApplyUpdate(delta, None(), state.epoch(), state.version(), 4) ==
+          UpdateVerdict::kApplied);
+  CHECK(state.ApplyUpdate(delta, None(), state.epoch(), state.version(), 4) ==
+        UpdateVerdict::kNonFinite);
+  CHECK(state.x()[0] == 1.7e308);
+  CHECK(state.x()[2] == 1.0);  // nothing of the refused update was applied
+  CHECK(state.applied_in_epoch() == 1);
 }
 
 TEST_CASE("importance sampler: frequencies follow p_i and weights are 1/(n p_i)") {
@@ -298,7 +316,8 @@ TEST_CASE("the steady-state loop of worker and coordinator state does not alloca
     state.BeginEpoch();
     worker.ComputeSnapshot(state.snapshot().data(), g.data(), &loss);
     state.AddGradSum(VectorView::Dense(g.data(), p), loss, data.rows());
-    state.FinishGradientPhase(2000);
+    state.FinishGradientPhase();
+    state.BeginInnerPhase(2000);
     worker.BeginEpoch(state.mu().data(), 4.0, 2);
     const long before = testing::AllocationCount();
     for (int t = 0; t < 2000; ++t) {
@@ -336,8 +355,9 @@ TEST_CASE("lazy updates give the eager iterates (serial mode, with and without i
     spec.reg.l1 = 1e-3;
     spec.intercept = intercept;
     TrainOptions options;
-    options.max_epochs = 6;
-    options.kkt_tolerance = 0;
+    options.policy.stop.max_epochs = 6;
+    options.policy.stop.kkt_tolerance = 0;
+    options.policy.stop.tolerance = 0;
     std::vector<double> objectives[2];
     for (bool lazy : {false, true}) {
       options.lazy = lazy;
@@ -358,10 +378,11 @@ TEST_CASE("proximal Newton epochs: the same optimum, certified, in fewer epochs"
   ProblemSpec spec;
   spec.reg.l1 = 1e-3;
   TrainOptions options;
-  options.max_epochs = 300;
-  options.kkt_tolerance = 1e-10;
+  options.policy.stop.max_epochs = 300;
+  options.policy.stop.kkt_tolerance = 1e-10;
+  options.policy.stop.tolerance = 0;  // stop on the KKT violation alone
   Result<TrainResult> with = TrainLocal(data, spec, options, nullptr);
-  options.newton_max_support = 0;
+  options.policy.newton_max_support = 0;
   Result<TrainResult> without = TrainLocal(data, spec, options, nullptr);
   REQUIRE(with.ok());
   REQUIRE(without.ok());

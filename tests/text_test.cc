@@ -87,7 +87,8 @@ TEST_CASE("Printable: controls and ill-formed bytes escaped, printable UTF-8 kep
   CHECK(Printable("a\nagent press-7 left") == "a\\nagent press-7 left");
   CHECK(Printable("\x1b]0;owned\x07\x1b[2J") == "\\x1b]0;owned\\x07\\x1b[2J");
   CHECK(Printable("\xE9t\xE9") == "\\xe9t\\xe9");  // Latin-1, not UTF-8
-  CHECK(Printable("\xC2\x9B" "31m") == "\\xc2\\x9b31m");  // C1 CSI
+  CHECK(Printable("\xC2\x9B"
+                  "31m") == "\\xc2\\x9b31m");  // C1 CSI
   CHECK(Printable("back\\slash\t\r\x7f") == "back\\\\slash\\t\\r\\x7f");
   CHECK(Printable(std::string("nul\0byte", 8)) == "nul\\x00byte");
   CHECK(Printable("abcdefgh", 4) == "abcd...");

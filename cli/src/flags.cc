@@ -144,12 +144,37 @@ void AddStepFlags(CLI::App* app, StepOptions* s) {
       ->group(group);
 }
 
-void AddNewtonFlag(CLI::App* app, int64_t* max_support) {
-  app->add_option("--newton-max-support", *max_support,
+void AddPolicyFlags(CLI::App* app, EpochPolicyOptions* policy) {
+  AddStepFlags(app, &policy->steps);
+  app->add_option("--newton-max-support", policy->newton_max_support,
                   "Largest working set of a proximal Newton epoch (0: inner loops only)")
       ->check(kNonNegative)
       ->capture_default_str()
       ->group("Step size");
+  const std::string group = "Stopping";
+  StopRule* stop = &policy->stop;
+  app->add_option("--tol", stop->tolerance,
+                  "Stop when the certified relative duality gap (P - D) / |P| of the best "
+                  "snapshot is <= this (0: not used)")
+      ->check(kNonNegative)
+      ->capture_default_str()
+      ->group(group);
+  app->add_option("--kkt-tol", stop->kkt_tolerance,
+                  "Stop when the best snapshot's KKT violation (inf-norm of the minimum-norm "
+                  "subgradient) is <= this (0: not used)")
+      ->check(kNonNegative)
+      ->capture_default_str()
+      ->group(group);
+  app->add_option("--max-epochs", stop->max_epochs,
+                  "Stop after this many epochs (inner loops or Newton steps)")
+      ->check(kNonNegative)
+      ->capture_default_str()
+      ->group(group);
+  app->add_option("--time-limit", stop->time_limit,
+                  "Stop after this many seconds of training (0 = no limit)")
+      ->check(kNonNegative)
+      ->capture_default_str()
+      ->group(group);
 }
 
 void AddFaultFlags(CLI::App* app, transport::FaultOptions* f) {

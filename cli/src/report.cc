@@ -9,21 +9,26 @@
 namespace edgetrain::cli {
 
 void EpochTable::PrintHeader() const {
-  std::printf("%6s  %-22s  %-10s  %-10s", "epoch", "objective", "kkt", "gap_bound");
+  std::printf("%6s  %-22s  %-10s  %-10s", "epoch", "objective", "kkt", "rel_gap");
   if (!std::isnan(reference_)) std::printf("  %-10s", "rel_subopt");
   std::printf("  %8s  %9s\n", "nnz", "seconds");
   std::fflush(stdout);
 }
 
 void EpochTable::PrintRow(const EpochReport& r) const {
-  std::printf("%6" PRId64 "  %-22.16g  %-10.3e  %-10.3e", r.epoch, r.objective, r.kkt, r.gap_bound);
+  std::printf("%6" PRId64 "  %-22.16g  %-10.3e  %-10.3e", r.epoch, r.objective, r.kkt,
+              r.relative_gap);
   if (!std::isnan(reference_)) {
     std::printf("  %-10.3e", (r.objective - reference_) / std::fabs(reference_));
   }
   std::printf("  %8" PRId64 "  %9.3f", r.nnz, r.seconds);
-  if (r.probation) std::printf("  worse than the best snapshot (probation)");
-  if (r.rolled_back)
+  using Verdict = EpochDecision::Verdict;
+  if (r.verdict == Verdict::kProbation) std::printf("  worse than the best snapshot (probation)");
+  if (r.verdict == Verdict::kRolledBack)
     std::printf("  worse again: rolled back to the best snapshot, step halved to %.4g", r.eta);
+  if (r.verdict == Verdict::kTrial) std::printf("  Newton trial point rejected (Armijo)");
+  if (r.action == EpochDecision::Action::kNewtonRejected)
+    std::printf("; the line search gave up: back to the best snapshot");
   if (r.newton_alpha > 0) {
     std::printf("  Newton step (alpha %g, |S| %" PRId64 ")", r.newton_alpha, r.newton_support);
   }

@@ -22,6 +22,8 @@ const char* UpdateVerdictName(UpdateVerdict verdict) {
       return "wrong_phase";
     case UpdateVerdict::kWrongDimension:
       return "wrong_dimension";
+    case UpdateVerdict::kNonFinite:
+      return "non_finite";
   }
   return "unknown";
 }
@@ -43,6 +45,7 @@ CoordinatorState::CoordinatorState(const ProblemSpec& spec, int32_t dim)
       snapshot_(p_, 0.0),
       grad_sum_(p_, 0.0),
       mu_(p_, 0.0),
+      best_(p_, 0.0),
       pos_(p_, -1),
       log_capacity_(std::bit_ceil(static_cast<uint64_t>(2 * p_ + 65536))),
       log_mask_(log_capacity_ - 1),
@@ -52,6 +55,8 @@ CoordinatorState::CoordinatorState(const ProblemSpec& spec, int32_t dim)
   support_.reserve(p_);
   const double start = std::clamp(0.0, spec.reg.lower, spec.reg.upper);
   for (int32_t j = 0; j < dim; ++j) x_[j] = start;
+  best_ = x_;
+  dual_.Reset(spec_, p_);
   RebuildSupport();
 }
 
@@ -85,24 +90,39 @@ void CoordinatorState::BeginEpoch() {
   snapshot_ = x_;
   snapshot_version_ = version_;
   std::fill(grad_sum_.begin(), grad_sum_.end(), 0.0);
+  dual_.Reset(spec_, p_);
+  dual_complete_ = true;
   loss_sum_ = 0;
   grad_rows_ = 0;
   applied_in_epoch_ = 0;
+  inner_steps_ = 0;
+  staleness_hist_.fill(0);
   phase_ = Phase::kGradient;
 }
 
-void CoordinatorState::AddGradSum(const VectorView& g, double loss_sum, int64_t rows) {
-  assert(phase_ == Phase::kGradient && g.dim == p_);
-  if (g.dense()) {
-    for (int64_t j = 0; j < g.count; ++j) grad_sum_[j] += g.value[j];
+namespace {
+
+void AddInto(const VectorView& v, std::vector<double>* sum) {
+  if (v.dense()) {
+    for (int64_t j = 0; j < v.count; ++j) (*sum)[j] += v.value[j];
   } else {
-    for (int64_t k = 0; k < g.count; ++k) grad_sum_[g.index[k]] += g.value[k];
+    for (int64_t k = 0; k < v.count; ++k) (*sum)[v.index[k]] += v.value[k];
   }
-  loss_sum_ += loss_sum;
-  grad_rows_ += rows;
 }
 
-SnapshotReport CoordinatorState::FinishGradientPhase(int64_t inner_steps) {
+}  // namespace
+
+void CoordinatorState::AddGradSum(const GradientPart& part) {
+  assert(phase_ == Phase::kGradient && part.grad.dim == p_);
+  AddInto(part.grad, &grad_sum_);
+  if (!dual_.aux.empty() && part.aux.dim == p_) AddInto(part.aux, &dual_.aux);
+  dual_.scalars.Add(part.dual);
+  dual_complete_ &= part.certified && (dual_.aux.empty() || part.aux.dim == p_);
+  loss_sum_ += part.loss_sum;
+  grad_rows_ += part.rows;
+}
+
+SnapshotReport CoordinatorState::FinishGradientPhase() {
   assert(phase_ == Phase::kGradient && grad_rows_ > 0);
   const double inv_n = 1.0 / static_cast<double>(grad_rows_);
   for (int64_t j = 0; j < p_; ++j) mu_[j] = grad_sum_[j] * inv_n;
@@ -111,14 +131,51 @@ SnapshotReport CoordinatorState::FinishGradientPhase(int64_t inner_steps) {
   r.rows = grad_rows_;
   r.loss_sum = loss_sum_;
   r.objective = ObjectiveFromLossSum(spec_, loss_sum_, grad_rows_, snapshot_.data(), p_);
-  const KktNorms kkt = KktViolation(spec_, mu_.data(), snapshot_.data(), p_);
-  r.kkt = kkt.max_abs;
-  r.gap_bound = kkt.gap_bound;
+  r.kkt = KktViolation(spec_, mu_.data(), snapshot_.data(), p_).max_abs;
+  const GapCertificate gap =
+      CertifyGap(spec_, dim_, grad_rows_, r.objective, grad_sum_.data(), dual_);
+  if (dual_complete_) {
+    r.gap = gap.gap;
+    r.relative_gap = gap.relative;
+  }
   for (int32_t j = 0; j < dim_; ++j) r.nnz += (snapshot_[j] != 0.0);
+  phase_ = Phase::kIdle;
+  return r;
+}
+
+void CoordinatorState::BeginCurvaturePhase(NewtonSupport s) {
+  assert(phase_ == Phase::kIdle && s.size() > 0);
+  const int64_t m = s.size();
+  support_s_ = std::move(s);
+  hessian_sum_.assign(static_cast<size_t>(m * (m + 1) / 2), 0.0);
+  curvature_rows_ = 0;
+  phase_ = Phase::kCurvature;
+}
+
+void CoordinatorState::AddCurvature(const double* packed, int64_t rows) {
+  assert(phase_ == Phase::kCurvature);
+  double* sum = hessian_sum_.data();
+  const size_t count = hessian_sum_.size();
+  for (size_t k = 0; k < count; ++k) sum[k] += packed[k];
+  curvature_rows_ += rows;
+}
+
+bool CoordinatorState::NewtonDirection(std::vector<double>* direction, double* decrease,
+                                       int* sweeps) {
+  assert(phase_ == Phase::kCurvature);
+  phase_ = Phase::kIdle;
+  // Every row behind mu~ must be in H too: a Hessian over other rows does not match the gradient.
+  if (curvature_rows_ != grad_rows_) return false;
+  return ProxNewtonDirection(spec_, support_s_, hessian_sum_.data(), curvature_rows_, mu_.data(),
+                             snapshot_.data(), dim_, direction, decrease, 200, sweeps) &&
+         *decrease < 0.0;
+}
+
+void CoordinatorState::BeginInnerPhase(int64_t inner_steps) {
+  assert(phase_ == Phase::kIdle && inner_steps > 0);
   inner_steps_ = inner_steps;
   applied_in_epoch_ = 0;
   phase_ = Phase::kInner;
-  return r;
 }
 
 UpdateVerdict CoordinatorState::ApplyUpdate(const VectorView& delta, const VectorView& guarded,
@@ -132,6 +189,9 @@ UpdateVerdict CoordinatorState::ApplyUpdate(const VectorView& delta, const Vecto
   if (base_version > version_) return UpdateVerdict::kFutureVersion;
   const int64_t staleness = version_ - base_version;
   if (staleness > max_staleness) return UpdateVerdict::kTooStale;
+  // Each Delta is finite (the decoder checks), the sum need not be: two of +1.7e308 make inf.
+  // Refused whole, so x stays finite whatever an agent sends. (Guarded entries move toward zero.)
+  if (!AddStaysFinite(delta)) return UpdateVerdict::kNonFinite;
   // A stale update (computed at an older version) does not carry a coordinate across zero: it
   // stops at zero. With l1, zero is where the prox puts coordinates; crossing it on the strength
   // of an outdated copy makes near-zero weights oscillate between agents. Fresh updates (and so
@@ -270,27 +330,17 @@ bool CoordinatorState::ChangesSince(int64_t since, int64_t skip_version,
   return true;
 }
 
-CoordinatorState::SnapshotVerdict CoordinatorState::JudgeSnapshot(const SnapshotReport& report) {
-  assert(phase_ == Phase::kInner);
-  const bool finite = std::isfinite(report.objective);
-  const double tolerance = 1e-12 * std::fabs(best_objective_);
-  // Agents joined or left: P is a different function now, the old best is no yardstick.
-  const bool new_rows = report.rows != best_rows_;
-  if (finite && (new_rows || !(report.objective > best_objective_ + tolerance))) {
-    best_rows_ = report.rows;
-    best_objective_ = report.objective;
-    best_ = snapshot_;
-    worse_streak_ = 0;
-    return SnapshotVerdict::kBest;
+bool CoordinatorState::AddStaysFinite(const VectorView& delta) const {
+  const double* x = x_.data();
+  bool finite = true;
+  if (delta.dense()) {
+    for (int64_t j = 0; j < delta.count; ++j) finite &= std::isfinite(x[j] + delta.value[j]);
+  } else {
+    for (int64_t k = 0; k < delta.count; ++k) {
+      finite &= std::isfinite(x[delta.index[k]] + delta.value[k]);
+    }
   }
-  if (finite && ++worse_streak_ < 2) return SnapshotVerdict::kProbation;
-  x_ = best_;
-  RebuildSupport();
-  ForgetChanges();
-  phase_ = Phase::kIdle;
-  worse_streak_ = 0;
-  ++rollbacks_;
-  return SnapshotVerdict::kRolledBack;
+  return finite;
 }
 
 void CoordinatorState::JumpTo(const std::vector<double>& x) {
@@ -302,18 +352,14 @@ void CoordinatorState::JumpTo(const std::vector<double>& x) {
   phase_ = Phase::kIdle;
 }
 
-void CoordinatorState::RevertToBest() { JumpTo(best_); }
-
 void CoordinatorState::Restore(const std::vector<double>& x, int64_t version, int64_t epoch) {
   assert(static_cast<int64_t>(x.size()) == p_);
   x_ = x;
+  best_ = x;
   version_ = version;
   epoch_ = epoch;
   ForgetChanges();
   phase_ = Phase::kIdle;
-  best_objective_ = std::numeric_limits<double>::infinity();
-  best_rows_ = -1;
-  worse_streak_ = 0;
   RebuildSupport();
 }
 

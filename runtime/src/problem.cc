@@ -5,6 +5,8 @@
 #include <limits>
 #include <vector>
 
+#include "edgetrain/duality.h"
+
 namespace edgetrain {
 
 Status Regularizer::Validate() const {
@@ -33,21 +35,34 @@ Status ProblemSpec::Validate(Task task) const {
 }
 
 void LossGradientSum(const Dataset& data, const ProblemSpec& spec, const double* x,
-                     double* grad_sum, double* loss_sum, double* deriv) {
+                     double* grad_sum, double* loss_sum, double* deriv, DualSums* dual) {
   const int32_t d = data.dim();
   const int64_t p = spec.ModelSize(d);
   std::fill(grad_sum, grad_sum + p, 0.0);
+  if (dual != nullptr) dual->Reset(spec, p);
   double total = 0.0;
   DispatchLoss(spec.loss, [&](auto loss) {
     using L = decltype(loss);
     const int64_t n = data.rows();
     double bias_grad = 0.0;
+    // The certificate's sums (duality.h), and with an intercept the positive class's gradient
+    // (classification) or the column sums (regression).
+    const bool regression = spec.loss == LossKind::kSquared;
+    double* aux = dual != nullptr && spec.intercept ? dual->aux.data() : nullptr;
     for (int64_t i = 0; i < n; ++i) {
       const RowView row = data.Row(i);
       const double z = Margin(row, x, d, spec.intercept);
       const double g = L::Deriv(z, row.y);
-      total += L::Value(z, row.y);
+      const double value = L::Value(z, row.y);
+      total += value;
       if (deriv != nullptr) deriv[i] = g;
+      if (dual != nullptr)
+        dual->scalars.AddRow(spec.loss, !regression && row.y > 0, z, row.y, g, value);
+      if (aux != nullptr && (regression || (row.y > 0 && g != 0.0))) {
+        const double weight = regression ? 1.0 : g;
+        for (int32_t k = 0; k < row.nnz; ++k) aux[row.index[k]] += weight * row.value[k];
+        aux[d] += weight;
+      }
       if (g != 0.0) {
         for (int32_t k = 0; k < row.nnz; ++k) grad_sum[row.index[k]] += g * row.value[k];
         bias_grad += g;

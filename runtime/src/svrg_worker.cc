@@ -66,8 +66,9 @@ SvrgWorker::SvrgWorker(const Dataset* shard, const ProblemSpec& spec, uint64_t s
   touched_.reserve(p_);
 }
 
-void SvrgWorker::ComputeSnapshot(const double* x_tilde, double* grad_sum, double* loss_sum) {
-  LossGradientSum(*shard_, spec_, x_tilde, grad_sum, loss_sum, snapshot_deriv_.data());
+void SvrgWorker::ComputeSnapshot(const double* x_tilde, double* grad_sum, double* loss_sum,
+                                 DualSums* dual) {
+  LossGradientSum(*shard_, spec_, x_tilde, grad_sum, loss_sum, snapshot_deriv_.data(), dual);
 }
 
 void SvrgWorker::BeginEpoch(const double* mu, double eta, int32_t batch, int64_t inner_steps) {

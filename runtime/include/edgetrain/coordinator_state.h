@@ -1,21 +1,29 @@
-// CoordinatorState: the coordinator's side of DAP-SVRG, socket-free.
+// CoordinatorState: the model side of DAP-SVRG, socket-free: what the coordinator keeps (and
+// train-local, which is the same algorithm with one worker in the process).
 //
-// It owns the model x and only ever adds to it. Epoch life cycle:
-//   BeginEpoch()            x~ := x, epoch++, the gradient sum is zeroed      (phase kGradient)
-//   AddGradSum(G_k, ...)    once per agent taking part
-//   FinishGradientPhase(m)  mu~ = (sum_k G_k) / n; P(x~) and the KKT violation at x~ come
-//                           for free from mu~                                 (phase kInner)
-//   ApplyUpdate(Delta, ...) x += Delta, version++ — refused if it belongs to another epoch or
-//                           is staler than the bound; the epoch's inner phase ends after m
-//                           applied updates. Guarded entries (see ModelUpdate) move their
-//                           coordinate toward zero by at most their size, never past it; the
-//                           entries of a stale update stop at zero rather than cross it.
+// It owns the model x and, per update, only ever adds to it. Epoch life cycle (phase()):
+//   BeginEpoch()             x~ := x, epoch++, the gradient sums are zeroed        (kGradient)
+//   AddGradSum(part)         once per agent taking part: G_k, its loss sum, rows and its part
+//                            of the duality certificate (duality.h)
+//   FinishGradientPhase()    mu~ = (sum_k G_k) / n; P(x~), the KKT violation and the certified
+//                            duality gap at x~ come for free from the sums             (kIdle)
+//   -- the EpochPolicy decides; the caller keeps x~ as the best (KeepSnapshotAsBest), returns
+//      to the best (RevertToBest), jumps to a Newton trial point (JumpTo), or begins: --
+//   BeginCurvaturePhase(S)   a Newton epoch: the Hessian blocks of the agents' rows on S are
+//   AddCurvature(block)      added up; NewtonDirection() solves the |S| x |S| system  (kCurvature)
+//   BeginInnerPhase(m)       an inner loop of m applied updates:                        (kInner)
+//   ApplyUpdate(Delta, ...)  x += Delta, version++ -- refused if it belongs to another epoch, is
+//                            staler than the bound, or would make x non-finite; the phase ends
+//                            after m applied updates (InnerPhaseDone). Guarded entries (see
+//                            ModelUpdate) move their coordinate toward zero by at most their
+//                            size, never past it; the entries of a stale update stop at zero
+//                            rather than cross it.
 // The only O(nnz(Delta)) work per update is the add (plus keeping the support list of x, so the
 // model can travel sparse, and a log of the coordinates each update changed, so an agent can be
-// answered with only what changed since the version it computed at: ChangesSince). Objective and
-// KKT are O(p) once per epoch. No allocation after construction.
+// answered with only what changed since the version it computed at: ChangesSince). Objective,
+// KKT and the gap are O(p) once per epoch. No allocation in ApplyUpdate and ChangesSince.
 //
-// Thread-safety: none; the coordinator's event loop owns it. Ownership: owns all vectors.
+// Thread-safety: none; the coordinator's driver owns it. Ownership: owns all vectors.
 #ifndef EDGETRAIN_COORDINATOR_STATE_H_
 #define EDGETRAIN_COORDINATOR_STATE_H_
 
@@ -24,22 +32,24 @@
 #include <limits>
 #include <vector>
 
+#include "edgetrain/duality.h"
+#include "edgetrain/epoch_policy.h"
 #include "edgetrain/problem.h"
 #include "edgetrain/sparse_vector.h"
 #include "edgetrain/status.h"
+#include "edgetrain/support_newton.h"
 #include "edgetrain/svrg_worker.h"
 
 namespace edgetrain {
 
-// What the epoch's snapshot looked like.
-struct SnapshotReport {
-  int64_t epoch = 0;
-  double objective = 0;  // P(x~)
-  double kkt = 0;        // KKT violation at x~ (infinity norm)
-  double gap_bound = 0;  // certified bound on P(x~) - P* (NaN without l2 > 0)
-  int64_t nnz = 0;       // non-zero weights of x~ (intercept not counted)
-  int64_t rows = 0;      // rows that contributed to mu~
-  double loss_sum = 0;
+// One gradient pass at the snapshot over some rows (an agent's shard, or all rows in train-local).
+struct GradientPart {
+  VectorView grad;      // sum_i phi'(z_i) [a_i; 1], p entries
+  double loss_sum = 0;  // sum_i phi(z_i)
+  int64_t rows = 0;
+  DualScalars dual;       // the certificate's scalar sums (duality.h)
+  VectorView aux;         // DualSums::aux (intercept only; empty otherwise)
+  bool certified = true;  // false: the sender has no certificate sums (the gap is then NaN)
 };
 
 enum class UpdateVerdict : uint8_t {
@@ -48,13 +58,14 @@ enum class UpdateVerdict : uint8_t {
   kTooStale,
   kFutureVersion,
   kWrongPhase,
-  kWrongDimension
+  kWrongDimension,
+  kNonFinite
 };
 const char* UpdateVerdictName(UpdateVerdict verdict);
 
 class CoordinatorState {
  public:
-  enum class Phase : uint8_t { kIdle, kGradient, kInner };
+  enum class Phase : uint8_t { kIdle, kGradient, kCurvature, kInner };
   // Staleness histogram buckets: 0, 1, 2, 3-4, 5-8, 9-16, 17-32, >32.
   static constexpr int kStalenessBuckets = 8;
   static int StalenessBucket(int64_t staleness);
@@ -75,17 +86,59 @@ class CoordinatorState {
     return {x_.data(), p_, support_.data(), static_cast<int64_t>(support_.size()), false};
   }
 
+  // ---- the gradient phase
   void BeginEpoch();
   const std::vector<double>& snapshot() const { return snapshot_; }
   int64_t snapshot_version() const { return snapshot_version_; }
-
-  // REQUIRES: phase() == kGradient; g.dim == p; values finite.
-  void AddGradSum(const VectorView& g, double loss_sum, int64_t rows);
+  // REQUIRES: phase() == kGradient; part.grad.dim == p (part.aux too, with an intercept); values
+  // finite.
+  void AddGradSum(const GradientPart& part);
+  // A part without the certificate's sums (the snapshot's gap is then NaN).
+  void AddGradSum(const VectorView& grad, double loss_sum, int64_t rows) {
+    GradientPart part;
+    part.grad = grad;
+    part.loss_sum = loss_sum;
+    part.rows = rows;
+    part.certified = false;
+    AddGradSum(part);
+  }
   int64_t gradient_rows() const { return grad_rows_; }
-
-  // REQUIRES: phase() == kGradient and gradient_rows() > 0.
-  SnapshotReport FinishGradientPhase(int64_t inner_steps);
+  // REQUIRES: phase() == kGradient and gradient_rows() > 0. Leaves phase kIdle.
+  SnapshotReport FinishGradientPhase();
   const std::vector<double>& mu() const { return mu_; }
+
+  // ---- between phases (the policy's decision)
+  // Remembers the snapshot just reported as the best (its vector; the policy keeps its numbers).
+  void KeepSnapshotAsBest() { best_ = snapshot_; }
+  const std::vector<double>& best_snapshot() const { return best_; }
+  // Moves x to a point computed outside the inner loop (a Newton trial point) as one new version.
+  // REQUIRES: x.size() == p. Leaves phase kIdle.
+  void JumpTo(const std::vector<double>& x);
+  // Returns x to the best snapshot as one new version (a rollback, or a rejected Newton step).
+  void RevertToBest() { JumpTo(best_); }
+  // Replaces the model (resuming from a checkpoint); the best snapshot becomes x.
+  // REQUIRES: x.size() == p.
+  void Restore(const std::vector<double>& x, int64_t version, int64_t epoch);
+
+  // ---- the curvature phase (a Newton epoch)
+  // REQUIRES: phase() == kIdle after FinishGradientPhase; S non-empty, indices < p.
+  void BeginCurvaturePhase(NewtonSupport s);
+  const NewtonSupport& newton_support() const { return support_s_; }
+  // Adds one agent's Hessian block on S (|S|(|S|+1)/2 packed doubles, support_newton.h) of `rows`
+  // rows. REQUIRES: phase() == kCurvature.
+  void AddCurvature(const double* packed, int64_t rows);
+  int64_t curvature_rows() const { return curvature_rows_; }
+  int64_t hessian_bytes() const {
+    return static_cast<int64_t>(hessian_sum_.size() * sizeof(double));
+  }
+  // The proximal Newton direction on S from the summed blocks (ProxNewtonDirection). False when
+  // the blocks do not cover exactly the rows behind mu~ or no descent direction exists. Leaves
+  // phase kIdle.
+  bool NewtonDirection(std::vector<double>* direction, double* decrease, int* sweeps);
+
+  // ---- the inner phase
+  // REQUIRES: phase() == kIdle after FinishGradientPhase; inner_steps > 0.
+  void BeginInnerPhase(int64_t inner_steps);
   int64_t inner_steps() const { return inner_steps_; }
   int64_t applied_in_epoch() const { return applied_in_epoch_; }
   bool InnerPhaseDone() const {
@@ -94,8 +147,9 @@ class CoordinatorState {
 
   // Applies x += delta and the guarded entries (toward zero, never past it; exact adds when the
   // problem has a box, whose updates are fresh) when the update belongs to this epoch's inner
-  // phase and version - base_version <= max_staleness. REQUIRES: values finite and indices < p
-  // (the wire decoder checks both); guarded.dim == delta.dim (an empty view is fine).
+  // phase, version - base_version <= max_staleness and every result is finite (kNonFinite
+  // otherwise: nothing is applied). REQUIRES: values finite and indices < p, no index twice (the
+  // wire decoder checks all three); guarded.dim == delta.dim (an empty view is fine).
   UpdateVerdict ApplyUpdate(const VectorView& delta, const VectorView& guarded, int64_t epoch,
                             int64_t base_version, int64_t max_staleness);
   // Whether the last applied update changed x exactly as x_j + Delta_j for every entry (no guarded
@@ -124,32 +178,6 @@ class CoordinatorState {
   }
   void ResetEpochCounters() { staleness_hist_.fill(0); }
 
-  // The divergence safeguard, judged once per epoch right after FinishGradientPhase:
-  //   kBest        the snapshot is the best so far (it is remembered) — or the first over a new
-  //                set of rows (agents joined or left: P changed, the old best is forgotten);
-  //   kProbation   worse than the best (beyond rounding) for the first time in a row: training
-  //                goes on from it, since SVRG's first epoch from far away often overshoots;
-  //   kRolledBack  worse twice in a row, or not finite: x returns to the best snapshot (phase
-  //                kIdle); the caller halves the step and begins a new epoch.
-  enum class SnapshotVerdict : uint8_t { kBest, kProbation, kRolledBack };
-  // REQUIRES: phase() == kInner.
-  SnapshotVerdict JudgeSnapshot(const SnapshotReport& report);
-  const std::vector<double>& best_snapshot() const { return best_; }
-  double best_objective() const { return best_objective_; }
-  int64_t best_rows() const { return best_rows_; }
-  int64_t rollbacks() const { return rollbacks_; }
-
-  // Moves x to a point computed outside the inner loop (a Newton step on the support) as one new
-  // version; the best snapshot stays, so the next epoch's snapshot is judged against it.
-  // REQUIRES: x.size() == p. Leaves phase kIdle.
-  void JumpTo(const std::vector<double>& x);
-  // Returns x to the best snapshot as one new version, without counting a rollback (a Newton
-  // step that did not lower P is simply not taken). Leaves phase kIdle.
-  void RevertToBest();
-
-  // Replaces the model (resuming from a checkpoint). REQUIRES: x.size() == p.
-  void Restore(const std::vector<double>& x, int64_t version, int64_t epoch);
-
  private:
   void AddTo(int32_t j, double v) {
     const double before = x_[j];
@@ -169,6 +197,7 @@ class CoordinatorState {
     }
   }
   void RebuildSupport();
+  bool AddStaysFinite(const VectorView& delta) const;
   // x_[j] went from `before` to a value on the other side of "zero or not": updates the support
   // list.
   void SupportChanged(int32_t j, double before);
@@ -182,11 +211,9 @@ class CoordinatorState {
   std::vector<double> snapshot_;
   std::vector<double> grad_sum_;
   std::vector<double> mu_;
-  std::vector<double> best_;  // the snapshot with the lowest objective so far
-  double best_objective_ = std::numeric_limits<double>::infinity();
-  int64_t best_rows_ = -1;  // rows behind best_objective_
-  int64_t rollbacks_ = 0;
-  int worse_streak_ = 0;
+  std::vector<double> best_;   // the snapshot the policy judged best
+  DualSums dual_;              // the certificate's sums over the gradient phase
+  bool dual_complete_ = true;  // every part carried them
   std::vector<int32_t> support_;
   std::vector<int32_t> pos_;
   double loss_sum_ = 0;
@@ -202,6 +229,10 @@ class CoordinatorState {
   int64_t guarded_clipped_ = 0;
   int64_t crossings_stopped_ = 0;
   std::array<int64_t, kStalenessBuckets> staleness_hist_{};
+  // The curvature phase.
+  NewtonSupport support_s_;
+  std::vector<double> hessian_sum_;  // packed lower triangle, |S|(|S|+1)/2
+  int64_t curvature_rows_ = 0;
 
   // The change log: a ring of coordinate indices (log_capacity_ entries, a power of two above two
   // dense updates) and, per version v, where the entries of the update that made v start and end.

@@ -38,12 +38,15 @@ inline double Margin(const RowView& row, const double* x, int32_t dim, bool inte
   return z;
 }
 
+struct DualSums;  // duality.h
+
 // Sum over rows of the loss gradient at x:  grad_sum = sum_i phi'(z_i, y_i) [a_i; 1],
 // loss_sum = sum_i phi(z_i, y_i). When `deriv` is non-null it receives phi'(z_i, y_i) per row
-// (the snapshot cache of the SVRG inner loop). The l2 term is not included.
+// (the snapshot cache of the SVRG inner loop); when `dual` is non-null it is reset and receives
+// the rows' part of the duality-gap certificate (duality.h). The l2 term is not included.
 // REQUIRES: grad_sum has p entries; deriv (if given) n entries.
 void LossGradientSum(const Dataset& data, const ProblemSpec& spec, const double* x,
-                     double* grad_sum, double* loss_sum, double* deriv);
+                     double* grad_sum, double* loss_sum, double* deriv, DualSums* dual = nullptr);
 
 // Penalty part of P: (l2/2)||w||^2 + l1||w||_1 (+inf outside the box).
 double PenaltyValue(const ProblemSpec& spec, const double* x, int64_t p);

@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "edgetrain/dataset.h"
+#include "edgetrain/duality.h"
 #include "edgetrain/problem.h"
 #include "edgetrain/rng.h"
 #include "edgetrain/row_sampler.h"
@@ -65,8 +66,10 @@ class SvrgWorker {
   const Dataset& shard() const { return *shard_; }
   const Smoothness& smoothness() const { return smoothness_; }
 
-  // Gradient phase at the snapshot. REQUIRES: x_tilde and grad_sum have p entries.
-  void ComputeSnapshot(const double* x_tilde, double* grad_sum, double* loss_sum);
+  // Gradient phase at the snapshot, with the shard's part of the duality certificate when `dual`
+  // is given (duality.h). REQUIRES: x_tilde and grad_sum have p entries.
+  void ComputeSnapshot(const double* x_tilde, double* grad_sum, double* loss_sum,
+                       DualSums* dual = nullptr);
 
   // REQUIRES: ComputeSnapshot at this epoch's snapshot; mu has p entries; eta > 0; batch >= 1;
   // inner_steps > 0 when lazy (the number of Step calls of this epoch).

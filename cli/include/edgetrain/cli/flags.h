@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "edgetrain/epoch_policy.h"
 #include "edgetrain/problem.h"
 #include "edgetrain/readers.h"
 #include "edgetrain/scaler.h"
@@ -76,9 +77,11 @@ void AddDataFlags(CLI::App* app, DataFlags* flags);
 
 void AddStepFlags(CLI::App* app, StepOptions* steps);
 
-// --newton-max-support: the largest working set of a proximal Newton epoch (0: inner loops only;
-// docs/algorithm.md). Shared by train-local and the coordinator.
-void AddNewtonFlag(CLI::App* app, int64_t* max_support);
+// The epoch policy's options (epoch_policy.h), one definition for train-local and the
+// coordinator: the step flags, --newton-max-support (the largest working set of a proximal Newton
+// epoch, 0: inner loops only; docs/algorithm.md) and the stop rule (--tol, --kkt-tol,
+// --max-epochs, --time-limit).
+void AddPolicyFlags(CLI::App* app, EpochPolicyOptions* policy);
 
 // --fault-drop/--fault-duplicate/--fault-delay/--fault-seed: inject faults into this program's
 // sends (group "Testing"; for the reliability tests and soak runs, off by default).

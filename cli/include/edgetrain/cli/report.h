@@ -13,7 +13,7 @@
 
 namespace edgetrain::cli {
 
-// One line per epoch: epoch, objective, KKT violation, certified gap bound (with l2 > 0),
+// One line per epoch: epoch, objective, KKT violation, certified relative duality gap,
 // relative suboptimality (when a reference objective is known), non-zeros, seconds.
 class EpochTable {
  public:

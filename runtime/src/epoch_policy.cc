@@ -1,0 +1,173 @@
+#include "edgetrain/epoch_policy.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace edgetrain {
+
+const char* ActionName(EpochDecision::Action action) {
+  switch (action) {
+    case EpochDecision::Action::kStop:
+      return "stop";
+    case EpochDecision::Action::kRollBack:
+      return "roll-back";
+    case EpochDecision::Action::kTrialPoint:
+      return "trial-point";
+    case EpochDecision::Action::kNewtonRejected:
+      return "newton-rejected";
+    case EpochDecision::Action::kNewton:
+      return "newton";
+    case EpochDecision::Action::kInner:
+      return "inner";
+  }
+  return "unknown";
+}
+
+const char* VerdictName(EpochDecision::Verdict verdict) {
+  switch (verdict) {
+    case EpochDecision::Verdict::kBaseline:
+      return "baseline";
+    case EpochDecision::Verdict::kBest:
+      return "best";
+    case EpochDecision::Verdict::kProbation:
+      return "probation";
+    case EpochDecision::Verdict::kRolledBack:
+      return "rolled-back";
+    case EpochDecision::Verdict::kTrial:
+      return "trial";
+  }
+  return "unknown";
+}
+
+EpochPolicy::EpochPolicy(const ProblemSpec& spec, const EpochPolicyOptions& options)
+    : spec_(spec), options_(options) {}
+
+void EpochPolicy::RequestStop(std::string reason) {
+  if (requested_stop_.empty()) requested_stop_ = std::move(reason);
+}
+
+EpochDecision::Verdict EpochPolicy::Judge(const SnapshotReport& r) {
+  using Verdict = EpochDecision::Verdict;
+  const bool finite = std::isfinite(r.objective);
+  // Agents joined or left: P is a different function now, the old best is no yardstick.
+  const bool new_rows = !have_best_ || r.rows != best_.rows;
+  if (finite && (new_rows || !(r.objective > best_.objective + 1e-12 * std::fabs(best_.objective)))) {
+    best_ = r;
+    have_best_ = true;
+    worse_streak_ = 0;
+    return new_rows ? Verdict::kBaseline : Verdict::kBest;
+  }
+  if (finite && ++worse_streak_ < 2) return Verdict::kProbation;
+  worse_streak_ = 0;
+  return Verdict::kRolledBack;
+}
+
+std::string EpochPolicy::StopReason(const SnapshotReport& r, bool best,
+                                    const EpochContext& ctx) const {
+  const StopRule& stop = options_.stop;
+  if (!requested_stop_.empty()) return requested_stop_;
+  if (halvings_ > kMaxStepHalvings) return "diverged";
+  if (best && stop.tolerance > 0 && r.relative_gap <= stop.tolerance) return "tol";
+  if (best && stop.kkt_tolerance > 0 && r.kkt <= stop.kkt_tolerance) return "kkt";
+  if (r.epoch - 1 >= stop.max_epochs) return "max-epochs";
+  if (stop.time_limit > 0 && ctx.seconds >= stop.time_limit) return "time-limit";
+  return "";
+}
+
+bool EpochPolicy::WantNewton(const SnapshotReport& r, bool best, const EpochContext& ctx) {
+  // A proximal Newton step on a working set S (the non-zero weights and the zero ones whose
+  // optimality condition fails most) replaces the epoch's inner loop whenever the non-zero
+  // weights fit: from the start on low-dimensional or very sparse problems, after first-order
+  // epochs have thinned the weights otherwise. The inner loop remains for boxes, for agents that
+  // cannot send curvature, after a Newton epoch that made no step and after a failed line search.
+  if (newton_cooldown_ > 0) {
+    --newton_cooldown_;
+    return false;
+  }
+  if (options_.newton_max_support <= 0 || !best || spec_.reg.HasBox() || !ctx.newton_capable) {
+    return false;
+  }
+  return r.nnz + (spec_.intercept ? 1 : 0) <= options_.newton_max_support;
+}
+
+Result<EpochDecision> EpochPolicy::Decide(const SnapshotReport& r, const EpochContext& ctx) {
+  using Action = EpochDecision::Action;
+  using Verdict = EpochDecision::Verdict;
+  EpochDecision d;
+  // A Newton trial point is judged first, against the snapshot it came from (the best so far),
+  // by the Armijo rule; over other rows (agents joined or left) it is taken as it is.
+  bool trial_failed = false;
+  if (search_.pending()) {
+    if (r.rows != best_.rows) {
+      search_.Abandon();
+    } else {
+      const NewtonLineSearch::Verdict v = search_.Judge(r.objective, best_.objective, &trial_point_);
+      if (v == NewtonLineSearch::Verdict::kAccepted) {
+        d.newton_alpha = search_.alpha();
+      } else {
+        trial_failed = true;
+        d.verdict = Verdict::kTrial;
+        if (v == NewtonLineSearch::Verdict::kFailed) {
+          ++newton_rejected_;
+          newton_cooldown_ = kNewtonCooldownEpochs;
+          d.action = Action::kNewtonRejected;
+        } else {
+          d.action = Action::kTrialPoint;
+        }
+      }
+    }
+  }
+  if (!trial_failed) d.verdict = Judge(r);
+  const bool best = d.verdict == Verdict::kBest || d.verdict == Verdict::kBaseline;
+  d.keep_as_best = best;
+  // The divergence safeguard halves the step on a rollback; a run of improving epochs earns it
+  // back (x2 after kStepRecoveryEpochs in a row, up to the planned step), so one bad stretch (a
+  // burst of stale updates, agents coming and going) does not slow the rest of the run for good.
+  if (d.verdict == Verdict::kRolledBack) {
+    step_factor_ *= 0.5;
+    ++halvings_;
+    ++rollbacks_;
+    improving_streak_ = 0;
+  } else if (best && step_factor_ < 1 && ++improving_streak_ >= kStepRecoveryEpochs) {
+    step_factor_ = std::min(1.0, 2 * step_factor_);
+    improving_streak_ = 0;
+  } else if (!best) {
+    improving_streak_ = 0;
+  }
+  d.step_factor = step_factor_;
+  d.stop_reason = StopReason(r, best, ctx);
+  if (!d.stop_reason.empty()) {
+    d.action = Action::kStop;
+    d.failed = d.stop_reason == "diverged";
+    return d;
+  }
+  if (trial_failed) return d;
+  if (d.verdict == Verdict::kRolledBack) {
+    d.action = Action::kRollBack;
+    return d;
+  }
+  Result<StepPlan> plan = PlanSteps(ctx.smoothness, spec_.reg.l2, options_.steps);
+  if (!plan.ok()) return plan.status();
+  d.plan = *plan;
+  d.plan.eta *= step_factor_;
+  if (WantNewton(r, best, ctx)) {
+    d.action = Action::kNewton;
+    d.working_set = NewtonWorkingSetSize(r.nnz, options_.newton_max_support);
+  } else {
+    d.action = Action::kInner;
+  }
+  return d;
+}
+
+const std::vector<double>& EpochPolicy::BeginLineSearch(NewtonSupport s,
+                                                        std::vector<double> direction,
+                                                        double decrease,
+                                                        const std::vector<double>& from) {
+  search_.Start(std::move(s), std::move(direction), decrease, from, &trial_point_);
+  ++newton_steps_;
+  return trial_point_;
+}
+
+void EpochPolicy::NewtonDeclined() { newton_cooldown_ = kNewtonCooldownEpochs; }
+
+}  // namespace edgetrain

@@ -1,0 +1,221 @@
+// EpochPolicy, the one decision rule of train-local and the coordinator, driven by hand: the
+// divergence safeguard (probation, rollback, a new baseline over other rows, the step earned
+// back, giving up), the Newton line search (a failed trial, giving up, the cooldown), and every
+// stop rule.
+#include "edgetrain/epoch_policy.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "doctest/doctest.h"
+
+namespace edgetrain {
+namespace {
+
+using Action = EpochDecision::Action;
+using Verdict = EpochDecision::Verdict;
+
+struct Driver {
+  explicit Driver(EpochPolicyOptions options, ProblemSpec spec = {}) : policy(spec, options) {
+    context.smoothness.rows = 100;
+    context.smoothness.l_max = 1;
+    context.smoothness.l_avg = 1;
+    context.smoothness.l_full = 1;
+    context.smoothness.l_q = 1;
+  }
+  // The snapshot of the next epoch, with this objective over these rows.
+  EpochDecision Next(double objective, int64_t rows = 100, double kkt = 1, double rel_gap = 1,
+                     int64_t nnz = 5) {
+    SnapshotReport r;
+    r.epoch = ++epoch;
+    r.objective = objective;
+    r.rows = rows;
+    r.kkt = kkt;
+    r.relative_gap = rel_gap;
+    r.gap = rel_gap * objective;
+    r.nnz = nnz;
+    Result<EpochDecision> d = policy.Decide(r, context);
+    REQUIRE(d.ok());
+    return *d;
+  }
+  EpochPolicy policy;
+  EpochContext context;
+  int64_t epoch = 0;
+};
+
+EpochPolicyOptions InnerOnly() {
+  EpochPolicyOptions o;
+  o.newton_max_support = 0;
+  o.stop.max_epochs = 1000;
+  return o;
+}
+
+TEST_CASE("policy: probation once, then a rollback that halves the step") {
+  Driver d(InnerOnly());
+  EpochDecision first = d.Next(1.0);
+  CHECK(first.verdict == Verdict::kBaseline);
+  CHECK(first.keep_as_best);
+  CHECK(first.action == Action::kInner);
+  const double eta = first.plan.eta;
+  CHECK(eta > 0);
+  EpochDecision worse = d.Next(2.0);
+  CHECK(worse.verdict == Verdict::kProbation);
+  CHECK_FALSE(worse.keep_as_best);
+  CHECK(worse.action == Action::kInner);  // training goes on from it
+  EpochDecision again = d.Next(1.5);
+  CHECK(again.verdict == Verdict::kRolledBack);
+  CHECK(again.action == Action::kRollBack);
+  EpochDecision back = d.Next(1.0);  // the best snapshot again
+  CHECK(back.verdict == Verdict::kBest);
+  CHECK(back.plan.eta == doctest::Approx(eta / 2));
+  CHECK(d.policy.rollbacks() == 1);
+  // A non-finite snapshot is rolled back at once.
+  CHECK(d.Next(std::nan("")).action == Action::kRollBack);
+}
+
+TEST_CASE("policy: over another set of rows the objective is a new baseline, not a rollback") {
+  Driver d(InnerOnly());
+  d.Next(1.0);
+  d.Next(1.2);  // probation
+  EpochDecision joined = d.Next(5.0, 150);
+  CHECK(joined.verdict == Verdict::kBaseline);
+  CHECK(joined.keep_as_best);
+  CHECK(joined.action == Action::kInner);
+  CHECK(d.policy.best_report().rows == 150);
+}
+
+TEST_CASE("policy: the step is earned back after 8 best snapshots, and a run that keeps "
+          "diverging stops as a failure") {
+  Driver d(InnerOnly());
+  const double eta = d.Next(1.0).plan.eta;
+  d.Next(2.0);
+  CHECK(d.Next(2.0).action == Action::kRollBack);
+  double objective = 1.0;
+  for (int k = 0; k < EpochPolicy::kStepRecoveryEpochs - 1; ++k) {
+    CHECK(d.Next(objective -= 0.01).plan.eta == doctest::Approx(eta / 2));
+  }
+  CHECK(d.Next(objective -= 0.01).plan.eta == doctest::Approx(eta));
+  // Worse and worse: probation, rollback, ... until the step has been halved 40 times.
+  EpochDecision last;
+  for (int k = 0; k < 200; ++k) {
+    last = d.Next(10.0 + k);
+    if (last.action == Action::kStop) break;
+  }
+  CHECK(last.action == Action::kStop);
+  CHECK(last.stop_reason == "diverged");
+  CHECK(last.failed);
+  CHECK(d.policy.step_halvings() == EpochPolicy::kMaxStepHalvings + 1);
+}
+
+TEST_CASE("policy: Newton epochs when the weights fit, a failed line search, then the cooldown") {
+  EpochPolicyOptions o;
+  o.newton_max_support = 50;
+  o.stop.max_epochs = 100;
+  Driver d(o);
+  EpochDecision first = d.Next(1.0, 100, 1, 1, /*nnz=*/10);
+  CHECK(first.action == Action::kNewton);
+  CHECK(first.working_set == std::min<int64_t>(kNewtonMinWorkingSet, 50));
+  // The Newton direction: d = (1, 0, ...) on S = {0}, decrease -0.1.
+  NewtonSupport s;
+  s.index = {0};
+  s.sign = {1};
+  const std::vector<double> from = {0.5, 0, 0};
+  const std::vector<double>& point = d.policy.BeginLineSearch(s, {1.0}, -0.1, from);
+  CHECK(point[0] == 1.5);
+  // Trial x~ + d is no better: the next trial is x~ + d/2, judged by the next snapshot.
+  EpochDecision trial = d.Next(1.5);
+  CHECK(trial.action == Action::kTrialPoint);
+  CHECK(trial.verdict == Verdict::kTrial);
+  CHECK(d.policy.trial_point()[0] == 1.0);
+  CHECK(d.Next(1.5).action == Action::kTrialPoint);  // alpha 1/4
+  CHECK(d.Next(1.5).action == Action::kTrialPoint);  // alpha 1/8
+  CHECK(d.Next(1.5).action == Action::kTrialPoint);  // alpha 1/16
+  EpochDecision rejected = d.Next(1.5);
+  CHECK(rejected.action == Action::kNewtonRejected);
+  CHECK(d.policy.newton_rejected() == 1);
+  // Back at the best snapshot: inner loops for kNewtonCooldownEpochs epochs, then Newton again.
+  for (int k = 0; k < kNewtonCooldownEpochs; ++k) CHECK(d.Next(1.0).action == Action::kInner);
+  CHECK(d.Next(0.99).action == Action::kNewton);
+  // An accepted trial reports its step length.
+  d.policy.BeginLineSearch(s, {1.0}, -0.1, from);
+  EpochDecision accepted = d.Next(0.9);
+  CHECK(accepted.newton_alpha == 1.0);
+  CHECK(accepted.verdict == Verdict::kBest);
+  // A Newton epoch that found no step: inner loops for the cooldown.
+  d.policy.NewtonDeclined();
+  CHECK(d.Next(0.85).action == Action::kInner);
+}
+
+TEST_CASE("policy: no Newton with a box, a participant that cannot, or too many weights") {
+  EpochPolicyOptions o;
+  o.newton_max_support = 50;
+  ProblemSpec box;
+  box.reg.lower = 0;
+  CHECK(Driver(o, box).Next(1.0).action == Action::kInner);
+  Driver unable(o);
+  unable.context.newton_capable = false;
+  CHECK(unable.Next(1.0).action == Action::kInner);
+  CHECK(Driver(o).Next(1.0, 100, 1, 1, /*nnz=*/60).action == Action::kInner);
+}
+
+TEST_CASE("policy: every stop rule, checked on the snapshot it holds for") {
+  EpochPolicyOptions o = InnerOnly();
+  o.stop.tolerance = 1e-6;
+  o.stop.kkt_tolerance = 1e-8;
+  o.stop.max_epochs = 5;
+  o.stop.time_limit = 10;
+  {
+    Driver d(o);
+    d.Next(1.0);
+    CHECK(d.Next(0.9, 100, 1e-3, 1e-6).stop_reason == "tol");
+  }
+  {
+    Driver d(o);
+    d.Next(1.0);
+    CHECK(d.Next(0.9, 100, 1e-9, 1e-3).stop_reason == "kkt");
+    // A worse snapshot with a tiny gap is not a stop: the model must be the best one.
+    Driver e(o);
+    e.Next(1.0);
+    CHECK(e.Next(1.1, 100, 1e-9, 1e-9).action == Action::kInner);
+  }
+  {
+    Driver d(o);
+    EpochDecision last;
+    for (int k = 0; k <= 5; ++k) last = d.Next(1.0 - 0.01 * k);
+    CHECK(last.stop_reason == "max-epochs");
+    CHECK(d.epoch == 6);  // epochs 0..5: five inner loops ran
+  }
+  {
+    Driver d(o);
+    d.Next(1.0);
+    d.context.seconds = 10;
+    CHECK(d.Next(0.9).stop_reason == "time-limit");
+  }
+  {
+    Driver d(o);
+    d.Next(1.0);
+    d.policy.RequestStop("interrupted");
+    EpochDecision stop = d.Next(0.9);
+    CHECK(stop.stop_reason == "interrupted");
+    CHECK_FALSE(stop.failed);
+    CHECK(d.policy.best_report().objective == 0.9);
+  }
+  {
+    Driver d(o);  // the limits hold during a line search too
+    d.Next(1.0);
+    NewtonSupport s;
+    s.index = {0};
+    s.sign = {1};
+    d.policy.BeginLineSearch(s, {1.0}, -0.1, {0.0});
+    d.context.seconds = 11;
+    EpochDecision stop = d.Next(2.0);
+    CHECK(stop.action == Action::kStop);
+    CHECK(stop.stop_reason == "time-limit");
+    CHECK(d.policy.best_report().objective == 1.0);
+  }
+}
+
+}  // namespace
+}  // namespace edgetrain

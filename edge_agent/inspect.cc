@@ -18,7 +18,7 @@ class InspectCommand : public Command {
                                "Check a data file: rows, features, non-zeros, labels, load time");
     sub_->add_option("--data", path_, "Data file (libsvm/svmlight, or CSV with a header)")
         ->required()
-        ->check(CLI::ExistingFile);
+        ->check(cli::kDataSource);
     cli::AddDataFlags(sub_, &data_);
   }
 
@@ -30,15 +30,22 @@ class InspectCommand : public Command {
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (!data.ok()) return cli::Fail("edgetrain-agent inspect", data.status());
-    std::printf("file %s\nrows %" PRId64 "\nfeatures %d\nnon-zeros %" PRId64
+    std::printf("file %s\nformat %s\nrows %" PRId64 "\nfeatures %d\nnon-zeros %" PRId64
                 "\nbytes in memory %" PRId64 "\n",
-                path_.c_str(), data->rows(), data->dim(), data->nnz(), data->MemoryBytes());
+                path_ == "-" ? "stdin" : path_.c_str(),
+                data->feature_names().empty() ? "libsvm" : "csv", data->rows(), data->dim(),
+                data->nnz(), data->MemoryBytes());
     if (data->labels()) {
       int64_t positive = 0;
       for (double y : data->y()) positive += (y > 0);
       std::printf("labels '%s' -> -1 (%" PRId64 " rows), '%s' -> +1 (%" PRId64 " rows)\n",
                   data->labels()->negative.c_str(), data->rows() - positive,
                   data->labels()->positive.c_str(), positive);
+    }
+    const MissingSummary& missing = data->missing();
+    if (missing.cells > 0 || missing.skipped_rows > 0) {
+      std::printf("missing cells filled %" PRId64 ", rows skipped %" PRId64 " (--missing %s)\n",
+                  missing.cells, missing.skipped_rows, data_.missing.c_str());
     }
     std::printf("load seconds %.3f\n", seconds);
     return cli::kExitOk;

@@ -1,16 +1,15 @@
-// edgetrain-agent predict: apply a model file to data; report quality, optionally write
-// per-row predictions.
-#include <cmath>
+// edgetrain-agent predict: apply a model file to data; report quality when the rows carry labels,
+// optionally write one prediction per row (to a file or standard output).
+#include <cinttypes>
 #include <cstdio>
 #include <string>
 
 #include "commands.h"
 #include "edgetrain/cli/flags.h"
 #include "edgetrain/cli/report.h"
-#include "edgetrain/file_util.h"
-#include "edgetrain/metrics.h"
 #include "edgetrain/model.h"
 #include "edgetrain/readers.h"
+#include "edgetrain/scorer.h"
 
 namespace edgetrain::agent {
 namespace {
@@ -19,19 +18,29 @@ class PredictCommand : public Command {
  public:
   explicit PredictCommand(CLI::App* app) {
     sub_ = app->add_subcommand(
-        "predict", "Apply a model to a data file: accuracy, AUC, log-loss or RMSE, R^2");
+        "predict",
+        "Apply a model to a data file: predictions per row, and accuracy, AUC, log-loss or RMSE, "
+        "R^2 when the rows carry labels");
     sub_->add_option("--model", model_path_, "Model file written by train-local or the coordinator")
         ->required()
         ->check(CLI::ExistingFile);
     sub_->add_option("--data", data_path_,
-                     "Data to predict (libsvm, or CSV with the model's feature columns)")
+                     "Data to predict: libsvm (rows with or without a label) or CSV with the "
+                     "model's feature columns (with or without the label column); gzip read too; "
+                     "- for standard input")
         ->required()
-        ->check(CLI::ExistingFile);
-    sub_->add_option(
-        "--output", output_path_,
-        "Write one line per row: predicted label, decision value and (logistic) probability; "
-        "for regression the prediction");
-    sub_->add_option("--label-column", label_column_, "CSV: name of the label column");
+        ->check(cli::kDataSource);
+    sub_->add_option("--output", output_path_,
+                     "Write one line per row (- for standard output): the id columns, then the "
+                     "predicted label, decision value and (logistic) probability; for regression "
+                     "the prediction");
+    sub_->add_option("--label-column", data_.label_column,
+                     "CSV: name of the label column (default: the one the model was trained with)");
+    sub_->add_option("--id-column", id_columns_,
+                     "CSV: columns copied to the output before the prediction, e.g. an id or a "
+                     "timestamp (repeat, or a comma list)")
+        ->delimiter(',');
+    cli::AddInputFlags(sub_, &data_, "default: the model's policy and fill values");
   }
 
   bool Selected() const override { return sub_->parsed(); }
@@ -40,48 +49,52 @@ class PredictCommand : public Command {
     const char* prog = "edgetrain-agent predict";
     Result<Model> model = ReadModelFile(model_path_);
     if (!model.ok()) return cli::Fail(prog, model.status());
-    ReadOptions read;
-    read.task = model->task;
-    read.labels = model->labels;
-    read.min_dim = model->dim;
-    read.label_column = label_column_;
-    read.feature_columns = model->feature_names;
+    auto shared = std::make_shared<const Model>(std::move(model).value());
+    ReadOptions base = data_.ToReadOptions();
+    if (data_.missing.empty()) base.missing = MissingPolicy::kError;  // the model's
+    base.id_columns = id_columns_;
+    const ReadOptions read = ScoringReadOptions(*shared, base);
+    if (read.missing == MissingPolicy::kMean && read.fill_values.empty() && shared->dim > 0) {
+      std::fprintf(stderr,
+                   "%s: error: --missing mean needs the means the model was trained with; this "
+                   "model has none (train with --missing mean); run 'edgetrain-agent --help'\n",
+                   prog);
+      return cli::kExitUsage;
+    }
     Result<Dataset> data = ReadDataFile(data_path_, read);
     if (!data.ok()) return cli::Fail(prog, data.status());
-    cli::PrintMetrics("data " + data_path_, *model, *data);
+    // With the predictions on standard output, everything else goes to standard error.
+    std::FILE* info = output_path_ == "-" ? stderr : stdout;
+    const std::string name = data_path_ == "-" ? "stdin" : data_path_;
+    if (data->labeled()) {
+      cli::PrintMetrics("data " + name, *shared, *data, info);
+    } else {
+      std::fprintf(info, "data %s: %" PRId64 " rows without labels (no quality figures)\n",
+                   name.c_str(), data->rows());
+    }
+    if (data->missing().skipped_rows > 0) {
+      std::fprintf(info, "%" PRId64 " rows with missing values skipped (--missing skip)\n",
+                   data->missing().skipped_rows);
+    }
     if (output_path_.empty()) return cli::kExitOk;
 
-    const std::vector<double> z = Decisions(*model, *data);
-    std::string out;
-    char line[128];
-    if (model->task == Task::kClassification) {
-      out = model->spec.loss == LossKind::kLogistic ? "label\tdecision\tprobability\n"
-                                                    : "label\tdecision\n";
-      for (double v : z) {
-        const std::string& label = v > 0 ? model->labels->positive : model->labels->negative;
-        if (model->spec.loss == LossKind::kLogistic) {
-          std::snprintf(line, sizeof line, "\t%.17g\t%.17g\n", v, 1.0 / (1.0 + std::exp(-v)));
-        } else {
-          std::snprintf(line, sizeof line, "\t%.17g\n", v);
-        }
-        out += label;
-        out += line;
-      }
-    } else {
-      out = "prediction\n";
-      for (double v : z) {
-        std::snprintf(line, sizeof line, "%.17g\n", v);
-        out += line;
-      }
+    const Scorer scorer(shared);
+    std::string out = scorer.Header(id_columns_);
+    out.reserve(out.size() + static_cast<size_t>(data->rows()) * 48);
+    const bool tags = !data->row_tags().empty();
+    for (int64_t i = 0; i < data->rows(); ++i) {
+      scorer.AppendLine(scorer.Decision(data->Row(i)), tags ? data->row_tags()[i] : "", &out);
     }
-    if (Status st = WriteFileAtomically(output_path_, out); !st.ok()) return cli::Fail(prog, st);
-    std::printf("predictions written to %s\n", output_path_.c_str());
+    if (Status st = cli::WriteOutput(output_path_, out); !st.ok()) return cli::Fail(prog, st);
+    if (output_path_ != "-") std::printf("predictions written to %s\n", output_path_.c_str());
     return cli::kExitOk;
   }
 
  private:
   CLI::App* sub_;
-  std::string model_path_, data_path_, output_path_, label_column_;
+  std::string model_path_, data_path_, output_path_;
+  std::vector<std::string> id_columns_;
+  cli::DataFlags data_;
 };
 
 }  // namespace

@@ -32,7 +32,7 @@ class RunCommand : public Command {
     sub_->add_option("--data", data_path_,
                      "This device's data: libsvm/svmlight, or CSV with a header (.csv)")
         ->required()
-        ->check(CLI::ExistingFile);
+        ->check(cli::kDataSource);
     sub_->add_option("--agent-id", options_.agent_id,
                      "This device's name, unique among the agents (default: the host name, plus "
                      "'-KofN' with --shard)");

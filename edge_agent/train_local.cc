@@ -23,11 +23,12 @@ class TrainLocalCommand : public Command {
     sub_ = app->add_subcommand(
         "train-local", "Train on local data alone (serial ProxSVRG) and write a model file");
     sub_->add_option("--data", data_path_,
-                     "Training data: libsvm/svmlight, or CSV with a header (.csv)")
+                     "Training data: libsvm/svmlight or CSV with a header (gzip read too), or - "
+                     "for standard input")
         ->required()
-        ->check(CLI::ExistingFile);
+        ->check(cli::kDataSource);
     sub_->add_option("--test", test_path_, "Test data to evaluate the final model on (same format)")
-        ->check(CLI::ExistingFile);
+        ->check(cli::kDataSource);
     sub_->add_option("--model", model_path_, "Where to write the model file (written atomically)")
         ->required();
     sub_->add_option(
@@ -63,6 +64,11 @@ class TrainLocalCommand : public Command {
     const double load_seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (Status st = spec->Validate(data->task()); !st.ok()) return cli::Fail(prog, st);
+    if (data->missing().cells > 0 || data->missing().skipped_rows > 0) {
+      std::printf("missing values: %" PRId64 " cells filled (%s), %" PRId64 " rows skipped\n",
+                  data->missing().cells, MissingPolicyName(read.missing),
+                  data->missing().skipped_rows);
+    }
     std::printf("data %s: %" PRId64 " rows, %d features, %" PRId64
                 " non-zeros (%.3g%%), loaded in %.2f s\n",
                 data_path_.c_str(), data->rows(), data->dim(), data->nnz(),
@@ -89,6 +95,9 @@ class TrainLocalCommand : public Command {
     model.labels = train->labels();
     model.scaler = scaler;
     model.feature_names = train->feature_names();
+    if (!model.feature_names.empty()) model.label_column = read.label_column;
+    model.missing = read.missing;
+    model.fill_values = data->missing().fill_values;
     TrainingSummary& s = model.summary;
     s.mode = "local";
     s.epochs = result->last.epoch;
@@ -124,6 +133,7 @@ class TrainLocalCommand : public Command {
       test_read.labels = model.labels;
       test_read.min_dim = model.dim;
       if (!model.feature_names.empty()) test_read.feature_columns = model.feature_names;
+      test_read.fill_values = model.fill_values;
       Result<Dataset> test = ReadDataFile(test_path_, test_read);
       if (!test.ok()) return cli::Fail(prog, test.status());
       cli::PrintMetrics("test", model, *test);

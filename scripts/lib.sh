@@ -2,9 +2,9 @@
 # Package lists: what each purpose needs from Debian 12.
 
 EDGETRAIN_BUILD_PACKAGES="build-essential cmake pkg-config libzmq3-dev cppzmq-dev libeigen3-dev \
-libflatbuffers-dev flatbuffers-compiler doctest-dev libcli11-dev"
+libflatbuffers-dev flatbuffers-compiler doctest-dev libcli11-dev zlib1g-dev nlohmann-json3-dev"
 # Real peers and reference implementations the tests compare against.
-EDGETRAIN_TEST_PACKAGES="liblinear-tools python3-sklearn python3-zmq"
+EDGETRAIN_TEST_PACKAGES="liblinear-tools python3-sklearn python3-zmq python3-flatbuffers"
 # The benchmarks (scripts/bench): Fashion-MNIST, charts; liblinear and scikit-learn as above.
 EDGETRAIN_BENCH_PACKAGES="dataset-fashion-mnist python3-matplotlib"
 
@@ -40,12 +40,12 @@ build_preset() {
 # multiarch (needs `dpkg --add-architecture arm64` first), qemu-user to run the ARM tests, and
 # mmdebstrap to make the armhf sysroot. The header-only dependencies for arm64 are the host's
 # (EDGETRAIN_BUILD_PACKAGES); flatc is the host's.
-EDGETRAIN_CROSS_PACKAGES="crossbuild-essential-arm64 crossbuild-essential-armhf libzmq3-dev:arm64 \
+EDGETRAIN_CROSS_PACKAGES="crossbuild-essential-arm64 crossbuild-essential-armhf libzmq3-dev:arm64 zlib1g-dev:arm64 \
 qemu-user mmdebstrap"
 # What goes into the armhf sysroot (scripts/make-armhf-sysroot): every target dependency,
 # header-only ones included, so that the armhf build sees nothing of the host's /usr.
 EDGETRAIN_ARMHF_SYSROOT_PACKAGES="libc6-dev libstdc++-12-dev libzmq3-dev cppzmq-dev libeigen3-dev \
-libflatbuffers-dev doctest-dev libcli11-dev"
+libflatbuffers-dev doctest-dev libcli11-dev zlib1g-dev nlohmann-json3-dev"
 # Fuzzing (scripts/fuzz, the `fuzz` preset): clang, its sanitizer and libFuzzer runtimes
 # (libclang-rt-dev is only a Recommends of clang), llvm-symbolizer for readable crash reports.
 EDGETRAIN_FUZZ_PACKAGES="clang libclang-rt-dev llvm"

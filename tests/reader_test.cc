@@ -186,7 +186,8 @@ TEST_CASE("CSV: errors name the row and the column") {
   ExpectError(Csv("a,b,label\n1,2,yes\n3,,no\n"), "t.csv:3:3:", "column 'b' is empty");
   ExpectError(Csv("a,b,label\n1,x,yes\n"),
               "t.csv:2:3:", "found 'x' in column 'b', expected a number");
-  ExpectError(Csv("a,b,label\n1,nan,yes\n"), "t.csv:2:3:", "finite");
+  ExpectError(Csv("a,b,label\n1,nan,yes\n"), "t.csv:2:3:", "holds 'nan' (a missing value)");
+  ExpectError(Csv("a,b,label\n1,inf,yes\n"), "t.csv:2:3:", "finite");
   ExpectError(Csv("a,b,label\n1,2\n"), "t.csv:2:", "found 2 fields, expected 3");
   ExpectError(Csv("a,b,label\n1,2,\n"), "t.csv:2:5:", "label column 'label' is empty");
   ReadOptions o;

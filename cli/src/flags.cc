@@ -1,7 +1,12 @@
 #include "edgetrain/cli/flags.h"
 
+#include <sys/stat.h>
+
 #include <cmath>
+#include <cstdio>
 #include <iostream>
+
+#include "edgetrain/file_util.h"
 
 namespace edgetrain::cli {
 namespace {
@@ -43,6 +48,15 @@ int Parse(CLI::App& app, int argc, char** argv) {
   }
   if (PrintConfigIfAsked(app)) return kExitOk;
   return -1;
+}
+
+Status WriteOutput(const std::string& path, std::string_view bytes) {
+  if (path != "-") return WriteFileAtomically(path, bytes);
+  if (std::fwrite(bytes.data(), 1, bytes.size(), stdout) != bytes.size() ||
+      std::fflush(stdout) != 0) {
+    return Status::IoError("standard output: write failed");
+  }
+  return Status::Ok();
 }
 
 int Fail(const std::string& program, const Status& status) {
@@ -91,13 +105,53 @@ void AddProblemFlags(CLI::App* app, ProblemFlags* f) {
   app->add_flag("--intercept", f->intercept, "Fit an unregularised intercept")->group(group);
 }
 
+const CLI::Validator kDataSource(
+    [](std::string& path) -> std::string {
+      if (path == "-") return "";
+      struct stat st;
+      if (::stat(path.c_str(), &st) != 0) return "File does not exist: " + path;
+      if (S_ISDIR(st.st_mode)) return "is a directory, expected a data file: " + path;
+      return "";
+    },
+    "FILE|-");
+
 ReadOptions DataFlags::ToReadOptions() const {
   ReadOptions r;
   r.task = task == "regression" ? Task::kRegression : Task::kClassification;
   r.label_column = label_column;
   r.feature_columns = features;
   if (!positive_label.empty()) r.positive_label = positive_label;
+  r.format = ParseDataFormatName(format).value_or(DataFormat::kAuto);
+  r.csv_delimiter = (delimiter == "tab" || delimiter == "\\t") ? '\t' : delimiter[0];
+  r.missing = ParseMissingPolicyName(missing).value_or(MissingPolicy::kError);
+  r.max_dim = max_dim;
   return r;
+}
+
+void AddInputFlags(CLI::App* app, DataFlags* f, const std::string& missing_help) {
+  const std::string group = "Data";
+  app->add_option("--format", f->format,
+                  "Data format: auto (.csv/.csv.gz names CSV, else the first line decides: "
+                  "index:value pairs are libsvm), csv or libsvm")
+      ->check(CLI::IsMember({"auto", "csv", "libsvm"}))
+      ->capture_default_str()
+      ->group(group);
+  app->add_option("--delimiter", f->delimiter,
+                  "CSV field separator: ',' ';' '|' or tab (write tab or \\t)")
+      ->check(CLI::IsMember({",", ";", "|", "tab", "\\t", "\t"}))
+      ->capture_default_str()
+      ->group(group);
+  app->add_option("--missing", f->missing,
+                  "CSV missing cells (empty, NA, N/A, NaN, nan, null, ?): error, skip (the row), "
+                  "zero, or mean (of the column's other cells; stored in the model); " +
+                      missing_help)
+      ->check(CLI::IsMember({"error", "skip", "zero", "mean"}))
+      ->group(group);
+  app->add_option("--max-dim", f->max_dim,
+                  "Refuse libsvm indices (CSV feature columns) above this, naming the place")
+      ->check(CLI::Range(1, static_cast<int>(kMaxModelDimension)))
+      ->capture_default_str()
+      ->group(group);
 }
 
 void AddDataFlags(CLI::App* app, DataFlags* f) {
@@ -116,6 +170,7 @@ void AddDataFlags(CLI::App* app, DataFlags* f) {
   app->add_option("--positive-label", f->positive_label,
                   "Which label becomes +1 (default: the larger of the two, numerically or by text)")
       ->group(group);
+  AddInputFlags(app, f, "default error");
 }
 
 void AddStepFlags(CLI::App* app, StepOptions* s) {

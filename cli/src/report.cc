@@ -36,19 +36,21 @@ void EpochTable::PrintRow(const EpochReport& r) const {
   std::fflush(stdout);
 }
 
-void PrintMetrics(const std::string& what, const Model& model, const Dataset& data) {
+void PrintMetrics(const std::string& what, const Model& model, const Dataset& data,
+                  std::FILE* out) {
   const std::vector<double> z = Decisions(model, data);
   if (model.task == Task::kClassification) {
     const ClassificationMetrics m = EvaluateClassification(data.y(), z, model.spec.loss);
-    std::printf("%s: %" PRId64 " rows, accuracy %.4f, AUC %.4f", what.c_str(), m.rows, m.accuracy,
-                m.auc);
-    if (!std::isnan(m.log_loss)) std::printf(", log-loss %.6f", m.log_loss);
-    std::printf("\n");
+    std::fprintf(out, "%s: %" PRId64 " rows, accuracy %.4f, AUC %.4f", what.c_str(), m.rows,
+                 m.accuracy, m.auc);
+    if (!std::isnan(m.log_loss)) std::fprintf(out, ", log-loss %.6f", m.log_loss);
+    std::fprintf(out, "\n");
   } else {
     const RegressionMetrics m = EvaluateRegression(data.y(), z);
-    std::printf("%s: %" PRId64 " rows, RMSE %.6g, R^2 %.4f\n", what.c_str(), m.rows, m.rmse, m.r2);
+    std::fprintf(out, "%s: %" PRId64 " rows, RMSE %.6g, R^2 %.4f\n", what.c_str(), m.rows, m.rmse,
+                 m.r2);
   }
-  std::fflush(stdout);
+  std::fflush(out);
 }
 
 }  // namespace edgetrain::cli

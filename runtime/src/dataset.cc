@@ -1,5 +1,6 @@
 #include "edgetrain/dataset.h"
 
+#include <algorithm>
 #include <cassert>
 #include <cmath>
 
@@ -86,6 +87,47 @@ Status Dataset::ApplyLabelMap(const LabelMap& map) {
   }
   for (double& v : y_) v = (v == current[1]) ? target[1] : target[0];
   labels_ = map;
+  return Status::Ok();
+}
+
+Status Dataset::Append(const Dataset& more) {
+  if (more.task_ != task_) return Status::InvalidArgument("cannot append rows of another task");
+  if (rows() > 0 && more.rows() > 0 && more.feature_names_ != feature_names_) {
+    return Status::InvalidArgument("the feature columns differ");
+  }
+  if (more.labels_ != labels_) return Status::InvalidArgument("the label mappings differ");
+  // Deferred classification labels: renumber more's provisional ids into this one's.
+  double remap[2] = {0, 1};
+  std::vector<std::string> raw = raw_labels_;
+  if (task_ == Task::kClassification && !labels_) {
+    for (size_t k = 0; k < more.raw_labels_.size(); ++k) {
+      size_t j = 0;
+      while (j < raw.size() && !SameLabel(raw[j], more.raw_labels_[k])) ++j;
+      if (j == raw.size()) {
+        if (raw.size() == 2) {
+          return Status::InvalidArgument("found a third label '" + more.raw_labels_[k] +
+                                         "', expected one of '" + raw[0] + "' and '" + raw[1] +
+                                         "' (binary classification needs exactly two labels)");
+        }
+        raw.push_back(more.raw_labels_[k]);
+      }
+      remap[k] = static_cast<double>(j);
+    }
+  }
+  raw_labels_ = std::move(raw);
+  if (rows() == 0) feature_names_ = more.feature_names_;
+  const int64_t base = static_cast<int64_t>(index_.size());
+  for (int64_t i = 1; i < static_cast<int64_t>(more.row_ptr_.size()); ++i) {
+    row_ptr_.push_back(base + more.row_ptr_[i]);
+  }
+  index_.insert(index_.end(), more.index_.begin(), more.index_.end());
+  value_.insert(value_.end(), more.value_.begin(), more.value_.end());
+  const bool renumber = task_ == Task::kClassification && !labels_;
+  for (double v : more.y_) y_.push_back(renumber ? remap[v == 0.0 ? 0 : 1] : v);
+  row_tags_.insert(row_tags_.end(), more.row_tags_.begin(), more.row_tags_.end());
+  missing_.cells += more.missing_.cells;
+  missing_.skipped_rows += more.missing_.skipped_rows;
+  dim_ = std::max(dim_, more.dim_);
   return Status::Ok();
 }
 

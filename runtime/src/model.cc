@@ -78,6 +78,10 @@ std::string SerializeModel(const Model& m) {
   auto summary_off = fb::CreateTrainingSummary(
       fbb, mode, s.epochs, s.updates, s.rows, s.agents, s.objective, s.kkt_violation, s.seconds,
       s.step_size, s.inner_steps, s.batch_size, stop_reason, s.created_unix, software_version);
+  flatbuffers::Offset<flatbuffers::Vector<double>> fill_off;
+  if (!m.fill_values.empty()) fill_off = fbb.CreateVector(m.fill_values);
+  flatbuffers::Offset<flatbuffers::String> label_column_off;
+  if (!m.label_column.empty()) label_column_off = fbb.CreateString(m.label_column);
   auto reg_off = fb::CreateRegularization(fbb, m.spec.reg.l1, m.spec.reg.l2, m.spec.reg.lower,
                                           m.spec.reg.upper);
   fb::ModelBuilder b(fbb);
@@ -93,6 +97,9 @@ std::string SerializeModel(const Model& m) {
   if (m.scaler.kind != ScalerKind::kNone) b.add_scaler(scaler_off);
   b.add_feature_names(names_off);
   b.add_summary(summary_off);
+  b.add_missing_policy(static_cast<fb::MissingPolicy>(m.missing));
+  if (!m.fill_values.empty()) b.add_fill_values(fill_off);
+  if (!m.label_column.empty()) b.add_label_column(label_column_off);
   fbb.Finish(b.Finish());
 
   // Envelope: CRC32C over the nested Model buffer (8-byte aligned inside the file).
@@ -204,6 +211,20 @@ Result<Model> ParseModel(std::string_view bytes, const std::string& source) {
       return corrupt("feature_names does not have one name per feature");
     }
   }
+  const int missing = static_cast<int>(f->missing_policy());
+  if (missing < 0 || missing > 3) return corrupt("unknown missing-value policy");
+  m.missing = static_cast<MissingPolicy>(missing);
+  if (const auto* fill = f->fill_values()) {
+    if (fill->size() != static_cast<uint32_t>(m.dim))
+      return corrupt("fill_values does not have one value per feature");
+    m.fill_values.assign(fill->begin(), fill->end());
+    for (double v : m.fill_values) {
+      if (!std::isfinite(v)) return corrupt("non-finite fill value");
+    }
+  }
+  if (m.missing == MissingPolicy::kMean && m.fill_values.empty() && m.dim > 0)
+    return corrupt("missing-value policy 'mean' without fill values");
+  if (f->label_column()) m.label_column = f->label_column()->str();
   if (const auto* s = f->summary()) {
     TrainingSummary& t = m.summary;
     t.mode = s->mode() ? s->mode()->str() : "";

@@ -28,52 +28,105 @@ std::optional<ScalerKind> ParseScalerName(std::string_view name) {
   return std::nullopt;
 }
 
-Scaler Scaler::Fit(const Dataset& data, ScalerKind kind) {
+ColumnStats ColumnStats::Compute(const Dataset& data) {
   const int32_t d = data.dim();
-  const double n = static_cast<double>(data.rows());
-  Scaler s;
-  s.kind = kind;
-  s.offset.assign(d, 0.0);
-  s.factor.assign(d, 1.0);
-  if (kind == ScalerKind::kNone || data.rows() == 0) return s;
-  std::vector<double> sum(d, 0.0), sumsq(d, 0.0), lo(d, 0.0), hi(d, 0.0), amax(d, 0.0);
-  std::vector<int64_t> count(d, 0);
+  ColumnStats s;
+  s.rows = data.rows();
+  s.nonzeros.assign(d, 0);
+  s.sum.assign(d, 0.0);
+  s.sum_squares.assign(d, 0.0);
+  s.min.assign(d, 0.0);
+  s.max.assign(d, 0.0);
   const auto& index = data.index();
   const auto& value = data.value();
   for (size_t k = 0; k < index.size(); ++k) {
     const int32_t j = index[k];
     const double v = value[k];
-    if (count[j] == 0) {
-      lo[j] = hi[j] = v;
+    if (s.nonzeros[j] == 0) {
+      s.min[j] = s.max[j] = v;
     } else {
-      lo[j] = std::min(lo[j], v);
-      hi[j] = std::max(hi[j], v);
+      s.min[j] = std::min(s.min[j], v);
+      s.max[j] = std::max(s.max[j], v);
     }
-    ++count[j];
-    sum[j] += v;
-    sumsq[j] += v * v;
-    amax[j] = std::max(amax[j], std::fabs(v));
+    ++s.nonzeros[j];
+    s.sum[j] += v;
+    s.sum_squares[j] += v * v;
   }
-  for (int32_t j = 0; j < d; ++j) {
-    if (count[j] < data.rows()) {  // implicit zeros present
-      lo[j] = std::min(lo[j], 0.0);
-      hi[j] = std::max(hi[j], 0.0);
+  return s;
+}
+
+void ColumnStats::Merge(const ColumnStats& o) {
+  const int32_t d = std::max(dim(), o.dim());
+  nonzeros.resize(d, 0);
+  sum.resize(d, 0.0);
+  sum_squares.resize(d, 0.0);
+  min.resize(d, 0.0);
+  max.resize(d, 0.0);
+  for (int32_t j = 0; j < o.dim(); ++j) {
+    if (o.nonzeros[j] == 0) continue;
+    if (nonzeros[j] == 0) {
+      min[j] = o.min[j];
+      max[j] = o.max[j];
+    } else {
+      min[j] = std::min(min[j], o.min[j]);
+      max[j] = std::max(max[j], o.max[j]);
     }
+    nonzeros[j] += o.nonzeros[j];
+    sum[j] += o.sum[j];
+    sum_squares[j] += o.sum_squares[j];
+  }
+  rows += o.rows;
+}
+
+double ColumnStats::Min(int32_t j) const {
+  if (nonzeros[j] == 0) return 0.0;
+  return nonzeros[j] < rows ? std::min(min[j], 0.0) : min[j];
+}
+
+double ColumnStats::Max(int32_t j) const {
+  if (nonzeros[j] == 0) return 0.0;
+  return nonzeros[j] < rows ? std::max(max[j], 0.0) : max[j];
+}
+
+Scaler Scaler::Fit(const Dataset& data, ScalerKind kind) {
+  if (kind == ScalerKind::kNone || data.rows() == 0) {
+    Scaler s;
+    s.kind = kind;
+    s.offset.assign(data.dim(), 0.0);
+    s.factor.assign(data.dim(), 1.0);
+    return s;
+  }
+  return FromStats(ColumnStats::Compute(data), kind);
+}
+
+Scaler Scaler::FromStats(const ColumnStats& stats, ScalerKind kind) {
+  const int32_t d = stats.dim();
+  const double n = static_cast<double>(stats.rows);
+  Scaler s;
+  s.kind = kind;
+  s.offset.assign(d, 0.0);
+  s.factor.assign(d, 1.0);
+  if (kind == ScalerKind::kNone || stats.rows == 0) return s;
+  for (int32_t j = 0; j < d; ++j) {
     switch (kind) {
       case ScalerKind::kStandard: {
-        const double mean = sum[j] / n;
-        const double var = std::max(0.0, sumsq[j] / n - mean * mean);
+        const double mean = stats.sum[j] / n;
+        const double var = std::max(0.0, stats.sum_squares[j] / n - mean * mean);
         s.offset[j] = mean;
         s.factor[j] = var > 0 ? 1.0 / std::sqrt(var) : 1.0;
         break;
       }
-      case ScalerKind::kMinMax:
-        s.offset[j] = lo[j];
-        s.factor[j] = hi[j] > lo[j] ? 1.0 / (hi[j] - lo[j]) : 1.0;
+      case ScalerKind::kMinMax: {
+        const double lo = stats.Min(j), hi = stats.Max(j);
+        s.offset[j] = lo;
+        s.factor[j] = hi > lo ? 1.0 / (hi - lo) : 1.0;
         break;
-      case ScalerKind::kMaxAbs:
-        s.factor[j] = amax[j] > 0 ? 1.0 / amax[j] : 1.0;
+      }
+      case ScalerKind::kMaxAbs: {
+        const double amax = std::max(std::fabs(stats.Min(j)), std::fabs(stats.Max(j)));
+        s.factor[j] = amax > 0 ? 1.0 / amax : 1.0;
         break;
+      }
       case ScalerKind::kNone:
         break;
     }

@@ -46,6 +46,14 @@ bool SameLabel(std::string_view a, std::string_view b);
 Result<LabelMap> ChooseLabelMap(const std::string& first, const std::string& second,
                                 const std::optional<std::string>& positive);
 
+// How a reader treated missing CSV cells (ReadOptions::missing).
+struct MissingSummary {
+  int64_t cells = 0;         // missing cells filled (kZero, kMean)
+  int64_t skipped_rows = 0;  // rows left out (kSkip)
+  // kMean: the value each feature's missing cells got (one per feature), as a model records it.
+  std::vector<double> fill_values;
+};
+
 // A view of one row: nnz (index, value) pairs plus the target.
 struct RowView {
   const int32_t* index;
@@ -83,6 +91,21 @@ class Dataset {
   std::vector<double>& mutable_value() { return value_; }
   const std::vector<double>& y() const { return y_; }
 
+  // False when the rows came without labels (ReadOptions::labels_optional); y() is then 0.
+  bool labeled() const { return labeled_; }
+  void set_labeled(bool labeled) { labeled_ = labeled; }
+  // One entry per row with ReadOptions::id_columns: the id cells, tab separated; else empty.
+  const std::vector<std::string>& row_tags() const { return row_tags_; }
+  void set_row_tags(std::vector<std::string> tags) { row_tags_ = std::move(tags); }
+  const MissingSummary& missing() const { return missing_; }
+  void set_missing(MissingSummary missing) { missing_ = std::move(missing); }
+
+  // Appends the rows of `more` (read from the same kind of source with the same options): the
+  // dimension becomes the larger one; deferred labels (raw_labels) are merged, renumbering
+  // `more`'s provisional ids. Fails, naming the labels, on a third class, and when the feature
+  // names, the task or the label mapping differ.
+  Status Append(const Dataset& more);
+
   // Classification read with ReadOptions::defer_label_map: the raw labels found, in the order of
   // the provisional ids held in y() (0, 1) until ApplyLabelMap.
   const std::vector<std::string>& raw_labels() const { return raw_labels_; }
@@ -114,6 +137,9 @@ class Dataset {
   std::optional<LabelMap> labels_;
   std::vector<std::string> raw_labels_;
   std::vector<std::string> feature_names_;
+  bool labeled_ = true;
+  std::vector<std::string> row_tags_;
+  MissingSummary missing_;
 };
 
 }  // namespace edgetrain

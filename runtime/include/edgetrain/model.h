@@ -17,6 +17,7 @@
 
 #include "edgetrain/dataset.h"
 #include "edgetrain/problem.h"
+#include "edgetrain/readers.h"
 #include "edgetrain/scaler.h"
 #include "edgetrain/status.h"
 
@@ -49,6 +50,10 @@ struct Model {
   Scaler scaler;  // kind kNone: no scaling
   std::vector<std::string> feature_names;
   TrainingSummary summary;
+  // How training read its data, so predict and score read new rows the same way.
+  std::string label_column;  // CSV: the label column's name (empty for libsvm data)
+  MissingPolicy missing = MissingPolicy::kError;
+  std::vector<double> fill_values;  // kMean: one per feature, else empty
 
   // From a model vector x of spec.ModelSize(dim) entries.
   static Model FromVector(const std::vector<double>& x, int32_t dim, Task task,
@@ -60,10 +65,6 @@ struct Model {
   // Weights and intercept for raw (unscaled) features.
   void EffectiveWeights(std::vector<double>* w, double* b) const;
 };
-
-// The largest dimension a model file may declare. Weights are held dense (8 bytes a feature:
-// 512 MiB here), so the reader refuses a file that claims more rather than trying to allocate it.
-constexpr int32_t kMaxModelDimension = int32_t{1} << 26;
 
 // Serializes to FlatBuffers bytes / parses them through the verifier plus semantic checks.
 std::string SerializeModel(const Model& model);

@@ -49,6 +49,9 @@ int Parse(CLI::App& app, int argc, char** argv);
 // the same format, with the help texts as comments.
 void AddConfigFlags(CLI::App* app);
 
+// Writes `bytes` to standard output when path is "-", else to the file, atomically.
+Status WriteOutput(const std::string& path, std::string_view bytes);
+
 // Prints "<program>: error: <status message>" to stderr and returns kExitFailure.
 int Fail(const std::string& program, const Status& status);
 
@@ -70,10 +73,22 @@ struct DataFlags {
   std::string label_column;
   std::vector<std::string> features;
   std::string positive_label;
+  // How the source is read (AddInputFlags).
+  std::string format = "auto";
+  std::string delimiter = ",";
+  std::string missing;  // empty: "error" (train), the model's policy (predict, score)
+  int32_t max_dim = kMaxModelDimension;
 
   ReadOptions ToReadOptions() const;
 };
+// --task, --label-column, --features, --positive-label and the AddInputFlags options.
 void AddDataFlags(CLI::App* app, DataFlags* flags);
+// --format, --delimiter, --missing, --max-dim (group "Data"). `missing_help` says what the
+// default of --missing is for this command.
+void AddInputFlags(CLI::App* app, DataFlags* flags, const std::string& missing_help);
+
+// Accepts "-" (standard input), an existing file or a named FIFO; refuses a directory.
+extern const CLI::Validator kDataSource;
 
 void AddStepFlags(CLI::App* app, StepOptions* steps);
 

@@ -5,6 +5,7 @@
 #ifndef EDGETRAIN_CLI_REPORT_H_
 #define EDGETRAIN_CLI_REPORT_H_
 
+#include <cstdio>
 #include <string>
 
 #include "edgetrain/dataset.h"
@@ -26,8 +27,9 @@ class EpochTable {
 };
 
 // Prints accuracy/AUC/log-loss (classification) or RMSE/R^2 (regression) of `model` on `data`,
-// prefixed by `what` ("test", "data").
-void PrintMetrics(const std::string& what, const Model& model, const Dataset& data);
+// prefixed by `what` ("test", "data"), to `out`.
+void PrintMetrics(const std::string& what, const Model& model, const Dataset& data,
+                  std::FILE* out = stdout);
 
 }  // namespace edgetrain::cli
 

@@ -21,6 +21,9 @@ std::unique_ptr<Command> RegisterPredict(CLI::App* app);
 std::unique_ptr<Command> RegisterInspect(CLI::App* app);
 std::unique_ptr<Command> RegisterRun(CLI::App* app);
 std::unique_ptr<Command> RegisterKeygen(CLI::App* app);
+std::unique_ptr<Command> RegisterScore(CLI::App* app);
+std::unique_ptr<Command> RegisterShowModel(CLI::App* app);
+std::unique_ptr<Command> RegisterExport(CLI::App* app);
 
 }  // namespace edgetrain::agent
 

@@ -3,6 +3,9 @@
 //   train-local  ProxSVRG on this device's data alone (single-device mode)
 //   predict      apply a model file to a data file and report its quality
 //   inspect      check a data file and report what it holds
+//   score        predictions for rows as they arrive, on the newest published model
+//   show-model   a model's weights (with feature names), scaler, labels, summary
+//   export       a model in liblinear's, JSON or scikit-learn form
 //   keygen       write this device's CURVE key pair
 #include <CLI/CLI.hpp>
 #include <memory>
@@ -21,6 +24,9 @@ int main(int argc, char** argv) {
   commands.push_back(edgetrain::agent::RegisterTrainLocal(&app));
   commands.push_back(edgetrain::agent::RegisterPredict(&app));
   commands.push_back(edgetrain::agent::RegisterInspect(&app));
+  commands.push_back(edgetrain::agent::RegisterScore(&app));
+  commands.push_back(edgetrain::agent::RegisterShowModel(&app));
+  commands.push_back(edgetrain::agent::RegisterExport(&app));
   commands.push_back(edgetrain::agent::RegisterKeygen(&app));
   if (int rc = edgetrain::cli::Parse(app, argc, argv); rc >= 0) return rc;
   for (auto& command : commands) {

@@ -1,5 +1,7 @@
 // DataSource: a growing file and a rotated directory re-read incrementally, as an agent will do
 // at the start of every training round.
+#include "edgetrain/data_source.h"
+
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -8,7 +10,6 @@
 #include <string>
 
 #include "doctest/doctest.h"
-#include "edgetrain/data_source.h"
 #include "edgetrain/readers.h"
 #include "test_util.h"
 
@@ -27,8 +28,8 @@ void Append(const std::string& path, const std::string& text) {
 std::string Rows(int first, int count) {
   std::string out;
   for (int t = first; t < first + count; ++t) {
-    out += std::to_string(t) + "," + std::to_string(t * 0.5) + "," + (t % 2 ? "scrap" : "ok") +
-           "\n";
+    out +=
+        std::to_string(t) + "," + std::to_string(t * 0.5) + "," + (t % 2 ? "scrap" : "ok") + "\n";
   }
   return out;
 }
@@ -96,7 +97,9 @@ TEST_CASE("a file that grows by appends: only new rows, a partial last line wait
   CHECK(source.data().rows() == 10);
 }
 
-TEST_CASE("a rotated directory: renamed files are not re-read, new ones are, gzip copies are recognised") {
+TEST_CASE(
+    "a rotated directory: renamed files are not re-read, new ones are, gzip copies are "
+    "recognised") {
   TempDir dir;
   const std::string logs = dir.path() + "/logs";
   REQUIRE(::mkdir(logs.c_str(), 0755) == 0);
@@ -119,8 +122,8 @@ TEST_CASE("a rotated directory: renamed files are not re-read, new ones are, gzi
 
   // logrotate's compress: line.csv.1 becomes line-2026-11-30.csv.gz (a new inode, the same
   // rows): nothing new.
-  REQUIRE(std::system(("gzip -n -c '" + cur + ".1' > '" + logs + "/line-2026-11-30.csv.gz' && rm '" +
-                       cur + ".1'")
+  REQUIRE(std::system(("gzip -n -c '" + cur + ".1' > '" + logs +
+                       "/line-2026-11-30.csv.gz' && rm '" + cur + ".1'")
                           .c_str()) == 0);
   r = Refresh(&source);
   CHECK(r->new_rows == 0);

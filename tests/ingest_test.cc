@@ -51,7 +51,9 @@ void CheckSameData(const Dataset& a, const Dataset& b) {
   CHECK(a.labels() == b.labels());
 }
 
-TEST_CASE("gzip data is read by its magic bytes, whatever the name, and truncated or corrupt is an error") {
+TEST_CASE(
+    "gzip data is read by its magic bytes, whatever the name, and truncated or corrupt is an "
+    "error") {
   TempDir dir;
   const std::string plain = SourcePath("data/heart_scale.svm");
   Result<Dataset> want = ReadDataFile(plain, {});
@@ -206,7 +208,9 @@ TEST_CASE("binary input is one clear line, never raw bytes, a model file points 
   Result<Dataset> r = ReadDataFile(dir.File("m.etm"), {});
   ExpectError(r, "an edgetrain model file, not data");
   ExpectError(r, "show-model");
-  WriteText(dir.File("bin"), std::string("\x7f" "ELF\x02\x01\x01\0\0\0\x1b[2J", 14));
+  WriteText(dir.File("bin"), std::string("\x7f"
+                                         "ELF\x02\x01\x01\0\0\0\x1b[2J",
+                                         14));
   r = ReadDataFile(dir.File("bin"), {});
   ExpectError(r, "binary data");
   CHECK(r.status().message().find('\x1b') == std::string::npos);
@@ -229,8 +233,9 @@ TEST_CASE("indices the trainer cannot hold are refused with their place before a
   REQUIRE(ParseLibsvm("1 67108864:1\n-1 1:1\n", "x.svm", {}).ok());  // the largest that fits
   ReadOptions o;
   o.max_dim = 10;
-  ExpectError(ParseLibsvm("1 1:1\n-1 11:1\n", "x.svm", o), "x.svm:2:4: found '11:1', expected an "
-                                                           "index of at most 10 (--max-dim)");
+  ExpectError(ParseLibsvm("1 1:1\n-1 11:1\n", "x.svm", o),
+              "x.svm:2:4: found '11:1', expected an "
+              "index of at most 10 (--max-dim)");
   o = CsvOptions("y");
   o.max_dim = 1;
   ExpectError(ParseCsv("a,b,y\n1,2,0\n", "x.csv", o), "x.csv:1: found 2 feature columns");
@@ -240,7 +245,7 @@ TEST_CASE("format: the name, then the first line decides, --format overrides") {
   CHECK(SniffFormat("1 1:0.5 3:1\n") == DataFormat::kLibsvm);
   CHECK(SniffFormat("# comment\n\n-1\t4:2\n") == DataFormat::kLibsvm);
   CHECK(SniffFormat("3:1 4:2\n") == DataFormat::kLibsvm);  // unlabeled row
-  CHECK(SniffFormat("+1\n") == DataFormat::kLibsvm);        // a label alone
+  CHECK(SniffFormat("+1\n") == DataFormat::kLibsvm);       // a label alone
   CHECK(SniffFormat("a,b,label\n1,2,3\n") == DataFormat::kCsv);
   CHECK(SniffFormat("time;temp;ok\n") == DataFormat::kCsv);
   CHECK(SniffFormat("time stamp,x:1\n") == DataFormat::kCsv);
@@ -258,7 +263,9 @@ TEST_CASE("format: the name, then the first line decides, --format overrides") {
   CHECK(ReadDataFile(dir.File("rows.csv"), o).ok());
 }
 
-TEST_CASE("rows without labels (labels_optional): libsvm rows that start with a pair, CSV without the label column") {
+TEST_CASE(
+    "rows without labels (labels_optional): libsvm rows that start with a pair, CSV without the "
+    "label column") {
   ReadOptions o;
   o.labels_optional = true;
   o.labels = LabelMap{"-1", "1"};
@@ -313,8 +320,10 @@ TEST_CASE("ColumnStats of three shards of a real file merge into the scalers of 
       const Scaler from = Scaler::FromStats(merged, kind);
       REQUIRE(from.offset.size() == whole.offset.size());
       for (size_t j = 0; j < whole.offset.size(); ++j) {
-        CHECK(std::fabs(from.offset[j] - whole.offset[j]) <= 1e-12 * (1 + std::fabs(whole.offset[j])));
-        CHECK(std::fabs(from.factor[j] - whole.factor[j]) <= 1e-12 * (1 + std::fabs(whole.factor[j])));
+        CHECK(std::fabs(from.offset[j] - whole.offset[j]) <=
+              1e-12 * (1 + std::fabs(whole.offset[j])));
+        CHECK(std::fabs(from.factor[j] - whole.factor[j]) <=
+              1e-12 * (1 + std::fabs(whole.factor[j])));
       }
     }
     // Against the definition, column by column (implicit zeros included).
@@ -339,7 +348,8 @@ TEST_CASE("ColumnStats of three shards of a real file merge into the scalers of 
   }
 }
 
-TEST_CASE("the model records label column, missing policy and fills, files without them still load") {
+TEST_CASE(
+    "the model records label column, missing policy and fills, files without them still load") {
   TempDir dir;
   Model m;
   m.task = Task::kClassification;

@@ -45,7 +45,8 @@ Result<std::vector<Entry>> ListFiles(const std::string& path) {
   }
   ::closedir(dir);
   std::sort(out.begin(), out.end(), [](const Entry& a, const Entry& b) {
-    if (a.st.st_mtim.tv_sec != b.st.st_mtim.tv_sec) return a.st.st_mtim.tv_sec < b.st.st_mtim.tv_sec;
+    if (a.st.st_mtim.tv_sec != b.st.st_mtim.tv_sec)
+      return a.st.st_mtim.tv_sec < b.st.st_mtim.tv_sec;
     if (a.st.st_mtim.tv_nsec != b.st.st_mtim.tv_nsec)
       return a.st.st_mtim.tv_nsec < b.st.st_mtim.tv_nsec;
     return a.path < b.path;
@@ -80,7 +81,8 @@ std::string Fingerprint(const std::string& head, int min_lines) {
 }
 
 bool SameFile(const DataSource::FileState& f, const struct stat& st) {
-  return f.device == static_cast<uint64_t>(st.st_dev) && f.inode == static_cast<uint64_t>(st.st_ino);
+  return f.device == static_cast<uint64_t>(st.st_dev) &&
+         f.inode == static_cast<uint64_t>(st.st_ino);
 }
 
 }  // namespace
@@ -240,7 +242,8 @@ Result<RefreshReport> DataSource::Refresh() {
     const int64_t skip_lines = origin != nullptr ? origin->lines : 0;
     int64_t consumed = 0, lines = 0;
     bool incomplete = false;
-    EDGETRAIN_RETURN_IF_ERROR(read_part(e.path, 0, skip, skip_lines, &consumed, &lines, &incomplete));
+    EDGETRAIN_RETURN_IF_ERROR(
+        read_part(e.path, 0, skip, skip_lines, &consumed, &lines, &incomplete));
     if (incomplete) {
       report.notes.push_back(e.path +
                              ": gzip data still being written (or truncated), read at the next "
@@ -254,8 +257,9 @@ Result<RefreshReport> DataSource::Refresh() {
     now.push_back(std::move(st));
   }
   for (const FileState& f : files_) {
-    const bool present =
-        std::any_of(now.begin(), now.end(), [&](const FileState& n) { return n.inode == f.inode && n.device == f.device; });
+    const bool present = std::any_of(now.begin(), now.end(), [&](const FileState& n) {
+      return n.inode == f.inode && n.device == f.device;
+    });
     const bool recorded = std::any_of(gone.begin(), gone.end(), [&](const FileState& g) {
       return g.inode == f.inode && g.device == f.device && g.consumed == f.consumed;
     });

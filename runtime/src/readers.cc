@@ -1,4 +1,6 @@
 // ReadDataFile and what the two parsers share: format choice, the finish of a Dataset, names.
+#include "edgetrain/readers.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -7,7 +9,6 @@
 #include <string>
 
 #include "block_reader.h"
-#include "edgetrain/readers.h"
 #include "parse_number.h"
 #include "row_parser.h"
 
@@ -132,7 +133,8 @@ void CountBounds(std::string_view text, int64_t* lines, int64_t* colons) {
 DataFormat ResolveFormat(const std::string& path, DataFormat requested, std::string_view head) {
   if (requested != DataFormat::kAuto) return requested;
   std::string lower;
-  for (char c : path) lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  for (char c : path)
+    lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
   auto ends_with = [&](std::string_view suffix) {
     return lower.size() >= suffix.size() &&
            lower.compare(lower.size() - suffix.size(), suffix.size(), suffix) == 0;
@@ -157,8 +159,7 @@ Result<Dataset> RowParser::Finish() {
   if (!tag_end_.empty()) {
     std::vector<std::string> tags;
     tags.reserve(tag_end_.size());
-    for (int64_t i = 0; i < static_cast<int64_t>(tag_end_.size()); ++i)
-      tags.emplace_back(Tag(i));
+    for (int64_t i = 0; i < static_cast<int64_t>(tag_end_.size()); ++i) tags.emplace_back(Tag(i));
     data.set_row_tags(std::move(tags));
   }
   EDGETRAIN_RETURN_IF_ERROR(Complete(&data));

@@ -66,8 +66,7 @@ struct StreamScorer::Parser {
   std::unique_ptr<internal::RowParser> rows;
 };
 
-StreamScorer::StreamScorer(std::string source, ReadOptions base,
-                           std::shared_ptr<const Model> model)
+StreamScorer::StreamScorer(std::string source, ReadOptions base, std::shared_ptr<const Model> model)
     : source_(std::move(source)),
       base_(std::move(base)),
       scorer_(std::move(model)),

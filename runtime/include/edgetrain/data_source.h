@@ -65,7 +65,7 @@ class DataSource {
     int64_t consumed = 0;  // (decompressed) bytes of complete lines parsed
     int64_t lines = 0;     // lines parsed (for error places when resumed)
     bool gzip = false;
-    std::string head;      // its first bytes (up to 4 KiB), to recognise a copy
+    std::string head;  // its first bytes (up to 4 KiB), to recognise a copy
   };
   const std::vector<FileState>& files() const { return files_; }
 

@@ -4,7 +4,7 @@
 // nothing seeks, so a pipe is read in one pass. Data that starts with the gzip magic bytes
 // (1f 8b) is decompressed on the fly (zlib; concatenated gzip members are read one after the
 // other), whatever the name says. Binary input that is neither text nor gzip is refused by
-// LooksBinary() before a reader quotes any of it.
+// CheckTextStart() before a reader quotes any of it.
 //
 // End of input: Read() returns 0 when no more bytes are available *now*. For a whole-file read
 // that is the end; a caller that follows a growing file (DataSource, `score --follow`) calls

@@ -1,0 +1,73 @@
+#!/usr/bin/python3
+"""Checks scripts/edgetrain_model.py against `edgetrain-agent predict` (run by tests/cli_test.cc).
+
+usage: model_reader_check.py MODEL.etm SKLEARN.json DATA PREDICTIONS [LABEL_COLUMN]
+DATA is libsvm, or CSV when LABEL_COLUMN is given (features: every other column, in order);
+PREDICTIONS is predict's --output. Prints "ok" or exits non-zero naming the first difference.
+"""
+import csv
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
+import edgetrain_model  # noqa: E402
+
+
+def load_data(path, label_column, dim):
+    if label_column is None:
+        from sklearn.datasets import load_svmlight_file
+        X, _ = load_svmlight_file(path, n_features=dim)
+        return X
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    header = rows[0]
+    keep = [k for k, name in enumerate(header) if name != label_column]
+    return np.array([[float(r[k]) for k in keep] for r in rows[1:]])
+
+
+def main():
+    model_path, sklearn_path, data_path, predictions_path = sys.argv[1:5]
+    label_column = sys.argv[5] if len(sys.argv) > 5 else None
+    with open(predictions_path) as f:
+        lines = [line.rstrip("\n").split("\t") for line in f]
+    header, rows = lines[0], lines[1:]
+    for path in (model_path, sklearn_path):
+        est = edgetrain_model.load(path)
+        X = load_data(data_path, label_column, est.n_features_in_)
+        if header[0] == "prediction":
+            want = np.array([float(r[0]) for r in rows])
+            got = est.predict(X)
+        else:
+            want = np.array([float(r[1]) for r in rows])
+            got = est.decision_function(X)
+            labels = [str(v) for v in est.predict(X)]
+            want_labels = [str(edgetrain_model._label_value(r[0]) if edgetrain_model._label_value(r[0]) is not None
+                               else r[0]) for r in rows]
+            if labels != want_labels:
+                sys.exit("%s: predicted labels differ from edgetrain-agent predict" % path)
+        err = np.max(np.abs(got - want) / (1 + np.abs(want)))
+        if not err <= 1e-12:
+            sys.exit("%s: decision values differ by %.3g (relative)" % (path, err))
+    # One flipped byte anywhere in the model file: a clear error.
+    with open(model_path, "rb") as f:
+        good = f.read()
+    damaged = model_path + ".damaged"
+    for at in (len(good) // 2, len(good) - 9, 12):
+        bad = bytearray(good)
+        bad[at] ^= 0x01
+        with open(damaged, "wb") as f:
+            f.write(bad)
+        try:
+            edgetrain_model.load(damaged)
+        except edgetrain_model.ModelFileError as e:
+            if "checksum" not in str(e) and "valid" not in str(e) and "out of" not in str(e) and "identifier" not in str(e):
+                sys.exit("unclear error for a flipped byte at %d: %s" % (at, e))
+        else:
+            sys.exit("a flipped byte at %d was not detected" % at)
+    print("ok")
+
+
+if __name__ == "__main__":
+    main()

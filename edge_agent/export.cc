@@ -13,8 +13,8 @@ namespace {
 class ExportCommand : public Command {
  public:
   explicit ExportCommand(CLI::App* app) {
-    sub_ = app->add_subcommand(
-        "export", "Write a model in liblinear's format, as JSON, or for scikit-learn");
+    sub_ = app->add_subcommand("export",
+                               "Write a model in liblinear's format, as JSON, or for scikit-learn");
     sub_->add_option("model", path_, "Model file (train-local's or the coordinator's)")
         ->required()
         ->check(CLI::ExistingFile);
@@ -23,8 +23,7 @@ class ExportCommand : public Command {
                      "field), sklearn (for scripts/edgetrain_model.py)")
         ->required()
         ->check(CLI::IsMember({"liblinear", "json", "sklearn"}));
-    sub_->add_option("--output", output_, "Where to write (- for standard output)")
-        ->required();
+    sub_->add_option("--output", output_, "Where to write (- for standard output)")->required();
   }
 
   bool Selected() const override { return sub_->parsed(); }

@@ -26,9 +26,9 @@ nlohmann::json ModelJson(const Model& m, bool all, bool by_magnitude) {
   j["fit_intercept"] = m.spec.intercept;
   j["dimension"] = m.dim;
   j["intercept"] = m.intercept;
-  j["labels"] = m.labels ? nlohmann::json{{"negative", m.labels->negative},
-                                          {"positive", m.labels->positive}}
-                         : nlohmann::json();
+  j["labels"] =
+      m.labels ? nlohmann::json{{"negative", m.labels->negative}, {"positive", m.labels->positive}}
+               : nlohmann::json();
   j["label_column"] = m.label_column.empty() ? nlohmann::json() : nlohmann::json(m.label_column);
   j["feature_names"] = m.feature_names;
   if (m.scaler.kind != ScalerKind::kNone) {
@@ -87,7 +87,9 @@ nlohmann::json SklearnJson(const Model& m) {
     // C = 1 / (n * lambda) for the penalty that is there.
     const double lambda = l1 > 0 ? l1 : l2;
     j["estimator"] = m.spec.loss == LossKind::kLogistic ? "LogisticRegression" : "LinearSVC";
-    j["params"] = {{"penalty", l1 > 0 && l2 > 0 ? "elasticnet" : l1 > 0 ? "l1" : "l2"},
+    j["params"] = {{"penalty", l1 > 0 && l2 > 0 ? "elasticnet"
+                               : l1 > 0         ? "l1"
+                                                : "l2"},
                    {"C", lambda > 0 ? 1.0 / (rows * lambda) : 1e300},
                    {"fit_intercept", m.spec.intercept}};
     j["classes"] = {m.labels->negative, m.labels->positive};
@@ -95,7 +97,8 @@ nlohmann::json SklearnJson(const Model& m) {
     // scikit-learn's Lasso/ElasticNet: (1/2n)|y - Xw|^2 + alpha*l1_ratio|w|_1 +
     // (alpha/2)(1 - l1_ratio)|w|^2, the same as ours with alpha = l1 + l2.
     const double alpha = l1 + l2;
-    j["estimator"] = l1 > 0 ? (l2 > 0 ? "ElasticNet" : "Lasso") : (l2 > 0 ? "Ridge" : "LinearRegression");
+    j["estimator"] =
+        l1 > 0 ? (l2 > 0 ? "ElasticNet" : "Lasso") : (l2 > 0 ? "Ridge" : "LinearRegression");
     // Ridge: |y - Xw|^2 + alpha |w|^2, alpha = n * l2.
     j["params"] = {{"alpha", l1 > 0 ? alpha : rows * l2},
                    {"l1_ratio", alpha > 0 ? l1 / alpha : 0.0},

@@ -13,13 +13,13 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <climits>
-#include <cstdlib>
 #include <cerrno>
 #include <chrono>
 #include <cinttypes>
+#include <climits>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -187,8 +187,9 @@ class ScoreCommand : public Command {
       if (out_.size() >= kFlushBytes) EDGETRAIN_RETURN_IF_ERROR(output_.Flush(&out_));
     }
     if (in_->InsideGzipMember() && !g_stop.load()) {
-      return Status::Corrupt(in_->name() + ": truncated gzip data (the input ends inside a gzip "
-                                           "member, before its end marker)");
+      return Status::Corrupt(in_->name() +
+                             ": truncated gzip data (the input ends inside a gzip "
+                             "member, before its end marker)");
     }
     return scorer_->Finish(&out_);
   }
@@ -232,7 +233,8 @@ class ScoreCommand : public Command {
     }
     model_id_ = id;
     char real[PATH_MAX];
-    const char* name = ::realpath(model_path_.c_str(), real) != nullptr ? real : model_path_.c_str();
+    const char* name =
+        ::realpath(model_path_.c_str(), real) != nullptr ? real : model_path_.c_str();
     std::fprintf(stderr, "%s: switched to %s after %" PRId64 " rows\n", prog_,
                  Printable(name).c_str(), scorer_->rows());
   }

@@ -46,8 +46,7 @@ class ShowModelCommand : public Command {
     if (std::isfinite(m.spec.reg.lower) || std::isfinite(m.spec.reg.upper)) {
       std::printf(", box [%.17g, %.17g]", m.spec.reg.lower, m.spec.reg.upper);
     }
-    std::printf("\nintercept %s %.17g\n", m.spec.intercept ? "fitted" : "not fitted",
-                m.intercept);
+    std::printf("\nintercept %s %.17g\n", m.spec.intercept ? "fitted" : "not fitted", m.intercept);
     if (m.labels) {
       std::printf("labels '%s' -> -1, '%s' -> +1\n", Printable(m.labels->negative).c_str(),
                   Printable(m.labels->positive).c_str());
@@ -60,7 +59,8 @@ class ShowModelCommand : public Command {
     const TrainingSummary& s = m.summary;
     char when[64] = "unknown";
     const std::time_t t = static_cast<std::time_t>(s.created_unix);
-    if (s.created_unix > 0) std::strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", std::gmtime(&t));
+    if (s.created_unix > 0)
+      std::strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", std::gmtime(&t));
     std::printf("training %s, %d agent(s), %" PRId64 " rows, %" PRId64 " epochs, %" PRId64
                 " updates, %.3f s, stopped: %s\n",
                 s.mode.c_str(), s.agents, s.rows, s.epochs, s.updates, s.seconds,

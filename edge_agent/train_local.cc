@@ -31,9 +31,9 @@ class TrainLocalCommand : public Command {
         ->check(cli::kDataSource);
     sub_->add_option("--model", model_path_, "Where to write the model file (written atomically)")
         ->required();
-    sub_->add_option(
-        "--liblinear-model", liblinear_path_,
-        "Also write the weights in liblinear's model format (for liblinear's predict)");
+    sub_->add_option("--liblinear-model", liblinear_path_,
+                     "Also write the weights in liblinear's model format (the same as export "
+                     "--format liblinear)");
     cli::AddProblemFlags(sub_, &problem_);
     cli::AddDataFlags(sub_, &data_);
     sub_->add_option("--scale", scale_,

@@ -59,7 +59,8 @@ TEST_CASE("every --data command reads a pipe, standard input and a FIFO in one p
   const std::string agent = AgentPath();
   const std::string heart = SourcePath("data/heart_scale.svm");
   TempDir dir;
-  testing::CommandResult r = Shell("cat '" + heart + "' | '" + agent + "' inspect --data /dev/stdin");
+  testing::CommandResult r =
+      Shell("cat '" + heart + "' | '" + agent + "' inspect --data /dev/stdin");
   CHECK(r.exit_code == 0);
   CHECK(r.out.find("rows 270") != std::string::npos);
   r = Shell("gzip -c '" + heart + "' | '" + agent + "' inspect --data -");
@@ -69,8 +70,8 @@ TEST_CASE("every --data command reads a pipe, standard input and a FIFO in one p
   r = Shell("cat '" + heart + "' > '" + fifo + "' & '" + agent + "' inspect --data '" + fifo + "'");
   CHECK(r.exit_code == 0);
   CHECK(r.out.find("rows 270") != std::string::npos);
-  r = Shell("cat '" + heart + "' | '" + agent + "' train-local --data - --l1 1e-2 --quiet --model '" +
-            dir.File("h.etm") + "'");
+  r = Shell("cat '" + heart + "' | '" + agent +
+            "' train-local --data - --l1 1e-2 --quiet --model '" + dir.File("h.etm") + "'");
   REQUIRE_MESSAGE(r.exit_code == 0, r.err);
   CHECK(r.out.find("data -: 270 rows") != std::string::npos);
   r = Shell("cat '" + heart + "' > '" + fifo + "' & '" + agent + "' predict --data '" + fifo +
@@ -100,7 +101,8 @@ TEST_CASE("predict without labels: the model's label column, id columns, output 
   std::string header, line, text;
   std::getline(in, header);
   const size_t label_at = header.find("diagnosis");
-  const int label_index = static_cast<int>(std::count(header.begin(), header.begin() + label_at, ','));
+  const int label_index =
+      static_cast<int>(std::count(header.begin(), header.begin() + label_at, ','));
   auto drop_label = [&](const std::string& row) {
     std::vector<std::string> cells;
     std::istringstream l(row);
@@ -128,27 +130,31 @@ TEST_CASE("predict without labels: the model's label column, id columns, output 
   CHECK(table[3][0] == "p2");
   CHECK(table[3][1] == "10:12");
   // The same decisions as on the labeled file (which also reports metrics).
-  r = Agent({"predict", "--model", dir.File("w.etm"), "--data", wdbc, "--output", dir.File("p.tsv")});
+  r = Agent(
+      {"predict", "--model", dir.File("w.etm"), "--data", wdbc, "--output", dir.File("p.tsv")});
   REQUIRE(r.exit_code == 0);
   CHECK(r.out.find("accuracy") != std::string::npos);
   const auto labeled = Table(testing::ReadText(dir.File("p.tsv")));
   for (int i = 1; i <= 20; ++i) CHECK(labeled[i][1] == table[i][3]);
   // libsvm rows without labels.
   testing::WriteText(dir.File("u.svm"), "1:0.5 3:1\n2:-1\n");
-  r = Agent({"train-local", "--data", SourcePath("data/heart_scale.svm"), "--quiet", "--model", dir.File("h.etm")});
+  r = Agent({"train-local", "--data", SourcePath("data/heart_scale.svm"), "--quiet", "--model",
+             dir.File("h.etm")});
   REQUIRE(r.exit_code == 0);
-  r = Agent({"predict", "--model", dir.File("h.etm"), "--data", dir.File("u.svm"), "--output", "-"});
+  r = Agent(
+      {"predict", "--model", dir.File("h.etm"), "--data", dir.File("u.svm"), "--output", "-"});
   REQUIRE_MESSAGE(r.exit_code == 0, r.err);
   CHECK(Table(r.out).size() == 3);
 }
 
-TEST_CASE("show-model and export: JSON round trip, liblinear as train-local writes it, scikit-learn") {
+TEST_CASE(
+    "show-model and export: JSON round trip, liblinear as train-local writes it, scikit-learn") {
   TempDir dir;
   const std::string wdbc = SourcePath("data/wdbc.csv");
-  testing::CommandResult r = Agent(
-      {"train-local", "--data", wdbc, "--label-column", "diagnosis", "--scale", "standard", "--l1",
-       "1e-3", "--intercept", "--quiet", "--model", dir.File("w.etm"), "--liblinear-model",
-       dir.File("w.liblinear")});
+  testing::CommandResult r =
+      Agent({"train-local", "--data", wdbc, "--label-column", "diagnosis", "--scale", "standard",
+             "--l1", "1e-3", "--intercept", "--quiet", "--model", dir.File("w.etm"),
+             "--liblinear-model", dir.File("w.liblinear")});
   REQUIRE_MESSAGE(r.exit_code == 0, r.err);
   Result<Model> model = ReadModelFile(dir.File("w.etm"));
   REQUIRE(model.ok());
@@ -182,7 +188,8 @@ TEST_CASE("show-model and export: JSON round trip, liblinear as train-local writ
   r = Agent({"export", dir.File("w.etm"), "--format", "json", "--output", dir.File("w.json")});
   REQUIRE(r.exit_code == 0);
   const nlohmann::json full = nlohmann::json::parse(testing::ReadText(dir.File("w.json")));
-  for (int32_t k = 0; k < model->dim; ++k) CHECK(full["weights"][k]["value"].get<double>() == model->weights[k]);
+  for (int32_t k = 0; k < model->dim; ++k)
+    CHECK(full["weights"][k]["value"].get<double>() == model->weights[k]);
   CHECK(Agent({"export", dir.File("w.etm"), "--format", "onnx", "--output", "-"}).exit_code == 2);
 
   // scikit-learn: the Python reader (from the .etm and from the export) against predict, on a
@@ -191,21 +198,27 @@ TEST_CASE("show-model and export: JSON round trip, liblinear as train-local writ
     std::string model, data, label;
     std::vector<std::string> train;
   };
-  const std::vector<Case> cases = {
-      {dir.File("w.etm"), wdbc, "diagnosis", {}},
-      {dir.File("d.etm"), SourcePath("data/diabetes.svm"), "",
-       {"--task", "regression", "--loss", "squared", "--l1", "1e-2", "--l2", "1e-3", "--intercept",
-        "--scale", "maxabs"}}};
+  const std::vector<Case> cases = {{dir.File("w.etm"), wdbc, "diagnosis", {}},
+                                   {dir.File("d.etm"),
+                                    SourcePath("data/diabetes.svm"),
+                                    "",
+                                    {"--task", "regression", "--loss", "squared", "--l1", "1e-2",
+                                     "--l2", "1e-3", "--intercept", "--scale", "maxabs"}}};
   for (const Case& c : cases) {
     if (!c.train.empty()) {
-      std::vector<std::string> args = {"train-local", "--data", c.data, "--quiet", "--model", c.model};
+      std::vector<std::string> args = {"train-local", "--data",  c.data,
+                                       "--quiet",     "--model", c.model};
       args.insert(args.end(), c.train.begin(), c.train.end());
       REQUIRE(Agent(args).exit_code == 0);
     }
-    REQUIRE(Agent({"predict", "--model", c.model, "--data", c.data, "--output", c.model + ".tsv"}).exit_code == 0);
-    REQUIRE(Agent({"export", c.model, "--format", "sklearn", "--output", c.model + ".json"}).exit_code == 0);
-    std::vector<std::string> check = {EDGETRAIN_PYTHON, SourcePath("tests/reference/model_reader_check.py"),
-                                      c.model, c.model + ".json", c.data, c.model + ".tsv"};
+    REQUIRE(Agent({"predict", "--model", c.model, "--data", c.data, "--output", c.model + ".tsv"})
+                .exit_code == 0);
+    REQUIRE(Agent({"export", c.model, "--format", "sklearn", "--output", c.model + ".json"})
+                .exit_code == 0);
+    std::vector<std::string> check = {
+        EDGETRAIN_PYTHON, SourcePath("tests/reference/model_reader_check.py"),
+        c.model,          c.model + ".json",
+        c.data,           c.model + ".tsv"};
     if (!c.label.empty()) check.push_back(c.label);
     r = testing::Run(check);
     CHECK_MESSAGE(r.exit_code == 0, r.out << r.err);
@@ -253,7 +266,9 @@ TEST_CASE("score: hot-swap between rows without dropping or repeating a row") {
   std::vector<std::shared_ptr<const Model>> m;
   for (const char* l1 : {"1e-3", "3e-2", "1e-1"}) {
     const std::string path = dir.File(std::string("m") + l1 + ".etm");
-    REQUIRE(Agent({"train-local", "--data", heart, "--l1", l1, "--quiet", "--model", path}).exit_code == 0);
+    REQUIRE(
+        Agent({"train-local", "--data", heart, "--l1", l1, "--quiet", "--model", path}).exit_code ==
+        0);
     m.push_back(std::make_shared<const Model>(ReadModelFile(path).value()));
   }
   int64_t round = 1;
@@ -328,10 +343,13 @@ TEST_CASE("score: hot-swap between rows without dropping or repeating a row") {
   CHECK(used[1] > 0);
 }
 
-TEST_CASE("score --follow: a growing file is scored as it grows, and a truncated one from its start") {
+TEST_CASE(
+    "score --follow: a growing file is scored as it grows, and a truncated one from its start") {
   TempDir dir;
   const std::string heart = SourcePath("data/heart_scale.svm");
-  REQUIRE(Agent({"train-local", "--data", heart, "--quiet", "--model", dir.File("h.etm")}).exit_code == 0);
+  REQUIRE(
+      Agent({"train-local", "--data", heart, "--quiet", "--model", dir.File("h.etm")}).exit_code ==
+      0);
   const std::string text = testing::ReadText(heart);
   const std::string first = text.substr(0, text.find('\n', 1000) + 1);
   testing::WriteText(dir.File("log.svm"), first);

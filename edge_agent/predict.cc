@@ -40,6 +40,7 @@ class PredictCommand : public Command {
                      "CSV: columns copied to the output before the prediction, e.g. an id or a "
                      "timestamp (repeat, or a comma list)")
         ->delimiter(',');
+    data_.missing.clear();  // the model's policy unless given
     cli::AddInputFlags(sub_, &data_, "default: the model's policy and fill values");
   }
 

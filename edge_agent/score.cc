@@ -119,6 +119,7 @@ class ScoreCommand : public Command {
                      "CSV: columns copied to the output before the prediction (repeat, or a "
                      "comma list)")
         ->delimiter(',');
+    data_.missing.clear();  // the model's policy unless given
     cli::AddInputFlags(sub_, &data_, "default: the model's policy and fill values");
   }
 

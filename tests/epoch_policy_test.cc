@@ -86,8 +86,9 @@ TEST_CASE("policy: over another set of rows the objective is a new baseline, not
   CHECK(d.policy.best_report().rows == 150);
 }
 
-TEST_CASE("policy: the step is earned back after 8 best snapshots, and a run that keeps "
-          "diverging stops as a failure") {
+TEST_CASE(
+    "policy: the step is earned back after 8 best snapshots, and a run that keeps "
+    "diverging stops as a failure") {
   Driver d(InnerOnly());
   const double eta = d.Next(1.0).plan.eta;
   d.Next(2.0);

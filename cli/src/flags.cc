@@ -146,6 +146,7 @@ void AddInputFlags(CLI::App* app, DataFlags* f, const std::string& missing_help)
                   "zero, or mean (of the column's other cells; stored in the model); " +
                       missing_help)
       ->check(CLI::IsMember({"error", "skip", "zero", "mean"}))
+      ->capture_default_str()
       ->group(group);
   app->add_option("--max-dim", f->max_dim,
                   "Refuse libsvm indices (CSV feature columns) above this, naming the place")

@@ -48,7 +48,7 @@ double ScaledConjugateBound(LossKind loss, const DualScalars& sums, int k, doubl
 }  // namespace
 
 void DualScalars::AddRow(LossKind loss, bool positive_class, double z, double y, double theta,
-                      double value) {
+                         double value) {
   const int k = positive_class ? 1 : 0;
   conj[k] += LossConjugate(loss, theta, y);
   theta_z[k] += theta * z;

@@ -51,7 +51,8 @@ EpochDecision::Verdict EpochPolicy::Judge(const SnapshotReport& r) {
   const bool finite = std::isfinite(r.objective);
   // Agents joined or left: P is a different function now, the old best is no yardstick.
   const bool new_rows = !have_best_ || r.rows != best_.rows;
-  if (finite && (new_rows || !(r.objective > best_.objective + 1e-12 * std::fabs(best_.objective)))) {
+  if (finite &&
+      (new_rows || !(r.objective > best_.objective + 1e-12 * std::fabs(best_.objective)))) {
     best_ = r;
     have_best_ = true;
     worse_streak_ = 0;
@@ -101,7 +102,8 @@ Result<EpochDecision> EpochPolicy::Decide(const SnapshotReport& r, const EpochCo
     if (r.rows != best_.rows) {
       search_.Abandon();
     } else {
-      const NewtonLineSearch::Verdict v = search_.Judge(r.objective, best_.objective, &trial_point_);
+      const NewtonLineSearch::Verdict v =
+          search_.Judge(r.objective, best_.objective, &trial_point_);
       if (v == NewtonLineSearch::Verdict::kAccepted) {
         d.newton_alpha = search_.alpha();
       } else {

@@ -54,13 +54,13 @@ namespace edgetrain {
 
 // What one snapshot's gradient pass certified.
 struct SnapshotReport {
-  int64_t epoch = 0;       // 1 for the first snapshot (x = the starting point)
-  double objective = 0;    // P(x~)
-  double kkt = 0;          // KKT violation at x~ (infinity norm)
+  int64_t epoch = 0;     // 1 for the first snapshot (x = the starting point)
+  double objective = 0;  // P(x~)
+  double kkt = 0;        // KKT violation at x~ (infinity norm)
   double gap = std::numeric_limits<double>::quiet_NaN();  // certified P(x~) - P* bound (duality.h)
   double relative_gap = std::numeric_limits<double>::quiet_NaN();  // gap / |P(x~)|
-  int64_t nnz = 0;         // non-zero weights of x~ (intercept not counted)
-  int64_t rows = 0;        // rows behind it
+  int64_t nnz = 0;   // non-zero weights of x~ (intercept not counted)
+  int64_t rows = 0;  // rows behind it
   double loss_sum = 0;
 };
 
@@ -81,26 +81,19 @@ struct EpochPolicyOptions {
 
 // What the run can do in the epoch being decided.
 struct EpochContext {
-  double seconds = 0;       // since the run started, on the run's clock
-  Smoothness smoothness;    // of the rows taking part (CombineSmoothness over the participants)
+  double seconds = 0;          // since the run started, on the run's clock
+  Smoothness smoothness;       // of the rows taking part (CombineSmoothness over the participants)
   bool newton_capable = true;  // every participant can send its Hessian block
 };
 
 struct EpochDecision {
-  enum class Action : uint8_t {
-    kStop,
-    kRollBack,
-    kTrialPoint,
-    kNewtonRejected,
-    kNewton,
-    kInner
-  };
+  enum class Action : uint8_t { kStop, kRollBack, kTrialPoint, kNewtonRejected, kNewton, kInner };
   enum class Verdict : uint8_t {
-    kBaseline,   // the first snapshot over this set of rows: kept as the best
-    kBest,       // no worse than the best: kept as the best
-    kProbation,  // worse than the best, the first time in a row: training goes on from it
-    kRolledBack, // worse twice in a row, or not finite
-    kTrial       // a Newton trial point that failed the Armijo test
+    kBaseline,    // the first snapshot over this set of rows: kept as the best
+    kBest,        // no worse than the best: kept as the best
+    kProbation,   // worse than the best, the first time in a row: training goes on from it
+    kRolledBack,  // worse twice in a row, or not finite
+    kTrial        // a Newton trial point that failed the Armijo test
   };
   Action action = Action::kInner;
   Verdict verdict = Verdict::kBest;
@@ -113,7 +106,7 @@ struct EpochDecision {
   double step_factor = 1;     // the safeguard's factor on the planned step
 };
 
-const char* ActionName(EpochDecision::Action action);    // "stop", "roll-back", ...
+const char* ActionName(EpochDecision::Action action);     // "stop", "roll-back", ...
 const char* VerdictName(EpochDecision::Verdict verdict);  // "baseline", "best", ...
 
 class EpochPolicy {

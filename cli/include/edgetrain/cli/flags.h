@@ -76,7 +76,7 @@ struct DataFlags {
   // How the source is read (AddInputFlags).
   std::string format = "auto";
   std::string delimiter = ",";
-  std::string missing;  // empty: "error" (train), the model's policy (predict, score)
+  std::string missing = "error";  // predict and score set "": the model's policy
   int32_t max_dim = kMaxModelDimension;
 
   ReadOptions ToReadOptions() const;

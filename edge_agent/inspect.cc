@@ -7,6 +7,7 @@
 #include "commands.h"
 #include "edgetrain/cli/flags.h"
 #include "edgetrain/readers.h"
+#include "edgetrain/text.h"
 
 namespace edgetrain::agent {
 namespace {
@@ -32,15 +33,15 @@ class InspectCommand : public Command {
     if (!data.ok()) return cli::Fail("edgetrain-agent inspect", data.status());
     std::printf("file %s\nformat %s\nrows %" PRId64 "\nfeatures %d\nnon-zeros %" PRId64
                 "\nbytes in memory %" PRId64 "\n",
-                path_ == "-" ? "stdin" : path_.c_str(),
+                path_ == "-" ? "stdin" : Printable(path_).c_str(),
                 data->feature_names().empty() ? "libsvm" : "csv", data->rows(), data->dim(),
                 data->nnz(), data->MemoryBytes());
     if (data->labels()) {
       int64_t positive = 0;
       for (double y : data->y()) positive += (y > 0);
       std::printf("labels '%s' -> -1 (%" PRId64 " rows), '%s' -> +1 (%" PRId64 " rows)\n",
-                  data->labels()->negative.c_str(), data->rows() - positive,
-                  data->labels()->positive.c_str(), positive);
+                  Printable(data->labels()->negative).c_str(), data->rows() - positive,
+                  Printable(data->labels()->positive).c_str(), positive);
     }
     const MissingSummary& missing = data->missing();
     if (missing.cells > 0 || missing.skipped_rows > 0) {

@@ -187,7 +187,15 @@ class ScoreCommand : public Command {
       EDGETRAIN_RETURN_IF_ERROR(scorer_->Feed(std::string_view(buf.data(), *n), &out_));
       if (out_.size() >= kFlushBytes) EDGETRAIN_RETURN_IF_ERROR(output_.Flush(&out_));
     }
-    if (in_->InsideGzipMember() && !g_stop.load()) {
+    if (g_stop.load()) {
+      // Stopped by a signal: a row still being written is not scored half-way.
+      if (scorer_->pending_bytes() > 0) {
+        std::fprintf(stderr, "%s: stopped with an unfinished last line (%zu bytes) not scored\n",
+                     prog_, scorer_->pending_bytes());
+      }
+      return Status::Ok();
+    }
+    if (in_->InsideGzipMember()) {
       return Status::Corrupt(in_->name() +
                              ": truncated gzip data (the input ends inside a gzip "
                              "member, before its end marker)");

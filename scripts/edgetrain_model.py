@@ -94,7 +94,8 @@ class _Table:
         if not o:
             return None
         at = self.pos + o
-        return at + struct.unpack_from("<I", self.buf, at)[0] if self._check(at, 4) is None else None
+        self._check(at, 4)
+        return at + struct.unpack_from("<I", self.buf, at)[0]
 
     def table(self, slot):
         at = self._indirect(slot)
@@ -104,7 +105,8 @@ class _Table:
         at = self._indirect(slot)
         if at is None:
             return None
-        n = struct.unpack_from("<I", self.buf, at)[0] if self._check(at, 4) is None else 0
+        self._check(at, 4)
+        n = struct.unpack_from("<I", self.buf, at)[0]
         size = struct.calcsize("<" + fmt)
         self._check(at + 4, n * size)
         return list(struct.unpack_from("<%d%s" % (n, fmt), self.buf, at + 4))

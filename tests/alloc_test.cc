@@ -12,6 +12,7 @@
 #include "doctest/doctest.h"
 #include "edgetrain/coordinator_state.h"
 #include "edgetrain/model_replica.h"
+#include "edgetrain/scorer.h"
 #include "edgetrain/svrg_worker.h"
 #include "edgetrain/wire.h"
 #include "test_util.h"
@@ -157,6 +158,62 @@ TEST_CASE("agent steps and coordinator update applications do not allocate once 
   CHECK(counts.own_exact > 0);
   CHECK(counts.not_exact > 0);  // the stop-at-zero path was taken too
   CHECK(counts.copies_checked > 0);
+}
+
+}  // namespace
+}  // namespace edgetrain
+
+namespace edgetrain {
+namespace {
+
+// score's steady state: rows fed in pieces that split lines anywhere, parsed, scored and
+// formatted into an output buffer that is flushed (cleared) as the command does: once warm, no
+// heap allocation per row, for libsvm and for CSV with an id column and missing cells.
+TEST_CASE("StreamScorer scores warm rows without allocating") {
+  struct Case {
+    std::string header, row;
+    ReadOptions read;
+    Model model;
+  };
+  Model m;
+  m.task = Task::kClassification;
+  m.labels = LabelMap{"-1", "1"};
+  m.dim = 3;
+  m.weights = {0.5, -1, 2};
+  Model csv = m;
+  csv.feature_names = {"a", "b", "c"};
+  csv.label_column = "y";
+  csv.missing = MissingPolicy::kMean;
+  csv.fill_values = {1, 2, 3};
+  ReadOptions with_id;
+  with_id.id_columns = {"id"};
+  with_id.format = DataFormat::kCsv;
+  const std::vector<Case> cases = {
+      {"", "1 1:0.25 3:-2\n-1 2:1.5\n+1 2:1 3:0.5\n", ReadOptions{}, m},
+      {"id,a,b,c\n", "p1,0.5,NA,2\np2,,1,\"3\"\n", with_id, csv}};
+  for (const Case& c : cases) {
+    StreamScorer scorer("rows", c.read, std::make_shared<const Model>(c.model));
+    std::string text = c.header;
+    for (int k = 0; k < 200; ++k) text += c.row;
+    std::string out;
+    out.reserve(1 << 16);
+    // Warm up: the header, and capacity for every buffer.
+    REQUIRE(scorer.Feed(text, &out).ok());
+    out.clear();
+    std::string body;
+    for (int k = 0; k < 200; ++k) body += c.row;
+    const long before = testing::AllocationCount();
+    for (int round = 0; round < 20; ++round) {
+      // Pieces of 7 bytes: lines are split everywhere.
+      for (size_t at = 0; at < body.size(); at += 7) {
+        if (!scorer.Feed(std::string_view(body).substr(at, 7), &out).ok()) break;
+      }
+      out.clear();
+    }
+    const long allocations = testing::AllocationCount() - before;
+    CHECK(allocations == 0);
+    CHECK(scorer.rows() > 4000);
+  }
 }
 
 }  // namespace

@@ -256,7 +256,7 @@ class CsvParser : public RowParser {
       std::optional<double> t = labels_.Add(label.text, &why);
       if (!t) {
         return Status::InvalidArgument(Where(label.column) + ": column " +
-                                       Quote(names_[label_column_]) + ": " + Printable(why, 200));
+                                       Quote(names_[label_column_]) + ": " + why);
       }
       target = *t;
     }

@@ -4,6 +4,7 @@
 #include <cassert>
 #include <cmath>
 
+#include "edgetrain/text.h"
 #include "parse_number.h"
 
 namespace edgetrain {
@@ -27,14 +28,15 @@ std::optional<double> LabelMap::Map(std::string_view raw) const {
 Result<LabelMap> ChooseLabelMap(const std::string& first, const std::string& second,
                                 const std::optional<std::string>& positive) {
   if (SameLabel(first, second)) {
-    return Status::InvalidArgument("the two labels '" + first + "' and '" + second +
-                                   "' are the same value");
+    return Status::InvalidArgument("the two labels '" + Printable(first, 60) + "' and '" +
+                                   Printable(second, 60) + "' are the same value");
   }
   if (positive) {
     if (SameLabel(*positive, first)) return LabelMap{second, first};
     if (SameLabel(*positive, second)) return LabelMap{first, second};
-    return Status::InvalidArgument("positive label '" + *positive + "' is not one of the labels '" +
-                                   first + "' and '" + second + "' found in the data");
+    return Status::InvalidArgument("positive label '" + Printable(*positive, 60) +
+                                   "' is not one of the labels '" + Printable(first, 60) +
+                                   "' and '" + Printable(second, 60) + "' found in the data");
   }
   double a, b;
   bool first_is_larger;
@@ -79,9 +81,9 @@ Status Dataset::ApplyLabelMap(const LabelMap& map) {
     if (!present[k]) continue;
     std::optional<double> t = map.Map(raw[k]);
     if (!t) {
-      return Status::InvalidArgument("the data's label '" + raw[k] +
-                                     "' is not one of the run's labels '" + map.negative +
-                                     "' and '" + map.positive + "'");
+      return Status::InvalidArgument(
+          "the data's label '" + Printable(raw[k], 60) + "' is not one of the run's labels '" +
+          Printable(map.negative, 60) + "' and '" + Printable(map.positive, 60) + "'");
     }
     target[k] = *t;
   }
@@ -105,9 +107,10 @@ Status Dataset::Append(const Dataset& more) {
       while (j < raw.size() && !SameLabel(raw[j], more.raw_labels_[k])) ++j;
       if (j == raw.size()) {
         if (raw.size() == 2) {
-          return Status::InvalidArgument("found a third label '" + more.raw_labels_[k] +
-                                         "', expected one of '" + raw[0] + "' and '" + raw[1] +
-                                         "' (binary classification needs exactly two labels)");
+          return Status::InvalidArgument(
+              "found a third label '" + Printable(more.raw_labels_[k], 60) +
+              "', expected one of '" + Printable(raw[0], 60) + "' and '" + Printable(raw[1], 60) +
+              "' (binary classification needs exactly two labels)");
         }
         raw.push_back(more.raw_labels_[k]);
       }

@@ -14,6 +14,7 @@
 
 #include "edgetrain/dataset.h"
 #include "edgetrain/readers.h"
+#include "edgetrain/text.h"
 #include "parse_number.h"
 
 namespace edgetrain::internal {
@@ -27,11 +28,11 @@ class LabelCollector {
     if (options_.task == Task::kRegression) {
       double v;
       if (!ParseDouble(raw, &v)) {
-        *error = "found '" + std::string(raw) + "', expected a numeric target";
+        *error = "found '" + Printable(raw, 60) + "', expected a numeric target";
         return std::nullopt;
       }
       if (!std::isfinite(v)) {
-        *error = "found '" + std::string(raw) + "', expected a finite target";
+        *error = "found '" + Printable(raw, 60) + "', expected a finite target";
         return std::nullopt;
       }
       return v;
@@ -40,8 +41,9 @@ class LabelCollector {
       if (raw == last_raw_) return last_target_;
       std::optional<double> t = options_.labels->Map(raw);
       if (!t) {
-        *error = "found label '" + std::string(raw) + "', expected one of the model's labels '" +
-                 options_.labels->negative + "' and '" + options_.labels->positive + "'";
+        *error = "found label '" + Printable(raw, 60) + "', expected one of the model's labels '" +
+                 Printable(options_.labels->negative, 60) + "' and '" +
+                 Printable(options_.labels->positive, 60) + "'";
         return std::nullopt;
       }
       last_raw_.assign(raw);
@@ -55,8 +57,9 @@ class LabelCollector {
       if (SameLabel(raw, seen_[k])) return static_cast<double>(k);  // "1" == "+1"
     }
     if (seen_.size() == 2) {
-      *error = "found a third label '" + std::string(raw) + "', expected one of '" + seen_[0] +
-               "' and '" + seen_[1] + "' (binary classification needs exactly two labels)";
+      *error = "found a third label '" + Printable(raw, 60) + "', expected one of '" +
+               Printable(seen_[0], 60) + "' and '" + Printable(seen_[1], 60) +
+               "' (binary classification needs exactly two labels)";
       return std::nullopt;
     }
     seen_.emplace_back(raw);
@@ -77,7 +80,8 @@ class LabelCollector {
     }
     if (seen_.size() < 2) {
       return Status::InvalidArgument(
-          source + ": found " + (seen_.empty() ? "no rows" : "only the label '" + seen_[0] + "'") +
+          source + ": found " +
+          (seen_.empty() ? "no rows" : "only the label '" + Printable(seen_[0], 60) + "'") +
           ", expected two distinct labels for classification (use --task regression for "
           "real-valued targets)");
     }

@@ -56,7 +56,7 @@ class LibsvmParser : public RowParser {
       EDGETRAIN_RETURN_IF_ERROR(CheckLabeled(true, p - line_start + 1));
       std::string why;
       std::optional<double> t = labels_.Add(std::string_view(p, label_end - p), &why);
-      if (!t) return Status::InvalidArgument(Where(p - line_start + 1) + ": " + Printable(why));
+      if (!t) return Status::InvalidArgument(Where(p - line_start + 1) + ": " + why);
       target = *t;
       p = label_end;
     }

@@ -77,6 +77,8 @@ class StreamScorer {
   Status SetModel(std::shared_ptr<const Model> model);
   const Model& model() const { return scorer_.model(); }
   int64_t rows() const { return rows_; }
+  // Bytes of an unfinished last line waiting for its newline.
+  size_t pending_bytes() const { return pending_.size(); }
   // The header line for the output (with the id columns of `base`).
   std::string Header() const { return scorer_.Header(base_.id_columns); }
 

@@ -89,6 +89,41 @@ TEST_CASE("every --data command reads a pipe, standard input and a FIFO in one p
   CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
 }
 
+// `run` reads its shard the same way: one agent from a gzip pipe on stdin, one from a FIFO.
+TEST_CASE("run --data: agents fed from a pipe and from a FIFO train with a coordinator") {
+  TempDir dir;
+  const std::string heart = SourcePath("data/heart_scale.svm");
+  std::vector<std::string> coordinator =
+      testing::ProgramCommand("coordinator/edgetrain-coordinator");
+  coordinator.insert(
+      coordinator.end(),
+      {"--bind", "tcp://127.0.0.1:0", "--log-bind", "tcp://127.0.0.1:0", "--endpoints-file",
+       dir.File("endpoints"), "--min-agents", "2", "--l1", "1e-2", "--model", dir.File("model.etm"),
+       "--max-epochs", "50", "--heartbeat", "0.2", "--insecure"});
+  testing::ChildProcess c(coordinator, dir.File("coordinator.out"));
+  REQUIRE(testing::WaitForFile(dir.File("endpoints"), 10));
+  const std::string endpoint = testing::ReadEndpoints(dir.File("endpoints"))["agents"];
+  const std::string fifo = dir.File("fifo");
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  testing::ChildProcess piped(
+      {"/bin/sh", "-c",
+       "gzip -c '" + heart + "' | '" + AgentPath() + "' run --insecure --quiet --coordinator " +
+           endpoint + " --data - --agent-id piped"},
+      dir.File("piped.out"));
+  testing::ChildProcess fed({"/bin/sh", "-c",
+                             "cat '" + heart + "' > '" + fifo + "' & exec '" + AgentPath() +
+                                 "' run --insecure --quiet --coordinator " + endpoint +
+                                 " --data '" + fifo + "' --agent-id fifo"},
+                            dir.File("fifo.out"));
+  REQUIRE_MESSAGE(c.Wait(120) == 0, testing::ReadText(dir.File("coordinator.out")));
+  CHECK(piped.Wait(20) == 0);
+  CHECK(fed.Wait(20) == 0);
+  Result<Model> model = ReadModelFile(dir.File("model.etm"));
+  REQUIRE(model.ok());
+  CHECK(model->summary.agents == 2);
+  CHECK(model->summary.rows == 540);
+}
+
 TEST_CASE("predict without labels: the model's label column, id columns, output to stdout") {
   TempDir dir;
   const std::string wdbc = SourcePath("data/wdbc.csv");

@@ -41,7 +41,8 @@ class PredictCommand : public Command {
                      "timestamp (repeat, or a comma list)")
         ->delimiter(',');
     data_.missing.clear();  // the model's policy unless given
-    cli::AddInputFlags(sub_, &data_, "default: the model's policy and fill values");
+    cli::AddInputFlags(
+        sub_, &data_, "default: the model's policy and fill values (skip, zero, mean override it)");
   }
 
   bool Selected() const override { return sub_->parsed(); }

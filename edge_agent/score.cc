@@ -120,7 +120,8 @@ class ScoreCommand : public Command {
                      "comma list)")
         ->delimiter(',');
     data_.missing.clear();  // the model's policy unless given
-    cli::AddInputFlags(sub_, &data_, "default: the model's policy and fill values");
+    cli::AddInputFlags(
+        sub_, &data_, "default: the model's policy and fill values (skip, zero, mean override it)");
   }
 
   bool Selected() const override { return sub_->parsed(); }

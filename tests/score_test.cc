@@ -78,6 +78,9 @@ TEST_CASE("every --data command reads a pipe, standard input and a FIFO in one p
             "' --model '" + dir.File("h.etm") + "'");
   CHECK(r.exit_code == 0);
   CHECK(r.out.find("270 rows, accuracy") != std::string::npos);
+  for (const char* command : {"score", "show-model", "export", "predict", "inspect"}) {
+    CHECK(Agent({command, "--help"}).exit_code == 0);
+  }
   // Options: a bad format or delimiter is a usage error; a directory is not data.
   CHECK(Agent({"inspect", "--data", heart, "--format", "xml"}).exit_code == 2);
   CHECK(Agent({"inspect", "--data", heart, "--delimiter", ":"}).exit_code == 2);

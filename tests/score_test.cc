@@ -253,10 +253,15 @@ TEST_CASE(
                 .exit_code == 0);
     REQUIRE(Agent({"export", c.model, "--format", "sklearn", "--output", c.model + ".json"})
                 .exit_code == 0);
-    std::vector<std::string> check = {
-        EDGETRAIN_PYTHON, SourcePath("tests/reference/model_reader_check.py"),
-        c.model,          c.model + ".json",
-        c.data,           c.model + ".tsv"};
+    REQUIRE(Agent({"export", c.model, "--format", "json", "--output", c.model + ".full.json"})
+                .exit_code == 0);
+    std::vector<std::string> check = {EDGETRAIN_PYTHON,
+                                      SourcePath("tests/reference/model_reader_check.py"),
+                                      c.model,
+                                      c.model + ".json",
+                                      c.model + ".full.json",
+                                      c.data,
+                                      c.model + ".tsv"};
     if (!c.label.empty()) check.push_back(c.label);
     r = testing::Run(check);
     CHECK_MESSAGE(r.exit_code == 0, r.out << r.err);

@@ -1,9 +1,11 @@
 #!/usr/bin/python3
 """Checks scripts/edgetrain_model.py against `edgetrain-agent predict` (run by tests/cli_test.cc).
 
-usage: model_reader_check.py MODEL.etm SKLEARN.json DATA PREDICTIONS [LABEL_COLUMN]
-DATA is libsvm, or CSV when LABEL_COLUMN is given (features: every other column, in order);
-PREDICTIONS is predict's --output. Prints "ok" or exits non-zero naming the first difference.
+usage: model_reader_check.py MODEL.etm SKLEARN.json FULL.json DATA PREDICTIONS [LABEL_COLUMN]
+SKLEARN.json and FULL.json are `export --format sklearn` and `--format json`; DATA is libsvm, or
+CSV when LABEL_COLUMN is given (features: every other column, in order); PREDICTIONS is predict's
+--output. Checks that read_model() gives every field of the JSON export exactly, then the
+estimators against predict. Prints "ok" or exits non-zero naming the first difference.
 """
 import csv
 import os
@@ -27,9 +29,40 @@ def load_data(path, label_column, dim):
     return np.array([[float(r[k]) for k in keep] for r in rows[1:]])
 
 
+def check_fields(model_path, full_path):
+    import json
+    import math
+    m = edgetrain_model.read_model(model_path)
+    with open(full_path) as f:
+        j = json.load(f)
+
+    def same(what, a, b):
+        if a != b:
+            sys.exit("%s: %s differs: %r (Python reader) vs %r (export --format json)" % (model_path, what, a, b))
+
+    same("task", m["task"], j["task"])
+    same("loss", m["loss"], j["loss"])
+    same("l1", m["l1"], j["penalties"]["l1"])
+    same("l2", m["l2"], j["penalties"]["l2"])
+    same("lower", None if math.isinf(m["lower"]) else m["lower"], j["penalties"]["lower"])
+    same("upper", None if math.isinf(m["upper"]) else m["upper"], j["penalties"]["upper"])
+    same("dimension", m["dimension"], j["dimension"])
+    same("intercept", m["intercept"], j["intercept"])
+    same("weights", m["weights"], [w["value"] for w in j["weights"]])
+    same("labels", list(m["labels"]) if m["labels"] else None,
+         [j["labels"]["negative"], j["labels"]["positive"]] if j["labels"] else None)
+    same("feature_names", m["feature_names"], j["feature_names"])
+    same("label_column", m["label_column"], j["label_column"])
+    same("missing", m["missing"], j["missing"]["policy"])
+    same("fill_values", m["fill_values"], j["missing"]["fill_values"])
+    same("scaler", m["scaler"], j["scaler"])
+    same("summary", m["summary"], j["summary"])
+
+
 def main():
-    model_path, sklearn_path, data_path, predictions_path = sys.argv[1:5]
-    label_column = sys.argv[5] if len(sys.argv) > 5 else None
+    model_path, sklearn_path, full_path, data_path, predictions_path = sys.argv[1:6]
+    label_column = sys.argv[6] if len(sys.argv) > 6 else None
+    check_fields(model_path, full_path)
     with open(predictions_path) as f:
         lines = [line.rstrip("\n").split("\t") for line in f]
     header, rows = lines[0], lines[1:]

@@ -7,8 +7,7 @@
 
 namespace edgetrain::coordinator {
 
-LogStream::LogStream(zmq::context_t* context, const Clock* clock)
-    : clock_(clock), socket_(*context, zmq::socket_type::pub) {
+LogStream::LogStream(zmq::context_t* context) : socket_(*context, zmq::socket_type::pub) {
   socket_.set(zmq::sockopt::linger, 0);
   socket_.set(zmq::sockopt::sndhwm, 100000);
 }
@@ -31,34 +30,26 @@ Status LogStream::OpenFile(const std::string& path) {
     file_ = stdout;
     return Status::Ok();
   }
-  file_ = std::fopen(path.c_str(), "a");
-  if (file_ == nullptr)
+  file_ = std::fopen(path.c_str(), "w");
+  if (file_ == nullptr) {
     return Status::IoError(path + ": cannot open for the JSON log: " + std::strerror(errno));
+  }
   owns_file_ = true;
   return Status::Ok();
 }
 
-void LogStream::Publish(const std::string& topic, const std::string& event,
-                        const JsonWriter& fields) {
-  JsonWriter head;
-  head.Field("event", event).Field("time", clock_->WallTime());
-  std::string line = head.Finish();
-  const std::string body = fields.Finish();
-  if (body.size() > 2) {  // splice the fields after "time"
-    line.pop_back();
-    line += ",";
-    line.append(body, 1, std::string::npos);
-  }
+void LogStream::Write(std::string_view topic, std::string_view line) {
   if (bound_) {
     try {
-      socket_.send(zmq::buffer(topic), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
-      socket_.send(zmq::buffer(line), zmq::send_flags::dontwait);
+      socket_.send(zmq::buffer(topic.data(), topic.size()),
+                   zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+      socket_.send(zmq::buffer(line.data(), line.size()), zmq::send_flags::dontwait);
     } catch (const zmq::error_t&) {
       // PUB drops on overload; the log must never stop training.
     }
   }
   if (file_ != nullptr) {
-    std::fputs(line.c_str(), file_);
+    std::fwrite(line.data(), 1, line.size(), file_);
     std::fputc('\n', file_);
     std::fflush(file_);
   }

@@ -1,18 +1,17 @@
-// LogStream: the coordinator's event log. Each event is one JSON object, published on a ZeroMQ
-// PUB socket as two frames (topic, JSON) and optionally written as one line to a file or stdout.
-// Topics and fields: docs/log-stream.md.
+// LogStream: where the coordinator's event lines go -- a ZeroMQ PUB socket, as two frames (topic,
+// JSON line), and optionally a file or stdout, one line each. Topics and fields:
+// docs/log-stream.md; the lines are rendered by JsonEventSink.
 //
 // Publishing never blocks (a slow subscriber loses messages beyond the PUB queue, as PUB does).
-// Thread-safety: one thread. Ownership: borrows the context and the clock.
+// Thread-safety: one thread. Ownership: borrows the context.
 #ifndef EDGETRAIN_COORDINATOR_LOG_STREAM_H_
 #define EDGETRAIN_COORDINATOR_LOG_STREAM_H_
 
 #include <cstdio>
 #include <string>
+#include <string_view>
 #include <zmq.hpp>
 
-#include "edgetrain/clock.h"
-#include "edgetrain/json.h"
 #include "edgetrain/status.h"
 #include "edgetrain/transport/curve.h"
 
@@ -20,7 +19,7 @@ namespace edgetrain::coordinator {
 
 class LogStream {
  public:
-  LogStream(zmq::context_t* context, const Clock* clock);
+  explicit LogStream(zmq::context_t* context);
   ~LogStream();
   LogStream(const LogStream&) = delete;
   LogStream& operator=(const LogStream&) = delete;
@@ -28,14 +27,12 @@ class LogStream {
   // Binds the PUB socket (empty endpoint: no socket); returns the resolved endpoint. With a
   // CURVE server config subscribers must authenticate (the ZapHandler's "log" domain).
   Result<std::string> Bind(const std::string& endpoint, const transport::CurveConfig& curve);
-  // Also writes every event as a line to `path` ("-" = stdout); appends to an existing file.
+  // Also writes every line to `path` ("-" = stdout), which is truncated first: one file, one run.
   Status OpenFile(const std::string& path);
 
-  // Publishes {"event": event, "time": <unix seconds>, ...fields}.
-  void Publish(const std::string& topic, const std::string& event, const JsonWriter& fields);
+  void Write(std::string_view topic, std::string_view line);
 
  private:
-  const Clock* clock_;
   zmq::socket_t socket_;
   bool bound_ = false;
   std::FILE* file_ = nullptr;

@@ -48,7 +48,7 @@ int main(int argc, char** argv) {
                "The log stream requires CURVE too (subscribers' keys: --log-allow)")
       ->group(sec);
   app.add_option("--log-allow", o.log_allow_path,
-                 "Allow-list for log subscribers (default: the --allow file)")
+                 "Allow-list of the log subscribers' public keys (required with --log-secure)")
       ->group(sec);
   edgetrain::cli::ProblemFlags problem;
   std::string task = "classification", labels, positive_label;
@@ -57,7 +57,9 @@ int main(int argc, char** argv) {
   app.add_option("--bind", o.bind, "ROUTER endpoint the agents connect to")
       ->capture_default_str()
       ->group(net);
-  app.add_option("--log-bind", o.log_bind, "PUB endpoint of the log stream (empty: none)")
+  app.add_option("--log-bind", o.log_bind,
+                 "PUB endpoint of the log stream (empty: none; loopback unless you name an "
+                 "address, e.g. tcp://*:5556)")
       ->capture_default_str()
       ->group(net);
   app.add_option("--endpoints-file", o.endpoints_file,
@@ -103,8 +105,18 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, static_cast<int>(edgetrain::kMaxModelDimension)))
       ->capture_default_str()
       ->group("Problem");
+  app.add_option("--max-dim", o.max_dimension,
+                 "Refuse agents whose data has more features than this (the model is held dense)")
+      ->check(CLI::Range(1, static_cast<int>(edgetrain::kMaxModelDimension)))
+      ->capture_default_str()
+      ->group("Problem");
   app.add_option("--min-agents", o.min_agents, "Start training when this many agents have joined")
       ->check(edgetrain::cli::kPositive)
+      ->capture_default_str()
+      ->group(run);
+  app.add_option("--max-agents", o.max_agents,
+                 "Agents admitted at once; further Hellos are told to try again later")
+      ->check(CLI::Range(1, 1 << 20))
       ->capture_default_str()
       ->group(run);
   edgetrain::cli::AddPolicyFlags(&app, &o.policy);
@@ -115,6 +127,11 @@ int main(int argc, char** argv) {
       ->group(run);
   app.add_option("--gradient-timeout", o.gradient_timeout,
                  "Seconds a gradient phase waits for a silent agent")
+      ->check(edgetrain::cli::kPositive)
+      ->capture_default_str()
+      ->group(run);
+  app.add_option("--gradient-timeouts-to-drop", o.gradient_timeouts_to_drop,
+                 "Drop an agent that sends no gradient sum in this many epochs in a row")
       ->check(edgetrain::cli::kPositive)
       ->capture_default_str()
       ->group(run);
@@ -197,15 +214,21 @@ int main(int argc, char** argv) {
   edgetrain::Result<edgetrain::coordinator::RunSummary> r = coordinator.Run(&g_stop, &g_reload);
   if (!r.ok()) return edgetrain::cli::Fail("edgetrain-coordinator", r.status());
   if (!o.quiet && o.log_json != "-") {
-    std::printf(
-        "stopped: %s; best snapshot: epoch %" PRId64
-        ", objective %.15g, KKT violation %.3e, %" PRId64 " non-zeros; %" PRId64
-        " updates applied, %" PRId64 " refused, %" PRId64 " malformed/unexpected messages; %" PRId64
-        " Newton steps; %d agents joined; %.2f s\n",
-        r->stop_reason.c_str(), r->epochs, r->objective, r->kkt, r->nnz, r->updates_applied,
-        r->updates_refused, r->messages_refused, r->newton_steps, r->agents_joined, r->seconds);
-    if (!o.model_path.empty() && !r->x.empty())
-      std::printf("model written to %s\n", o.model_path.c_str());
+    if (!r->evaluated) {
+      // Stopped before any epoch ran: there is no model and nothing converged.
+      std::printf("stopped: %s before training started (%d agents joined); no model written\n",
+                  r->stop_reason.c_str(), r->agents_joined);
+    } else {
+      std::printf("stopped: %s; best snapshot: epoch %" PRId64
+                  ", objective %.15g, KKT violation %.3e, relative duality gap %.3e, %" PRId64
+                  " non-zeros; %" PRId64 " updates applied, %" PRId64 " refused, %" PRId64
+                  " malformed/unexpected messages; %" PRId64
+                  " Newton steps; %d agents joined; %.2f s\n",
+                  r->stop_reason.c_str(), r->epochs, r->objective, r->kkt, r->relative_gap, r->nnz,
+                  r->updates_applied, r->updates_refused, r->messages_refused, r->newton_steps,
+                  r->agents_joined, r->seconds);
+      if (!o.model_path.empty()) std::printf("model written to %s\n", o.model_path.c_str());
+    }
   }
-  return r->x.empty() ? edgetrain::cli::kExitFailure : edgetrain::cli::kExitOk;
+  return r->evaluated ? edgetrain::cli::kExitOk : edgetrain::cli::kExitFailure;
 }

@@ -1,0 +1,139 @@
+#include "console_sink.h"
+
+#include <cinttypes>
+#include <cmath>
+#include <type_traits>
+
+#include "edgetrain/text.h"
+
+namespace edgetrain::coordinator {
+namespace {
+
+constexpr size_t kMaxShown = 200;  // bytes of an outside string shown on one line
+
+std::string Safe(const std::string& s) { return Printable(s, kMaxShown); }
+
+std::string Fixed(const char* fmt, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, fmt, v);
+  return buf;
+}
+
+std::string Text(const RunInsecure&) {
+  return "WARNING: --insecure: agents are not authenticated and traffic is not encrypted";
+}
+std::string Text(const RunStarted& e) {
+  return "training starts: " + std::to_string(e.agents) + " agents, " +
+         std::to_string(e.dimension) + " features, loss " + LossName(e.problem.loss);
+}
+std::string Text(const RunResumed& e) {
+  return "resuming from a checkpoint: epoch " + std::to_string(e.epoch - 1) + ", model version " +
+         std::to_string(e.version);
+}
+std::string Text(const WaitingForAgents& e) {
+  return "waiting for agents: " + std::to_string(e.agents) + " of " + std::to_string(e.needed) +
+         (e.why.empty() ? "" : " (" + e.why + ")");
+}
+std::string Text(const CheckpointError& e) { return "checkpoint not written: " + Safe(e.detail); }
+std::string Text(const RunFinished&) { return ""; }  // main prints the summary
+std::string Text(const AgentJoined& e) {
+  return "agent " + Safe(e.agent) + " joined from " + (e.peer.empty() ? "?" : Safe(e.peer)) +
+         ": " + std::to_string(e.rows) + " rows, " + std::to_string(e.dimension) + " features (" +
+         std::to_string(e.agents) + " agents)";
+}
+std::string Text(const AgentLeft& e) {
+  return "agent " + Safe(e.agent) + " left: " + Safe(e.reason) + " (" + std::to_string(e.agents) +
+         " agents)";
+}
+std::string Text(const AgentRefused& e) {
+  return "refused agent " + Safe(e.agent) + (e.peer.empty() ? "" : " (" + Safe(e.peer) + ")") +
+         ": " + Safe(e.detail);
+}
+std::string Text(const MessageRefused& e) {
+  return "refused a message from " + Safe(e.agent) +
+         (e.peer.empty() ? "" : " (" + Safe(e.peer) + ")") + ": " + e.reason + ": " +
+         Safe(e.detail);
+}
+std::string Text(const KeyRefused& e) {
+  return "refused a connection from " + Safe(e.peer) + " (" + e.domain + "): key " +
+         (e.key.empty() ? "(none)" : Safe(e.key)) + " is not on the allow-list";
+}
+std::string Text(const HandshakeFailed& e) {
+  return e.count == 1 ? "a connection failed its handshake: " + Safe(e.detail)
+                      : std::to_string(e.count) + " connections failed their handshake (last: " +
+                            Safe(e.detail) + ")";
+}
+std::string Text(const AllowListReloaded& e) {
+  return "allow-list reloaded: " + std::to_string(e.keys) + " agent keys" +
+         (e.subscriber_keys > 0 ? ", " + std::to_string(e.subscriber_keys) + " subscriber keys"
+                                : "");
+}
+std::string Text(const AllowListError& e) { return "allow-list not reloaded: " + Safe(e.detail); }
+std::string Text(const GradientTimeout& e) {
+  return "agent " + Safe(e.agent) + " sent no gradient sum in time: the epoch proceeds without its " +
+         std::to_string(e.rows) + " rows" +
+         (e.in_a_row > 1 ? " (" + std::to_string(e.in_a_row) + " epochs in a row)" : "");
+}
+std::string Text(const EpochBegan&) { return ""; }  // a table row
+std::string Text(const NewtonTrial& e) {
+  return e.rejected ? "the Newton step did not lower P (" + Fixed("%.16g", e.objective) +
+                          "): back to the best snapshot"
+                    : "";
+}
+std::string Text(const NewtonSolved&) { return ""; }
+std::string Text(const Progress&) { return ""; }
+std::string Text(const EpochEnded& e) {
+  return e.stalled ? "no update applied for a while (--stall-timeout): the epoch ended early" : "";
+}
+std::string Text(const RunStatus&) { return ""; }  // the stream's; the table says enough
+std::string Text(const Note& e) { return Printable(e.text, 4 * kMaxShown); }
+
+}  // namespace
+
+void ConsoleSink::Line(const std::string& text) {
+  if (text.empty()) return;
+  std::fputs(text.c_str(), out_);
+  std::fputc('\n', out_);
+  std::fflush(out_);
+}
+
+void ConsoleSink::Row(const EpochBegan& e) {
+  const SnapshotReport& r = e.report;
+  using Verdict = EpochDecision::Verdict;
+  std::string notes;
+  switch (e.decision.verdict) {
+    case Verdict::kProbation:
+      notes = "worse than the best (probation)";
+      break;
+    case Verdict::kRolledBack:
+      notes = "worse again: rolled back, step halved";
+      break;
+    case Verdict::kBaseline:
+      if (r.epoch > 1) notes = "other rows than before: a new baseline";
+      break;
+    default:
+      break;
+  }
+  if (e.decision.newton_alpha > 0) notes += "Newton step, alpha " + Fixed("%g", e.decision.newton_alpha);
+  std::fprintf(out_, "%6" PRId64 "  %-22.16g  %-10.3e  %-10.3e  %8" PRId64 "  %9.3f  %6" PRId64
+                     "  %9s  %s\n",
+               r.epoch - 1, r.objective, r.kkt, r.relative_gap, r.nnz, e.seconds, e.agents,
+               e.updates_per_second > 0 ? Fixed("%.0f", e.updates_per_second).c_str() : "-",
+               notes.c_str());
+  std::fflush(out_);
+}
+
+void ConsoleSink::Emit(const Event& e) {
+  if (const auto* began = std::get_if<EpochBegan>(&e)) {
+    Row(*began);
+    return;
+  }
+  Line(std::visit([](const auto& v) { return Text(v); }, e));
+  if (std::holds_alternative<RunStarted>(e)) {
+    std::fprintf(out_, "%6s  %-22s  %-10s  %-10s  %8s  %9s  %6s  %9s  %s\n", "epoch", "objective",
+                 "kkt", "rel_gap", "nnz", "seconds", "agents", "updates/s", "notes");
+    std::fflush(out_);
+  }
+}
+
+}  // namespace edgetrain::coordinator

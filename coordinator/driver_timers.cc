@@ -1,0 +1,407 @@
+// The driver's clock: heartbeats, repeated phase messages, deadlines, progress, checkpoints, the
+// time limit, and the end of a run.
+#include <algorithm>
+#include <ctime>
+#include <limits>
+
+#include "driver.h"
+#include "edgetrain/crc32c.h"
+#include "edgetrain/model.h"
+
+namespace edgetrain::coordinator {
+
+double Driver::NextDeadline() const {
+  if (run_ == Run::kDone) return clock_->Now();
+  if (run_ == Run::kStopping) return stop_deadline_;
+  double next = std::min(next_liveness_, next_status_);
+  if (run_ == Run::kRunning) {
+    next = std::min(next, phase_deadline_);
+    if (state_->phase() == CoordinatorState::Phase::kInner) {
+      next = std::min(next, next_progress_);
+      if (checkpoints_ != nullptr) next = std::min(next, next_checkpoint_);
+    }
+  }
+  if (state_ && options_.policy.stop.time_limit > 0 && !policy_->stop_requested()) {
+    next = std::min(next, start_time_ + options_.policy.stop.time_limit);
+  }
+  return next;
+}
+
+void Driver::Tick() {
+  const double now = clock_->Now();
+  if (run_ == Run::kStopping) {
+    if (now >= stop_deadline_) EndStopping();
+    return;
+  }
+  if (run_ == Run::kDone) return;
+  if (now >= next_status_) EmitStatus(now);
+  if (now >= next_liveness_) CheckLiveness(now);
+  if (state_) OnTimeLimit(now);
+  if (run_ != Run::kRunning) return;
+  if (now >= phase_deadline_) OnPhaseDeadline(now);
+  if (run_ != Run::kRunning || state_->phase() != CoordinatorState::Phase::kInner) return;
+  if (now >= next_progress_) EmitProgress(now);
+  if (checkpoints_ != nullptr && now >= next_checkpoint_) SaveCheckpoint();
+}
+
+void Driver::CheckLiveness(double now) {
+  next_liveness_ = now + options_.heartbeat_interval / 4;
+  const double patience = options_.heartbeat_interval * options_.heartbeat_patience;
+  for (const std::string& identity : roster_.Silent(now, patience)) {
+    char why[64];
+    std::snprintf(why, sizeof why, "silent for %.1f s", patience);
+    RemoveAgent(identity, why);
+    if (run_ == Run::kStopping || run_ == Run::kDone) return;
+  }
+  roster_.ForEach([&](Agent& a) {
+    if (!a.welcomed()) return;
+    // A phase message may have been lost: repeat it to an agent that has not answered.
+    const bool silent_in_phase =
+        a.role == Role::kAwaiting || (a.role == Role::kInner && a.epoch_updates == 0);
+    if (silent_in_phase && now - a.phase_sent > 2 * options_.heartbeat_interval) {
+      RepeatPhaseMessage(a, now);
+    } else if (now - a.last_sent >= options_.heartbeat_interval) {
+      const int64_t epoch = state_ ? state_->epoch() : 0, version = state_ ? state_->version() : 0;
+      Send(a, encoder_.Encode(a.NextHeader(), wire::HeartbeatMsg{epoch, version}));
+    }
+  });
+}
+
+void Driver::RepeatPhaseMessage(Agent& a, double now) {
+  a.phase_sent = now;
+  ++repeats_;
+  const int64_t p = state_->model_size();
+  switch (state_->phase()) {
+    case CoordinatorState::Phase::kGradient:
+      Send(a, encoder_.Encode(a.NextHeader(),
+                              wire::EpochBeginMsg{state_->epoch(), state_->snapshot_version(),
+                                                  VectorView::Dense(state_->snapshot().data(), p)}));
+      return;
+    case CoordinatorState::Phase::kCurvature:
+      Send(a, encoder_.Encode(a.NextHeader(),
+                              wire::CurvatureRequestMsg{state_->epoch(), state_->snapshot_version(),
+                                                        state_->newton_support().index}));
+      return;
+    case CoordinatorState::Phase::kInner:
+      Send(a, encoder_.Encode(a.NextHeader(),
+                              wire::InnerLoopMsg{state_->epoch(), state_->snapshot_version(),
+                                                 VectorView::Dense(state_->mu().data(), p),
+                                                 plan_.eta, plan_.inner_steps, plan_.batch}));
+      return;
+    case CoordinatorState::Phase::kIdle:
+      return;
+  }
+}
+
+void Driver::OnPhaseDeadline(double now) {
+  using Phase = CoordinatorState::Phase;
+  const Phase phase = state_->phase();
+  if (phase == Phase::kInner) {
+    EndInnerPhase(true);  // no update applied for --stall-timeout
+    StartEpoch();
+    return;
+  }
+  // Gradient or curvature phase: the silent agents are left out of this epoch.
+  std::vector<std::string> to_drop;
+  roster_.ForEach([&](Agent& a) {
+    if (a.role != Role::kAwaiting) return;
+    a.role = Role::kIdle;
+    if (phase != Phase::kGradient) return;
+    ++a.health.gradient_timeouts;
+    ++a.gradient_timeouts_in_a_row;
+    events_->Emit(GradientTimeout{a.agent_id, a.rows, state_->epoch() - 1,
+                                  a.gradient_timeouts_in_a_row});
+    if (a.gradient_timeouts_in_a_row >= options_.gradient_timeouts_to_drop) {
+      to_drop.push_back(a.identity);
+    }
+  });
+  // An agent that is alive but never answers would cost every epoch the whole timeout: after
+  // --gradient-timeouts-to-drop in a row it is dropped, and its id is refused for a while.
+  for (const std::string& identity : to_drop) {
+    if (const Agent* a = roster_.Find(identity); a != nullptr) {
+      if (benched_.size() >= kMaxBenched) benched_.erase(benched_.begin());
+      benched_[a->agent_id] = now + 10 * options_.gradient_timeout;
+    }
+    RemoveAgent(identity, "no gradient sum in " +
+                              std::to_string(options_.gradient_timeouts_to_drop) +
+                              " epochs in a row");
+    if (run_ != Run::kRunning) return;
+  }
+  if (phase == Phase::kGradient) FinishGradientPhase();
+  if (phase == Phase::kCurvature) FinishCurvaturePhase();
+}
+
+void Driver::OnTimeLimit(double now) {
+  const double limit = options_.policy.stop.time_limit;
+  if (limit <= 0 || policy_->stop_requested() || now - start_time_ < limit) return;
+  // Every wait ends at the time limit: the current model is evaluated by one last, short gradient
+  // phase when an inner loop was running; otherwise the best snapshot is the model.
+  policy_->RequestStop("time-limit");
+  const CoordinatorState::Phase phase = state_->phase();
+  if (run_ == Run::kRunning && phase == CoordinatorState::Phase::kInner) {
+    EndInnerPhase(false);
+    StartEpoch();
+  } else if (run_ == Run::kRunning && phase == CoordinatorState::Phase::kGradient) {
+    phase_deadline_ = std::min(phase_deadline_, now + kFinalEvaluation);
+  } else {
+    Finish("time-limit");
+  }
+}
+
+void Driver::EmitProgress(double now) {
+  next_progress_ = now + kProgressInterval;
+  Progress p;
+  p.epoch = state_->epoch() - 1;
+  p.updates_applied = state_->applied_in_epoch();
+  p.inner_steps = state_->inner_steps();
+  p.updates_per_second = static_cast<double>(p.updates_applied) / std::max(1e-9, now - phase_start_);
+  p.agents = roster_.welcomed();
+  p.seconds = now - start_time_;
+  events_->Emit(p);
+}
+
+uint64_t Driver::OptionsFingerprint() const {
+  return CheckpointFingerprint(options_);
+}
+
+void Driver::SaveCheckpoint() {
+  if (checkpoints_ == nullptr || !state_) return;
+  next_checkpoint_ = clock_->Now() + options_.checkpoint_interval;
+  // Never from a state that training would not continue from: x is finite by construction (an
+  // update that would make it non-finite is refused), and a rollback has already moved x back.
+  Checkpoint c;
+  c.fingerprint = OptionsFingerprint();
+  c.dimension = dimension_;
+  c.labels = labels_;
+  c.epoch = state_->epoch();
+  c.version = state_->version();
+  c.x = state_->x();
+  c.step_factor = policy_->step_factor();
+  c.next_session = next_session_;
+  roster_.ForEach([&](const Agent& a) {
+    if (a.welcomed()) c.roster.push_back(a.agent_id);
+  });
+  c.updates_applied = summary_.updates_applied;
+  c.created_unix = static_cast<int64_t>(std::time(nullptr));
+  Result<std::string> path = checkpoints_->Save(c);
+  if (!path.ok()) events_->Emit(CheckpointError{path.status().message()});  // training goes on
+}
+
+void Driver::RequestStop(const std::string& reason) {
+  if (run_ == Run::kStopping || run_ == Run::kDone) return;
+  Finish(reason);
+}
+
+void Driver::Fail(const Status& status) {
+  failure_ = status;
+  Finish("error");
+}
+
+void Driver::Finish(const std::string& reason) {
+  const double now = clock_->Now();
+  run_ = Run::kStopping;
+  summary_.stop_reason = reason;
+  summary_.agents_joined = agents_joined_;
+  summary_.messages_refused = roster_.refused();
+  summary_.duplicates = duplicates_;
+  summary_.updates_refused = updates_refused_;
+  summary_.seconds = now - start_time_;
+  summary_.labels = labels_;
+  summary_.dimension = dimension_;
+  summary_.eta = plan_.eta;
+  summary_.inner_steps = plan_.inner_steps;
+  if (state_ && policy_->have_best()) {
+    const SnapshotReport& best = policy_->best_report();
+    summary_.evaluated = true;
+    summary_.x = state_->best_snapshot();
+    summary_.objective = best.objective;
+    summary_.kkt = best.kkt;
+    summary_.relative_gap = best.relative_gap;
+    summary_.nnz = best.nnz;
+    summary_.rows = best.rows;
+    summary_.epochs = best.epoch - 1;
+    summary_.newton_steps = policy_->newton_steps();
+    summary_.newton_rejected = policy_->newton_rejected();
+  }
+  // Tell the agents first: the model is decided, and writing it (fsync) can take longer than
+  // their heartbeat patience on a busy disk.
+  roster_.ForEach([&](Agent& a) {
+    if (a.welcomed()) {
+      Send(a, encoder_.Encode(a.NextHeader(),
+                              wire::StopMsg{reason, summary_.epochs, summary_.objective}));
+    } else {
+      const Peer peer{a.identity, a.address, a.key};
+      Reject(peer, a.agent_id, wire::RejectReason::kShuttingDown, reason);
+    }
+  });
+  WriteModel(reason);
+  RunFinished f;
+  f.reason = summary_.stop_reason;
+  f.evaluated = summary_.evaluated;
+  f.epoch = summary_.epochs;
+  f.nnz = summary_.nnz;
+  f.objective = summary_.objective;
+  f.kkt = summary_.kkt;
+  f.relative_gap = summary_.relative_gap;
+  f.updates_applied = summary_.updates_applied;
+  f.updates_refused = updates_refused_;
+  f.messages_refused = roster_.refused();
+  f.duplicates = duplicates_;
+  f.repeats = repeats_;
+  f.newton_steps = summary_.newton_steps;
+  f.newton_rejected = summary_.newton_rejected;
+  f.agents_joined = agents_joined_;
+  f.bytes_in = bytes_in_;
+  f.bytes_out = bytes_out_;
+  f.seconds = summary_.seconds;
+  f.model_path = summary_.evaluated && failure_.ok() ? options_.model_path : "";
+  f.refused = roster_.refused_by_reason();
+  f.refused_by_sender = roster_.refused_by_sender();
+  f.reference_objective = options_.reference_objective;
+  events_->Emit(f);
+  EmitStatus(now);
+  // A Stop can be lost like any message; agents answer it with Bye, and until every welcomed one
+  // has (for at most two heartbeats) anything else an agent sends is answered with the Stop again.
+  stop_deadline_ = now + std::clamp(2 * options_.heartbeat_interval, 0.5, 5.0);
+  if (roster_.welcomed() == 0) EndStopping();
+}
+
+void Driver::WriteModel(const std::string& reason) {
+  if (!summary_.evaluated || !failure_.ok() || options_.model_path.empty()) return;
+  Model model = Model::FromVector(summary_.x, dimension_, options_.task, options_.problem);
+  model.labels = labels_;
+  TrainingSummary& s = model.summary;
+  s.mode = "distributed";
+  s.epochs = summary_.epochs;
+  s.updates = summary_.updates_applied;
+  s.rows = summary_.rows;
+  s.agents = agents_joined_;
+  s.objective = summary_.objective;
+  s.kkt_violation = summary_.kkt;
+  s.seconds = summary_.seconds;
+  s.step_size = plan_.eta;
+  s.inner_steps = plan_.inner_steps;
+  s.batch_size = plan_.batch;
+  s.stop_reason = reason;
+  s.created_unix = static_cast<int64_t>(std::time(nullptr));
+  s.software_version = EDGETRAIN_VERSION;
+  if (Status st = WriteModelFile(options_.model_path, model); !st.ok()) failure_ = st;
+}
+
+void Driver::EndStopping() {
+  run_ = Run::kDone;
+  EmitStatus(clock_->Now());
+  std::string ids;
+  roster_.ForEach([&](const Agent& a) {
+    if (a.welcomed()) ids += (ids.empty() ? "" : ", ") + a.agent_id;
+  });
+  if (!ids.empty()) {
+    events_->Emit(Note{"no goodbye after the Stop from: " + ids + " (they reconnect until stopped)"});
+  }
+}
+
+}  // namespace edgetrain::coordinator
+
+namespace edgetrain::coordinator {
+
+namespace {
+
+const char* RoleName(const Agent& a, CoordinatorState::Phase phase) {
+  if (!a.welcomed()) return "pending";
+  switch (a.role) {
+    case Role::kIdle:
+      return "idle";
+    case Role::kAwaiting:
+      return phase == CoordinatorState::Phase::kCurvature ? "curvature" : "gradient";
+    case Role::kAnswered:
+      return "answered";
+    case Role::kInner:
+      return "inner";
+  }
+  return "idle";
+}
+
+const char* PhaseName(CoordinatorState::Phase phase) {
+  switch (phase) {
+    case CoordinatorState::Phase::kGradient:
+      return "gradient";
+    case CoordinatorState::Phase::kCurvature:
+      return "curvature";
+    case CoordinatorState::Phase::kInner:
+      return "inner";
+    case CoordinatorState::Phase::kIdle:
+      return "deciding";
+  }
+  return "";
+}
+
+}  // namespace
+
+RunStatus Driver::CurrentStatus(double now) const {
+  constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+  RunStatus s;
+  s.state = run_ == Run::kWaiting    ? "waiting"
+            : run_ == Run::kRunning  ? "running"
+            : run_ == Run::kStopping ? "stopping"
+                                     : "finished";
+  s.why = run_ == Run::kWaiting ? waiting_why_ : summary_.stop_reason;
+  s.agents = roster_.size();
+  s.agents_needed = options_.min_agents;
+  s.seconds = now - start_time_;
+  s.tolerance = options_.policy.stop.tolerance;
+  s.epoch_eta_seconds = s.run_eta_seconds = kNaN;
+  const CoordinatorState::Phase phase = state_ ? state_->phase() : CoordinatorState::Phase::kIdle;
+  if (state_) {
+    s.epoch = state_->epoch() - 1;
+    if (run_ == Run::kRunning) s.phase = PhaseName(phase);
+    if (run_ == Run::kRunning && phase == CoordinatorState::Phase::kInner) {
+      s.updates_applied = state_->applied_in_epoch();
+      s.inner_steps = state_->inner_steps();
+      const double rate = static_cast<double>(s.updates_applied) / std::max(1e-9, now - phase_start_);
+      if (s.updates_applied > 0) {
+        s.epoch_eta_seconds = static_cast<double>(s.inner_steps - s.updates_applied) / rate;
+      }
+    }
+  }
+  if (policy_ && policy_->have_best()) {
+    const SnapshotReport& best = policy_->best_report();
+    s.evaluated = true;
+    s.objective = best.objective;
+    s.kkt = best.kkt;
+    s.relative_gap = best.relative_gap;
+    s.rows = best.rows;
+    if (run_ == Run::kRunning) {
+      const StopRule& stop = options_.policy.stop;
+      const double epochs_left = static_cast<double>(stop.max_epochs - s.epoch);
+      const double seconds_left = stop.time_limit > 0 ? stop.time_limit - s.seconds : 0;
+      s.run_eta_seconds = eta_.Estimate(now - start_time_, std::max(1.0, epochs_left),
+                                        seconds_left > 0 ? seconds_left : 0);
+    }
+  }
+  roster_.ForEach([&](const Agent& a) {
+    AgentStatus as;
+    as.agent = a.agent_id;
+    as.address = a.address;
+    as.software_version = a.software_version;
+    as.role = RoleName(a, phase);
+    as.rows = a.rows;
+    as.updates_applied = a.health.updates_applied;
+    as.updates_refused = a.health.updates_refused;
+    as.gradient_timeouts = a.health.gradient_timeouts;
+    as.messages = a.health.messages;
+    as.mean_staleness = a.health.updates_applied > 0
+                            ? static_cast<double>(a.health.staleness_sum) /
+                                  static_cast<double>(a.health.updates_applied)
+                            : kNaN;
+    as.seconds_since_heard = now - a.last_heard;
+    s.agent_status.push_back(std::move(as));
+  });
+  return s;
+}
+
+void Driver::EmitStatus(double now) {
+  next_status_ = now + kStatusInterval;
+  events_->Emit(CurrentStatus(now));
+}
+
+}  // namespace edgetrain::coordinator

@@ -1,0 +1,239 @@
+// The coordinator's Driver at the speed of its logic: a manual clock, a scripted outbox and fake
+// agents speaking the real wire format. Admission, the epoch phases, timeouts, repeats, late
+// joiners, dead agents, malformed input, revoked keys, Newton epochs and the end of a run, each
+// in milliseconds and without a socket.
+#include "driver.h"
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "doctest/doctest.h"
+#include "driver_harness.h"
+#include "edgetrain/readers.h"
+#include "edgetrain/support_newton.h"
+#include "edgetrain/svrg_worker.h"
+#include "test_util.h"
+
+namespace edgetrain {
+namespace {
+
+using coordinator::AgentJoined;
+using coordinator::AgentLeft;
+using coordinator::AgentRefused;
+using coordinator::EpochBegan;
+using coordinator::GradientTimeout;
+using coordinator::MessageRefused;
+using testing::DriverRig;
+using testing::FakeAgent;
+using testing::Received;
+
+const Dataset& Spam() {
+  static const Dataset data = testing::LoadLibsvm(testing::SourcePath("data/spam/train.svm"));
+  return data;
+}
+
+// An agent holding shard k of n of the spam data that answers the gradient phase honestly.
+struct ShardAgent {
+  ShardAgent(DriverRig* rig, int k, int n, const std::string& address = "10.0.0.1")
+      : rig(rig), shard(Spam().Shard(k, n)) {
+    agent = rig->Agent("line-" + std::to_string(k), address);
+  }
+  void Hello() { agent->Hello(shard.rows(), shard.dim()); }
+  // Answers the newest EpochBegin in `inbox` with its gradient sum; false if there is none.
+  bool AnswerEpoch(const std::vector<Received>& inbox) {
+    const auto* e = FakeAgent::Last<wire::EpochBeginMsg>(inbox);
+    if (e == nullptr) return false;
+    widened = shard;
+    widened.set_dim(static_cast<int32_t>(e->snapshot.dim - (rig->options.problem.intercept ? 1 : 0)));
+    agent->Send(testing::GradSumOf(widened, rig->options.problem, e->snapshot, e->epoch, &grad,
+                                   &dual));
+    return true;
+  }
+  DriverRig* rig;
+  Dataset shard, widened;
+  std::unique_ptr<FakeAgent> agent;
+  std::vector<double> grad;
+  DualSums dual;
+};
+
+TEST_CASE("driver: agents are welcomed when --min-agents have joined, then the first epoch") {
+  coordinator::CoordinatorOptions o = DriverRig::DefaultOptions();
+  o.min_agents = 2;
+  DriverRig rig(o);
+  ShardAgent a(&rig, 0, 2), b(&rig, 1, 2);
+  a.Hello();
+  CHECK(a.agent->Inbox().empty());  // waiting for the second agent
+  a.Hello();                          // a repeated Hello while waiting changes nothing
+  CHECK(rig.events.Of<AgentJoined>().size() == 1);
+  b.Hello();
+  for (ShardAgent* s : {&a, &b}) {
+    const std::vector<Received> inbox = s->agent->Inbox();
+    REQUIRE(inbox.size() == 2);
+    const auto* w = inbox[0].As<wire::WelcomeMsg>();
+    REQUIRE(w != nullptr);
+    CHECK(w->dimension == Spam().dim());
+    CHECK(w->label_positive == "1");
+    CHECK(inbox[1].As<wire::EpochBeginMsg>() != nullptr);
+  }
+  CHECK(rig.driver->state()->phase() == CoordinatorState::Phase::kGradient);
+}
+
+TEST_CASE("driver: the gradient sums of two shards give the whole data's objective") {
+  coordinator::CoordinatorOptions o = DriverRig::DefaultOptions();
+  o.min_agents = 2;
+  o.policy.newton_max_support = 0;
+  DriverRig rig(o);
+  ShardAgent a(&rig, 0, 2), b(&rig, 1, 2);
+  a.Hello();
+  b.Hello();
+  REQUIRE(a.AnswerEpoch(a.agent->Inbox()));
+  CHECK(rig.events.Of<EpochBegan>().empty());  // still waiting for b
+  REQUIRE(b.AnswerEpoch(b.agent->Inbox()));
+  const std::vector<EpochBegan> began = rig.events.Of<EpochBegan>();
+  REQUIRE(began.size() == 1);
+  CHECK(began[0].report.objective == doctest::Approx(std::log(2.0)).epsilon(1e-12));  // x = 0
+  CHECK(began[0].report.rows == Spam().rows());
+  CHECK(std::isfinite(began[0].report.relative_gap));
+  CHECK(began[0].decision.action == EpochDecision::Action::kInner);
+  const auto* loop = FakeAgent::Last<wire::InnerLoopMsg>(a.agent->Inbox());
+  REQUIRE(loop != nullptr);
+  CHECK(loop->eta == doctest::Approx(began[0].decision.plan.eta));
+  CHECK(loop->inner_steps == began[0].decision.plan.inner_steps);
+}
+
+TEST_CASE("driver: a silent agent gets EpochBegin again, then the epoch goes on without it") {
+  coordinator::CoordinatorOptions o = DriverRig::DefaultOptions();
+  o.min_agents = 2;
+  o.policy.newton_max_support = 0;
+  DriverRig rig(o);
+  ShardAgent a(&rig, 0, 2), b(&rig, 1, 2);
+  a.Hello();
+  b.Hello();
+  REQUIRE(a.AnswerEpoch(a.agent->Inbox()));
+  b.agent->Inbox();
+  // b stays silent (but keeps its heartbeat going): after two heartbeats it hears EpochBegin again.
+  rig.Run(2.2);
+  b.agent->Send(wire::HeartbeatMsg{1, 0});
+  CHECK(FakeAgent::Last<wire::EpochBeginMsg>(b.agent->Inbox()) != nullptr);
+  CHECK(rig.events.Of<EpochBegan>().empty());
+  a.agent->Send(wire::HeartbeatMsg{1, 0});
+  rig.Run(3.0);  // the gradient timeout (5 s) passes
+  const std::vector<GradientTimeout> timeouts = rig.events.Of<GradientTimeout>();
+  REQUIRE(timeouts.size() == 1);
+  CHECK(timeouts[0].agent == "line-1");
+  const std::vector<EpochBegan> began = rig.events.Of<EpochBegan>();
+  REQUIRE(began.size() == 1);
+  CHECK(began[0].report.rows == a.shard.rows());  // the epoch over a's rows alone
+}
+
+TEST_CASE("driver: an agent silent for heartbeat x patience is dropped; the run waits") {
+  DriverRig rig;
+  ShardAgent a(&rig, 0, 1);
+  a.Hello();
+  a.agent->Inbox();
+  rig.Run(10.5);
+  const std::vector<AgentLeft> left = rig.events.Of<AgentLeft>();
+  REQUIRE(left.size() == 1);
+  CHECK(left[0].reason.find("silent") != std::string::npos);
+  CHECK(rig.driver->roster().size() == 0);
+  CHECK_FALSE(rig.driver->done());
+}
+
+TEST_CASE("driver: a late joiner gets the current model and takes part from the next epoch") {
+  coordinator::CoordinatorOptions o = DriverRig::DefaultOptions();
+  o.policy.newton_max_support = 0;
+  DriverRig rig(o);
+  ShardAgent a(&rig, 0, 2), b(&rig, 1, 2);
+  a.Hello();
+  REQUIRE(a.AnswerEpoch(a.agent->Inbox()));  // epoch 0 with a alone; its inner loop begins
+  b.Hello();
+  std::vector<Received> inbox = b.agent->Inbox();
+  REQUIRE(inbox.size() == 1);
+  const auto* w = inbox[0].As<wire::WelcomeMsg>();
+  REQUIRE(w != nullptr);
+  CHECK(w->epoch == rig.driver->state()->epoch());
+  CHECK(w->version == rig.driver->state()->version());
+  // a leaves (Bye): nobody is in the inner loop, so the next epoch starts, with b.
+  a.agent->Send(wire::ByeMsg{"bye"});
+  inbox = b.agent->Inbox();
+  REQUIRE(b.AnswerEpoch(inbox));
+  const std::vector<EpochBegan> began = rig.events.Of<EpochBegan>();
+  REQUIRE(began.size() == 2);
+  CHECK(began[1].report.rows == b.shard.rows());
+  CHECK(began[1].decision.verdict == EpochDecision::Verdict::kBaseline);  // other rows
+}
+
+TEST_CASE("driver: malformed messages are refused and counted; a flood is summarised") {
+  DriverRig rig;
+  auto agent = rig.Agent("press-7");
+  agent->Deliver("not a flatbuffer at all");
+  std::vector<MessageRefused> refused = rig.events.Of<MessageRefused>();
+  REQUIRE(refused.size() == 1);
+  CHECK(refused[0].reason == "malformed");
+  for (int k = 0; k < 500; ++k) agent->Deliver(std::string(64, static_cast<char>(k)));
+  CHECK(rig.events.Of<MessageRefused>().size() <= 20);  // rate limited
+  rig.clock.Advance(11);
+  agent->Deliver("again");
+  refused = rig.events.Of<MessageRefused>();
+  CHECK(refused[refused.size() - 2].reason == "summary");
+  CHECK(rig.driver->roster().refused() == 502);
+  // Before Hello, a valid message is refused and answered with NotWelcome.
+  agent->Send(wire::HeartbeatMsg{0, 0});
+  const std::vector<Received> inbox = agent->Inbox();
+  const auto* reject = FakeAgent::Last<wire::RejectMsg>(inbox);
+  REQUIRE(reject != nullptr);
+  CHECK(reject->reason == wire::RejectReason::kNotWelcome);
+}
+
+TEST_CASE("driver: a repeated Update is answered again and never applied twice") {
+  coordinator::CoordinatorOptions o = DriverRig::DefaultOptions();
+  o.policy.newton_max_support = 0;
+  DriverRig rig(o);
+  ShardAgent a(&rig, 0, 1);
+  a.Hello();
+  REQUIRE(a.AnswerEpoch(a.agent->Inbox()));
+  const std::vector<Received> inbox = a.agent->Inbox();
+  const auto* loop = FakeAgent::Last<wire::InnerLoopMsg>(inbox);
+  REQUIRE(loop != nullptr);
+  // One real inner step from the shard.
+  SvrgWorker worker(&a.shard, o.problem, 1);
+  std::vector<double> x(Spam().dim(), 0.0), g(Spam().dim());
+  double loss = 0;
+  worker.ComputeSnapshot(x.data(), g.data(), &loss);
+  std::vector<double> mu(loop->mu.value, loop->mu.value + loop->mu.count);
+  worker.BeginEpoch(mu.data(), loop->eta, loop->batch);
+  ModelUpdate update;
+  update.Reset(Spam().dim());
+  worker.Step({x.data(), static_cast<int64_t>(x.size()), nullptr, 0, true}, &update);
+  a.agent->Send(wire::UpdateMsg{loop->epoch, 0, update.delta.View(), update.guarded.View()});
+  const int64_t version = rig.driver->state()->version();
+  CHECK(version == 1);
+  a.agent->Repeat();
+  CHECK(rig.driver->state()->version() == 1);
+  const std::vector<Received> answers = a.agent->Inbox();
+  REQUIRE(answers.size() == 2);
+  CHECK(answers[0].As<wire::ModelMsg>()->applied);
+  CHECK_FALSE(answers[1].As<wire::ModelMsg>()->applied);
+  CHECK(answers[1].As<wire::ModelMsg>()->since == -1);  // the whole model
+}
+
+TEST_CASE("driver: a revoked key is shut out, also on its open connection") {
+  coordinator::CoordinatorOptions o = DriverRig::DefaultOptions();
+  o.insecure = false;
+  DriverRig rig(o);
+  std::string allowed = "KEY-A";
+  rig.driver->set_key_check([&](std::string_view key) { return key == allowed; });
+  auto a = rig.Agent("line-1", "10.0.0.1", "KEY-A");
+  a->Hello(100, 10);
+  CHECK(rig.events.Of<AgentJoined>().size() == 1);
+  allowed = "KEY-B";  // the allow-list was reloaded without A
+  rig.driver->Revoke();
+  CHECK(rig.events.Of<AgentLeft>().size() == 1);
+  a->Hello(100, 10);
+  CHECK(rig.events.Of<AgentJoined>().size() == 1);
+  CHECK(rig.events.Of<MessageRefused>().back().reason == "key_not_allowed");
+}
+
+}  // namespace
+}  // namespace edgetrain

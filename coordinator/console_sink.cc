@@ -37,8 +37,8 @@ std::string Text(const WaitingForAgents& e) {
 std::string Text(const CheckpointError& e) { return "checkpoint not written: " + Safe(e.detail); }
 std::string Text(const RunFinished&) { return ""; }  // main prints the summary
 std::string Text(const AgentJoined& e) {
-  return "agent " + Safe(e.agent) + " joined from " + (e.peer.empty() ? "?" : Safe(e.peer)) +
-         ": " + std::to_string(e.rows) + " rows, " + std::to_string(e.dimension) + " features (" +
+  return "agent " + Safe(e.agent) + " joined from " + (e.peer.empty() ? "?" : Safe(e.peer)) + ": " +
+         std::to_string(e.rows) + " rows, " + std::to_string(e.dimension) + " features (" +
          std::to_string(e.agents) + " agents)";
 }
 std::string Text(const AgentLeft& e) {
@@ -60,8 +60,8 @@ std::string Text(const KeyRefused& e) {
 }
 std::string Text(const HandshakeFailed& e) {
   return e.count == 1 ? "a connection failed its handshake: " + Safe(e.detail)
-                      : std::to_string(e.count) + " connections failed their handshake (last: " +
-                            Safe(e.detail) + ")";
+                      : std::to_string(e.count) +
+                            " connections failed their handshake (last: " + Safe(e.detail) + ")";
 }
 std::string Text(const AllowListReloaded& e) {
   return "allow-list reloaded: " + std::to_string(e.keys) + " agent keys" +
@@ -70,9 +70,9 @@ std::string Text(const AllowListReloaded& e) {
 }
 std::string Text(const AllowListError& e) { return "allow-list not reloaded: " + Safe(e.detail); }
 std::string Text(const GradientTimeout& e) {
-  return "agent " + Safe(e.agent) + " sent no gradient sum in time: the epoch proceeds without its " +
-         std::to_string(e.rows) + " rows" +
-         (e.in_a_row > 1 ? " (" + std::to_string(e.in_a_row) + " epochs in a row)" : "");
+  return "agent " + Safe(e.agent) +
+         " sent no gradient sum in time: the epoch proceeds without its " + std::to_string(e.rows) +
+         " rows" + (e.in_a_row > 1 ? " (" + std::to_string(e.in_a_row) + " epochs in a row)" : "");
 }
 std::string Text(const EpochBegan&) { return ""; }  // a table row
 std::string Text(const NewtonTrial& e) {
@@ -114,12 +114,13 @@ void ConsoleSink::Row(const EpochBegan& e) {
     default:
       break;
   }
-  if (e.decision.newton_alpha > 0) notes += "Newton step, alpha " + Fixed("%g", e.decision.newton_alpha);
-  std::fprintf(out_, "%6" PRId64 "  %-22.16g  %-10.3e  %-10.3e  %8" PRId64 "  %9.3f  %6" PRId64
-                     "  %9s  %s\n",
-               r.epoch - 1, r.objective, r.kkt, r.relative_gap, r.nnz, e.seconds, e.agents,
-               e.updates_per_second > 0 ? Fixed("%.0f", e.updates_per_second).c_str() : "-",
-               notes.c_str());
+  if (e.decision.newton_alpha > 0)
+    notes += "Newton step, alpha " + Fixed("%g", e.decision.newton_alpha);
+  std::fprintf(
+      out_,
+      "%6" PRId64 "  %-22.16g  %-10.3e  %-10.3e  %8" PRId64 "  %9.3f  %6" PRId64 "  %9s  %s\n",
+      r.epoch - 1, r.objective, r.kkt, r.relative_gap, r.nnz, e.seconds, e.agents,
+      e.updates_per_second > 0 ? Fixed("%.0f", e.updates_per_second).c_str() : "-", notes.c_str());
   std::fflush(out_);
 }
 

@@ -127,7 +127,8 @@ Status Coordinator::SetUpSecurity(transport::CurveConfig* log_curve) {
     if (!ok) events_.Emit(KeyRefused{domain, address, key});
   });
   router_.AttachZap(zap_.get());
-  transport::ApplyCurve(router_.socket(), {transport::CurveConfig::Mode::kServer, *keys, "", "agents"});
+  transport::ApplyCurve(router_.socket(),
+                        {transport::CurveConfig::Mode::kServer, *keys, "", "agents"});
   if (options_.secure_log) *log_curve = {transport::CurveConfig::Mode::kServer, *keys, "", "log"};
   return Status::Ok();
 }
@@ -169,15 +170,13 @@ Status Coordinator::Bind() {
   if (!options_.log_json.empty()) EDGETRAIN_RETURN_IF_ERROR(log_.OpenFile(options_.log_json));
   Result<std::optional<Checkpoint>> resume = LoadResume();
   if (!resume.ok()) return resume.status();
-  driver_ = std::make_unique<Driver>(options_, clock_, outbox_.get(), &events_,
-                                     checkpoints_.get(), std::move(resume).value());
+  driver_ = std::make_unique<Driver>(options_, clock_, outbox_.get(), &events_, checkpoints_.get(),
+                                     std::move(resume).value());
   if (!options_.insecure) {
-    driver_->set_key_check([this](std::string_view key) {
-      return agent_keys_.Contains(std::string(key));
-    });
-    driver_->set_key_names([this](std::string_view key) {
-      return agent_keys_.NameOf(std::string(key));
-    });
+    driver_->set_key_check(
+        [this](std::string_view key) { return agent_keys_.Contains(std::string(key)); });
+    driver_->set_key_names(
+        [this](std::string_view key) { return agent_keys_.NameOf(std::string(key)); });
   }
   if (!options_.endpoints_file.empty()) {
     EDGETRAIN_RETURN_IF_ERROR(WriteFileAtomically(

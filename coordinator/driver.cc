@@ -43,9 +43,9 @@ void Driver::Refuse(const Peer& peer, const std::string& who, const std::string&
   const double now = clock_->Now();
   if (now >= refusal_window_end_) {
     if (refusals_hidden_ > 0) {
-      events_->Emit(MessageRefused{"(several)", "", "summary",
-                                   std::to_string(refusals_hidden_) +
-                                       " more refusals were not shown (rate limit)"});
+      events_->Emit(MessageRefused{
+          "(several)", "", "summary",
+          std::to_string(refusals_hidden_) + " more refusals were not shown (rate limit)"});
     }
     refusal_window_end_ = now + kRefusalWindow;
     refusals_shown_ = 0;
@@ -77,7 +77,7 @@ void Driver::Receive(const Peer& peer, const void* data, size_t size) {
   bytes_in_ += static_cast<int64_t>(size);
   const double now = clock_->Now();
   const Agent* known = roster_.Find(peer.identity);
-  const std::string who = known != nullptr   ? known->agent_id
+  const std::string who = known != nullptr       ? known->agent_id
                           : peer.address.empty() ? "(unknown connection)"
                                                  : std::string(peer.address);
   if (key_allowed_ && !key_allowed_(peer.key)) {  // removed from the list since it connected
@@ -90,9 +90,10 @@ void Driver::Receive(const Peer& peer, const void* data, size_t size) {
     return;
   }
   if (const auto* other = std::get_if<wire::OtherProtocolMsg>(&m->body)) {
-    const std::string text = "this coordinator speaks protocol version " +
-                             std::to_string(wire::kProtocolVersion) + ", the agent version " +
-                             std::to_string(m->header.protocol);
+    const std::string text =
+        "this coordinator speaks protocol version " + std::to_string(wire::kProtocolVersion) +
+        " (edgetrain " + EDGETRAIN_VERSION + "), the agent protocol version " +
+        std::to_string(m->header.protocol) + ": run the same edgetrain version on both sides";
     Refuse(peer, who, "protocol_version", text);
     if (other->hello) {
       Reject(peer, m->header.agent_id, wire::RejectReason::kProtocolMismatch, text,
@@ -107,7 +108,8 @@ void Driver::Receive(const Peer& peer, const void* data, size_t size) {
   const Roster::Check c = roster_.Authenticate(peer.identity, m->header, now);
   switch (c.kind) {
     case Roster::Check::Kind::kUnknownSender:
-      Refuse(peer, who, "unknown_sender", std::string(wire::MessageName(m->body)) + " before Hello");
+      Refuse(peer, who, "unknown_sender",
+             std::string(wire::MessageName(m->body)) + " before Hello");
       Reject(peer, m->header.agent_id, wire::RejectReason::kNotWelcome,
              "no session: say Hello first");
       return;
@@ -138,7 +140,7 @@ void Driver::Dispatch(Agent& a, const Peer& peer, const wire::Message& m) {
       RemoveAgent(a.identity, "said goodbye after the stop");
     } else {
       Send(a, encoder_.Encode(a.NextHeader(), wire::StopMsg{summary_.stop_reason, summary_.epochs,
-                                                           summary_.objective}));
+                                                            summary_.objective}));
     }
     return;
   }
@@ -169,11 +171,12 @@ std::string Driver::HelloProblem(const wire::HelloMsg& m, std::string_view ident
   *reason = wire::RejectReason::kTaskMismatch;
   if (m.task != options_.task) {
     return std::string("this run is ") + TaskName(options_.task) +
-           " but the agent's data is read for " + TaskName(m.task) + " (check --task on both sides)";
+           " but the agent's data is read for " + TaskName(m.task) +
+           " (check --task on both sides)";
   }
   *reason = wire::RejectReason::kBadMessage;
-  if (m.rows <= 0) return "an agent needs rows to take part (its Hello says " +
-                          std::to_string(m.rows) + ")";
+  if (m.rows <= 0)
+    return "an agent needs rows to take part (its Hello says " + std::to_string(m.rows) + ")";
   *reason = wire::RejectReason::kDimensionTooLarge;
   if (m.dimension > options_.max_dimension) {  // the model is held dense: refuse before allocating
     return "the agent's data has " + std::to_string(m.dimension) + " features; this coordinator " +

@@ -3,6 +3,8 @@
 #include <cmath>
 
 #include "driver.h"
+#include "edgetrain/crc32c.h"
+#include "edgetrain/rng.h"
 #include "edgetrain/support_newton.h"
 
 namespace edgetrain::coordinator {
@@ -76,16 +78,16 @@ void Driver::StartEpoch() {
     if (!a.welcomed()) return;
     a.role = Role::kAwaiting;
     a.phase_sent = now;
-    Send(a, encoder_.Encode(a.NextHeader(), wire::EpochBeginMsg{state_->epoch(),
-                                                                state_->version(), snapshot}));
+    Send(a, encoder_.Encode(a.NextHeader(),
+                            wire::EpochBeginMsg{state_->epoch(), state_->version(), snapshot}));
   });
   smoothness_.clear();
   epoch_refused_.clear();
   phase_start_ = now;
   // After the time limit only one last evaluation is waited for, briefly.
-  phase_deadline_ = now + (policy_->stop_requested()
-                               ? std::min(options_.gradient_timeout, kFinalEvaluation)
-                               : options_.gradient_timeout);
+  phase_deadline_ =
+      now + (policy_->stop_requested() ? std::min(options_.gradient_timeout, kFinalEvaluation)
+                                       : options_.gradient_timeout);
 }
 
 bool Driver::PhaseComplete() const {
@@ -115,6 +117,7 @@ void Driver::OnGradSum(Agent& a, const wire::GradSumMsg& m) {
   part.dual = m.dual;
   part.aux = m.aux;
   part.certified = m.certified;
+  part.diverged = m.diverged;
   state_->AddGradSum(part);
   smoothness_.push_back(m.smoothness);
   a.role = Role::kAnswered;
@@ -133,7 +136,14 @@ void Driver::FinishGradientPhase() {
     }
     return;
   }
-  const SnapshotReport report = state_->FinishGradientPhase();
+  SnapshotReport report = state_->FinishGradientPhase();
+  // Which rows: the participants and their row counts (a rejoined agent has a new session but the
+  // same rows, so the id and the count identify them).
+  roster_.ForEach([&](const Agent& a) {
+    if (!a.participant) return;
+    const uint64_t h = Crc32c(a.agent_id.data(), a.agent_id.size(), static_cast<uint32_t>(a.rows));
+    report.row_set += DeriveSeed(h, static_cast<uint64_t>(a.rows));  // order-free
+  });
   EpochContext context;
   context.seconds = now - start_time_;
   context.smoothness = CombineSmoothness(smoothness_);
@@ -162,7 +172,8 @@ void Driver::Decided(const SnapshotReport& report, const EpochDecision& d, doubl
   }
   if (d.action == Action::kTrialPoint || d.action == Action::kNewtonRejected) {
     events_->Emit(NewtonTrial{d.action == Action::kNewtonRejected, report.epoch - 1,
-                              report.objective, policy_->best_objective(), now - start_time_});
+                              report.objective, policy_->best_objective(), now - start_time_,
+                              policy_->line_search_alpha()});
   } else {
     events_->Emit(EpochBegan{report, d, participants, state_->version(), now - start_time_,
                              options_.reference_objective, last_rate_});
@@ -198,9 +209,8 @@ void Driver::Decided(const SnapshotReport& report, const EpochDecision& d, doubl
 void Driver::BeginCurvaturePhase(double now, int64_t working_set) {
   // The working set grows with the model, as in working-set l1 solvers (celer, blitz): small
   // blocks early keep the first steps (from x = 0, where every useful weight violates) cheap.
-  state_->BeginCurvaturePhase(ChooseNewtonSupport(options_.problem, state_->mu().data(),
-                                                  state_->snapshot().data(), dimension_,
-                                                  working_set));
+  state_->BeginCurvaturePhase(ChooseNewtonSupport(
+      options_.problem, state_->mu().data(), state_->snapshot().data(), dimension_, working_set));
   curvature_declined_ = false;
   const wire::CurvatureRequestMsg request{state_->epoch(), state_->version(),
                                           state_->newton_support().index};
@@ -297,9 +307,9 @@ void Driver::OnUpdate(Agent& a, const wire::Header& h, const wire::UpdateMsg& m)
   }
   ++a.epoch_updates;
   const int64_t staleness = state_->version() - m.base_version;
-  const UpdateAnswer answer = answerer_->AnswerUpdate(
-      state_.get(), m, UpdateSender{a.NextHeader(), h.seq, a.incremental}, max_staleness_,
-      &encoder_);
+  const UpdateAnswer answer =
+      answerer_->AnswerUpdate(state_.get(), m, UpdateSender{a.NextHeader(), h.seq, a.incremental},
+                              max_staleness_, &encoder_);
   Send(a, answer.bytes);
   if (answer.verdict == UpdateVerdict::kApplied) {
     ++a.health.updates_applied;

@@ -73,9 +73,10 @@ void Driver::RepeatPhaseMessage(Agent& a, double now) {
   const int64_t p = state_->model_size();
   switch (state_->phase()) {
     case CoordinatorState::Phase::kGradient:
-      Send(a, encoder_.Encode(a.NextHeader(),
-                              wire::EpochBeginMsg{state_->epoch(), state_->snapshot_version(),
-                                                  VectorView::Dense(state_->snapshot().data(), p)}));
+      Send(a,
+           encoder_.Encode(a.NextHeader(),
+                           wire::EpochBeginMsg{state_->epoch(), state_->snapshot_version(),
+                                               VectorView::Dense(state_->snapshot().data(), p)}));
       return;
     case CoordinatorState::Phase::kCurvature:
       Send(a, encoder_.Encode(a.NextHeader(),
@@ -109,8 +110,8 @@ void Driver::OnPhaseDeadline(double now) {
     if (phase != Phase::kGradient) return;
     ++a.health.gradient_timeouts;
     ++a.gradient_timeouts_in_a_row;
-    events_->Emit(GradientTimeout{a.agent_id, a.rows, state_->epoch() - 1,
-                                  a.gradient_timeouts_in_a_row});
+    events_->Emit(
+        GradientTimeout{a.agent_id, a.rows, state_->epoch() - 1, a.gradient_timeouts_in_a_row});
     if (a.gradient_timeouts_in_a_row >= options_.gradient_timeouts_to_drop) {
       to_drop.push_back(a.identity);
     }
@@ -154,15 +155,14 @@ void Driver::EmitProgress(double now) {
   p.epoch = state_->epoch() - 1;
   p.updates_applied = state_->applied_in_epoch();
   p.inner_steps = state_->inner_steps();
-  p.updates_per_second = static_cast<double>(p.updates_applied) / std::max(1e-9, now - phase_start_);
+  p.updates_per_second =
+      static_cast<double>(p.updates_applied) / std::max(1e-9, now - phase_start_);
   p.agents = roster_.welcomed();
   p.seconds = now - start_time_;
   events_->Emit(p);
 }
 
-uint64_t Driver::OptionsFingerprint() const {
-  return CheckpointFingerprint(options_);
-}
+uint64_t Driver::OptionsFingerprint() const { return CheckpointFingerprint(options_); }
 
 void Driver::SaveCheckpoint() {
   if (checkpoints_ == nullptr || !state_) return;
@@ -296,7 +296,8 @@ void Driver::EndStopping() {
     if (a.welcomed()) ids += (ids.empty() ? "" : ", ") + a.agent_id;
   });
   if (!ids.empty()) {
-    events_->Emit(Note{"no goodbye after the Stop from: " + ids + " (they reconnect until stopped)"});
+    events_->Emit(
+        Note{"no goodbye after the Stop from: " + ids + " (they reconnect until stopped)"});
   }
 }
 
@@ -357,7 +358,8 @@ RunStatus Driver::CurrentStatus(double now) const {
     if (run_ == Run::kRunning && phase == CoordinatorState::Phase::kInner) {
       s.updates_applied = state_->applied_in_epoch();
       s.inner_steps = state_->inner_steps();
-      const double rate = static_cast<double>(s.updates_applied) / std::max(1e-9, now - phase_start_);
+      const double rate =
+          static_cast<double>(s.updates_applied) / std::max(1e-9, now - phase_start_);
       if (s.updates_applied > 0) {
         s.epoch_eta_seconds = static_cast<double>(s.inner_steps - s.updates_applied) / rate;
       }

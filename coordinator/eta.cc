@@ -39,7 +39,8 @@ double ConvergenceEta::Estimate(double now, double epochs_left, double seconds_l
     const double cap = epochs_left * per_epoch;
     estimate = std::isnan(estimate) ? cap : std::min(estimate, cap);
   }
-  if (seconds_left > 0) estimate = std::isnan(estimate) ? seconds_left : std::min(estimate, seconds_left);
+  if (seconds_left > 0)
+    estimate = std::isnan(estimate) ? seconds_left : std::min(estimate, seconds_left);
   return estimate;
 }
 

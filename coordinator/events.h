@@ -65,7 +65,7 @@ struct AgentStatus {
   std::string agent, address, software_version, role;  // role: pending, idle, gradient, ...
   int64_t rows = 0, updates_applied = 0, updates_refused = 0, gradient_timeouts = 0;
   int64_t messages = 0;
-  double mean_staleness = 0;   // versions, over its applied updates (NaN: none yet)
+  double mean_staleness = 0;  // versions, over its applied updates (NaN: none yet)
   double seconds_since_heard = 0;
 };
 struct RunStatus {
@@ -129,6 +129,7 @@ struct NewtonTrial {  // a trial point judged and not taken (backtrack), or the 
   bool rejected = false;
   int64_t epoch = 0;
   double objective = 0, best_objective = 0, seconds = 0;
+  double next_alpha = 0;  // backtrack: the step length of the next trial point
 };
 struct NewtonSolved {
   int64_t epoch = 0, support = 0, rows = 0, sweeps = 0, bytes = 0;
@@ -152,11 +153,11 @@ struct Note {
   std::string text;
 };
 
-using Event = std::variant<RunInsecure, RunStarted, RunResumed, WaitingForAgents, CheckpointError,
-                           RunFinished, AgentJoined, AgentLeft, AgentRefused, MessageRefused,
-                           KeyRefused, HandshakeFailed, AllowListReloaded, AllowListError,
-                           GradientTimeout, EpochBegan, NewtonTrial, NewtonSolved, Progress,
-                           EpochEnded, RunStatus, Note>;
+using Event =
+    std::variant<RunInsecure, RunStarted, RunResumed, WaitingForAgents, CheckpointError,
+                 RunFinished, AgentJoined, AgentLeft, AgentRefused, MessageRefused, KeyRefused,
+                 HandshakeFailed, AllowListReloaded, AllowListError, GradientTimeout, EpochBegan,
+                 NewtonTrial, NewtonSolved, Progress, EpochEnded, RunStatus, Note>;
 
 // The event's name in the log stream ("run_started", ...) and its topic ("run", "agent", "epoch").
 const char* EventName(const Event& e);

@@ -76,7 +76,8 @@ json Fields(const RunFinished& e) {
             {"newton_steps", e.newton_steps},
             {"newton_rejected", e.newton_rejected}};
   if (std::isfinite(e.reference_objective) && e.evaluated) {
-    j["rel_subopt"] = Number((e.objective - e.reference_objective) / std::fabs(e.reference_objective));
+    j["rel_subopt"] =
+        Number((e.objective - e.reference_objective) / std::fabs(e.reference_objective));
   }
   return j;
 }
@@ -152,23 +153,20 @@ json Fields(const EpochBegan& e) {
 }
 
 json Fields(const NewtonTrial& e) {
-  return {{"epoch", e.epoch},
-          {"objective", Number(e.objective)},
-          {"best_objective", Number(e.best_objective)},
-          {"seconds", e.seconds}};
+  json j = {{"epoch", e.epoch},
+            {"objective", Number(e.objective)},
+            {"best_objective", Number(e.best_objective)},
+            {"seconds", e.seconds}};
+  if (!e.rejected) j["next_alpha"] = e.next_alpha;
+  return j;
 }
 
 json Fields(const NewtonSolved& e) {
-  return {{"epoch", e.epoch},
-          {"support", e.support},
-          {"rows", e.rows},
-          {"declined", e.declined},
-          {"taken", e.taken},
-          {"decrease", Number(e.decrease)},
-          {"sweeps", e.sweeps},
-          {"solve_seconds", e.solve_seconds},
-          {"bytes", e.bytes},
-          {"curvature_seconds", e.curvature_seconds},
+  return {{"epoch", e.epoch},    {"support", e.support},
+          {"rows", e.rows},      {"declined", e.declined},
+          {"taken", e.taken},    {"decrease", Number(e.decrease)},
+          {"sweeps", e.sweeps},  {"solve_seconds", e.solve_seconds},
+          {"bytes", e.bytes},    {"curvature_seconds", e.curvature_seconds},
           {"seconds", e.seconds}};
 }
 

@@ -19,11 +19,12 @@
 namespace edgetrain::coordinator {
 
 struct CoordinatorOptions {
-  std::string bind = "tcp://*:5555";            // agents connect here
-  std::string log_bind = "tcp://127.0.0.1:5556";  // the log stream (empty: none); loopback unless named
-  std::string log_json;          // also write the log as JSON lines ("-" = stdout)
-  std::string model_path;        // the model file written at the end (empty: none)
-  std::string endpoints_file;    // write the resolved endpoints here after binding
+  std::string bind = "tcp://*:5555";  // agents connect here
+  std::string log_bind =
+      "tcp://127.0.0.1:5556";  // the log stream (empty: none); loopback unless named
+  std::string log_json;        // also write the log as JSON lines ("-" = stdout)
+  std::string model_path;      // the model file written at the end (empty: none)
+  std::string endpoints_file;  // write the resolved endpoints here after binding
 
   // Security (docs/security.md). Either key_path (CURVE: authenticated, encrypted) or insecure.
   bool insecure = false;       // plain text: no authentication, no encryption
@@ -36,7 +37,7 @@ struct CoordinatorOptions {
   ProblemSpec problem;
   std::optional<LabelMap> labels;             // a fixed label mapping
   std::optional<std::string> positive_label;  // else: which of the agents' two labels is +1
-  int32_t dimension = 0;  // 0: the largest among the agents present at start
+  int32_t dimension = 0;                      // 0: the largest among the agents present at start
   int32_t max_dimension = 1 << 22;  // no agent whose data is wider is admitted (--max-dim)
 
   int min_agents = 1;
@@ -44,9 +45,10 @@ struct CoordinatorOptions {
   // The stop rule, the step options and the Newton working-set limit (epoch_policy.h).
   EpochPolicyOptions policy;
   int64_t max_staleness = 4;  // measured: 8 agents stall above ~4 (docs/protocol.md); 0 with a box
-  double gradient_timeout = 30;   // seconds a gradient phase waits for a silent agent
-  int gradient_timeouts_to_drop = 3;  // an agent silent in this many gradient phases in a row is dropped
-  double stall_timeout = 30;      // seconds without an applied update before an epoch ends early
+  double gradient_timeout = 30;  // seconds a gradient phase waits for a silent agent
+  int gradient_timeouts_to_drop =
+      3;                      // an agent silent in this many gradient phases in a row is dropped
+  double stall_timeout = 30;  // seconds without an applied update before an epoch ends early
   double heartbeat_interval = 1;  // seconds
   int heartbeat_patience = 10;    // intervals of silence before an agent is declared gone
   uint64_t seed = 1;

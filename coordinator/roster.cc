@@ -13,12 +13,11 @@ std::string Roster::CredentialOf(const Peer& peer) const {
   return peer.address.empty() ? "local" : "address:" + std::string(peer.address);
 }
 
-std::string Roster::InUseText(std::string_view agent_id, const Binding& b,
-                              const Peer& peer) const {
-  const std::string holder =
-      options_.insecure ? "the device at " + b.address
-                        : "key " + b.credential.substr(4) +
-                              (b.address.empty() ? "" : " (from " + b.address + ")");
+std::string Roster::InUseText(std::string_view agent_id, const Binding& b, const Peer& peer) const {
+  const std::string holder = options_.insecure
+                                 ? "the device at " + b.address
+                                 : "key " + b.credential.substr(4) +
+                                       (b.address.empty() ? "" : " (from " + b.address + ")");
   const std::string newcomer = options_.insecure
                                    ? "this device (" + std::string(peer.address) + ")"
                                    : "this device (key " + std::string(peer.key) + ")";
@@ -48,14 +47,14 @@ void Roster::Bind(std::string_view agent_id, const std::string& credential,
     }
   }
   lru_.push_front(std::string(agent_id));
-  bindings_.emplace(std::string(agent_id),
-                    Binding{credential, std::string(address), lru_.begin()});
+  bindings_.emplace(std::string(agent_id), Binding{credential, std::string(address), lru_.begin()});
 }
 
 Roster::Admission Roster::Admit(const Peer& peer, std::string_view agent_id, double now) {
   Admission a;
   const std::string credential = CredentialOf(peer);
-  if (auto b = bindings_.find(agent_id); b != bindings_.end() && b->second.credential != credential) {
+  if (auto b = bindings_.find(agent_id);
+      b != bindings_.end() && b->second.credential != credential) {
     a.reason = wire::RejectReason::kDuplicate;
     a.text = InUseText(agent_id, b->second, peer);
     return a;

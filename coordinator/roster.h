@@ -38,10 +38,10 @@ struct Peer {
 
 // An agent's part in the current phase of the epoch.
 enum class Role : uint8_t {
-  kIdle,       // welcomed, not taking part in this phase (a late joiner, or timed out)
-  kAwaiting,   // sent the phase's message (EpochBegin, CurvatureRequest), its answer is due
-  kAnswered,   // answered it
-  kInner,      // in the inner loop
+  kIdle,      // welcomed, not taking part in this phase (a late joiner, or timed out)
+  kAwaiting,  // sent the phase's message (EpochBegin, CurvatureRequest), its answer is due
+  kAnswered,  // answered it
+  kInner,     // in the inner loop
 };
 
 // What the coordinator knows about one agent's health (the operators' per-agent view).
@@ -92,9 +92,9 @@ class Roster {
     enum class Kind : uint8_t { kNew, kRetry, kRefused };
     Kind kind = Kind::kRefused;
     wire::RejectReason reason = wire::RejectReason::kBadMessage;
-    std::string text;         // kRefused: why, for the Reject and the log
-    Agent* agent = nullptr;   // kNew (a fresh record: the caller fills what the Hello declared),
-                              // kRetry (the pending record, heard again)
+    std::string text;        // kRefused: why, for the Reject and the log
+    Agent* agent = nullptr;  // kNew (a fresh record: the caller fills what the Hello declared),
+                             // kRetry (the pending record, heard again)
     std::optional<Agent> replaced;  // kNew: the earlier session of this id, now removed
   };
   // A Hello from `peer` for `agent_id`.
@@ -145,9 +145,9 @@ class Roster {
 
   RosterOptions options_;
   std::map<std::string, std::unique_ptr<Agent>, std::less<>> agents_;  // by connection
-  std::map<std::string, std::string, std::less<>> connection_of_;  // agent id -> connection
-  std::map<std::string, Binding, std::less<>> bindings_;            // agent id -> credential
-  std::list<std::string> lru_;                                       // agent ids, recent first
+  std::map<std::string, std::string, std::less<>> connection_of_;      // agent id -> connection
+  std::map<std::string, Binding, std::less<>> bindings_;               // agent id -> credential
+  std::list<std::string> lru_;                                         // agent ids, recent first
   std::map<std::string, int64_t> by_reason_, by_sender_;
   int64_t refused_ = 0;
 };

@@ -24,8 +24,8 @@ FakeAgent::FakeAgent(coordinator::Driver* driver, ScriptedOutbox* outbox, std::s
       address_(std::move(address)),
       key_(std::move(key)) {}
 
-void FakeAgent::Hello(int64_t rows, int32_t dimension, std::vector<std::string> labels,
-                      bool newton, Task task) {
+void FakeAgent::Hello(int64_t rows, int32_t dimension, std::vector<std::string> labels, bool newton,
+                      Task task) {
   label_storage_ = std::move(labels);
   labels_.assign(label_storage_.begin(), label_storage_.end());
   wire::HelloMsg h;

@@ -35,9 +35,9 @@ const Dataset& Spam() {
 
 // An agent holding shard k of n of the spam data that answers the gradient phase honestly.
 struct ShardAgent {
-  ShardAgent(DriverRig* rig, int k, int n, const std::string& address = "10.0.0.1")
-      : rig(rig), shard(Spam().Shard(k, n)) {
-    agent = rig->Agent("line-" + std::to_string(k), address);
+  ShardAgent(DriverRig* on, int k, int n, const std::string& address = "10.0.0.1")
+      : rig(on), shard(Spam().Shard(k, n)) {
+    agent = on->Agent("line-" + std::to_string(k), address);
   }
   void Hello() { agent->Hello(shard.rows(), shard.dim()); }
   // Answers the newest EpochBegin in `inbox` with its gradient sum; false if there is none.
@@ -45,9 +45,10 @@ struct ShardAgent {
     const auto* e = FakeAgent::Last<wire::EpochBeginMsg>(inbox);
     if (e == nullptr) return false;
     widened = shard;
-    widened.set_dim(static_cast<int32_t>(e->snapshot.dim - (rig->options.problem.intercept ? 1 : 0)));
-    agent->Send(testing::GradSumOf(widened, rig->options.problem, e->snapshot, e->epoch, &grad,
-                                   &dual));
+    widened.set_dim(
+        static_cast<int32_t>(e->snapshot.dim - (rig->options.problem.intercept ? 1 : 0)));
+    agent->Send(
+        testing::GradSumOf(widened, rig->options.problem, e->snapshot, e->epoch, &grad, &dual));
     return true;
   }
   DriverRig* rig;
@@ -64,7 +65,7 @@ TEST_CASE("driver: agents are welcomed when --min-agents have joined, then the f
   ShardAgent a(&rig, 0, 2), b(&rig, 1, 2);
   a.Hello();
   CHECK(a.agent->Inbox().empty());  // waiting for the second agent
-  a.Hello();                          // a repeated Hello while waiting changes nothing
+  a.Hello();                        // a repeated Hello while waiting changes nothing
   CHECK(rig.events.Of<AgentJoined>().size() == 1);
   b.Hello();
   for (ShardAgent* s : {&a, &b}) {
@@ -73,7 +74,7 @@ TEST_CASE("driver: agents are welcomed when --min-agents have joined, then the f
     const auto* w = inbox[0].As<wire::WelcomeMsg>();
     REQUIRE(w != nullptr);
     CHECK(w->dimension == Spam().dim());
-    CHECK(w->label_positive == "1");
+    CHECK(SameLabel(w->label_positive, "1"));
     CHECK(inbox[1].As<wire::EpochBeginMsg>() != nullptr);
   }
   CHECK(rig.driver->state()->phase() == CoordinatorState::Phase::kGradient);
@@ -127,7 +128,7 @@ TEST_CASE("driver: a silent agent gets EpochBegin again, then the epoch goes on 
   CHECK(began[0].report.rows == a.shard.rows());  // the epoch over a's rows alone
 }
 
-TEST_CASE("driver: an agent silent for heartbeat x patience is dropped; the run waits") {
+TEST_CASE("driver: an agent silent for heartbeat x patience is dropped, and the run waits") {
   DriverRig rig;
   ShardAgent a(&rig, 0, 1);
   a.Hello();
@@ -164,7 +165,7 @@ TEST_CASE("driver: a late joiner gets the current model and takes part from the 
   CHECK(began[1].decision.verdict == EpochDecision::Verdict::kBaseline);  // other rows
 }
 
-TEST_CASE("driver: malformed messages are refused and counted; a flood is summarised") {
+TEST_CASE("driver: malformed messages are refused and counted, a flood is summarised") {
   DriverRig rig;
   auto agent = rig.Agent("press-7");
   agent->Deliver("not a flatbuffer at all");

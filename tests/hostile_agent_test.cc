@@ -8,6 +8,7 @@
 #include "doctest/doctest.h"
 #include "driver.h"
 #include "driver_harness.h"
+#include "edgetrain/readers.h"
 #include "test_util.h"
 
 namespace edgetrain {
@@ -35,7 +36,7 @@ void IntoInnerLoop(DriverRig* rig, FakeAgent* a, int32_t dim, int64_t rows) {
   const std::vector<Received> inbox = a->Inbox();
   const auto* e = FakeAgent::Last<wire::EpochBeginMsg>(inbox);
   REQUIRE(e != nullptr);
-  std::vector<double> g(dim, 0.0);
+  std::vector<double> g(dim, 1.0);  // not optimal: the run goes on
   wire::GradSumMsg sum;
   sum.epoch = e->epoch;
   sum.grad = VectorView::Dense(g.data(), dim);
@@ -70,7 +71,7 @@ TEST_CASE("hostile: agent ids reused across connections never crash the coordina
   CHECK(rig.events.Of<MessageRefused>().back().reason == "unknown_sender");
 }
 
-TEST_CASE("hostile: an id belongs to the key that first used it; a clash names both") {
+TEST_CASE("hostile: an id belongs to the key that first used it, a clash names both") {
   coordinator::CoordinatorOptions o = DriverRig::DefaultOptions();
   o.insecure = false;
   DriverRig rig(o);
@@ -78,6 +79,7 @@ TEST_CASE("hostile: an id belongs to the key that first used it; a clash names b
   auto real = rig.Agent("line-1", "10.0.0.1", "KEY-REAL");
   auto thief = rig.Agent("line-1", "10.0.0.66", "KEY-THIEF");
   real->Hello(100, 10);
+  real->Inbox();  // its Welcome
   thief->Hello(100, 10);
   const std::vector<Received> inbox = thief->Inbox();
   const auto* reject = FakeAgent::Last<wire::RejectMsg>(inbox);
@@ -128,7 +130,8 @@ TEST_CASE("hostile: memory stays bounded under a flood of ids and strangers") {
     const std::string address = "10.9." + std::to_string(k);
     rig.driver->Receive({conn, address, ""}, bytes.data(), bytes.size());
   }
-  CHECK(rig.driver->roster().refused_by_sender().size() <= coordinator::Roster::kMaxSenders + 1);
+  const size_t senders = rig.driver->roster().refused_by_sender().size();
+  CHECK(senders <= coordinator::Roster::kMaxSenders + 1);
   CHECK(rig.driver->roster().size() == 1);
 }
 
@@ -183,7 +186,7 @@ TEST_CASE("hostile: two huge Deltas cannot make the model infinite") {
 
 TEST_CASE("hostile: the time limit holds while an agent never answers the gradient phase") {
   coordinator::CoordinatorOptions o = InnerOnly();
-  o.gradient_timeout = 1000;  // without the time limit this phase would wait 1000 s
+  o.gradient_timeout = 1000;      // without the time limit this phase would wait 1000 s
   o.heartbeat_patience = 100000;  // b is SIGSTOPped, not gone: its connection stays
   o.policy.stop.time_limit = 8;
   DriverRig rig(o);
@@ -191,7 +194,8 @@ TEST_CASE("hostile: the time limit holds while an agent never answers the gradie
   IntoInnerLoop(&rig, a.get(), 4, 100);
   stopped->Hello(100, 4, {}, true, Task::kRegression);  // joins, then never answers
   rig.Run(20, 0.25);  // a's inner loop stalls (5 s), the next gradient phase waits for b
-  CHECK(rig.driver->stopping() || rig.driver->done());
+  const bool ended = rig.driver->stopping() || rig.driver->done();
+  CHECK(ended);
   CHECK(rig.clock.Now() - 1000.0 <= 20);
   CHECK(rig.driver->summary().stop_reason == "time-limit");
 }
@@ -205,7 +209,7 @@ TEST_CASE("hostile: a live agent that never answers gradient phases is dropped, 
   auto honest = rig.Agent("honest", "10.0.0.1"), mute = rig.Agent("mute", "10.0.0.2");
   honest->Hello(100, 4, {}, true, Task::kRegression);
   mute->Hello(100, 4, {}, true, Task::kRegression);
-  std::vector<double> g(4, 0.0);
+  std::vector<double> g(4, 1.0);
   for (int epoch = 0; epoch < 3; ++epoch) {
     const auto* e = FakeAgent::Last<wire::EpochBeginMsg>(honest->Inbox());
     REQUIRE(e != nullptr);

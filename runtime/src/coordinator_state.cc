@@ -92,6 +92,7 @@ void CoordinatorState::BeginEpoch() {
   std::fill(grad_sum_.begin(), grad_sum_.end(), 0.0);
   dual_.Reset(spec_, p_);
   dual_complete_ = true;
+  diverged_ = false;
   loss_sum_ = 0;
   grad_rows_ = 0;
   applied_in_epoch_ = 0;
@@ -117,7 +118,8 @@ void CoordinatorState::AddGradSum(const GradientPart& part) {
   AddInto(part.grad, &grad_sum_);
   if (!dual_.aux.empty() && part.aux.dim == p_) AddInto(part.aux, &dual_.aux);
   dual_.scalars.Add(part.dual);
-  dual_complete_ &= part.certified && (dual_.aux.empty() || part.aux.dim == p_);
+  dual_complete_ &= part.certified;
+  diverged_ |= part.diverged;
   loss_sum_ += part.loss_sum;
   grad_rows_ += part.rows;
 }
@@ -130,11 +132,13 @@ SnapshotReport CoordinatorState::FinishGradientPhase() {
   r.epoch = epoch_;
   r.rows = grad_rows_;
   r.loss_sum = loss_sum_;
-  r.objective = ObjectiveFromLossSum(spec_, loss_sum_, grad_rows_, snapshot_.data(), p_);
+  r.objective = diverged_
+                    ? std::numeric_limits<double>::infinity()
+                    : ObjectiveFromLossSum(spec_, loss_sum_, grad_rows_, snapshot_.data(), p_);
   r.kkt = KktViolation(spec_, mu_.data(), snapshot_.data(), p_).max_abs;
   const GapCertificate gap =
       CertifyGap(spec_, dim_, grad_rows_, r.objective, grad_sum_.data(), dual_);
-  if (dual_complete_) {
+  if (dual_complete_ && !diverged_) {
     r.gap = gap.gap;
     r.relative_gap = gap.relative;
   }

@@ -50,7 +50,7 @@ EpochDecision::Verdict EpochPolicy::Judge(const SnapshotReport& r) {
   using Verdict = EpochDecision::Verdict;
   const bool finite = std::isfinite(r.objective);
   // Agents joined or left: P is a different function now, the old best is no yardstick.
-  const bool new_rows = !have_best_ || r.rows != best_.rows;
+  const bool new_rows = !have_best_ || r.rows != best_.rows || r.row_set != best_.row_set;
   if (finite &&
       (new_rows || !(r.objective > best_.objective + 1e-12 * std::fabs(best_.objective)))) {
     best_ = r;
@@ -99,7 +99,7 @@ Result<EpochDecision> EpochPolicy::Decide(const SnapshotReport& r, const EpochCo
   // by the Armijo rule; over other rows (agents joined or left) it is taken as it is.
   bool trial_failed = false;
   if (search_.pending()) {
-    if (r.rows != best_.rows) {
+    if (r.rows != best_.rows || r.row_set != best_.row_set) {
       search_.Abandon();
     } else {
       const NewtonLineSearch::Verdict v =

@@ -13,19 +13,25 @@ import time
 
 import zmq
 
+# Every event carries these.
+COMMON = ["event", "time", "run_id"]
 REQUIRED = {
+    ("status", "status"): ["state", "why", "phase", "epoch", "agents", "agents_needed", "rows",
+                           "updates_applied", "inner_steps", "seconds", "evaluated", "objective", "kkt",
+                           "rel_gap", "tolerance", "epoch_eta_seconds", "run_eta_seconds", "agent_status"],
     ("run", "run_started"): ["agents", "dimension", "loss", "l1", "l2", "intercept", "max_epochs", "kkt_tolerance",
-                             "insecure", "secure_log"],
-    ("run", "waiting_for_agents"): [],
+                             "tolerance", "insecure", "secure_log"],
+    ("run", "waiting_for_agents"): ["agents", "needed", "why"],
     ("run", "run_resumed"): ["epoch", "version", "step_factor", "updates_applied", "agents_before"],
     ("run", "checkpoint_error"): ["detail"],
     ("run", "insecure"): ["detail"],
-    ("run", "run_finished"): ["reason", "epoch", "objective", "kkt", "nnz", "updates_applied", "updates_refused",
+    ("run", "run_finished"): ["reason", "evaluated", "epoch", "objective", "kkt", "rel_gap", "nnz", "updates_applied", "updates_refused",
                               "messages_refused", "agents_joined", "seconds", "bytes_in", "bytes_out", "model",
                               "refused", "refused_by_sender", "duplicates", "repeats", "newton_steps",
                               "newton_rejected"],
-    ("epoch", "epoch_begin"): ["epoch", "objective", "kkt", "gap_bound", "nnz", "rows", "agents", "version", "eta",
-                               "inner_steps", "batch", "seconds", "best", "rolled_back", "final"],
+    ("epoch", "epoch_begin"): ["epoch", "objective", "kkt", "gap_bound", "rel_gap", "nnz", "rows", "agents",
+                               "version", "eta", "inner_steps", "batch", "seconds", "best", "verdict", "action",
+                               "step_factor", "rolled_back", "final"],
     ("epoch", "progress"): ["epoch", "updates_applied", "inner_steps", "updates_per_second", "agents", "seconds"],
     ("epoch", "epoch_end"): ["epoch", "updates_applied", "inner_steps", "updates_per_second", "inner_seconds",
                              "staleness_histogram", "refused", "guarded_refused", "guarded_clipped", "bytes_in",
@@ -80,9 +86,11 @@ def main():
         if fields is None:
             errors.append("undocumented event %s on topic %s" % (name, topic))
             continue
-        missing = [f for f in fields if f not in event]
+        missing = [f for f in COMMON + fields if f not in event]
         if missing:
             errors.append("%s lacks %s" % (name, missing))
+        if name == "status" and not all("agent" in a and "role" in a for a in event["agent_status"]):
+            errors.append("status: an agent_status entry lacks agent or role")
         if name == "epoch_end" and len(event["staleness_histogram"]) != 8:
             errors.append("staleness_histogram has %d buckets" % len(event["staleness_histogram"]))
         if name == "epoch_begin":

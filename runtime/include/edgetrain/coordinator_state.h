@@ -50,6 +50,7 @@ struct GradientPart {
   DualScalars dual;       // the certificate's scalar sums (duality.h)
   VectorView aux;         // DualSums::aux (intercept only; empty otherwise)
   bool certified = true;  // false: the sender has no certificate sums (the gap is then NaN)
+  bool diverged = false;  // the pass was not finite: P(x~) is taken as infinite
 };
 
 enum class UpdateVerdict : uint8_t {
@@ -214,6 +215,7 @@ class CoordinatorState {
   std::vector<double> best_;   // the snapshot the policy judged best
   DualSums dual_;              // the certificate's sums over the gradient phase
   bool dual_complete_ = true;  // every part carried them
+  bool diverged_ = false;      // a part's pass was not finite
   std::vector<int32_t> support_;
   std::vector<int32_t> pos_;
   double loss_sum_ = 0;

@@ -18,10 +18,11 @@
 //   kInner         a ProxSVRG inner loop with `plan` (eta already scaled by the safeguard).
 //
 // Judging a snapshot: the first one over a set of rows (the first, or after agents joined or
-// left: P is another function then) is the baseline; one no worse than the best (beyond 1e-12
-// relative) is the new best; a worse one is on probation once, rolled back the second time. The
-// caller keeps the vectors (CoordinatorState keeps x, the snapshot and the best snapshot); the
-// policy keeps the numbers and says which vector to keep (keep_as_best) or to return to.
+// left: P is another function then; rows and row_set tell) is the baseline; one no worse than the
+// best (beyond 1e-12 relative) is the new best; a worse one is on probation once, rolled back the
+// second time. The caller keeps the vectors (CoordinatorState keeps x, the snapshot and the best
+// snapshot); the policy keeps the numbers and says which vector to keep (keep_as_best) or to return
+// to.
 //
 // The step: halved on every rollback, doubled back (up to the planned step) after
 // kStepRecoveryEpochs best snapshots in a row; after kMaxStepHalvings halvings the run stops as
@@ -59,8 +60,9 @@ struct SnapshotReport {
   double kkt = 0;        // KKT violation at x~ (infinity norm)
   double gap = std::numeric_limits<double>::quiet_NaN();  // certified P(x~) - P* bound (duality.h)
   double relative_gap = std::numeric_limits<double>::quiet_NaN();  // gap / |P(x~)|
-  int64_t nnz = 0;   // non-zero weights of x~ (intercept not counted)
-  int64_t rows = 0;  // rows behind it
+  int64_t nnz = 0;       // non-zero weights of x~ (intercept not counted)
+  int64_t rows = 0;      // rows behind it
+  uint64_t row_set = 0;  // which rows: a hash of the parts summed (0 in train-local)
   double loss_sum = 0;
 };
 
@@ -146,6 +148,7 @@ class EpochPolicy {
   int64_t newton_steps() const { return newton_steps_; }        // line searches begun
   int64_t newton_rejected() const { return newton_rejected_; }  // line searches given up
   const NewtonSupport& line_search_support() const { return search_.support(); }
+  double line_search_alpha() const { return search_.alpha(); }  // of the pending trial point
 
  private:
   EpochDecision::Verdict Judge(const SnapshotReport& r);

@@ -45,12 +45,11 @@
 #include "edgetrain/clock.h"
 #include "edgetrain/coordinator_state.h"
 #include "edgetrain/sparse_vector.h"
+#include "edgetrain/update_answer.h"
 #include "edgetrain/wire.h"
 
 namespace edgetrain::bench {
 namespace {
-
-namespace fb = wire::fb;
 
 struct Options {
   std::vector<int64_t> dims = {1000, 100000, 1000000};
@@ -170,8 +169,9 @@ double TimeApply(const std::vector<ModelUpdate>& pool, int64_t d) {
 }
 
 // Seconds per update of the coordinator's whole work on it, in-process (no sockets): decode and
-// verify the encoded Update, apply it, collect the changes since its base version and encode the
-// incremental answer -- HandleUpdate's steps, as the same Deltas arrive from one agent.
+// verify the encoded Update, then UpdateAnswerer::AnswerUpdate (apply it, collect the changes since
+// its base version, encode the incremental answer) -- what the coordinator calls, as the same
+// Deltas arrive from one agent whose base version is the last one it was answered with.
 double TimeCoordinatorWork(const std::vector<ModelUpdate>& pool, int64_t d) {
   const std::unique_ptr<CoordinatorState> owned = EndlessInnerPhase(d);
   CoordinatorState& state = *owned;
@@ -179,7 +179,8 @@ double TimeCoordinatorWork(const std::vector<ModelUpdate>& pool, int64_t d) {
   std::vector<size_t> sizes;
   wire::Encoder agent;
   for (const ModelUpdate& u : pool) {
-    const std::string_view bytes = agent.Update({"load-0", 1, 1}, state.epoch(), 0, u);
+    const std::string_view bytes = agent.Encode(
+        {"load-0", 1, 1}, wire::UpdateMsg{state.epoch(), 0, u.delta.View(), u.guarded.View()});
     messages.emplace_back((bytes.size() + 7) / 8);
     std::memcpy(messages.back().data(), bytes.data(), bytes.size());
     sizes.push_back(bytes.size());
@@ -187,25 +188,16 @@ double TimeCoordinatorWork(const std::vector<ModelUpdate>& pool, int64_t d) {
   wire::Decoder decoder;
   decoder.set_model_size(d);
   wire::Encoder coordinator;
-  std::vector<int32_t> changes;
-  changes.reserve(static_cast<size_t>(d));
+  UpdateAnswerer answerer(d);
+  const UpdateSender sender{{"load-0", 1, 1}, 1, /*incremental=*/true};
   size_t next = 0;
   int64_t base = 0;
   return TimePerCall([&] {
     const size_t k = next++ % messages.size();
-    Result<wire::DecodedMessage> m = decoder.Decode(messages[k].data(), sizes[k]);
-    const auto* u = m->As<wire::fb::Update>();
-    const UpdateVerdict verdict = state.ApplyUpdate(
-        wire::ViewOf(u->delta()), wire::ViewOf(u->guarded()), u->epoch(), base, 0);
-    const bool applied = verdict == UpdateVerdict::kApplied;
-    const int64_t own = applied && state.last_update_exact() ? state.version() : -1;
-    const auto& x = state.x();
-    if (state.ChangesSince(base, own, &changes)) {
-      coordinator.Model(
-          {"load-0", 1, 1}, state.epoch(), state.version(),
-          {x.data(), state.model_size(), changes.data(), static_cast<int64_t>(changes.size())},
-          applied, false, base, own >= 0, 1);
-    }
+    Result<wire::Message> m = decoder.Decode(messages[k].data(), sizes[k]);
+    wire::UpdateMsg u = std::get<wire::UpdateMsg>(m->body);
+    u.base_version = base;  // (the load agents patch it into the bytes; here it is set after)
+    answerer.AnswerUpdate(&state, u, sender, 0, &coordinator);
     base = state.version();
   });
 }
@@ -291,6 +283,7 @@ struct LoadAgent {
   };
   std::vector<Encoded>
       pool;  // distinct Deltas, sent in turn (so the model's support grows as in training)
+  wire::Decoder decoder;  // of the coordinator's messages, checked as a real agent checks them
   size_t next = 0;
   int in_flight = 0;  // Updates sent and not yet answered
   int depth =
@@ -325,31 +318,32 @@ void FillPipeline(LoadAgent& a) {
 // Handles one message from the coordinator.
 void OnMessage(LoadAgent& a, const zmq::message_t& msg, wire::Encoder& enc, int64_t d,
                bool measuring) {
-  const fb::Envelope* e = fb::GetEnvelope(msg.data());
-  switch (e->message_type()) {
-    case fb::Message::Welcome: {
-      a.session = e->session();
-      a.version = e->message_as_Welcome()->version();
-      break;
-    }
-    case fb::Message::EpochBegin: {
-      const auto* b = e->message_as_EpochBegin();
-      if (b->epoch() <= a.epoch) break;
-      a.epoch = b->epoch();
-      a.version = b->version();
-      a.inner = false;
-      a.in_flight = 0;
-      std::vector<double> g(d, 1.0);  // non-zero: the snapshot is not optimal
-      Smoothness s{1000, 1, 1, 1, 1, false};
-      SendBytes(a, enc.GradSum({a.id, a.session, ++a.seq}, a.epoch, {g.data(), d, nullptr, 0},
-                               693.0, 1000, s));
-      break;
-    }
-    case fb::Message::Snapshot: {
-      const auto* s = e->message_as_Snapshot();
-      if (s->epoch() != a.epoch || a.inner) break;
-      a.inner = true;
-      a.version = s->version();
+  Result<wire::Message> decoded = a.decoder.Decode(msg.data(), msg.size());
+  if (!decoded.ok()) {
+    std::fprintf(stderr, "a message from the coordinator was refused: %s\n",
+                 decoded.status().message().c_str());
+    std::exit(1);
+  }
+  const wire::Body& body = decoded->body;
+  if (const auto* w = std::get_if<wire::WelcomeMsg>(&body)) {
+    a.session = decoded->header.session;
+    a.version = w->version;
+    a.decoder.set_model_size(w->model.dim);
+  } else if (const auto* b = std::get_if<wire::EpochBeginMsg>(&body)) {
+    if (b->epoch <= a.epoch) return;
+    a.epoch = b->epoch;
+    a.version = b->version;
+    a.inner = false;
+    a.in_flight = 0;
+    std::vector<double> g(d, 1.0);  // non-zero: the snapshot is not optimal
+    wire::GradSumMsg sum{a.epoch, VectorView::Dense(g.data(), d), 693.0,
+                         Smoothness{1000, 1, 1, 1, 1, false}};
+    SendBytes(a, enc.Encode({a.id, a.session, ++a.seq}, sum));
+  } else if (const auto* s = std::get_if<wire::InnerLoopMsg>(&body)) {
+    if (s->epoch != a.epoch || a.inner) return;
+    a.inner = true;
+    a.version = s->version;
+    {
       // Patch targets: encode with two patterns and find them.
       constexpr uint64_t kSeqPattern = 0x5eb5eb5eb5eb5eb5ull, kBasePattern = 0x0ba5e0ba5e0ba5e0ull;
       // A pool of distinct Deltas (up to 64 MB of them), pre-encoded with two patterns in place of
@@ -358,8 +352,10 @@ void OnMessage(LoadAgent& a, const zmq::message_t& msg, wire::Encoder& enc, int6
       a.pool.clear();
       for (int64_t k = 0; k < count; ++k) {
         ModelUpdate up = MakeDelta(d, a.density, PoolSeed(a.seed, k));
-        std::string_view bytes = enc.Update({a.id, a.session, kSeqPattern}, a.epoch,
-                                            static_cast<int64_t>(kBasePattern), up);
+        std::string_view bytes =
+            enc.Encode({a.id, a.session, kSeqPattern},
+                       wire::UpdateMsg{a.epoch, static_cast<int64_t>(kBasePattern), up.delta.View(),
+                                       up.guarded.View()});
         LoadAgent::Encoded pre;
         pre.bytes.assign(bytes.data(), bytes.size());
         pre.seq_at = FindUnique(pre.bytes, kSeqPattern);
@@ -376,26 +372,20 @@ void OnMessage(LoadAgent& a, const zmq::message_t& msg, wire::Encoder& enc, int6
         std::exit(2);
       }
       FillPipeline(a);
-      break;
     }
-    case fb::Message::Model: {
-      const auto* m = e->message_as_Model();
-      a.version = std::max(a.version, m->version());
-      if (a.in_flight == 0) break;
-      --a.in_flight;
-      if (measuring) {
-        ++a.answers;
-        a.answer_bytes += static_cast<int64_t>(msg.size());
-        if (m->applied()) {
-          ++a.applied;
-        } else {
-          ++a.refused;
-        }
+  } else if (const auto* m = std::get_if<wire::ModelMsg>(&body)) {
+    a.version = std::max(a.version, m->version);
+    if (a.in_flight == 0) return;
+    --a.in_flight;
+    if (measuring) {
+      ++a.answers;
+      a.answer_bytes += static_cast<int64_t>(msg.size());
+      if (m->applied) {
+        ++a.applied;
+      } else {
+        ++a.refused;
       }
-      break;
     }
-    default:
-      break;
   }
 }
 
@@ -491,7 +481,9 @@ Row RunCase(const Options& opt, int64_t d, double density, int agent_count, int 
   const ModelUpdate& up = pool[0];
   row.nnz = up.delta.nnz();
   wire::Encoder probe;
-  row.update_bytes = static_cast<int64_t>(probe.Update({"load-0", 1, 1}, 1, 0, up).size());
+  row.update_bytes = static_cast<int64_t>(
+      probe.Encode({"load-0", 1, 1}, wire::UpdateMsg{1, 0, up.delta.View(), up.guarded.View()})
+          .size());
   const int64_t sparse_payload = wire::Encoder::SparseBytes(row.nnz),
                 dense_payload = wire::Encoder::DenseBytes(d);
   row.update_sparse = sparse_payload < dense_payload;
@@ -555,16 +547,17 @@ Row RunCase(const Options& opt, int64_t d, double density, int agent_count, int 
     a->socket.set(zmq::sockopt::sndhwm, 0);
     a->socket.set(zmq::sockopt::rcvhwm, 0);
     a->socket.connect(c.agent_endpoint());
-    wire::HelloInfo h;
+    static constexpr std::string_view kLabels[] = {"-1", "+1"};
+    wire::HelloMsg h;
     h.rows = 1000;
     h.dimension = static_cast<int32_t>(d);
     h.task = Task::kClassification;
-    h.labels = {"-1", "+1"};
+    h.labels = kLabels;
     h.row_norm_sq_max = 1;
     h.row_norm_sq_mean = 1;
     h.software_version = "bench";
     h.incremental_models = !opt.full_models;
-    SendBytes(*a, enc.Hello({a->id, 0, ++a->seq}, h));
+    SendBytes(*a, enc.Encode({a->id, 0, ++a->seq}, h));
     agents.push_back(std::move(a));
   }
   std::vector<zmq::pollitem_t> items;

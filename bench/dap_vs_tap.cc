@@ -38,8 +38,6 @@
 namespace edgetrain::bench {
 namespace {
 
-namespace fb = wire::fb;
-
 enum class Mode { kDap, kTap };
 constexpr int kServerThreadPrefix = 6;  // the server context's I/O threads: "6/ZMQbg/..."
 
@@ -106,11 +104,13 @@ class Server {
     transport::Inbound in;
     while (!stop->load()) {
       if (!router_.Receive(50, &in)) continue;
-      Result<wire::DecodedMessage> m = decoder_.Decode(in.payload.data(), in.payload.size());
-      if (!m.ok() || m->type != fb::Message::Update) continue;
-      Apply(wire::ViewOf(m->As<fb::Update>()->delta()));
+      Result<wire::Message> m = decoder_.Decode(in.payload.data(), in.payload.size());
+      if (!m.ok()) continue;
+      const auto* u = std::get_if<wire::UpdateMsg>(&m->body);
+      if (u == nullptr) continue;
+      Apply(u->delta);
       const int64_t version = mode_ == Mode::kDap ? state_.version() : version_;
-      router_.Send(in.identity, encoder_.Heartbeat({m->agent_id, m->session, m->seq}, 1, version));
+      router_.Send(in.identity, encoder_.Encode(m->header, wire::HeartbeatMsg{1, version}));
     }
   }
   pthread_t thread() const { return thread_; }
@@ -173,7 +173,8 @@ Result1 RunCase(Mode mode, int64_t d, const Options& o) {
   update.delta = MakeVector(mode, d, o, 9);
   r.nnz = update.delta.nnz();
   wire::Encoder enc;
-  const std::string message(enc.Update({"load", 1, 1}, 1, 0, update));
+  const std::string message(enc.Encode(
+      {"load", 1, 1}, wire::UpdateMsg{1, 0, update.delta.View(), update.guarded.View()}));
   r.message_bytes = static_cast<int64_t>(message.size());
 
   zmq::context_t server_context;

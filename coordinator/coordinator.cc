@@ -10,10 +10,9 @@
 #include "edgetrain/file_util.h"
 #include "edgetrain/model.h"
 #include "edgetrain/rng.h"
+#include "edgetrain/text.h"
 
 namespace edgetrain::coordinator {
-
-namespace fb = wire::fb;
 
 struct Coordinator::Agent {
   std::string identity;
@@ -30,11 +29,11 @@ struct Coordinator::Agent {
   uint64_t seq_out = 0;
   double last_heard = 0;
   double last_sent = 0;
-  double phase_sent = 0;      // when its EpochBegin/Snapshot went out (repeated if it stays silent)
+  double phase_sent = 0;      // when its phase message went out (repeated if it stays silent)
   int64_t epoch_updates = 0;  // Updates from it in this inner phase
   int64_t updates_applied = 0;
   bool incremental = false;  // takes incremental Model answers (its Hello said so)
-  bool newton = false;       // answers a Newton Snapshot with a Curvature (its Hello said so)
+  bool newton = false;       // answers a CurvatureRequest with a Curvature (its Hello said so)
 };
 
 namespace {
@@ -201,12 +200,11 @@ void Coordinator::Refuse(const std::string& who, const std::string& peer, const 
 }
 
 void Coordinator::Reject(const std::string& identity, const std::string& agent_id,
-                         fb::RejectReason reason, const std::string& text) {
-  router_.Send(identity, encoder_.Reject({agent_id, 0, 0}, reason, text));
+                         wire::RejectReason reason, const std::string& text, uint16_t protocol) {
+  router_.Send(identity,
+               encoder_.Encode({agent_id, 0, 0, protocol}, wire::RejectMsg{reason, text}));
   JsonWriter w;
-  w.Field("agent", agent_id)
-      .Field("reason", fb::EnumNameRejectReason(reason))
-      .Field("detail", text);
+  w.Field("agent", agent_id).Field("reason", wire::RejectReasonName(reason)).Field("detail", text);
   log_.Publish("agent", "agent_refused", w);
   PrintLine("refused agent " + agent_id + ": " + text);
 }
@@ -223,111 +221,113 @@ void Coordinator::HandleMessage(const transport::Inbound& in) {
     Refuse(who, peer, "key_not_allowed", "key " + in.user_id + " is not on the allow-list");
     return;
   }
-  Result<wire::DecodedMessage> m = decoder_.Decode(in.payload.data(), in.payload.size());
+  Result<wire::Message> m = decoder_.Decode(in.payload.data(), in.payload.size());
   if (!m.ok()) {
     Refuse(who, peer, "malformed", m.status().message());
     return;
   }
-  if (m->type == fb::Message::Hello) {
-    HandleHello(in, *m);
+  const wire::Header& h = m->header;
+  if (const auto* other = std::get_if<wire::OtherProtocolMsg>(&m->body)) {
+    const std::string agent_id(h.agent_id);
+    Refuse(agent_id, peer, "protocol_version",
+           "protocol version " + std::to_string(h.protocol) + ", expected " +
+               std::to_string(wire::kProtocolVersion));
+    // Answered in the agent's own version: the Reject's layout is the same in every version.
+    if (other->hello) {
+      Reject(identity, agent_id, wire::RejectReason::kProtocolMismatch,
+             "this coordinator speaks protocol version " + std::to_string(wire::kProtocolVersion) +
+                 " (edgetrain " EDGETRAIN_VERSION "), the agent protocol version " +
+                 std::to_string(h.protocol) + ": run the same edgetrain version on both sides",
+             h.protocol);
+    }
+    return;
+  }
+  if (const auto* hello = std::get_if<wire::HelloMsg>(&m->body)) {
+    HandleHello(in, h, *hello);
     return;
   }
   if (it == agents_.end()) {
-    const std::string agent_id(m->agent_id);
+    const std::string agent_id(h.agent_id);
     Refuse(agent_id, peer, "unknown_sender",
-           std::string(wire::MessageName(m->type)) + " before Hello");
-    Reject(identity, agent_id, fb::RejectReason::NotWelcome, "no session: say Hello first");
+           std::string(wire::MessageName(m->body)) + " before Hello");
+    Reject(identity, agent_id, wire::RejectReason::kNotWelcome, "no session: say Hello first");
     return;
   }
   Agent& a = *it->second;
-  if (m->agent_id != a.agent_id || m->session != a.session || a.role == Role::kPending) {
-    const std::string agent_id(m->agent_id);
+  if (h.agent_id != a.agent_id || h.session != a.session || a.role == Role::kPending) {
+    const std::string agent_id(h.agent_id);
     Refuse(agent_id, peer, "wrong_session",
-           "session " + std::to_string(m->session) + ", expected " + std::to_string(a.session));
+           "session " + std::to_string(h.session) + ", expected " + std::to_string(a.session));
     if (a.role != Role::kPending)
-      Reject(identity, agent_id, fb::RejectReason::NotWelcome, "stale session: say Hello again");
+      Reject(identity, agent_id, wire::RejectReason::kNotWelcome, "stale session: say Hello again");
     return;
   }
-  if (m->seq <= a.seq_in) {
+  if (h.seq <= a.seq_in) {
     // Never applied twice. A repeated Update means our answer was lost: answer again (no new step
     // follows unless the agent was waiting for exactly this answer).
     ++duplicates_;
     ++epoch_refused_["duplicate"];
     a.last_heard = clock_->Now();
-    if (m->type == fb::Message::Update && phase_ == Phase::kInner && a.role == Role::kInner) {
-      const auto& x = state_->x();
-      SendTo(a, encoder_.Model(HeaderFor(a), state_->epoch(), state_->version(),
-                               {x.data(), state_->model_size(), state_->support().data(),
-                                static_cast<int64_t>(state_->support().size())},
-                               false, false, -1, false, m->seq));
+    if (std::holds_alternative<wire::UpdateMsg>(m->body) && phase_ == Phase::kInner &&
+        a.role == Role::kInner) {
+      SendTo(a, UpdateAnswerer::AnswerRepeat(*state_, {HeaderFor(a), h.seq, a.incremental},
+                                             &encoder_));
     }
     return;
   }
-  a.seq_in = m->seq;
+  a.seq_in = h.seq;
   a.last_heard = clock_->Now();
-  switch (m->type) {
-    case fb::Message::GradSum:
-      HandleGradSum(a, *m);
-      break;
-    case fb::Message::Update:
-      HandleUpdate(a, *m);
-      break;
-    case fb::Message::Curvature:
-      HandleCurvature(a, *m);
-      break;
-    case fb::Message::Heartbeat:
-      break;
-    case fb::Message::Bye: {
-      const auto* bye = m->As<fb::Bye>();
-      RemoveAgent(identity,
-                  "said goodbye" + (bye->text() ? ": " + bye->text()->str() : std::string()));
-      break;
-    }
-    default:
-      Refuse(a.agent_id, peer, "unexpected_message",
-             std::string(wire::MessageName(m->type)) + " from an agent");
+  if (const auto* g = std::get_if<wire::GradSumMsg>(&m->body)) {
+    HandleGradSum(a, *g);
+  } else if (const auto* u = std::get_if<wire::UpdateMsg>(&m->body)) {
+    HandleUpdate(a, *u, h.seq);
+  } else if (const auto* c = std::get_if<wire::CurvatureMsg>(&m->body)) {
+    HandleCurvature(a, *c);
+  } else if (const auto* bye = std::get_if<wire::ByeMsg>(&m->body)) {
+    RemoveAgent(identity,
+                "said goodbye" + (bye->text.empty() ? std::string() : ": " + Printable(bye->text)));
+  } else if (!std::holds_alternative<wire::HeartbeatMsg>(m->body)) {
+    Refuse(a.agent_id, peer, "unexpected_message",
+           std::string(wire::MessageName(m->body)) + " from an agent");
   }
 }
 
-void Coordinator::HandleHello(const transport::Inbound& in, const wire::DecodedMessage& m) {
+void Coordinator::HandleHello(const transport::Inbound& in, const wire::Header& header,
+                              const wire::HelloMsg& h) {
   const std::string& identity = in.identity;
   const std::string& peer = in.peer_address;
-  const auto* h = m.As<fb::Hello>();
-  const std::string agent_id(m.agent_id);
+  const std::string agent_id(header.agent_id);
   if (phase_ == Phase::kDone) {
-    Reject(identity, agent_id, fb::RejectReason::ShuttingDown, "the run has finished");
+    Reject(identity, agent_id, wire::RejectReason::kShuttingDown, "the run has finished");
     return;
   }
-  if (static_cast<Task>(h->task()) != options_.task) {
-    Reject(identity, agent_id, fb::RejectReason::TaskMismatch,
+  if (h.task != options_.task) {
+    Reject(identity, agent_id, wire::RejectReason::kTaskMismatch,
            std::string("this run is ") + TaskName(options_.task) +
-               " but the agent's data is read for " + TaskName(static_cast<Task>(h->task())) +
+               " but the agent's data is read for " + TaskName(h.task) +
                " (check --task on both sides)");
     return;
   }
-  std::vector<std::string> labels;
-  if (h->labels() != nullptr) {
-    for (const auto* l : *h->labels()) labels.push_back(l->str());
-  }
-  if (h->dimension() > kMaxModelDimension) {  // the model is held dense: refuse before allocating
-    Reject(identity, agent_id, fb::RejectReason::DimensionTooLarge,
-           "the agent's data has " + std::to_string(h->dimension()) + " features; the limit is " +
+  std::vector<std::string> labels(h.labels.begin(), h.labels.end());
+  if (h.dimension > kMaxModelDimension) {  // the model is held dense: refuse before allocating
+    Reject(identity, agent_id, wire::RejectReason::kDimensionTooLarge,
+           "the agent's data has " + std::to_string(h.dimension) + " features; the limit is " +
                std::to_string(kMaxModelDimension));
     return;
   }
   const int32_t limit = state_ ? dimension_ : (resume_ ? resume_->dimension : options_.dimension);
-  if (limit > 0 && h->dimension() > limit) {
-    Reject(identity, agent_id, fb::RejectReason::DimensionTooLarge,
-           "the agent's data has " + std::to_string(h->dimension()) +
-               " features but the model has " + std::to_string(limit) +
-               " (start the coordinator with --dim " + std::to_string(h->dimension()) + ")");
+  if (limit > 0 && h.dimension > limit) {
+    Reject(identity, agent_id, wire::RejectReason::kDimensionTooLarge,
+           "the agent's data has " + std::to_string(h.dimension) + " features but the model has " +
+               std::to_string(limit) + " (start the coordinator with --dim " +
+               std::to_string(h.dimension) + ")");
     return;
   }
   if (options_.task == Task::kClassification) {
     if (labels_) {
       for (const std::string& l : labels) {
         if (!labels_->Map(l)) {
-          Reject(identity, agent_id, fb::RejectReason::LabelsConflict,
+          Reject(identity, agent_id, wire::RejectReason::kLabelsConflict,
                  "label '" + l + "' is not one of the run's labels '" + labels_->negative +
                      "' and '" + labels_->positive + "'");
           return;
@@ -336,7 +336,7 @@ void Coordinator::HandleHello(const transport::Inbound& in, const wire::DecodedM
     } else {
       const std::vector<std::string> distinct = DistinctLabels(agent_id, labels);
       if (distinct.size() > 2) {
-        Reject(identity, agent_id, fb::RejectReason::LabelsConflict,
+        Reject(identity, agent_id, wire::RejectReason::kLabelsConflict,
                "the agents' data holds more than two labels (" + distinct[0] + ", " + distinct[1] +
                    ", " + distinct[2] + "); binary classification needs two");
         return;
@@ -358,14 +358,14 @@ void Coordinator::HandleHello(const transport::Inbound& in, const wire::DecodedM
   a.agent_id = agent_id;
   a.peer = peer;
   a.public_key = in.user_id;
-  a.software_version = h->software_version() ? h->software_version()->str() : "";
-  a.rows = h->rows();
-  a.dim = h->dimension();
+  a.software_version = h.software_version;
+  a.rows = h.rows;
+  a.dim = h.dimension;
   a.labels = labels;
-  a.incremental = h->incremental_models();
-  a.newton = h->newton();
+  a.incremental = h.incremental_models;
+  a.newton = h.newton;
   a.last_heard = clock_->Now();
-  a.seq_in = m.seq;
+  a.seq_in = header.seq;
   agents_[identity] = std::move(agent);
   identity_of_[agent_id] = identity;
   ++agents_joined_;
@@ -376,7 +376,7 @@ void Coordinator::HandleHello(const transport::Inbound& in, const wire::DecodedM
       .Field("key_name", agent_keys_.NameOf(a.public_key))
       .Field("rows", a.rows)
       .Field("dimension", static_cast<int64_t>(a.dim))
-      .Field("row_norm_sq_max", h->row_norm_sq_max())
+      .Field("row_norm_sq_max", h.row_norm_sq_max)
       .Field("software_version", a.software_version)
       .Field("agents", static_cast<int64_t>(agents_.size()));
   log_.Publish("agent", "agent_joined", w);
@@ -468,21 +468,20 @@ void Coordinator::Welcome(Agent& a) {
   a.session = next_session_++;
   a.role = Role::kIdle;
   a.seq_out = 0;
-  wire::WelcomeInfo info;
+  wire::WelcomeMsg info;
   info.problem = options_.problem;
   info.dimension = dimension_;
   if (labels_) {
     info.label_negative = labels_->negative;
     info.label_positive = labels_->positive;
   }
-  info.heartbeat_ms = static_cast<uint32_t>(options_.heartbeat_interval * 1000);
+  info.heartbeat_ms = static_cast<uint32_t>(
+      std::clamp(options_.heartbeat_interval * 1000, 1.0, double{wire::kMaxHeartbeatMs}));
   info.epoch = state_->epoch();
   info.version = state_->version();
+  info.model = VectorView::Dense(state_->x().data(), state_->model_size());
   info.seed = DeriveSeed(options_.seed, Crc32c(a.agent_id.data(), a.agent_id.size()), a.session);
-  const auto& x = state_->x();
-  SendTo(a, encoder_.Welcome(HeaderFor(a), info,
-                             {x.data(), state_->model_size(), state_->support().data(),
-                              static_cast<int64_t>(state_->support().size())}));
+  SendTo(a, encoder_.Encode(HeaderFor(a), info, state_->support()));
 }
 
 void Coordinator::Start() {
@@ -503,7 +502,7 @@ void Coordinator::Start() {
   policy.newton_max_support = NewtonMaxSupport();
   policy_ = std::make_unique<EpochPolicy>(options_.problem, policy);
   decoder_.set_model_size(state_->model_size());
-  changes_.reserve(static_cast<size_t>(state_->model_size()));  // ChangesSince never allocates
+  answerer_.emplace(state_->model_size());  // answering never allocates after this
   start_time_ = clock_->Now();
   if (resume_) {
     state_->Restore(resume_->x, resume_->version, resume_->epoch);
@@ -565,8 +564,10 @@ void Coordinator::StartEpoch() {
     if (a->role == Role::kPending) continue;
     a->role = Role::kGradient;
     a->phase_sent = clock_->Now();
-    SendTo(*a, encoder_.EpochBegin(HeaderFor(*a), state_->epoch(), state_->version(),
-                                   {snapshot.data(), state_->model_size(), nullptr, 0}));
+    SendTo(*a, encoder_.Encode(
+                   HeaderFor(*a),
+                   wire::EpochBeginMsg{state_->epoch(), state_->version(),
+                                       VectorView::Dense(snapshot.data(), state_->model_size())}));
   }
   epoch_smoothness_.clear();
   epoch_refused_.clear();
@@ -575,21 +576,14 @@ void Coordinator::StartEpoch() {
   phase_deadline_ = clock_->Now() + options_.gradient_timeout;
 }
 
-void Coordinator::HandleGradSum(Agent& a, const wire::DecodedMessage& m) {
-  const auto* g = m.As<fb::GradSum>();
-  if (phase_ != Phase::kGradient || a.role != Role::kGradient || g->epoch() != state_->epoch()) {
+void Coordinator::HandleGradSum(Agent& a, const wire::GradSumMsg& g) {
+  if (phase_ != Phase::kGradient || a.role != Role::kGradient || g.epoch != state_->epoch()) {
     ++updates_refused_;
     ++epoch_refused_["late_gradient"];
     return;
   }
-  state_->AddGradSum(wire::ViewOf(g->grad()), g->loss_sum(), g->rows());
-  Smoothness s;
-  s.rows = g->rows();
-  s.l_max = g->l_max();
-  s.l_avg = g->l_avg();
-  s.l_full = g->l_full();
-  s.l_q = g->l_q();
-  epoch_smoothness_.push_back(s);
+  state_->AddGradSum(g.grad, g.loss_sum, g.smoothness.rows);
+  epoch_smoothness_.push_back(g.smoothness);
   a.role = Role::kGradientDone;
   for (const auto& [id, other] : agents_) {
     if (other->role == Role::kGradient) return;
@@ -724,32 +718,30 @@ void Coordinator::BeginCurvaturePhase(double now, int64_t working_set) {
       options_.problem, state_->mu().data(), state_->snapshot().data(), dimension_, working_set));
   curvature_declined_ = false;
   curvature_start_ = now;
-  const auto& mu = state_->mu();
   for (auto& [id, a] : agents_) {
     if (a->role != Role::kGradientDone) continue;
     a->role = Role::kCurvature;
     a->phase_sent = now;
-    SendTo(*a, encoder_.Snapshot(HeaderFor(*a), state_->epoch(), state_->version(),
-                                 {mu.data(), state_->model_size(), nullptr, 0}, plan_.eta,
-                                 plan_.inner_steps, plan_.batch, state_->newton_support().index));
+    SendTo(*a, encoder_.Encode(HeaderFor(*a),
+                               wire::CurvatureRequestMsg{state_->epoch(), state_->version(),
+                                                         state_->newton_support().index}));
   }
   phase_ = Phase::kCurvature;
   phase_deadline_ = now + options_.gradient_timeout;
 }
 
-void Coordinator::HandleCurvature(Agent& a, const wire::DecodedMessage& m) {
-  const auto* c = m.As<fb::Curvature>();
-  if (phase_ != Phase::kCurvature || a.role != Role::kCurvature || c->epoch() != state_->epoch() ||
-      static_cast<int64_t>(c->support_size()) != state_->newton_support().size()) {
+void Coordinator::HandleCurvature(Agent& a, const wire::CurvatureMsg& c) {
+  if (phase_ != Phase::kCurvature || a.role != Role::kCurvature || c.epoch != state_->epoch() ||
+      c.support_size != state_->newton_support().size()) {
     ++updates_refused_;
     ++epoch_refused_["late_curvature"];
     return;
   }
   a.role = Role::kCurvatureDone;
-  if (c->declined()) {
+  if (c.declined) {
     curvature_declined_ = true;
   } else {
-    state_->AddCurvature(c->hessian()->data(), c->rows());
+    state_->AddCurvature(c.hessian.data(), c.rows);
   }
   for (const auto& [id, other] : agents_) {
     if (other->role == Role::kCurvature) return;
@@ -790,16 +782,22 @@ void Coordinator::FinishCurvaturePhase() {
   StartEpoch();
 }
 
+wire::InnerLoopMsg Coordinator::InnerLoopPlan(int64_t version) const {
+  return {state_->epoch(),
+          version,
+          VectorView::Dense(state_->mu().data(), state_->model_size()),
+          plan_.eta,
+          plan_.inner_steps,
+          plan_.batch};
+}
+
 void Coordinator::BeginInnerPhase(double now) {
-  const auto& mu = state_->mu();
   for (auto& [id, a] : agents_) {
     if (a->role != Role::kGradientDone && a->role != Role::kCurvatureDone) continue;
     a->role = Role::kInner;
     a->phase_sent = now;
     a->epoch_updates = 0;
-    SendTo(*a, encoder_.Snapshot(HeaderFor(*a), state_->epoch(), state_->version(),
-                                 {mu.data(), state_->model_size(), nullptr, 0}, plan_.eta,
-                                 plan_.inner_steps, plan_.batch));
+    SendTo(*a, encoder_.Encode(HeaderFor(*a), InnerLoopPlan(state_->version())));
   }
   state_->BeginInnerPhase(plan_.inner_steps);
   phase_ = Phase::kInner;
@@ -813,9 +811,8 @@ void Coordinator::BeginInnerPhase(double now) {
   guarded_clipped_mark_ = state_->guarded_clipped();
 }
 
-void Coordinator::HandleUpdate(Agent& a, const wire::DecodedMessage& m) {
-  const auto* u = m.As<fb::Update>();
-  if (phase_ != Phase::kInner || u->epoch() != state_->epoch()) {
+void Coordinator::HandleUpdate(Agent& a, const wire::UpdateMsg& u, uint64_t seq) {
+  if (phase_ != Phase::kInner || u.epoch != state_->epoch()) {
     ++updates_refused_;
     ++epoch_refused_["late_update"];  // in flight when the epoch ended: expected, not an error
     return;
@@ -826,9 +823,12 @@ void Coordinator::HandleUpdate(Agent& a, const wire::DecodedMessage& m) {
     return;
   }
   ++a.epoch_updates;
-  const UpdateVerdict verdict =
-      state_->ApplyUpdate(wire::ViewOf(u->delta()), wire::ViewOf(u->guarded()), u->epoch(),
-                          u->base_version(), max_staleness_);
+  // Every update is answered, so agents can count what was applied; the update that completes
+  // the epoch is answered with inner_done (no further step) before the next epoch begins.
+  const UpdateAnswer answer = answerer_->AnswerUpdate(
+      state_.get(), u, {HeaderFor(a), seq, a.incremental}, max_staleness_, &encoder_);
+  SendTo(a, answer.bytes);
+  const UpdateVerdict verdict = answer.verdict;
   const bool applied = verdict == UpdateVerdict::kApplied;
   if (applied) {
     ++a.updates_applied;
@@ -839,26 +839,7 @@ void Coordinator::HandleUpdate(Agent& a, const wire::DecodedMessage& m) {
     ++updates_refused_;
     ++epoch_refused_[UpdateVerdictName(verdict)];
   }
-  // Every update is answered, so agents can count what was applied; the update that completes
-  // the epoch is answered with inner_done (no further step) before the next epoch begins.
-  // Agents that take incremental answers get only the coordinates changed since the version their
-  // Update was computed at (without their own update when it was applied exactly: they add it
-  // themselves), so an answer costs O(what changed), not O(model); the whole model otherwise.
-  const bool done = state_->InnerPhaseDone();
-  const auto& x = state_->x();
-  const int64_t own = applied && state_->last_update_exact() ? state_->version() : -1;
-  if (a.incremental && state_->ChangesSince(u->base_version(), own, &changes_)) {
-    SendTo(a, encoder_.Model(HeaderFor(a), state_->epoch(), state_->version(),
-                             {x.data(), state_->model_size(), changes_.data(),
-                              static_cast<int64_t>(changes_.size())},
-                             applied, done, u->base_version(), own >= 0, m.seq));
-  } else {
-    SendTo(a, encoder_.Model(HeaderFor(a), state_->epoch(), state_->version(),
-                             {x.data(), state_->model_size(), state_->support().data(),
-                              static_cast<int64_t>(state_->support().size())},
-                             applied, done, -1, false, m.seq));
-  }
-  if (done) {
+  if (answer.inner_done) {
     EndEpoch();
     StartEpoch();
   }
@@ -950,25 +931,24 @@ void Coordinator::OnTimers(double now) {
       if (a->role == Role::kGradient && now - a->phase_sent > repeat_after) {
         a->phase_sent = now;
         ++repeats_;
-        SendTo(*a,
-               encoder_.EpochBegin(HeaderFor(*a), state_->epoch(), state_->snapshot_version(),
-                                   {state_->snapshot().data(), state_->model_size(), nullptr, 0}));
+        SendTo(*a, encoder_.Encode(HeaderFor(*a),
+                                   wire::EpochBeginMsg{state_->epoch(), state_->snapshot_version(),
+                                                       VectorView::Dense(state_->snapshot().data(),
+                                                                         state_->model_size())}));
       } else if (a->role == Role::kCurvature && now - a->phase_sent > repeat_after) {
         a->phase_sent = now;
         ++repeats_;
-        SendTo(*a,
-               encoder_.Snapshot(HeaderFor(*a), state_->epoch(), state_->snapshot_version(),
-                                 {state_->mu().data(), state_->model_size(), nullptr, 0}, plan_.eta,
-                                 plan_.inner_steps, plan_.batch, state_->newton_support().index));
+        SendTo(*a, encoder_.Encode(HeaderFor(*a), wire::CurvatureRequestMsg{
+                                                      state_->epoch(), state_->snapshot_version(),
+                                                      state_->newton_support().index}));
       } else if (a->role == Role::kInner && a->epoch_updates == 0 &&
                  now - a->phase_sent > repeat_after) {
         a->phase_sent = now;
         ++repeats_;
-        SendTo(*a, encoder_.Snapshot(HeaderFor(*a), state_->epoch(), state_->snapshot_version(),
-                                     {state_->mu().data(), state_->model_size(), nullptr, 0},
-                                     plan_.eta, plan_.inner_steps, plan_.batch));
+        SendTo(*a, encoder_.Encode(HeaderFor(*a), InnerLoopPlan(state_->snapshot_version())));
       } else if (a->role != Role::kPending && now - a->last_sent >= options_.heartbeat_interval) {
-        SendTo(*a, encoder_.Heartbeat(HeaderFor(*a), state_->epoch(), state_->version()));
+        SendTo(*a, encoder_.Encode(HeaderFor(*a),
+                                   wire::HeartbeatMsg{state_->epoch(), state_->version()}));
       }
     }
     for (const std::string& id : silent) {
@@ -1069,9 +1049,11 @@ void Coordinator::Finish(const std::string& reason) {
   for (auto& [id, a] : agents_) {
     if (a->role == Role::kPending) {
       router_.Send(a->identity,
-                   encoder_.Reject({a->agent_id, 0, 0}, fb::RejectReason::ShuttingDown, reason));
+                   encoder_.Encode({a->agent_id, 0, 0},
+                                   wire::RejectMsg{wire::RejectReason::kShuttingDown, reason}));
     } else {
-      SendTo(*a, encoder_.Stop(HeaderFor(*a), reason, summary_.epochs, summary_.objective));
+      SendTo(*a, encoder_.Encode(HeaderFor(*a),
+                                 wire::StopMsg{reason, summary_.epochs, summary_.objective}));
     }
   }
   router_.LingerOnClose(2000);  // the Stops above must reach the agents before the process exits
@@ -1176,14 +1158,14 @@ void Coordinator::SeeAgentsOff() {
     if (!router_.Receive(timeout_ms, &in)) continue;
     auto w = waiting.find(in.identity);
     if (w == waiting.end()) continue;
-    Result<wire::DecodedMessage> m = decoder_.Decode(in.payload.data(), in.payload.size());
+    Result<wire::Message> m = decoder_.Decode(in.payload.data(), in.payload.size());
     if (!m.ok()) continue;
     Agent& a = *agents_.at(in.identity);
-    if (m->type == fb::Message::Bye) {
+    if (std::holds_alternative<wire::ByeMsg>(m->body)) {
       waiting.erase(w);
-    } else if (m->session == a.session) {
-      SendTo(a, encoder_.Stop(HeaderFor(a), summary_.stop_reason, summary_.epochs,
-                              summary_.objective));
+    } else if (m->header.session == a.session) {
+      SendTo(a, encoder_.Encode(HeaderFor(a), wire::StopMsg{summary_.stop_reason, summary_.epochs,
+                                                            summary_.objective}));
     }
   }
   if (!waiting.empty()) {

@@ -8,11 +8,11 @@
 //   gradient   EpochBegin(x~) to every welcomed agent; each answers GradSum. An agent that left
 //              is not waited for; a silent one only until --gradient-timeout. mu~ = sum / n over
 //              the rows that arrived; P(x~) and the KKT violation come with it; stop checks.
-//   inner      Snapshot(mu~, eta, m, b) to the participants; each Update is applied (x += Delta,
+//   inner      InnerLoop(mu~, eta, m, b) to the participants; each Update is applied (x += Delta,
 //              version++) unless it is from another epoch or staler than --max-staleness, and is
 //              answered with the current model. After m applied updates the next epoch starts.
 //   curvature  instead of the inner phase, once the support of x~ is identified (support_newton.h):
-//              Snapshot(mu~, S) asks each participant for its rows' Hessian block on S; the
+//              CurvatureRequest(S) asks each participant for its rows' Hessian block on S; the
 //              coordinator adds the blocks, solves the |S| x |S| Newton system and moves x to the
 //              projected Newton point. The next gradient phase judges it: a point that does not
 //              lower P is taken back (x returns to x~) and an inner loop runs instead.
@@ -43,6 +43,7 @@
 #include "edgetrain/support_newton.h"
 #include "edgetrain/transport/channel.h"
 #include "edgetrain/transport/curve.h"
+#include "edgetrain/update_answer.h"
 #include "edgetrain/wire.h"
 #include "log_stream.h"
 
@@ -135,16 +136,16 @@ class Coordinator {
   struct Agent;
 
   void HandleMessage(const transport::Inbound& in);
-  void HandleHello(const transport::Inbound& in, const wire::DecodedMessage& m);
+  void HandleHello(const transport::Inbound& in, const wire::Header& h, const wire::HelloMsg& m);
   Status LoadAllowLists();
   void ReloadAllowLists();
-  void HandleGradSum(Agent& a, const wire::DecodedMessage& m);
-  void HandleUpdate(Agent& a, const wire::DecodedMessage& m);
-  void HandleCurvature(Agent& a, const wire::DecodedMessage& m);
+  void HandleGradSum(Agent& a, const wire::GradSumMsg& g);
+  void HandleUpdate(Agent& a, const wire::UpdateMsg& u, uint64_t seq);
+  void HandleCurvature(Agent& a, const wire::CurvatureMsg& c);
   void Refuse(const std::string& who, const std::string& peer, const std::string& reason,
               const std::string& what);
-  void Reject(const std::string& identity, const std::string& agent_id,
-              wire::fb::RejectReason reason, const std::string& text);
+  void Reject(const std::string& identity, const std::string& agent_id, wire::RejectReason reason,
+              const std::string& text, uint16_t protocol = wire::kProtocolVersion);
   void SendTo(Agent& a, std::string_view bytes);
   wire::Header HeaderFor(Agent& a);
   void Welcome(Agent& a);
@@ -163,8 +164,10 @@ class Coordinator {
   // Every participant answered (or the phase timed out): solve and jump, or fall back to an inner
   // loop.
   void FinishCurvaturePhase();
-  // Snapshot(mu~, eta, m, b) to the epoch's participants.
+  // InnerLoop(mu~, eta, m, b) to the epoch's participants.
   void BeginInnerPhase(double now);
+  // The epoch's InnerLoop message, naming model version `version`.
+  wire::InnerLoopMsg InnerLoopPlan(int64_t version) const;
   void EndEpoch();
   void Finish(const std::string& reason);
   // Finish with a failure: Run returns `status`, no model is written.
@@ -188,7 +191,7 @@ class Coordinator {
   std::string agent_endpoint_, log_endpoint_;
   wire::Encoder encoder_;
   wire::Decoder decoder_;
-  std::vector<int32_t> changes_;  // an incremental answer's coordinates (capacity p)
+  std::optional<UpdateAnswerer> answerer_;  // from Start (sized to the model)
 
   Phase phase_ = Phase::kWaiting;
   std::unique_ptr<CoordinatorState> state_;
@@ -221,7 +224,8 @@ class Coordinator {
   std::map<std::string, int64_t> refused_by_reason_;  // since start
   std::map<std::string, int64_t> refused_by_sender_;  // agent id, or peer address when unknown
   int64_t duplicates_ = 0;  // messages seen twice (sequence number), never applied twice
-  int64_t repeats_ = 0;     // EpochBegin/Snapshot repeated to agents that stayed silent
+  int64_t repeats_ =
+      0;  // EpochBegin/InnerLoop/CurvatureRequest repeated to agents that stayed silent
   std::map<std::string, int64_t> epoch_refused_;  // this epoch
   int64_t updates_refused_ = 0;
   int agents_joined_ = 0;

@@ -7,10 +7,9 @@
 #include <thread>
 
 #include "edgetrain/crc32c.h"
+#include "edgetrain/text.h"
 
 namespace edgetrain::agent {
-
-namespace fb = wire::fb;
 
 // A distributed Newton epoch saves many round-trip-bound inner-loop epochs, so an agent accepts a
 // Hessian block up to about 100 passes' worth of scattered multiply-adds over its shard (on
@@ -57,74 +56,71 @@ void EdgeAgent::Send(std::string_view bytes) {
 }
 
 void EdgeAgent::SendHello() {
-  wire::HelloInfo info;
-  info.rows = data_.rows();
-  info.dimension = data_.dim();
-  info.task = data_.task();
+  std::vector<std::string> labels;
   if (data_.task() == Task::kClassification) {
     if (data_.labels()) {
       bool has[2] = {false, false};
       for (double y : data_.y()) has[y > 0] = true;
-      if (has[0]) info.labels.push_back(data_.labels()->negative);
-      if (has[1]) info.labels.push_back(data_.labels()->positive);
+      if (has[0]) labels.push_back(data_.labels()->negative);
+      if (has[1]) labels.push_back(data_.labels()->positive);
     } else {
-      info.labels = data_.raw_labels();
+      labels = data_.raw_labels();
     }
   }
-  info.row_norm_sq_max = row_norm_sq_max_;
-  info.row_norm_sq_mean = row_norm_sq_mean_;
-  info.data_fingerprint = fingerprint_;
-  info.incremental_models = true;  // answers carry only what changed (OnModel)
-  info.newton = true;  // Newton epochs: answers a Snapshot's newton_support (SendCurvature)
-  info.software_version = EDGETRAIN_VERSION " " EDGETRAIN_TARGET_ARCH;
+  std::array<std::string_view, 2> label_views;
+  const size_t label_count = std::min<size_t>(labels.size(), 2);
+  for (size_t k = 0; k < label_count; ++k) label_views[k] = labels[k];
+  const std::string version = EDGETRAIN_VERSION " " EDGETRAIN_TARGET_ARCH;
+  wire::HelloMsg hello;
+  hello.rows = data_.rows();
+  hello.dimension = data_.dim();
+  hello.task = data_.task();
+  hello.labels = std::span<const std::string_view>(label_views.data(), label_count);
+  hello.row_norm_sq_max = row_norm_sq_max_;
+  hello.row_norm_sq_mean = row_norm_sq_mean_;
+  hello.data_fingerprint = fingerprint_;
+  hello.software_version = version;
+  hello.incremental_models = true;  // answers carry only what changed (AdoptAnswer)
+  hello.newton = true;              // Newton epochs: answers a CurvatureRequest (SendCurvature)
   session_ = 0;
   seq_out_ = 0;
-  Send(encoder_.Hello(NextHeader(), info));
+  Send(encoder_.Encode(NextHeader(), hello));
 }
 
-Status EdgeAgent::OnWelcome(const wire::DecodedMessage& m) {
-  const auto* w = m.As<fb::Welcome>();
-  const auto* p = w->problem();
-  ProblemSpec spec;
-  if (p->loss() < 0 || p->loss() > 2)
-    return Status::InvalidArgument("the coordinator sent an unknown loss");
-  spec.loss = static_cast<LossKind>(p->loss());
-  spec.reg.l1 = p->l1();
-  spec.reg.l2 = p->l2();
-  spec.reg.lower = p->lower();
-  spec.reg.upper = p->upper();
-  spec.intercept = p->intercept();
-  EDGETRAIN_RETURN_IF_ERROR(spec.Validate(data_.task()).WithContext("the coordinator's problem"));
-  if (w->dimension() < data_.dim()) {
-    return Status::InvalidArgument("the coordinator's model has " + std::to_string(w->dimension()) +
-                                   " features, fewer than this shard's " +
-                                   std::to_string(data_.dim()));
+Status EdgeAgent::OnWelcome(const wire::Header& h, const wire::WelcomeMsg& w) {
+  // The decoder checked the problem, the labels' text and that the model has the problem's size
+  // for w.dimension; what remains is whether this shard fits the run.
+  EDGETRAIN_RETURN_IF_ERROR(
+      w.problem.Validate(data_.task()).WithContext("the coordinator's problem"));
+  if (w.dimension < data_.dim()) {
+    return Status::InvalidArgument(
+        "the coordinator's model has " + std::to_string(w.dimension) +
+        " features, fewer than this shard's " + std::to_string(data_.dim()) +
+        " (start the coordinator with --dim " + std::to_string(data_.dim()) + ")");
   }
-  data_.set_dim(w->dimension());
   if (data_.task() == Task::kClassification) {
-    if (!w->label_negative() || !w->label_positive())
-      return Status::InvalidArgument("the coordinator sent no labels");
+    if (w.label_negative.empty() || w.label_positive.empty())
+      return Status::InvalidArgument("the coordinator sent no labels for a classification run");
     EDGETRAIN_RETURN_IF_ERROR(
-        data_.ApplyLabelMap({w->label_negative()->str(), w->label_positive()->str()}));
+        data_.ApplyLabelMap({std::string(w.label_negative), std::string(w.label_positive)}));
   }
-  spec_ = spec;
+  data_.set_dim(w.dimension);
+  spec_ = w.problem;
   const int64_t p_size = spec_.ModelSize(data_.dim());
   decoder_.set_model_size(p_size);
-  if (w->model()->dim() != p_size)
-    return Status::InvalidArgument("the coordinator's model has the wrong size");
-  worker_ = std::make_unique<SvrgWorker>(&data_, spec_, w->seed(), options_.sampling);
+  worker_ = std::make_unique<SvrgWorker>(&data_, spec_, w.seed, options_.sampling);
   model_.Reset(p_size);
-  model_.Assign(wire::ViewOf(w->model()));
-  version_ = w->version();
-  epoch_ = w->epoch();
+  model_.Assign(w.model);
+  version_ = w.version;
+  epoch_ = w.epoch;
   grad_.assign(p_size, 0.0);
   mu_.assign(p_size, 0.0);
   update_.Reset(p_size);
   pos_.assign(p_size, -1);
   curvature_epoch_ = -1;
-  heartbeat_ = std::max(0.01, w->heartbeat_ms() / 1000.0);
-  session_ = m.session;
-  seq_in_ = m.seq;
+  heartbeat_ = std::max(0.01, w.heartbeat_ms / 1000.0);
+  session_ = h.session;
+  seq_in_ = h.seq;
   state_ = State::kIdle;
   ++summary_.sessions;
   const Smoothness& s = worker_->smoothness();
@@ -138,78 +134,105 @@ Status EdgeAgent::OnWelcome(const wire::DecodedMessage& m) {
   return Status::Ok();
 }
 
-void EdgeAgent::OnEpochBegin(const wire::DecodedMessage& m) {
-  const auto* e = m.As<fb::EpochBegin>();
-  if (e->epoch() < epoch_) return;  // a late duplicate
-  if (e->epoch() == epoch_ && state_ != State::kIdle) {
+Status EdgeAgent::OnReject(const wire::RejectMsg& r) {
+  const std::string text = Printable(r.text);
+  switch (r.reason) {
+    case wire::RejectReason::kNotWelcome:
+      Log("the coordinator does not know this session (" + text + "): saying Hello again");
+      state_ = State::kHello;
+      next_hello_ = 0;
+      return Status::Ok();
+    case wire::RejectReason::kShuttingDown:
+      summary_.stop_reason = "stop: " + text;
+      state_ = State::kDone;
+      return Status::Ok();
+    case wire::RejectReason::kProtocolMismatch:
+      return Status::InvalidArgument(
+          "the coordinator speaks another protocol version than this agent (protocol version " +
+          std::to_string(wire::kProtocolVersion) + ", edgetrain " EDGETRAIN_VERSION "): " + text);
+    default:
+      return Status::InvalidArgument(std::string("the coordinator refused this agent (") +
+                                     wire::RejectReasonName(r.reason) + "): " + text);
+  }
+}
+
+void EdgeAgent::OnEpochBegin(const wire::EpochBeginMsg& e) {
+  if (e.epoch < epoch_) return;  // a late duplicate
+  if (e.epoch == epoch_ && state_ != State::kIdle) {
     // Repeated by the coordinator: our gradient sum was lost (or is late). Send it again.
-    if (state_ == State::kWaitSnapshot) SendGradSum();
+    if (state_ == State::kWaitPlan) SendGradSum();
     return;
   }
-  model_.Assign(wire::ViewOf(e->snapshot()));
-  version_ = e->version();
-  epoch_ = e->epoch();
+  model_.Assign(e.snapshot);
+  version_ = e.version;
+  epoch_ = e.epoch;
   awaiting_reply_ = false;
   SendGradSum();
   ++summary_.epochs;
-  state_ = State::kWaitSnapshot;
+  state_ = State::kWaitPlan;
 }
 
 void EdgeAgent::SendGradSum() {
-  double loss_sum = 0;
-  worker_->ComputeSnapshot(model_.x().data(), grad_.data(), &loss_sum);
-  Send(encoder_.GradSum(NextHeader(), epoch_, {grad_.data(), model_.p(), nullptr, 0}, loss_sum,
-                        data_.rows(), worker_->smoothness()));
+  wire::GradSumMsg g;
+  g.epoch = epoch_;
+  worker_->ComputeSnapshot(model_.x().data(), grad_.data(), &g.loss_sum);
+  g.grad = VectorView::Dense(grad_.data(), model_.p());
+  g.smoothness = worker_->smoothness();
+  g.smoothness.rows = data_.rows();
+  Send(encoder_.Encode(NextHeader(), g));
 }
 
-void EdgeAgent::OnSnapshot(const wire::DecodedMessage& m) {
-  const auto* s = m.As<fb::Snapshot>();
-  if (s->epoch() != epoch_ || state_ != State::kWaitSnapshot) return;
-  if (s->newton_support() != nullptr && s->newton_support()->size() > 0) {
-    SendCurvature(*s);  // stays in kWaitSnapshot: next comes an EpochBegin, or a plain Snapshot
-    return;
+Status EdgeAgent::OnInnerLoop(const wire::InnerLoopMsg& l) {
+  if (l.epoch != epoch_ || state_ != State::kWaitPlan) return Status::Ok();
+  // The plan must be one this agent can carry out: a step costs `batch` rows (up to one pass over
+  // the shard), and the agent never loops over inner_steps itself (the coordinator counts them).
+  if (l.batch > data_.rows()) {
+    return Status::InvalidArgument("the coordinator's mini-batch of " + std::to_string(l.batch) +
+                                   " rows is larger than this shard's " +
+                                   std::to_string(data_.rows()) +
+                                   " rows (lower --batch on the coordinator)");
   }
-  const VectorView mu = wire::ViewOf(s->mu());
+  const VectorView& mu = l.mu;
   if (mu.dense()) {
     std::copy(mu.value, mu.value + mu.count, mu_.begin());
   } else {
     std::fill(mu_.begin(), mu_.end(), 0.0);
     for (int64_t k = 0; k < mu.count; ++k) mu_[mu.index[k]] = mu.value[k];
   }
-  worker_->BeginEpoch(mu_.data(), s->eta(), s->batch());
+  worker_->BeginEpoch(mu_.data(), l.eta, l.batch);
   state_ = State::kInner;
   char buf[160];
-  std::snprintf(buf, sizeof buf,
-                "epoch %lld: gradient sent; inner loop with eta %.4g, m %lld, batch %d",
-                static_cast<long long>(epoch_ - 1), s->eta(),
-                static_cast<long long>(s->inner_steps()), s->batch());
+  std::snprintf(
+      buf, sizeof buf, "epoch %lld: gradient sent; inner loop with eta %.4g, m %lld, batch %d",
+      static_cast<long long>(epoch_ - 1), l.eta, static_cast<long long>(l.inner_steps), l.batch);
   Log(buf);
   Step();
+  return Status::Ok();
 }
 
-void EdgeAgent::SendCurvature(const fb::Snapshot& s) {
-  if (curvature_epoch_ == epoch_) {  // a repeated Snapshot: our answer was lost (or is late)
+void EdgeAgent::SendCurvature(const wire::CurvatureRequestMsg& c) {
+  if (c.epoch != epoch_ || state_ != State::kWaitPlan) return;
+  if (curvature_epoch_ == epoch_) {  // a repeated request: our answer was lost (or is late)
     Send(last_curvature_);
     return;
   }
-  const int64_t p = model_.p();
-  NewtonSupport support;
-  for (uint32_t j : *s.newton_support()) {
-    if (static_cast<int64_t>(j) >= p) return;  // the decoder checked the range against p already
-    support.index.push_back(static_cast<int32_t>(j));
-    support.sign.push_back(0.0);  // the block does not depend on the orthant
-  }
+  NewtonSupport support;  // the decoder checked: increasing coordinates < p
+  support.index.assign(c.support.begin(), c.support.end());
+  support.sign.assign(c.support.size(), 0.0);  // the block does not depend on the orthant
   const int64_t m = support.size();
   // Past kMaxCurvatureWork scattered multiply-adds per non-zero of the shard (a Hessian block that
   // would take several seconds), decline: the coordinator runs an inner loop instead.
-  const bool declined = SupportHessianWork(data_, spec_, support, &pos_) >
-                        kMaxCurvatureWork * static_cast<double>(std::max<int64_t>(data_.nnz(), 1));
+  wire::CurvatureMsg answer;
+  answer.epoch = epoch_;
+  answer.support_size = m;
+  answer.rows = data_.rows();
+  answer.declined = SupportHessianWork(data_, spec_, support, &pos_) >
+                    kMaxCurvatureWork * static_cast<double>(std::max<int64_t>(data_.nnz(), 1));
   // The block is accumulated straight into the message (on a small device it is the largest thing
   // the agent allocates besides its data: |S|(|S|+1)/2 doubles, 263 kB at the first |S| = 256).
-  const std::string_view bytes =
-      encoder_.Curvature(NextHeader(), epoch_, m, data_.rows(), declined, [&](double* packed) {
-        AccumulateSupportHessian(data_, spec_, model_.x().data(), support, &pos_, packed);
-      });
+  const std::string_view bytes = encoder_.Encode(NextHeader(), answer, [&](double* packed) {
+    AccumulateSupportHessian(data_, spec_, model_.x().data(), support, &pos_, packed);
+  });
   last_curvature_.assign(bytes.data(), bytes.size());
   curvature_epoch_ = epoch_;
   Send(last_curvature_);
@@ -217,30 +240,18 @@ void EdgeAgent::SendCurvature(const fb::Snapshot& s) {
   std::snprintf(buf, sizeof buf,
                 "epoch %lld: gradient sent; Newton epoch, curvature on %lld coordinates %s",
                 static_cast<long long>(epoch_ - 1), static_cast<long long>(m),
-                declined ? "declined (too costly)" : "sent");
+                answer.declined ? "declined (too costly)" : "sent");
   Log(buf);
 }
 
-void EdgeAgent::OnModel(const wire::DecodedMessage& m) {
-  const auto* x = m.As<fb::Model>();
-  if (x->epoch() != epoch_ || state_ != State::kInner) return;
-  if (x->applied()) ++summary_.updates_applied;
-  if (x->since() >= 0) {
-    // Incremental: the changes since the version our Update was computed at. It applies to our
-    // copy only as the answer to the Update in flight (whose Delta we hold) computed at our copy's
-    // version; otherwise (our copy moved on after a duplicate's full answer) keep waiting: the
-    // repeated Update is answered with the whole model.
-    if (!awaiting_reply_ || x->update_seq() != update_seq_ || x->since() != version_) return;
-    if (x->own_exact()) model_.Add(update_);
-    model_.Overwrite(wire::ViewOf(x->x()));
-  } else {
-    model_.Assign(wire::ViewOf(x->x()));
-  }
-  version_ = x->version();
+void EdgeAgent::OnModel(const wire::ModelMsg& x) {
+  if (x.epoch != epoch_ || state_ != State::kInner) return;
+  if (x.applied) ++summary_.updates_applied;
+  if (!AdoptAnswer(x, {awaiting_reply_, update_seq_, &update_}, &model_, &version_)) return;
   // Only the answer to the Update in flight brings a step. An answer to an earlier (repeated)
   // Update still refreshes the model, but stepping on it would put a second Update in flight,
   // and every lost answer would deepen the pipeline (staleness, queues) for good.
-  if (!awaiting_reply_ || x->update_seq() != update_seq_) return;
+  if (!awaiting_reply_ || x.update_seq != update_seq_) return;
   awaiting_reply_ = false;
   if (!update_resent_) {
     backoff_ = 1;  // a clean round trip: the link is healthy again
@@ -253,11 +264,20 @@ void EdgeAgent::OnModel(const wire::DecodedMessage& m) {
       srtt_ = 0.875 * srtt_ + 0.125 * rtt;
     }
   }
-  if (x->inner_done()) {
+  if (x.inner_done) {
     state_ = State::kIdle;  // the epoch is complete: wait for the next EpochBegin
     return;
   }
   Step();
+}
+
+void EdgeAgent::OnStop(const wire::StopMsg& s) {
+  summary_.stop_reason = "stop: " + Printable(s.reason);
+  summary_.final_objective = s.objective;
+  state_ = State::kDone;
+  // The coordinator waits for this Bye (and repeats Stop to agents that stay quiet).
+  Send(encoder_.Encode(NextHeader(), wire::ByeMsg{"stopped by the coordinator"}));
+  channel_.LingerOnClose(1000);
 }
 
 void EdgeAgent::Step() {
@@ -265,7 +285,8 @@ void EdgeAgent::Step() {
   worker_->Step(model_.View(), &update_);
   const wire::Header header = NextHeader();
   update_seq_ = header.seq;
-  const std::string_view bytes = encoder_.Update(header, epoch_, version_, update_);
+  const std::string_view bytes = encoder_.Encode(
+      header, wire::UpdateMsg{epoch_, version_, update_.delta.View(), update_.guarded.View()});
   last_update_.assign(bytes.data(), bytes.size());  // capacity reused: no allocation once warm
   if (options_.throttle > 1) {
     const double spent = clock_->Now() - start;
@@ -285,74 +306,54 @@ double EdgeAgent::ResendAfter() const {
 }
 
 Status EdgeAgent::Handle(const zmq::message_t& payload) {
-  Result<wire::DecodedMessage> m = decoder_.Decode(payload.data(), payload.size());
+  Result<wire::Message> m = decoder_.Decode(payload.data(), payload.size());
   if (!m.ok()) {
     ++summary_.messages_refused;
-    Log("refused a message from the coordinator: " + m.status().message());
+    Log("refused a message from the coordinator: " + Printable(m.status().message()));
     return Status::Ok();
   }
-  if (m->agent_id != options_.agent_id) {
+  const wire::Header& h = m->header;
+  const wire::Body& body = m->body;
+  if (h.agent_id != options_.agent_id) {
     ++summary_.messages_refused;
-    Log("refused a message addressed to '" + std::string(m->agent_id) + "'");
+    Log("refused a message addressed to '" + Printable(h.agent_id) + "'");
     return Status::Ok();
   }
   last_heard_ = clock_->Now();
-  if (m->type == fb::Message::Welcome) {
+  if (const auto* r = std::get_if<wire::RejectMsg>(&body)) return OnReject(*r);
+  if (std::holds_alternative<wire::OtherProtocolMsg>(body)) {
+    ++summary_.messages_refused;  // a coordinator of another version answers with a Reject
+    Log("refused a message of protocol version " + std::to_string(h.protocol) +
+        " (this agent speaks " + std::to_string(wire::kProtocolVersion) + ")");
+    return Status::Ok();
+  }
+  if (const auto* w = std::get_if<wire::WelcomeMsg>(&body)) {
     if (state_ != State::kHello) return Status::Ok();  // a duplicate answer to a repeated Hello
-    return OnWelcome(*m);
+    return OnWelcome(h, *w);
   }
-  if (m->type == fb::Message::Reject) {
-    const auto* r = m->As<fb::Reject>();
-    const std::string text = r->text() ? r->text()->str() : "";
-    switch (r->reason()) {
-      case fb::RejectReason::NotWelcome:
-        Log("the coordinator does not know this session (" + text + "): saying Hello again");
-        state_ = State::kHello;
-        next_hello_ = 0;
-        return Status::Ok();
-      case fb::RejectReason::ShuttingDown:
-        summary_.stop_reason = "stop: " + text;
-        state_ = State::kDone;
-        return Status::Ok();
-      default:
-        return Status::InvalidArgument("the coordinator refused this agent: " + text);
-    }
-  }
-  if (state_ == State::kHello || m->session != session_) {
+  if (state_ == State::kHello || h.session != session_) {
     ++summary_.messages_refused;  // from an earlier session
     return Status::Ok();
   }
-  if (m->seq <= seq_in_) {
+  if (h.seq <= seq_in_) {
     ++summary_.messages_refused;
-    Log("refused a repeated message (sequence " + std::to_string(m->seq) + ")");
+    Log("refused a repeated message (sequence " + std::to_string(h.seq) + ")");
     return Status::Ok();
   }
-  seq_in_ = m->seq;
-  switch (m->type) {
-    case fb::Message::EpochBegin:
-      OnEpochBegin(*m);
-      break;
-    case fb::Message::Snapshot:
-      OnSnapshot(*m);
-      break;
-    case fb::Message::Model:
-      OnModel(*m);
-      break;
-    case fb::Message::Heartbeat:
-      break;
-    case fb::Message::Stop: {
-      const auto* s = m->As<fb::Stop>();
-      summary_.stop_reason = "stop: " + (s->reason() ? s->reason()->str() : std::string());
-      summary_.final_objective = s->objective();
-      state_ = State::kDone;
-      // The coordinator waits for this Bye (and repeats Stop to agents that stay quiet).
-      Send(encoder_.Bye(NextHeader(), "stopped by the coordinator"));
-      channel_.LingerOnClose(1000);
-      break;
-    }
-    default:
-      ++summary_.messages_refused;
-      Log(std::string("refused an unexpected ") + wire::MessageName(m->type));
+  seq_in_ = h.seq;
+  if (const auto* e = std::get_if<wire::EpochBeginMsg>(&body)) {
+    OnEpochBegin(*e);
+  } else if (const auto* l = std::get_if<wire::InnerLoopMsg>(&body)) {
+    return OnInnerLoop(*l);
+  } else if (const auto* c = std::get_if<wire::CurvatureRequestMsg>(&body)) {
+    SendCurvature(*c);
+  } else if (const auto* x = std::get_if<wire::ModelMsg>(&body)) {
+    OnModel(*x);
+  } else if (const auto* s = std::get_if<wire::StopMsg>(&body)) {
+    OnStop(*s);
+  } else if (!std::holds_alternative<wire::HeartbeatMsg>(body)) {
+    ++summary_.messages_refused;
+    Log(std::string("refused an unexpected ") + wire::MessageName(body));
   }
   return Status::Ok();
 }
@@ -366,7 +367,7 @@ Result<AgentSummary> EdgeAgent::Run(const std::atomic<bool>* stop_requested) {
   while (state_ != State::kDone) {
     if (stop_requested != nullptr && stop_requested->load()) {
       if (session_ != 0 && options_.say_bye) {
-        Send(encoder_.Bye(NextHeader(), "stopped by a signal"));
+        Send(encoder_.Encode(NextHeader(), wire::ByeMsg{"stopped by a signal"}));
         channel_.LingerOnClose(1000);  // let the Bye out before the socket closes
       }
       summary_.stop_reason = "interrupted";
@@ -398,7 +399,8 @@ Result<AgentSummary> EdgeAgent::Run(const std::atomic<bool>* stop_requested) {
         next_hello_ = 0;
         continue;
       }
-      if (now - last_sent_ >= heartbeat_) Send(encoder_.Heartbeat(NextHeader(), epoch_, version_));
+      if (now - last_sent_ >= heartbeat_)
+        Send(encoder_.Encode(NextHeader(), wire::HeartbeatMsg{epoch_, version_}));
     }
     if (std::string why = channel_.TakeHandshakeError();
         !why.empty() && why != last_handshake_error_) {

@@ -2,16 +2,18 @@
 //
 // Connects (outbound only) to the coordinator's ROUTER, says Hello and retries with backoff until
 // welcomed; then, per epoch: computes its gradient sum at the snapshot x~ (EpochBegin -> GradSum),
-// and in the inner phase sends one Update (Delta at its model x^) per Model it receives, adopting
-// each model the coordinator returns. Lost messages are recovered: an Update without an answer
-// for a heartbeat interval is repeated unchanged (the coordinator never applies it twice), and a
-// repeated EpochBegin is answered by sending the gradient sum again. Heartbeats both ways; a
-// coordinator silent for heartbeat * patience is treated as gone: the agent reconnects and says
-// Hello again. A Snapshot naming a Newton support is answered with the Hessian block of the shard's
-// rows on it (a Curvature; repeated unchanged when the Snapshot is repeated), after which the agent
-// waits for the next EpochBegin, or for a plain Snapshot when the coordinator falls back to an
-// inner loop. Stops on the coordinator's Stop, on a fatal Reject, or when asked to (then it says
-// Bye).
+// and in the inner phase (InnerLoop) sends one Update (Delta at its model x^) per Model it
+// receives, adopting each model the coordinator returns (AdoptAnswer, update_answer.h). Lost
+// messages are recovered: an Update without an answer for a heartbeat interval is repeated
+// unchanged (the coordinator never applies it twice), and a repeated EpochBegin is answered by
+// sending the gradient sum again. Heartbeats both ways; a coordinator silent for heartbeat *
+// patience is treated as gone: the agent reconnects and says Hello again. A CurvatureRequest is
+// answered with the Hessian block of the shard's rows on its support (a Curvature; repeated
+// unchanged when the request is repeated), after which the agent waits for the next EpochBegin, or
+// for an InnerLoop when the coordinator falls back to an inner loop. Stops on the coordinator's
+// Stop, on a fatal Reject (another protocol version, a task/labels/dimension conflict), on a
+// Welcome or an InnerLoop it cannot work with (a mini-batch larger than its rows), or when asked
+// to (then it says Bye). Messages that fail the decoder's checks are refused and counted.
 //
 // Thread-safety: Run() owns the object; stop_requested may be set from another thread or a
 // signal handler. Ownership: owns its shard; borrows the ZeroMQ context and the clock.
@@ -30,6 +32,7 @@
 #include "edgetrain/support_newton.h"
 #include "edgetrain/svrg_worker.h"
 #include "edgetrain/transport/channel.h"
+#include "edgetrain/update_answer.h"
 #include "edgetrain/wire.h"
 
 namespace edgetrain::agent {
@@ -65,24 +68,26 @@ class EdgeAgent {
   EdgeAgent(const AgentOptions& options, Dataset data, zmq::context_t* context, const Clock* clock);
   ~EdgeAgent();
 
-  // Returns an error for a fatal refusal (task, labels or dimension conflict).
+  // Returns an error for a fatal refusal (protocol version, task, labels or dimension conflict).
   Result<AgentSummary> Run(const std::atomic<bool>* stop_requested);
 
   // The fingerprint sent in Hello (rows, targets and options).
   uint64_t data_fingerprint() const { return fingerprint_; }
 
  private:
-  enum class State { kHello, kIdle, kWaitSnapshot, kInner, kDone };
+  enum class State { kHello, kIdle, kWaitPlan, kInner, kDone };
 
   void Send(std::string_view bytes);
   wire::Header NextHeader() { return {options_.agent_id, session_, ++seq_out_}; }
   void SendHello();
   Status Handle(const zmq::message_t& payload);
-  Status OnWelcome(const wire::DecodedMessage& m);
-  void OnEpochBegin(const wire::DecodedMessage& m);
-  void OnSnapshot(const wire::DecodedMessage& m);
-  void SendCurvature(const wire::fb::Snapshot& s);
-  void OnModel(const wire::DecodedMessage& m);
+  Status OnReject(const wire::RejectMsg& r);
+  Status OnWelcome(const wire::Header& h, const wire::WelcomeMsg& w);
+  void OnEpochBegin(const wire::EpochBeginMsg& e);
+  Status OnInnerLoop(const wire::InnerLoopMsg& l);
+  void SendCurvature(const wire::CurvatureRequestMsg& c);
+  void OnModel(const wire::ModelMsg& x);
+  void OnStop(const wire::StopMsg& s);
   void Step();
   void SendGradSum();
   void Log(const std::string& line) const;
@@ -123,7 +128,7 @@ class EdgeAgent {
   double backoff_ = 1;            // kept across Updates until a clean round trip
   std::string last_update_;       // its bytes, to repeat it unchanged (same sequence number)
   int64_t curvature_epoch_ = -1;  // the epoch whose Curvature last_curvature_ holds
-  std::string last_curvature_;    // repeated unchanged when the Newton Snapshot is repeated
+  std::string last_curvature_;    // repeated unchanged when the CurvatureRequest is
   std::vector<int32_t> pos_;      // p entries of scratch for the Hessian block, all -1 at rest
   AgentSummary summary_;
 };

@@ -1,10 +1,11 @@
 // No heap allocation in the steady-state loops of agent and coordinator (issue 6), counted with
 // the test binaries' counting operator new (alloc_counter.cc): agents' SvrgWorker::Step and the
-// encoding of their Update; the coordinator's decode, apply, change set and the encoding of its
-// answer; the agent's decode of the answer and its model copy's update. Two agents take turns,
-// so updates are stale by one version, answers carry the other agent's changes, and some updates
-// are not applied exactly (stopped at zero): every path of the incremental answer is exercised,
-// and each answer must bring the agent's copy to the coordinator's model bit for bit.
+// encoding of their Update; the coordinator's decode (duplicate-index stamps included) and its
+// UpdateAnswerer::AnswerUpdate (apply, change set, the encoding of the answer); the agent's decode
+// of the answer and AdoptAnswer -- the functions the coordinator and the agent call. Two agents
+// take turns, so updates are stale by one version, answers carry the other agent's changes, and
+// some updates are not applied exactly (stopped at zero): every path of the incremental answer is
+// exercised, and each answer must bring the agent's copy to the coordinator's model bit for bit.
 #include <cstring>
 #include <string>
 #include <vector>
@@ -14,13 +15,12 @@
 #include "edgetrain/model_replica.h"
 #include "edgetrain/scorer.h"
 #include "edgetrain/svrg_worker.h"
+#include "edgetrain/update_answer.h"
 #include "edgetrain/wire.h"
 #include "test_util.h"
 
 namespace edgetrain {
 namespace {
-
-namespace fb = wire::fb;
 
 struct SimAgent {
   SvrgWorker* worker;
@@ -37,55 +37,45 @@ struct Counts {
   int64_t applied = 0, incremental = 0, whole = 0, own_exact = 0, not_exact = 0, copies_checked = 0;
 };
 
-// One update from agent a through the coordinator's pieces and back. Returns false on a failure
-// (reported by the caller, outside the counted region).
+// One update from agent a through the coordinator's end of the exchange (UpdateAnswerer, as the
+// coordinator calls it) and back through the agent's (AdoptAnswer, as the agent calls it).
+// Returns false on a failure (reported by the caller, outside the counted region).
 bool RoundTrip(SimAgent& a, CoordinatorState& state, wire::Decoder& coordinator_decoder,
-               wire::Encoder& coordinator_encoder, std::vector<int32_t>& changes, Counts& counts,
+               wire::Encoder& coordinator_encoder, UpdateAnswerer& answerer, Counts& counts,
                bool check_copy) {
   a.worker->Step(a.model.View(), &a.update);
-  const std::string_view sent =
-      a.encoder.Update({a.id, 1, ++a.seq}, state.epoch(), a.version, a.update);
+  const std::string_view sent = a.encoder.Encode(
+      {a.id, 1, ++a.seq},
+      wire::UpdateMsg{state.epoch(), a.version, a.update.delta.View(), a.update.guarded.View()});
 
-  Result<wire::DecodedMessage> m = coordinator_decoder.Decode(sent.data(), sent.size());
-  if (!m.ok() || m->type != fb::Message::Update) return false;
-  const auto* u = m->As<fb::Update>();
-  const UpdateVerdict verdict = state.ApplyUpdate(
-      wire::ViewOf(u->delta()), wire::ViewOf(u->guarded()), u->epoch(), u->base_version(), 4);
-  const bool applied = verdict == UpdateVerdict::kApplied;
+  Result<wire::Message> m = coordinator_decoder.Decode(sent.data(), sent.size());
+  if (!m.ok()) return false;
+  const auto* u = std::get_if<wire::UpdateMsg>(&m->body);
+  if (u == nullptr) return false;
+  const UpdateAnswer answer = answerer.AnswerUpdate(
+      &state, *u, {{a.id, 1, m->header.seq}, m->header.seq, /*incremental=*/true}, 4,
+      &coordinator_encoder);
+  const bool applied = answer.verdict == UpdateVerdict::kApplied;
   counts.applied += applied;
-  const int64_t own = applied && state.last_update_exact() ? state.version() : -1;
-  counts.own_exact += own >= 0;
-  counts.not_exact += applied && own < 0;
-  const auto& x = state.x();
-  std::string_view answer;
-  if (state.ChangesSince(u->base_version(), own, &changes)) {
-    ++counts.incremental;
-    answer = coordinator_encoder.Model(
-        {a.id, 1, m->seq}, state.epoch(), state.version(),
-        {x.data(), state.model_size(), changes.data(), static_cast<int64_t>(changes.size())},
-        applied, false, u->base_version(), own >= 0, m->seq);
-  } else {
-    ++counts.whole;
-    answer = coordinator_encoder.Model({a.id, 1, m->seq}, state.epoch(), state.version(),
-                                       {x.data(), state.model_size(), state.support().data(),
-                                        static_cast<int64_t>(state.support().size())},
-                                       applied, false);
-  }
+  counts.incremental += answer.incremental;
+  counts.whole += !answer.incremental;
 
-  Result<wire::DecodedMessage> r = a.decoder.Decode(answer.data(), answer.size());
-  if (!r.ok() || r->type != fb::Message::Model) return false;
-  const auto* model = r->As<fb::Model>();
-  if (model->since() >= 0) {
-    if (model->since() != a.version || model->update_seq() != a.seq) return false;
-    if (model->own_exact()) a.model.Add(a.update);
-    a.model.Overwrite(wire::ViewOf(model->x()));
-  } else {
-    a.model.Assign(wire::ViewOf(model->x()));
+  Result<wire::Message> r = a.decoder.Decode(answer.bytes.data(), answer.bytes.size());
+  if (!r.ok()) return false;
+  const auto* model = std::get_if<wire::ModelMsg>(&r->body);
+  if (model == nullptr || model->update_seq != a.seq || model->applied != applied) return false;
+  if (answer.incremental) {  // applied but not exact: the stop-at-zero path
+    counts.own_exact += model->own_exact;
+    counts.not_exact += applied && !model->own_exact;
   }
-  a.version = model->version();
+  if (!AdoptAnswer(*model, {true, a.seq, &a.update}, &a.model, &a.version)) return false;
   if (check_copy) {
     ++counts.copies_checked;
-    if (std::memcmp(a.model.x().data(), x.data(), x.size() * sizeof(double)) != 0) return false;
+    const auto& x = state.x();
+    if (a.version != state.version() ||
+        std::memcmp(a.model.x().data(), x.data(), x.size() * sizeof(double)) != 0) {
+      return false;
+    }
   }
   return true;
 }
@@ -105,8 +95,7 @@ TEST_CASE("agent steps and coordinator update applications do not allocate once 
   wire::Decoder coordinator_decoder;
   coordinator_decoder.set_model_size(p);
   wire::Encoder coordinator_encoder;
-  std::vector<int32_t> changes;
-  changes.reserve(static_cast<size_t>(p));  // as the coordinator does
+  UpdateAnswerer answerer(p);
   for (SimAgent& a : agents) {
     a.decoder.set_model_size(p);
     a.model.Reset(p);
@@ -133,7 +122,7 @@ TEST_CASE("agent steps and coordinator update applications do not allocate once 
     const int warm = epoch == 0 ? 2 * kSteps : 50;
     bool ok = true;
     for (int t = 0; t < warm && ok; ++t) {
-      ok = RoundTrip(agents[t % 2], state, coordinator_decoder, coordinator_encoder, changes,
+      ok = RoundTrip(agents[t % 2], state, coordinator_decoder, coordinator_encoder, answerer,
                      counts, true);
     }
     REQUIRE(ok);
@@ -141,7 +130,7 @@ TEST_CASE("agent steps and coordinator update applications do not allocate once 
     const long before = testing::AllocationCount();
     int failed_at = -1;
     for (int t = warm; t < 2 * kSteps; ++t) {
-      if (!RoundTrip(agents[t % 2], state, coordinator_decoder, coordinator_encoder, changes,
+      if (!RoundTrip(agents[t % 2], state, coordinator_decoder, coordinator_encoder, answerer,
                      counts, t % 97 == 0)) {
         failed_at = t;
         break;

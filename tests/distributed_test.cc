@@ -208,9 +208,12 @@ TEST_CASE(
   ModelUpdate fine;
   fine.Reset(p);
   fine.delta.Push(7, 100.0);
-  const std::string wrong_dim(e.Update(h, 1, 0, wide));
-  const std::string with_nan(e.Update(h, 1, 0, nan));
-  const std::string unknown(e.Update(h, 1, 0, fine));
+  auto update = [&](const ModelUpdate& u) {
+    return std::string(e.Encode(h, wire::UpdateMsg{1, 0, u.delta.View(), u.guarded.View()}));
+  };
+  const std::string wrong_dim = update(wide);
+  const std::string with_nan = update(nan);
+  const std::string unknown = update(fine);
   const std::string truncated = unknown.substr(0, unknown.size() / 2);
   const std::string garbage = "this is not a FlatBuffer, just bytes on the wire";
   for (const std::string& m : {garbage, truncated, wrong_dim, with_nan, unknown}) {

@@ -62,7 +62,7 @@ TEST_CASE("the wire seeds, as wire::Encoder writes them, are accepted by the dec
   for (const std::string& path : InputsOf("corpus", "wire_decoder")) {
     const std::string bytes = testing::ReadText(path);
     wire::Decoder decoder;
-    Result<wire::DecodedMessage> m = decoder.Decode(bytes.data(), bytes.size());
+    Result<wire::Message> m = decoder.Decode(bytes.data(), bytes.size());
     INFO(path);
     CHECK_MESSAGE(m.ok(), m.status().ToString());
   }

@@ -1,5 +1,9 @@
-// The wire codec: every message round-trips; vectors travel sparse when smaller; malformed,
-// truncated, misaligned, wrong-dimension and non-finite buffers are refused with a reason.
+// The wire codec through its typed API: every message round-trips with its header; vectors travel
+// sparse when smaller; malformed, truncated, misaligned, wrong-dimension and non-finite buffers,
+// strings that are not UTF-8 or too long, repeated indices and counts that cannot be right are
+// refused naming the message and the field; a message of another protocol version is told apart,
+// and a Reject of any version is still read. (Raw FlatBuffers are built here only to craft what
+// the Encoder never writes.)
 #include "edgetrain/wire.h"
 
 #include <cmath>
@@ -9,81 +13,261 @@
 #include <vector>
 
 #include "doctest/doctest.h"
+#include "edgetrain/fb/wire_generated.h"
 #include "edgetrain/rng.h"
 
 namespace edgetrain::wire {
 namespace {
 
+namespace fb = ::edgetrain::fb::wire;  // the generated tables, for crafting
+
 const Header kHeader{"plant-3/press-7", 42, 9};
 
 // Decodes a copy placed at an 8-byte aligned address plus `offset`.
-Result<DecodedMessage> DecodeAt(Decoder& d, std::string_view bytes, size_t offset,
-                                std::vector<uint64_t>* storage) {
+Result<Message> DecodeAt(Decoder& d, std::string_view bytes, size_t offset,
+                         std::vector<uint64_t>* storage) {
   storage->assign(bytes.size() / 8 + 2, 0);
   char* base = reinterpret_cast<char*>(storage->data()) + offset;
   std::memcpy(base, bytes.data(), bytes.size());
   return d.Decode(base, bytes.size());
 }
 
-TEST_CASE("every message round-trips with its header") {
+// The body of an accepted message of type T (fails the test otherwise).
+template <typename T>
+T Decoded(Decoder& d, std::string_view bytes, std::vector<uint64_t>* storage,
+          Header* header = nullptr) {
+  Result<Message> m = DecodeAt(d, bytes, 0, storage);
+  REQUIRE_MESSAGE(m.ok(), m.status().ToString());
+  REQUIRE(std::holds_alternative<T>(m->body));
+  if (header != nullptr) *header = m->header;
+  return std::get<T>(m->body);
+}
+
+// The refusal's message (fails the test when the bytes are accepted).
+std::string Refusal(Decoder& d, std::string_view bytes) {
+  std::vector<uint64_t> storage;
+  Result<Message> m = DecodeAt(d, bytes, 0, &storage);
+  REQUIRE_FALSE_MESSAGE(m.ok(), "accepted: ", MessageName(m->body));
+  return m.status().message();
+}
+
+std::vector<double> Values(const VectorView& v) {
+  std::vector<double> dense(static_cast<size_t>(v.dim), 0.0);
+  for (int64_t k = 0; k < v.count; ++k) dense[v.dense() ? k : v.index[k]] = v.value[k];
+  return dense;
+}
+
+// An envelope around a hand-built body (what the Encoder would never write).
+template <typename Build>
+std::string Craft(fb::Message type, Build build, uint16_t protocol = kProtocolVersion,
+                  std::string_view agent_id = kHeader.agent_id) {
+  flatbuffers::FlatBufferBuilder fbb;
+  const flatbuffers::Offset<void> body = build(fbb);
+  auto id = fbb.CreateString(agent_id.data(), agent_id.size());
+  fb::FinishEnvelopeBuffer(
+      fbb, fb::CreateEnvelope(fbb, protocol, id, kHeader.session, kHeader.seq, type, body));
+  return std::string(reinterpret_cast<const char*>(fbb.GetBufferPointer()), fbb.GetSize());
+}
+
+TEST_CASE("every message round-trips through the typed API with its header") {
   Encoder e;
   Decoder d;
   d.set_model_size(5);
   std::vector<uint64_t> storage;
   const std::vector<double> x = {0, 1.5, 0, 0, -2};
-  const std::vector<int32_t> support = {1, 4};
-  const DenseWithSupport xs{x.data(), 5, support.data(), 2};
+  const std::vector<int32_t> support = {4, 1};
+  const VectorView dense = VectorView::Dense(x.data(), 5);
 
-  Result<DecodedMessage> m = DecodeAt(d, e.Model(kHeader, 3, 17, xs, true, false), 0, &storage);
-  REQUIRE_MESSAGE(m.ok(), m.status().ToString());
-  CHECK(m->type == fb::Message::Model);
-  CHECK(m->agent_id == "plant-3/press-7");
-  CHECK(m->session == 42);
-  CHECK(m->seq == 9);
-  const auto* model = m->As<fb::Model>();
-  CHECK(model->epoch() == 3);
-  CHECK(model->version() == 17);
-  CHECK(model->applied());
-  const VectorView v = ViewOf(model->x());
-  CHECK_FALSE(v.dense());  // 2 of 5 non-zero: sparse is smaller
-  REQUIRE(v.count == 2);
-  CHECK(v.index[1] == 4);
-  CHECK(v.value[1] == -2);
-
-  HelloInfo hello;
-  hello.rows = 800;
-  hello.dimension = 10445;
-  hello.labels = {"-1", "1"};
-  hello.row_norm_sq_max = 1.0;
-  hello.software_version = "0.1.0";
-  Decoder fresh;  // no model size yet
-  m = DecodeAt(fresh, e.Hello({"a", 0, 1}, hello), 0, &storage);
-  REQUIRE(m.ok());
-  CHECK(m->As<fb::Hello>()->rows() == 800);
-  CHECK(m->As<fb::Hello>()->labels()->size() == 2);
-
-  ModelUpdate u;
-  u.Reset(5);
-  u.delta.Push(1, 0.25);
-  u.guarded.Push(4, 2.0);
-  m = DecodeAt(d, e.Update(kHeader, 3, 16, u), 0, &storage);
-  REQUIRE(m.ok());
-  CHECK(ViewOf(m->As<fb::Update>()->delta()).count == 1);
-  CHECK(ViewOf(m->As<fb::Update>()->guarded()).value[0] == 2.0);
-
-  const std::vector<double> dense = {1, 2, 3, 4, 5};
-  m = DecodeAt(d, e.Snapshot(kHeader, 3, 16, {dense.data(), 5, nullptr, 0}, 0.5, 100, 4), 0,
-               &storage);
-  REQUIRE(m.ok());
-  CHECK(ViewOf(m->As<fb::Snapshot>()->mu()).dense());
-  CHECK(m->As<fb::Snapshot>()->inner_steps() == 100);
-
-  // (Each encoded view lives until the encoder's next call, so decode one at a time.)
-  CHECK(DecodeAt(d, e.Heartbeat(kHeader, 1, 2), 0, &storage).ok());
-  CHECK(DecodeAt(d, e.Bye(kHeader, "bye"), 0, &storage).ok());
-  CHECK(DecodeAt(d, e.Stop(kHeader, "kkt", 4, 0.3), 0, &storage).ok());
-  CHECK(DecodeAt(d, e.Reject(kHeader, fb::RejectReason::TaskMismatch, "no"), 0, &storage).ok());
-  CHECK(DecodeAt(d, e.EpochBegin(kHeader, 4, 20, xs), 0, &storage).ok());
+  Header h;
+  {
+    const std::string_view labels[] = {"spam", "ham"};
+    HelloMsg hello;
+    hello.rows = 800;
+    hello.dimension = 10445;
+    hello.task = Task::kRegression;
+    hello.labels = labels;
+    hello.row_norm_sq_max = 1.25;
+    hello.row_norm_sq_mean = 0.5;
+    hello.data_fingerprint = 0xfeedull << 32;
+    hello.software_version = "0.1.0 x86_64";
+    hello.incremental_models = true;
+    hello.newton = true;
+    Decoder fresh;  // no model size yet, as a coordinator before the run
+    const HelloMsg got = Decoded<HelloMsg>(fresh, e.Encode({"a", 0, 1}, hello), &storage, &h);
+    CHECK(h.agent_id == "a");
+    CHECK(h.seq == 1);
+    CHECK(h.protocol == kProtocolVersion);
+    CHECK(got.rows == 800);
+    CHECK(got.dimension == 10445);
+    CHECK(got.task == Task::kRegression);
+    REQUIRE(got.labels.size() == 2);
+    CHECK(got.labels[0] == "spam");
+    CHECK(got.labels[1] == "ham");
+    CHECK(got.row_norm_sq_max == 1.25);
+    CHECK(got.row_norm_sq_mean == 0.5);
+    CHECK(got.data_fingerprint == hello.data_fingerprint);
+    CHECK(got.software_version == "0.1.0 x86_64");
+    CHECK(got.incremental_models);
+    CHECK(got.newton);
+  }
+  {
+    WelcomeMsg w;
+    w.problem.loss = LossKind::kSquaredHinge;
+    w.problem.reg.l1 = 1e-3;
+    w.problem.reg.l2 = 0.5;
+    w.problem.reg.lower = -1;
+    w.problem.reg.upper = 2;
+    w.problem.intercept = true;
+    w.dimension = 4;  // p = 5 with the intercept
+    w.label_negative = "-1";
+    w.label_positive = "+1";
+    w.heartbeat_ms = 250;
+    w.epoch = 3;
+    w.version = 17;
+    w.model = dense;
+    w.seed = 99;
+    Decoder fresh;  // the agent's decoder learns the size from the Welcome
+    for (bool with_entries : {false, true}) {
+      const WelcomeMsg got = Decoded<WelcomeMsg>(
+          fresh, with_entries ? e.Encode(kHeader, w, support) : e.Encode(kHeader, w), &storage, &h);
+      CHECK(h.session == 42);
+      CHECK(got.problem.loss == LossKind::kSquaredHinge);
+      CHECK(got.problem.reg.l1 == 1e-3);
+      CHECK(got.problem.reg.l2 == 0.5);
+      CHECK(got.problem.reg.lower == -1);
+      CHECK(got.problem.reg.upper == 2);
+      CHECK(got.problem.intercept);
+      CHECK(got.dimension == 4);
+      CHECK(got.label_negative == "-1");
+      CHECK(got.label_positive == "+1");
+      CHECK(got.heartbeat_ms == 250);
+      CHECK(got.epoch == 3);
+      CHECK(got.version == 17);
+      CHECK(got.seed == 99);
+      CHECK(Values(got.model) == x);
+      CHECK_FALSE(got.model.dense());  // 2 of 5 non-zero: sparse is smaller
+    }
+  }
+  {
+    const RejectMsg got = Decoded<RejectMsg>(
+        d, e.Encode(kHeader, RejectMsg{RejectReason::kLabelsConflict, "label '3'"}), &storage);
+    CHECK(got.reason == RejectReason::kLabelsConflict);
+    CHECK(got.text == "label '3'");
+    CHECK(std::string(RejectReasonName(got.reason)) == "LabelsConflict");
+  }
+  {
+    const EpochBeginMsg got =
+        Decoded<EpochBeginMsg>(d, e.Encode(kHeader, EpochBeginMsg{4, 20, dense}), &storage);
+    CHECK(got.epoch == 4);
+    CHECK(got.version == 20);
+    CHECK(Values(got.snapshot) == x);
+  }
+  {
+    const std::vector<double> g = {0.5, -1, 2, 0.25, 3};
+    GradSumMsg sum{7, VectorView::Dense(g.data(), 5), 12.5, Smoothness{800, 4, 2, 1.5, 3, true}};
+    const GradSumMsg got = Decoded<GradSumMsg>(d, e.Encode(kHeader, sum), &storage);
+    CHECK(got.epoch == 7);
+    CHECK(got.grad.dense());
+    CHECK(Values(got.grad) == g);
+    CHECK(got.loss_sum == 12.5);
+    CHECK(got.smoothness.rows == 800);
+    CHECK(got.smoothness.l_max == 4);
+    CHECK(got.smoothness.l_avg == 2);
+    CHECK(got.smoothness.l_full == 1.5);
+    CHECK(got.smoothness.l_q == 3);
+  }
+  {
+    const InnerLoopMsg got = Decoded<InnerLoopMsg>(
+        d, e.Encode(kHeader, InnerLoopMsg{3, 16, dense, 0.5, 100, 4}), &storage);
+    CHECK(got.epoch == 3);
+    CHECK(got.version == 16);
+    CHECK(Values(got.mu) == x);
+    CHECK(got.eta == 0.5);
+    CHECK(got.inner_steps == 100);
+    CHECK(got.batch == 4);
+  }
+  {
+    const std::vector<int32_t> s = {0, 3, 4};
+    const CurvatureRequestMsg got =
+        Decoded<CurvatureRequestMsg>(d, e.Encode(kHeader, CurvatureRequestMsg{3, 16, s}), &storage);
+    CHECK(got.epoch == 3);
+    CHECK(got.version == 16);
+    CHECK(std::vector<int32_t>(got.support.begin(), got.support.end()) == s);
+  }
+  {
+    const std::vector<double> packed = {4, 1, 3, 0.5, 0.25, 2};  // |S| = 3
+    CurvatureMsg c{3, 3, packed, 800, false};
+    for (int in_place = 0; in_place < 2; ++in_place) {
+      const std::string_view bytes = in_place
+                                         ? e.Encode(kHeader, CurvatureMsg{3, 3, {}, 800, false},
+                                                    [&](double* out) {
+                                                      for (size_t k = 0; k < packed.size(); ++k)
+                                                        out[k] += packed[k];
+                                                    })
+                                         : e.Encode(kHeader, c);
+      const CurvatureMsg got = Decoded<CurvatureMsg>(d, bytes, &storage);
+      CHECK(got.epoch == 3);
+      CHECK(got.support_size == 3);
+      CHECK(got.rows == 800);
+      CHECK_FALSE(got.declined);
+      CHECK(std::vector<double>(got.hessian.begin(), got.hessian.end()) == packed);
+    }
+    const CurvatureMsg declined =
+        Decoded<CurvatureMsg>(d, e.Encode(kHeader, CurvatureMsg{3, 3, {}, 800, true}), &storage);
+    CHECK(declined.declined);
+    CHECK(declined.hessian.empty());
+  }
+  {
+    ModelUpdate u;
+    u.Reset(5);
+    u.delta.Push(3, 0.25);
+    u.delta.Push(1, -0.5);
+    u.guarded.Push(4, 2.0);
+    const UpdateMsg got = Decoded<UpdateMsg>(
+        d, e.Encode(kHeader, UpdateMsg{3, 16, u.delta.View(), u.guarded.View()}), &storage);
+    CHECK(got.epoch == 3);
+    CHECK(got.base_version == 16);
+    CHECK(Values(got.delta) == std::vector<double>{0, -0.5, 0, 0.25, 0});
+    CHECK(Values(got.guarded) == std::vector<double>{0, 0, 0, 0, 2.0});
+    u.guarded.Clear();  // no guarded entries: none sent, an empty view of the model's dimension
+    const UpdateMsg bare = Decoded<UpdateMsg>(
+        d, e.Encode(kHeader, UpdateMsg{3, 16, u.delta.View(), u.guarded.View()}), &storage);
+    CHECK(bare.guarded.count == 0);
+    CHECK(bare.guarded.dim == 5);
+  }
+  {
+    ModelMsg answer{3, 17, dense, true, true, 15, true, 8};
+    const ModelMsg got = Decoded<ModelMsg>(d, e.Encode(kHeader, answer, support), &storage);
+    CHECK(got.epoch == 3);
+    CHECK(got.version == 17);
+    CHECK(got.applied);
+    CHECK(got.inner_done);
+    CHECK(got.since == 15);
+    CHECK(got.own_exact);
+    CHECK(got.update_seq == 8);
+    CHECK(Values(got.x) == x);
+    // Only the listed entries travel (an incremental answer), zeros included.
+    const std::vector<int32_t> changed = {2};
+    const ModelMsg one = Decoded<ModelMsg>(d, e.Encode(kHeader, answer, changed), &storage);
+    REQUIRE(one.x.count == 1);
+    CHECK(one.x.index[0] == 2);
+    CHECK(one.x.value[0] == 0.0);
+    const ModelMsg whole =
+        Decoded<ModelMsg>(d, e.Encode(kHeader, ModelMsg{3, 17, dense}), &storage);
+    CHECK(whole.since == -1);
+    CHECK(Values(whole.x) == x);
+  }
+  {
+    const HeartbeatMsg got =
+        Decoded<HeartbeatMsg>(d, e.Encode(kHeader, HeartbeatMsg{5, 6}), &storage);
+    CHECK(got.epoch == 5);
+    CHECK(got.version == 6);
+    CHECK(Decoded<ByeMsg>(d, e.Encode(kHeader, ByeMsg{"SIGTERM"}), &storage).text == "SIGTERM");
+    const StopMsg stop = Decoded<StopMsg>(d, e.Encode(kHeader, StopMsg{"kkt", 9, 0.3}), &storage);
+    CHECK(stop.reason == "kkt");
+    CHECK(stop.epoch == 9);
+    CHECK(stop.objective == 0.3);
+  }
 }
 
 TEST_CASE("sparse when smaller: 12 bytes an entry against 8 dense") {
@@ -91,19 +275,25 @@ TEST_CASE("sparse when smaller: 12 bytes an entry against 8 dense") {
   const int64_t p = 3000;
   std::vector<double> x(p, 0.0);
   for (int64_t j = 0; j < 1999; ++j) x[j] = 1.0;  // 1999 * 12 < 3000 * 8: sparse
-  const size_t sparse = e.Model(kHeader, 1, 1, {x.data(), p, nullptr, 0}, true, false).size();
+  const ModelMsg m{1, 1, VectorView::Dense(x.data(), p)};
+  const size_t sparse = e.Encode(kHeader, m).size();
   x[1999] = 1.0;  // 2000 * 12 == 3000 * 8: dense
-  const size_t dense = e.Model(kHeader, 1, 1, {x.data(), p, nullptr, 0}, true, false).size();
+  const size_t dense = e.Encode(kHeader, m).size();
   CHECK(sparse < 1999 * 12 + 200);
   CHECK(dense < 3000 * 8 + 200);
   CHECK(dense >= 3000 * 8);
   Decoder d;
   d.set_model_size(p);
   std::vector<uint64_t> storage;
-  Result<DecodedMessage> m =
-      DecodeAt(d, e.Model(kHeader, 1, 1, {x.data(), p, nullptr, 0}, true, false), 0, &storage);
-  REQUIRE(m.ok());
-  CHECK(ViewOf(m->As<fb::Model>()->x()).dense());
+  CHECK(Decoded<ModelMsg>(d, e.Encode(kHeader, m), &storage).x.dense());
+  // A sparse view with too many entries for sparse to pay travels dense.
+  SparseVector many(10);
+  for (int32_t j = 0; j < 8; ++j) many.Push(9 - j, j + 1.0);
+  d.set_model_size(10);
+  const UpdateMsg u =
+      Decoded<UpdateMsg>(d, e.Encode(kHeader, UpdateMsg{1, 1, many.View(), {}}), &storage);
+  CHECK(u.delta.dense());
+  CHECK(Values(u.delta) == std::vector<double>{0, 0, 8, 7, 6, 5, 4, 3, 2, 1});
 }
 
 TEST_CASE("a misaligned buffer (as ZeroMQ gives on 32-bit ARM) decodes the same") {
@@ -111,13 +301,13 @@ TEST_CASE("a misaligned buffer (as ZeroMQ gives on 32-bit ARM) decodes the same"
   Decoder d;
   d.set_model_size(4);
   const std::vector<double> g = {0.5, -1, 2, 0.25};
-  const std::string bytes(
-      e.GradSum(kHeader, 2, {g.data(), 4, nullptr, 0}, 1.5, 10, Smoothness{10, 1, 1, 1, 1, false}));
+  const std::string bytes(e.Encode(
+      kHeader, GradSumMsg{2, VectorView::Dense(g.data(), 4), 1.5, Smoothness{10, 1, 1, 1, 1}}));
   std::vector<uint64_t> storage;
   for (size_t offset : {1, 2, 3, 4, 5, 7}) {
-    Result<DecodedMessage> m = DecodeAt(d, bytes, offset, &storage);
+    Result<Message> m = DecodeAt(d, bytes, offset, &storage);
     REQUIRE_MESSAGE(m.ok(), "offset ", offset, ": ", m.status().ToString());
-    const VectorView v = ViewOf(m->As<fb::GradSum>()->grad());
+    const VectorView v = std::get<GradSumMsg>(m->body).grad;
     CHECK(v.value[2] == 2.0);
     CHECK(reinterpret_cast<uintptr_t>(v.value) % alignof(double) == 0);
   }
@@ -132,7 +322,10 @@ TEST_CASE(
   ModelUpdate u;
   u.Reset(4);
   u.delta.Push(0, 1.0);
-  const std::string good(e.Update(kHeader, 1, 1, u));
+  auto update = [&](const ModelUpdate& up) {
+    return std::string(e.Encode(kHeader, UpdateMsg{1, 1, up.delta.View(), up.guarded.View()}));
+  };
+  const std::string good = update(u);
   REQUIRE(DecodeAt(d, good, 0, &storage).ok());
 
   // Every truncation fails cleanly.
@@ -146,9 +339,9 @@ TEST_CASE(
   for (size_t pos = 0; pos < good.size(); ++pos) {
     std::string bad = good;
     bad[pos] = static_cast<char>(bad[pos] ^ 0xFF);
-    Result<DecodedMessage> m = DecodeAt(d, bad, 0, &storage);
-    if (m.ok() && m->type == fb::Message::Update) {
-      const VectorView v = ViewOf(m->As<fb::Update>()->delta());
+    Result<Message> m = DecodeAt(d, bad, 0, &storage);
+    if (m.ok() && std::holds_alternative<UpdateMsg>(m->body)) {
+      const VectorView v = std::get<UpdateMsg>(m->body).delta;
       CHECK(v.dim == 4);  // whatever got through satisfies the checks
       for (int64_t k = 0; k < v.count; ++k) CHECK(std::isfinite(v.value[k]));
     }
@@ -157,90 +350,239 @@ TEST_CASE(
   ModelUpdate wide;
   wide.Reset(5);
   wide.delta.Push(4, 1.0);
-  Result<DecodedMessage> m = DecodeAt(d, e.Update(kHeader, 1, 1, wide), 0, &storage);
-  REQUIRE_FALSE(m.ok());
-  CHECK(m.status().message().find("dimension 5, expected 4") != std::string::npos);
+  CHECK(Refusal(d, update(wide)) == "Update.delta: dimension 5, expected 4");
   // NaN and infinity.
   for (double bad :
        {std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::infinity()}) {
     ModelUpdate n;
     n.Reset(4);
     n.delta.Push(2, bad);
-    m = DecodeAt(d, e.Update(kHeader, 1, 1, n), 0, &storage);
-    REQUIRE_FALSE(m.ok());
-    CHECK(m.status().message().find("non-finite") != std::string::npos);
+    CHECK(Refusal(d, update(n)) == "Update.delta: holds a non-finite value");
   }
   const std::vector<double> g = {0, 0, 0, 0};
-  m = DecodeAt(d, e.GradSum(kHeader, 1, {g.data(), 4, nullptr, 0}, std::nan(""), 3, Smoothness{}),
-               0, &storage);
-  REQUIRE_FALSE(m.ok());
-  CHECK(m.status().message().find("loss_sum") != std::string::npos);
+  CHECK(Refusal(d, e.Encode(kHeader, GradSumMsg{1, VectorView::Dense(g.data(), 4), std::nan(""),
+                                                Smoothness{3}})) ==
+        "GradSum.loss_sum: not a finite number >= 0 (nan)");
   // Oversized.
   Decoder small(64);
   CHECK(small.Decode(good.data(), good.size()).status().code() == StatusCode::kOutOfRange);
 }
 
-TEST_CASE(
-    "Newton epochs: a Snapshot names S, a Curvature carries the packed block, bad ones are "
-    "refused") {
+TEST_CASE("strings that are not UTF-8 or over their limit are refused, naming the field") {
+  Encoder e;
+  Decoder d;
+  d.set_model_size(3);
+  const std::string latin1 = "press-\xE9";  // ISO-8859-1, not UTF-8
+  const std::string at_limit(kMaxAgentIdBytes, 'a');
+  std::vector<uint64_t> storage;
+  CHECK(Decoded<HeartbeatMsg>(d, e.Encode({at_limit, 1, 1}, HeartbeatMsg{}), &storage).epoch == 0);
+  CHECK(Decoded<HeartbeatMsg>(d, e.Encode({"pr\xC3\xA9sse-7", 1, 1}, HeartbeatMsg{}), &storage)
+            .version == 0);  // UTF-8 is fine
+  CHECK(Refusal(d, e.Encode({latin1, 1, 1}, HeartbeatMsg{})) ==
+        "Envelope.agent_id: not valid UTF-8");
+  CHECK(Refusal(d, e.Encode({at_limit + "a", 1, 1}, HeartbeatMsg{})) ==
+        "Envelope.agent_id: 129 bytes (at most 128)");
+  CHECK(Refusal(d, e.Encode({"", 1, 1}, HeartbeatMsg{})) == "Envelope.agent_id: empty");
+
+  HelloMsg hello;
+  hello.rows = 10;
+  const std::string long_version(kMaxVersionBytes + 1, 'v');
+  hello.software_version = long_version;
+  CHECK(Refusal(d, e.Encode(kHeader, hello)) == "Hello.software_version: 257 bytes (at most 256)");
+  hello.software_version = latin1;
+  CHECK(Refusal(d, e.Encode(kHeader, hello)) == "Hello.software_version: not valid UTF-8");
+  hello.software_version = "";
+  const std::string long_label(kMaxLabelBytes + 1, 'l');
+  const std::string_view labels[] = {"ok", long_label};
+  hello.labels = labels;
+  CHECK(Refusal(d, e.Encode(kHeader, hello)) == "Hello.labels: 257 bytes (at most 256)");
+  const std::string_view bad_labels[] = {latin1};
+  hello.labels = bad_labels;
+  CHECK(Refusal(d, e.Encode(kHeader, hello)) == "Hello.labels: not valid UTF-8");
+
+  const std::string long_text(kMaxTextBytes + 1, 't');
+  CHECK(Refusal(d, e.Encode(kHeader, RejectMsg{RejectReason::kDuplicate, long_text})) ==
+        "Reject.text: 4097 bytes (at most 4096)");
+  CHECK(Refusal(d, e.Encode(kHeader, ByeMsg{latin1})) == "Bye.text: not valid UTF-8");
+  CHECK(Refusal(d, e.Encode(kHeader, StopMsg{"\xFF", 1, 0})) == "Stop.reason: not valid UTF-8");
+  CHECK(Decoded<StopMsg>(d, e.Encode(kHeader, StopMsg{std::string(kMaxTextBytes, 's'), 1, 0}),
+                         &storage)
+            .reason.size() == kMaxTextBytes);
+
+  const std::vector<double> x = {1, 2, 3};
+  WelcomeMsg w;
+  w.dimension = 3;
+  w.heartbeat_ms = 1000;
+  w.model = VectorView::Dense(x.data(), 3);
+  w.label_negative = "\xC0\xAF";  // an overlong form
+  CHECK(Refusal(d, e.Encode(kHeader, w)) == "Welcome.label_negative: not valid UTF-8");
+}
+
+TEST_CASE("a sparse vector may not repeat an index: found in O(nnz), with and without a size") {
+  Encoder e;
+  std::vector<uint64_t> storage;
+  ModelUpdate twice;  // (Push does not check: the wire is where a peer's promise is checked)
+  twice.Reset(6);
+  twice.delta.Push(5, 1.0);
+  twice.delta.Push(2, 1.0);
+  twice.delta.Push(5, 1.0);
+  ModelUpdate both;
+  both.Reset(6);
+  both.delta.Push(3, 1.0);
+  both.guarded.Push(1, -1.0);
+  both.guarded.Push(3, -1.0);
+  ModelUpdate guarded_twice;
+  guarded_twice.Reset(6);
+  guarded_twice.delta.Push(0, 1.0);
+  guarded_twice.guarded.Push(4, -1.0);
+  guarded_twice.guarded.Push(4, -1.0);
+  ModelUpdate fine;
+  fine.Reset(6);
+  fine.delta.Push(5, 1.0);
+  fine.delta.Push(0, 1.0);
+  fine.guarded.Push(2, -1.0);
+  auto update = [&](const ModelUpdate& u) {
+    return std::string(e.Encode(kHeader, UpdateMsg{1, 1, u.delta.View(), u.guarded.View()}));
+  };
+  for (int64_t size : {0, 6}) {  // 0: sorting a copy; 6: stamps sized to the model
+    INFO("model size " << size);
+    Decoder d;
+    d.set_model_size(size);
+    for (int round = 0; round < 3;
+         ++round) {  // the stamps of one message do not leak into the next
+      CHECK(Refusal(d, update(twice)) == "Update.delta: index 5 appears twice");
+      CHECK(Refusal(d, update(both)) == "Update.guarded: index 3 is also in Update.delta");
+      CHECK(Refusal(d, update(guarded_twice)) == "Update.guarded: index 4 appears twice");
+      CHECK(DecodeAt(d, update(fine), 0, &storage).ok());
+      CHECK(DecodeAt(d, update(fine), 0, &storage).ok());
+    }
+    const std::vector<double> x = {0, 0, 1, 0, 0, 0};
+    const std::vector<int32_t> repeated = {2, 0, 2};
+    CHECK(Refusal(d, e.Encode(kHeader, ModelMsg{1, 1, VectorView::Dense(x.data(), 6)}, repeated)) ==
+          "Model.x: index 2 appears twice");
+  }
+}
+
+TEST_CASE("counts and numbers that cannot be right for the message are refused, naming the field") {
   Encoder e;
   Decoder d;
   d.set_model_size(6);
-  std::vector<uint64_t> storage;
   const std::vector<double> mu = {1, 2, 3, 4, 5, 6};
-  const std::vector<int32_t> support = {0, 3, 5};
-  Result<DecodedMessage> m = DecodeAt(
-      d, e.Snapshot(kHeader, 3, 16, {mu.data(), 6, nullptr, 0}, 0.5, 100, 4, support), 0, &storage);
-  REQUIRE_MESSAGE(m.ok(), m.status().ToString());
-  REQUIRE(m->As<fb::Snapshot>()->newton_support() != nullptr);
-  CHECK(m->As<fb::Snapshot>()->newton_support()->size() == 3);
-  CHECK(m->As<fb::Snapshot>()->newton_support()->Get(2) == 5);
-  // A plain Snapshot has none.
-  m = DecodeAt(d, e.Snapshot(kHeader, 3, 16, {mu.data(), 6, nullptr, 0}, 0.5, 100, 4), 0, &storage);
-  REQUIRE(m.ok());
-  CHECK(m->As<fb::Snapshot>()->newton_support() == nullptr);
-  // Not increasing, or beyond the model: refused.
-  for (const std::vector<int32_t>& bad :
-       {std::vector<int32_t>{3, 0}, std::vector<int32_t>{1, 1}, std::vector<int32_t>{6}}) {
-    m = DecodeAt(d, e.Snapshot(kHeader, 3, 16, {mu.data(), 6, nullptr, 0}, 0.5, 100, 4, bad), 0,
-                 &storage);
-    REQUIRE_FALSE(m.ok());
-    CHECK(m.status().message().find("Newton support") != std::string::npos);
+  const VectorView dense = VectorView::Dense(mu.data(), 6);
+  // The inner loop's plan.
+  CHECK(Refusal(d, e.Encode(kHeader, InnerLoopMsg{3, 16, dense, 0.5, 100, 0})) ==
+        "InnerLoop.batch: 0 (at least 1)");
+  CHECK(Refusal(d, e.Encode(kHeader, InnerLoopMsg{3, 16, dense, 0.5, 0, 4})) ==
+        "InnerLoop.inner_steps: 0 (at least 1)");
+  for (double eta : {0.0, -1.0, std::nan(""), std::numeric_limits<double>::infinity()}) {
+    INFO(eta);
+    CHECK(Refusal(d, e.Encode(kHeader, InnerLoopMsg{3, 16, dense, eta, 100, 4}))
+              .starts_with("InnerLoop.eta: not a finite step > 0"));
   }
-
-  const std::vector<double> packed = {4, 1, 3, 0.5, 0.25, 2};  // |S| = 3: 6 entries
-  m = DecodeAt(d, e.Curvature(kHeader, 3, 3, packed.data(), 800, false), 0, &storage);
-  REQUIRE_MESSAGE(m.ok(), m.status().ToString());
-  const auto* c = m->As<fb::Curvature>();
-  CHECK(c->epoch() == 3);
-  CHECK(c->support_size() == 3);
-  CHECK(c->rows() == 800);
-  REQUIRE(c->hessian()->size() == 6);
-  CHECK(c->hessian()->Get(5) == 2.0);
-  m = DecodeAt(d, e.Curvature(kHeader, 3, 3, nullptr, 800, true), 0, &storage);
-  REQUIRE(m.ok());
-  CHECK(m->As<fb::Curvature>()->declined());
-  // The wrong length for the support, a non-finite entry, no rows: refused.
-  {
-    flatbuffers::FlatBufferBuilder fbb;
-    auto h = fbb.CreateVector(packed);  // 6 entries, but |S| = 4 needs 10
-    auto curvature = fb::CreateCurvature(fbb, 3, 4, h, 800, false);
-    auto id = fbb.CreateString(std::string(kHeader.agent_id));
-    fb::FinishEnvelopeBuffer(
-        fbb, fb::CreateEnvelope(fbb, kProtocolVersion, id, kHeader.session, kHeader.seq,
-                                fb::Message::Curvature, curvature.Union()));
-    const std::string bytes(reinterpret_cast<const char*>(fbb.GetBufferPointer()), fbb.GetSize());
-    m = DecodeAt(d, bytes, 0, &storage);
-    REQUIRE_FALSE(m.ok());
-    CHECK(m.status().message().find("packed lower triangle") != std::string::npos);
+  // A curvature request: increasing, in range, 1 to kMaxNewtonSupport coordinates.
+  for (const std::vector<int32_t>& bad : {std::vector<int32_t>{3, 0}, std::vector<int32_t>{1, 1},
+                                          std::vector<int32_t>{6}, std::vector<int32_t>{}}) {
+    CHECK(Refusal(d, e.Encode(kHeader, CurvatureRequestMsg{3, 16, bad}))
+              .starts_with("CurvatureRequest.support: "));
   }
+  std::vector<int32_t> huge(kMaxNewtonSupport + 1);
+  for (size_t k = 0; k < huge.size(); ++k) huge[k] = static_cast<int32_t>(k);
+  Decoder wide;
+  wide.set_model_size(10000);
+  CHECK(Refusal(wide, e.Encode(kHeader, CurvatureRequestMsg{3, 16, huge})) ==
+        "CurvatureRequest.support: 2901 coordinates (1 to 2900)");
+  // A curvature block that is not the packed triangle of its support, or sent with declined.
+  const std::vector<double> packed = {4, 1, 3, 0.5, 0.25, 2};
+  CHECK(Refusal(d, Craft(fb::Message::Curvature,
+                         [&](flatbuffers::FlatBufferBuilder& fbb) {
+                           return fb::CreateCurvature(fbb, 3, 4, fbb.CreateVector(packed), 800,
+                                                      false)
+                               .Union();
+                         })) ==
+        "Curvature.hessian: 6 values for a support of 4 (the packed lower triangle has 10)");
+  CHECK(
+      Refusal(d, Craft(fb::Message::Curvature, [&](flatbuffers::FlatBufferBuilder& fbb) {
+                return fb::CreateCurvature(fbb, 3, 3, fbb.CreateVector(packed), 800, true).Union();
+              })) == "Curvature.hessian: 6 values, declined");
   std::vector<double> nan = packed;
   nan[4] = std::numeric_limits<double>::quiet_NaN();
-  m = DecodeAt(d, e.Curvature(kHeader, 3, 3, nan.data(), 800, false), 0, &storage);
-  REQUIRE_FALSE(m.ok());
-  CHECK(m.status().message().find("non-finite") != std::string::npos);
-  m = DecodeAt(d, e.Curvature(kHeader, 3, 3, packed.data(), 0, false), 0, &storage);
-  CHECK_FALSE(m.ok());
+  CHECK(Refusal(d, e.Encode(kHeader, CurvatureMsg{3, 3, nan, 800, false})) ==
+        "Curvature.hessian: holds a non-finite value");
+  CHECK(Refusal(d, e.Encode(kHeader, CurvatureMsg{3, 3, packed, 0, false})) ==
+        "Curvature.rows: 0 (at least 1)");
+  CHECK(Refusal(d, e.Encode(kHeader, CurvatureMsg{3, kMaxNewtonSupport + 1, {}, 8, true})) ==
+        "Curvature.support_size: 2901 (1 to 2900)");
+  // A Welcome whose model does not have the problem's size, or without a heartbeat.
+  WelcomeMsg w;
+  w.dimension = 6;
+  w.problem.intercept = true;  // p = 7
+  w.heartbeat_ms = 1000;
+  w.model = dense;
+  Decoder fresh;
+  CHECK(Refusal(fresh, e.Encode(kHeader, w)) ==
+        "Welcome.model: dimension 6 for a model of 7 entries");
+  w.problem.intercept = false;
+  w.heartbeat_ms = 0;
+  CHECK(Refusal(fresh, e.Encode(kHeader, w)) == "Welcome.heartbeat_ms: 0 (1 to 3600000)");
+  w.heartbeat_ms = 1000;
+  w.problem.reg.l1 = -1;
+  CHECK(Refusal(fresh, e.Encode(kHeader, w)).starts_with("Welcome.problem: "));
+  CHECK(Refusal(fresh, Craft(fb::Message::Welcome, [&](flatbuffers::FlatBufferBuilder& fbb) {
+                  auto problem = fb::CreateProblem(fbb, static_cast<::edgetrain::fb::Loss>(9));
+                  auto model = fb::CreateVector(fbb, 6, 0, fbb.CreateVector(mu));
+                  return fb::CreateWelcome(fbb, problem, 6, 0, 0, 1000, 0, 0, model).Union();
+                })) == "Welcome.problem.loss: unknown value 9");
+  // A Hello with an unknown task or three labels; a GradSum with no rows.
+  CHECK(Refusal(fresh, Craft(fb::Message::Hello, [&](flatbuffers::FlatBufferBuilder& fbb) {
+                  return fb::CreateHello(fbb, 10, 3, static_cast<::edgetrain::fb::Task>(5)).Union();
+                })) == "Hello.task: unknown value 5");
+  CHECK(Refusal(fresh, Craft(fb::Message::Hello, [&](flatbuffers::FlatBufferBuilder& fbb) {
+                  auto labels = fbb.CreateVectorOfStrings({"a", "b", "c"});
+                  return fb::CreateHello(fbb, 10, 3, ::edgetrain::fb::Task::Classification, labels)
+                      .Union();
+                })) == "Hello.labels: 3 labels (at most 2)");
+  CHECK(Refusal(d, e.Encode(kHeader, GradSumMsg{1, dense, 1.0, Smoothness{0}})) ==
+        "GradSum.rows: 0 (at least 1)");
+  CHECK(Refusal(d, e.Encode(kHeader, ModelMsg{1, 5, dense, false, false, 6})) ==
+        "Model.since: 6 (-1, or 0 to the version 5)");
+}
+
+TEST_CASE("another protocol version: its Reject is read, its Hello told apart, the rest refused") {
+  Encoder e;
+  Decoder d;
+  d.set_model_size(3);
+  std::vector<uint64_t> storage;
+  // What a coordinator sends an agent of version 1 (the envelope and the Reject are laid out as in
+  // every version: schemas/wire.fbs), and what an agent of version 1 or 7 would send.
+  Header other = kHeader;
+  other.protocol = 1;
+  Header h;
+  const RejectMsg reject = Decoded<RejectMsg>(
+      d, e.Encode(other, RejectMsg{RejectReason::kProtocolMismatch, "version 2, not 1"}), &storage,
+      &h);
+  CHECK(h.protocol == 1);
+  CHECK(h.agent_id == kHeader.agent_id);
+  CHECK(reject.reason == RejectReason::kProtocolMismatch);
+  CHECK(reject.text == "version 2, not 1");
+  CHECK(std::string(RejectReasonName(reject.reason)) == "ProtocolVersion");
+  CHECK(std::string(RejectReasonName(static_cast<RejectReason>(200))) == "Unknown");
+
+  HelloMsg hello;
+  hello.rows = 10;
+  other.protocol = 7;
+  CHECK(Decoded<OtherProtocolMsg>(d, e.Encode(other, hello), &storage, &h).hello);
+  CHECK(h.protocol == 7);
+  CHECK_FALSE(Decoded<OtherProtocolMsg>(d, e.Encode(other, HeartbeatMsg{1, 2}), &storage).hello);
+  // Its tables may differ from ours: only its envelope has to verify. (A Curvature's fields in a
+  // Hello's slot do not verify as a Hello: ours would be refused, another version's is told apart.)
+  auto not_our_hello = [](flatbuffers::FlatBufferBuilder& fbb) {
+    return fb::CreateCurvature(fbb, 1, 2, 0, int64_t{1} << 40, true).Union();
+  };
+  CHECK(Refusal(d, Craft(fb::Message::Hello, not_our_hello)) == "FlatBuffers verification failed");
+  CHECK(Decoded<OtherProtocolMsg>(d, Craft(fb::Message::Hello, not_our_hello, 3), &storage).hello);
+  // Its envelope is checked like ours.
+  CHECK(Refusal(d, e.Encode({"\xE9", 0, 1, 7}, hello)) == "Envelope.agent_id: not valid UTF-8");
+  CHECK(Refusal(d, e.Encode({"", 0, 1, 1}, RejectMsg{})) == "Envelope.agent_id: empty");
 }
 
 }  // namespace

@@ -3,216 +3,84 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <string>
+
+#include "edgetrain/fb/wire_generated.h"
+#include "edgetrain/model.h"
+#include "edgetrain/text.h"
 
 namespace edgetrain::wire {
+
+namespace fb = ::edgetrain::fb::wire;
 
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
               "wire vectors are read in place; big-endian hosts would need byte swapping");
 
-const char* MessageName(fb::Message type) {
-  const char* name = fb::EnumNameMessage(type);
-  return (name != nullptr && *name != '\0') ? name : "Unknown";
+// The layout every protocol version keeps (schemas/wire.fbs): a peer of another version must be
+// able to read our envelope and our Reject, and we theirs.
+static_assert(fb::Envelope::VT_PROTOCOL == 4 && fb::Envelope::VT_AGENT_ID == 6 &&
+                  fb::Envelope::VT_SESSION == 8 && fb::Envelope::VT_SEQ == 10 &&
+                  fb::Envelope::VT_MESSAGE_TYPE == 12 && fb::Envelope::VT_MESSAGE == 14,
+              "the Envelope layout is stable across protocol versions");
+static_assert(static_cast<int>(fb::Message::Hello) == 1 &&
+                  static_cast<int>(fb::Message::Welcome) == 2 &&
+                  static_cast<int>(fb::Message::Reject) == 3,
+              "the union slots of Hello, Welcome and Reject are stable across protocol versions");
+static_assert(fb::Reject::VT_REASON == 4 && fb::Reject::VT_TEXT == 6,
+              "the Reject layout is stable across protocol versions");
+static_assert(static_cast<int>(fb::RejectReason::ProtocolVersion) ==
+                      static_cast<int>(RejectReason::kProtocolMismatch) &&
+                  static_cast<int>(fb::RejectReason::NotWelcome) ==
+                      static_cast<int>(RejectReason::kNotWelcome),
+              "RejectReason mirrors the schema's values");
+// The shared enums (schemas/enums.fbs) carry the runtime's values byte for byte.
+static_assert(static_cast<int>(::edgetrain::fb::Loss::Logistic) ==
+                      static_cast<int>(LossKind::kLogistic) &&
+                  static_cast<int>(::edgetrain::fb::Loss::Squared) ==
+                      static_cast<int>(LossKind::kSquared) &&
+                  static_cast<int>(::edgetrain::fb::Loss::SquaredHinge) ==
+                      static_cast<int>(LossKind::kSquaredHinge),
+              "Loss mirrors LossKind");
+static_assert(static_cast<int>(::edgetrain::fb::Task::Classification) ==
+                      static_cast<int>(Task::kClassification) &&
+                  static_cast<int>(::edgetrain::fb::Task::Regression) ==
+                      static_cast<int>(Task::kRegression),
+              "Task mirrors edgetrain::Task");
+
+const char* RejectReasonName(RejectReason reason) {
+  const auto r = static_cast<fb::RejectReason>(reason);
+  if (r < fb::RejectReason::MIN || r > fb::RejectReason::MAX) return "Unknown";
+  return fb::EnumNameRejectReason(r);
 }
 
-VectorView ViewOf(const fb::Vector* v) {
-  VectorView view;
-  if (v == nullptr) return view;
-  view.dim = v->dim();
-  view.value = v->value() != nullptr ? v->value()->data() : nullptr;
-  view.count = v->value() != nullptr ? v->value()->size() : 0;
-  view.index =
-      v->index() != nullptr ? reinterpret_cast<const int32_t*>(v->index()->data()) : nullptr;
-  return view;
+const char* MessageName(const Body& body) {
+  static constexpr const char* kNames[] = {"Hello",
+                                           "Welcome",
+                                           "Reject",
+                                           "EpochBegin",
+                                           "GradSum",
+                                           "InnerLoop",
+                                           "CurvatureRequest",
+                                           "Curvature",
+                                           "Update",
+                                           "Model",
+                                           "Heartbeat",
+                                           "Bye",
+                                           "Stop",
+                                           "another protocol version"};
+  static_assert(std::size(kNames) == std::variant_size_v<Body>);
+  return kNames[body.index()];
 }
-
-// ---- Encoder -----------------------------------------------------------------------------
-
-flatbuffers::Offset<fb::Vector> Encoder::BuildVector(const DenseWithSupport& v) {
-  const int32_t* support = v.support;
-  int64_t nnz = v.support_size;
-  if (support == nullptr) {
-    scratch_index_.clear();
-    for (int64_t j = 0; j < v.dim; ++j) {
-      if (v.value[j] != 0.0) scratch_index_.push_back(static_cast<int32_t>(j));
-    }
-    support = scratch_index_.data();
-    nnz = static_cast<int64_t>(scratch_index_.size());
-  }
-  if (SparseBytes(nnz) < DenseBytes(v.dim)) {
-    uint32_t* idx;
-    double* val;
-    auto index_off = fbb_.CreateUninitializedVector(static_cast<size_t>(nnz), &idx);
-    if (nnz > 0) std::memcpy(idx, support, static_cast<size_t>(nnz) * sizeof(uint32_t));
-    auto value_off = fbb_.CreateUninitializedVector(static_cast<size_t>(nnz), &val);
-    for (int64_t k = 0; k < nnz; ++k) val[k] = v.value[support[k]];
-    return fb::CreateVector(fbb_, v.dim, index_off, value_off);
-  }
-  auto value_off = fbb_.CreateVector(v.value, static_cast<size_t>(v.dim));
-  return fb::CreateVector(fbb_, v.dim, 0, value_off);
-}
-
-flatbuffers::Offset<fb::Vector> Encoder::BuildVector(const SparseVector& v) {
-  const int64_t nnz = v.nnz();
-  if (SparseBytes(nnz) < DenseBytes(v.dim())) {
-    auto index_off = fbb_.CreateVector(reinterpret_cast<const uint32_t*>(v.index().data()),
-                                       static_cast<size_t>(nnz));
-    auto value_off = fbb_.CreateVector(v.value().data(), static_cast<size_t>(nnz));
-    return fb::CreateVector(fbb_, v.dim(), index_off, value_off);
-  }
-  double* val;
-  auto value_off = fbb_.CreateUninitializedVector(static_cast<size_t>(v.dim()), &val);
-  std::memset(val, 0, static_cast<size_t>(v.dim()) * sizeof(double));
-  for (int64_t k = 0; k < nnz; ++k) val[v.index()[k]] = v.value()[k];
-  return fb::CreateVector(fbb_, v.dim(), 0, value_off);
-}
-
-std::string_view Encoder::Finish(const Header& h, fb::Message type,
-                                 flatbuffers::Offset<void> message) {
-  auto id = fbb_.CreateString(h.agent_id.data(), h.agent_id.size());
-  fb::EnvelopeBuilder e(fbb_);
-  e.add_protocol(kProtocolVersion);
-  e.add_agent_id(id);
-  e.add_session(h.session);
-  e.add_seq(h.seq);
-  e.add_message_type(type);
-  e.add_message(message);
-  fb::FinishEnvelopeBuffer(fbb_, e.Finish());
-  return std::string_view(reinterpret_cast<const char*>(fbb_.GetBufferPointer()), fbb_.GetSize());
-}
-
-std::string_view Encoder::Hello(const Header& h, const HelloInfo& info) {
-  fbb_.Clear();
-  std::vector<flatbuffers::Offset<flatbuffers::String>> labels;
-  for (const std::string& l : info.labels) labels.push_back(fbb_.CreateString(l));
-  auto labels_off = fbb_.CreateVector(labels);
-  auto version = fbb_.CreateString(info.software_version);
-  auto m = fb::CreateHello(fbb_, info.rows, info.dimension, static_cast<int8_t>(info.task),
-                           labels_off, info.row_norm_sq_max, info.row_norm_sq_mean,
-                           info.data_fingerprint, version, info.incremental_models, info.newton);
-  return Finish(h, fb::Message::Hello, m.Union());
-}
-
-std::string_view Encoder::Welcome(const Header& h, const WelcomeInfo& info,
-                                  const DenseWithSupport& model) {
-  fbb_.Clear();
-  const ProblemSpec& p = info.problem;
-  auto problem = fb::CreateProblem(fbb_, static_cast<int8_t>(p.loss), p.reg.l1, p.reg.l2,
-                                   p.reg.lower, p.reg.upper, p.intercept);
-  auto neg = fbb_.CreateString(info.label_negative);
-  auto pos = fbb_.CreateString(info.label_positive);
-  auto x = BuildVector(model);
-  auto m = fb::CreateWelcome(fbb_, problem, info.dimension, neg, pos, info.heartbeat_ms, info.epoch,
-                             info.version, x, info.seed);
-  return Finish(h, fb::Message::Welcome, m.Union());
-}
-
-std::string_view Encoder::Reject(const Header& h, fb::RejectReason reason, std::string_view text) {
-  fbb_.Clear();
-  auto t = fbb_.CreateString(text.data(), text.size());
-  return Finish(h, fb::Message::Reject, fb::CreateReject(fbb_, reason, t).Union());
-}
-
-std::string_view Encoder::EpochBegin(const Header& h, int64_t epoch, int64_t version,
-                                     const DenseWithSupport& snapshot) {
-  fbb_.Clear();
-  auto x = BuildVector(snapshot);
-  return Finish(h, fb::Message::EpochBegin, fb::CreateEpochBegin(fbb_, epoch, version, x).Union());
-}
-
-std::string_view Encoder::GradSum(const Header& h, int64_t epoch, const DenseWithSupport& grad,
-                                  double loss_sum, int64_t rows, const Smoothness& s) {
-  fbb_.Clear();
-  auto g = BuildVector(grad);
-  auto m = fb::CreateGradSum(fbb_, epoch, g, loss_sum, rows, s.l_max, s.l_avg, s.l_full, s.l_q);
-  return Finish(h, fb::Message::GradSum, m.Union());
-}
-
-std::string_view Encoder::Snapshot(const Header& h, int64_t epoch, int64_t version,
-                                   const DenseWithSupport& mu, double eta, int64_t inner_steps,
-                                   int32_t batch, const std::vector<int32_t>& newton_support) {
-  fbb_.Clear();
-  auto v = BuildVector(mu);
-  flatbuffers::Offset<flatbuffers::Vector<uint32_t>> s = 0;
-  if (!newton_support.empty()) {
-    s = fbb_.CreateVector(reinterpret_cast<const uint32_t*>(newton_support.data()),
-                          newton_support.size());
-  }
-  auto m = fb::CreateSnapshot(fbb_, epoch, version, v, eta, inner_steps, batch, s);
-  return Finish(h, fb::Message::Snapshot, m.Union());
-}
-
-std::string_view Encoder::Curvature(const Header& h, int64_t epoch, int64_t support_size,
-                                    const double* packed, int64_t rows, bool declined) {
-  const size_t count = static_cast<size_t>(support_size * (support_size + 1) / 2);
-  return Curvature(h, epoch, support_size, rows, declined,
-                   [&](double* out) { std::memcpy(out, packed, count * sizeof(double)); });
-}
-
-std::string_view Encoder::Curvature(const Header& h, int64_t epoch, int64_t support_size,
-                                    int64_t rows, bool declined,
-                                    const std::function<void(double* packed)>& fill) {
-  fbb_.Clear();
-  flatbuffers::Offset<flatbuffers::Vector<double>> v = 0;
-  if (!declined) {
-    const size_t count = static_cast<size_t>(support_size * (support_size + 1) / 2);
-    double* out = nullptr;
-    v = fbb_.CreateUninitializedVector(count, &out);
-    std::memset(out, 0, count * sizeof(double));
-    fill(out);  // before any other builder call: `out` points into the builder's buffer
-  }
-  auto m = fb::CreateCurvature(fbb_, epoch, static_cast<uint32_t>(support_size), v, rows, declined);
-  return Finish(h, fb::Message::Curvature, m.Union());
-}
-
-std::string_view Encoder::Update(const Header& h, int64_t epoch, int64_t base_version,
-                                 const ModelUpdate& update) {
-  fbb_.Clear();
-  auto d = BuildVector(update.delta);
-  flatbuffers::Offset<fb::Vector> g = 0;
-  if (update.guarded.nnz() > 0) g = BuildVector(update.guarded);
-  return Finish(h, fb::Message::Update, fb::CreateUpdate(fbb_, epoch, base_version, d, g).Union());
-}
-
-std::string_view Encoder::Model(const Header& h, int64_t epoch, int64_t version,
-                                const DenseWithSupport& x, bool applied, bool inner_done,
-                                int64_t since, bool own_exact, uint64_t update_seq) {
-  fbb_.Clear();
-  auto v = BuildVector(x);
-  return Finish(
-      h, fb::Message::Model,
-      fb::CreateModel(fbb_, epoch, version, v, applied, inner_done, since, own_exact, update_seq)
-          .Union());
-}
-
-std::string_view Encoder::Heartbeat(const Header& h, int64_t epoch, int64_t version) {
-  fbb_.Clear();
-  return Finish(h, fb::Message::Heartbeat, fb::CreateHeartbeat(fbb_, epoch, version).Union());
-}
-
-std::string_view Encoder::Bye(const Header& h, std::string_view text) {
-  fbb_.Clear();
-  auto t = fbb_.CreateString(text.data(), text.size());
-  return Finish(h, fb::Message::Bye, fb::CreateBye(fbb_, t).Union());
-}
-
-std::string_view Encoder::Stop(const Header& h, std::string_view reason, int64_t epoch,
-                               double objective) {
-  fbb_.Clear();
-  auto r = fbb_.CreateString(reason.data(), reason.size());
-  return Finish(h, fb::Message::Stop, fb::CreateStop(fbb_, r, epoch, objective).Union());
-}
-
-// ---- Decoder -----------------------------------------------------------------------------
 
 namespace {
 
 // Non-finite doubles have all exponent bits set: (bits & exponent) + 2^52 carries into bit 63
 // exactly for them. One branch-free pass of 64-bit and/add/or (SSE2-vectorisable: this reads
 // every value of every inbound vector).
-bool AllFinite(const double* val, uint32_t count) {
+bool AllFinite(const double* val, size_t count) {
   constexpr uint64_t kExponent = 0x7ff0000000000000ull, kOne = uint64_t{1} << 52;
   uint64_t carry = 0;
-  for (uint32_t k = 0; k < count; ++k) {
+  for (size_t k = 0; k < count; ++k) {
     uint64_t bits;
     std::memcpy(&bits, val + k, sizeof bits);
     carry |= (bits & kExponent) + kOne;
@@ -220,9 +88,753 @@ bool AllFinite(const double* val, uint32_t count) {
   return (carry >> 63) == 0;
 }
 
+Status Refuse(const char* field, const std::string& what) {
+  return Status::InvalidArgument(std::string(field) + ": " + what);
+}
+
+Status NonNegative(int64_t v, const char* field) {
+  return v >= 0 ? Status::Ok() : Refuse(field, "negative (" + std::to_string(v) + ")");
+}
+
+// A message's epoch and model version (both >= 0), into *epoch and *version.
+template <typename Table>
+Status EpochAndVersion(const Table& t, const char* message, int64_t* epoch, int64_t* version) {
+  *epoch = t.epoch();
+  *version = t.version();
+  for (const auto& [value, name] : {std::pair{*epoch, ".epoch"}, std::pair{*version, ".version"}}) {
+    if (value < 0) {
+      return Status::InvalidArgument(std::string(message) + name + ": negative (" +
+                                     std::to_string(value) + ")");
+    }
+  }
+  return Status::Ok();
+}
+
+Status FiniteNonNegative(double v, const char* field) {
+  return std::isfinite(v) && v >= 0
+             ? Status::Ok()
+             : Refuse(field, "not a finite number >= 0 (" + std::to_string(v) + ")");
+}
+
+// A string field: at most max_bytes of valid UTF-8 (absent: empty, or refused when required).
+Status ReadString(const flatbuffers::String* s, const char* field, size_t max_bytes, bool required,
+                  std::string_view* out) {
+  if (s == nullptr) {
+    *out = {};
+    return required ? Refuse(field, "missing") : Status::Ok();
+  }
+  *out = std::string_view(s->data(), s->size());
+  if (out->size() > max_bytes) {
+    return Refuse(
+        field, std::to_string(out->size()) + " bytes (at most " + std::to_string(max_bytes) + ")");
+  }
+  if (!IsValidUtf8(*out)) return Refuse(field, "not valid UTF-8");
+  return Status::Ok();
+}
+
+flatbuffers::Offset<flatbuffers::String> String(flatbuffers::FlatBufferBuilder& fbb,
+                                                std::string_view s) {
+  return fbb.CreateString(s.data(), s.size());
+}
+
+// Only the envelope's own fields, not the union member: what a message of another protocol
+// version is verified with (its tables may differ from ours; the envelope does not).
+struct EnvelopeHead : private flatbuffers::Table {
+  bool Verify(flatbuffers::Verifier& v) const {
+    return VerifyTableStart(v) && VerifyField<uint16_t>(v, fb::Envelope::VT_PROTOCOL, 2) &&
+           VerifyOffset(v, fb::Envelope::VT_AGENT_ID) &&
+           v.VerifyString(GetPointer<const flatbuffers::String*>(fb::Envelope::VT_AGENT_ID)) &&
+           VerifyField<uint64_t>(v, fb::Envelope::VT_SESSION, 8) &&
+           VerifyField<uint64_t>(v, fb::Envelope::VT_SEQ, 8) &&
+           VerifyField<uint8_t>(v, fb::Envelope::VT_MESSAGE_TYPE, 1) &&
+           VerifyOffset(v, fb::Envelope::VT_MESSAGE) && v.EndTable();
+  }
+};
+
 }  // namespace
 
-Result<DecodedMessage> Decoder::Decode(const void* data, size_t size) {
+// The decoder's shared checks, for the per-message decoders below: vectors against the model
+// size, repeated indices (stamps sized to the model), strings.
+class PayloadReader {
+ public:
+  explicit PayloadReader(Decoder* d) : d_(*d) {}
+
+  int64_t model_size() const { return d_.model_size_; }
+
+  // A Vector field: dimension (the model's when known), lengths, indices in range, values finite
+  // and aligned; *increasing: whether its indices increase (none, or dense: true). Repeats are
+  // checked by Distinct.
+  Status Vector(const fb::Vector* v, const char* field, bool required, VectorView* out,
+                bool* increasing) const {
+    *out = VectorView{nullptr, nullptr, 0, d_.model_size_};
+    *increasing = true;
+    if (v == nullptr) return required ? Refuse(field, "missing") : Status::Ok();
+    const int64_t dim = v->dim();
+    if (dim <= 0 || dim > int64_t{kMaxModelDimension} + 1) {
+      return Refuse(field, "dimension " + std::to_string(dim) + " (a model has 1 to " +
+                               std::to_string(int64_t{kMaxModelDimension} + 1) + " entries)");
+    }
+    if (d_.model_size_ > 0 && dim != d_.model_size_) {
+      return Refuse(field, "dimension " + std::to_string(dim) + ", expected " +
+                               std::to_string(d_.model_size_));
+    }
+    const auto* value = v->value();
+    const uint32_t count = value != nullptr ? value->size() : 0;
+    const int32_t* index = nullptr;
+    if (v->index() != nullptr) {
+      if (v->index()->size() != count) {
+        return Refuse(field, std::to_string(v->index()->size()) + " indices but " +
+                                 std::to_string(count) + " values");
+      }
+      if (count > static_cast<uint64_t>(dim)) {
+        return Refuse(field,
+                      std::to_string(count) + " entries for dimension " + std::to_string(dim));
+      }
+      // One branch-free pass (SSE2-vectorisable: 32-bit signed compares); 0 < dim <= 2^26 + 1, so
+      // an index is valid exactly when, read as int32, it is >= 0 and < dim. The same pass sees
+      // whether the indices increase (then none repeats: Distinct has nothing to do).
+      index = reinterpret_cast<const int32_t*>(v->index()->data());
+      const int32_t limit = static_cast<int32_t>(dim);
+      int32_t out_of_range = 0, unordered = 0;
+      if (count > 0)
+        out_of_range = static_cast<int32_t>(index[0] < 0) | static_cast<int32_t>(index[0] >= limit);
+      for (uint32_t k = 1; k < count; ++k) {
+        out_of_range |=
+            static_cast<int32_t>(index[k] < 0) | static_cast<int32_t>(index[k] >= limit);
+        unordered |= static_cast<int32_t>(index[k - 1] >= index[k]);
+      }
+      *increasing = unordered == 0;
+      if (out_of_range != 0) {
+        uint32_t bad = 0;
+        for (uint32_t k = 0; k < count && bad == 0; ++k) {
+          if (v->index()->Get(k) >= static_cast<uint64_t>(dim)) bad = v->index()->Get(k);
+        }
+        return Refuse(field, "index " + std::to_string(bad) + " out of range (dimension " +
+                                 std::to_string(dim) + ")");
+      }
+    } else if (count != static_cast<uint64_t>(dim)) {
+      return Refuse(field, "dense with " + std::to_string(count) + " values for dimension " +
+                               std::to_string(dim));
+    }
+    const double* val = value != nullptr ? value->data() : nullptr;
+    // Values are read in place: the verifier only checks a vector's 4-byte length, so a crafted
+    // message can place the doubles at 4 mod 8 (the Encoder aligns them to 8; FlatBuffers leaves
+    // an empty vector unpadded, which is harmless since nothing is read).
+    if (count > 0 && reinterpret_cast<uintptr_t>(val) % alignof(double) != 0)
+      return Refuse(field, "values not 8-byte aligned");
+    if (!AllFinite(val, count)) return Refuse(field, "holds a non-finite value");
+    *out = VectorView{index, val, count, dim};
+    return Status::Ok();
+  }
+
+  // No index twice within `a`, within `b`, or in both (b: an optional second vector of the same
+  // message). O(nnz): stamps sized to the model, allocated by set_model_size; a vector alone whose
+  // indices increase (a_increasing, from Vector) needs none.
+  Status Distinct(const VectorView& a, bool a_increasing, const char* a_field,
+                  const VectorView& b = {}, const char* b_field = "") {
+    if (b.index == nullptr && a_increasing) return Status::Ok();
+    if (d_.model_size_ <= 0) return DistinctBySorting(a, a_field, b, b_field);
+    if (++d_.stamp_now_ == 0) {  // wrapped after 2^32 index sets: start the stamps over
+      std::fill(d_.stamp_.begin(), d_.stamp_.end(), 0u);
+      d_.stamp_now_ = 1;
+    }
+    const uint32_t now = d_.stamp_now_;
+    uint32_t* stamp = d_.stamp_.data();
+    for (const auto& [v, field] : {std::pair{&a, a_field}, std::pair{&b, b_field}}) {
+      if (v->index == nullptr) continue;
+      for (int64_t k = 0; k < v->count; ++k) {
+        const int32_t j = v->index[k];
+        if (stamp[j] == now) return Repeated(a, a_field, field, j);
+        stamp[j] = now;
+      }
+    }
+    return Status::Ok();
+  }
+
+  // Hello's labels live in the decoder (HelloMsg::labels points there).
+  std::array<std::string_view, 2>& labels() { return d_.labels_; }
+
+ private:
+  // While the model size is unknown (no stamps yet): sort a copy of the indices. Before a model
+  // exists only a Welcome's vector is ever used, so this is not on a steady-state path.
+  Status DistinctBySorting(const VectorView& a, const char* a_field, const VectorView& b,
+                           const char* b_field) {
+    std::vector<int32_t>& all = d_.sorted_;
+    all.clear();
+    for (const VectorView* v : {&a, &b}) {
+      if (v->index != nullptr) all.insert(all.end(), v->index, v->index + v->count);
+    }
+    std::sort(all.begin(), all.end());
+    const auto twice = std::adjacent_find(all.begin(), all.end());
+    if (twice == all.end()) return Status::Ok();
+    const int32_t j = *twice;
+    const bool in_b =
+        b.index != nullptr && std::find(b.index, b.index + b.count, j) != b.index + b.count;
+    return Repeated(a, a_field, in_b ? b_field : a_field, j);
+  }
+
+  static Status Repeated(const VectorView& a, const char* a_field, const char* field, int32_t j) {
+    const bool in_a =
+        a.index != nullptr && std::find(a.index, a.index + a.count, j) != a.index + a.count;
+    if (field != a_field && in_a) {
+      return Refuse(field, "index " + std::to_string(j) + " is also in " + a_field);
+    }
+    return Refuse(field, "index " + std::to_string(j) + " appears twice");
+  }
+
+  Decoder& d_;
+};
+
+void Decoder::set_model_size(int64_t p) {
+  model_size_ = p;
+  stamp_.assign(p > 0 ? static_cast<size_t>(p) : 0, 0u);
+  stamp_now_ = 0;
+  sorted_ = {};
+}
+
+// ---- Encoder basics ---------------------------------------------------------------------------
+
+std::string_view Encoder::Finish(const Header& h, uint8_t type, flatbuffers::Offset<void> body) {
+  auto id = String(fbb_, h.agent_id);
+  fb::EnvelopeBuilder e(fbb_);
+  e.add_protocol(h.protocol);
+  e.add_agent_id(id);
+  e.add_session(h.session);
+  e.add_seq(h.seq);
+  e.add_message_type(static_cast<fb::Message>(type));
+  e.add_message(body);
+  fb::FinishEnvelopeBuffer(fbb_, e.Finish());
+  return std::string_view(reinterpret_cast<const char*>(fbb_.GetBufferPointer()), fbb_.GetSize());
+}
+
+flatbuffers::Offset<void> Encoder::Vector(const double* dense, int64_t dim,
+                                          std::span<const int32_t> entries) {
+  const auto nnz = static_cast<int64_t>(entries.size());
+  if (SparseBytes(nnz) < DenseBytes(dim)) {
+    uint32_t* idx;
+    double* val;
+    auto index_off = fbb_.CreateUninitializedVector(static_cast<size_t>(nnz), &idx);
+    if (nnz > 0) std::memcpy(idx, entries.data(), static_cast<size_t>(nnz) * sizeof(uint32_t));
+    auto value_off = fbb_.CreateUninitializedVector(static_cast<size_t>(nnz), &val);
+    for (int64_t k = 0; k < nnz; ++k) val[k] = dense[entries[k]];
+    return fb::CreateVector(fbb_, dim, index_off, value_off).Union();
+  }
+  auto value_off = fbb_.CreateVector(dense, static_cast<size_t>(dim));
+  return fb::CreateVector(fbb_, dim, 0, value_off).Union();
+}
+
+flatbuffers::Offset<void> Encoder::Vector(const VectorView& v) {
+  if (v.dense()) {  // send its non-zeros when that is smaller
+    scratch_index_.clear();
+    for (int64_t j = 0; j < v.dim; ++j) {
+      if (v.value[j] != 0.0) scratch_index_.push_back(static_cast<int32_t>(j));
+    }
+    return Vector(v.value, v.dim, scratch_index_);
+  }
+  const int64_t nnz = v.count;
+  if (SparseBytes(nnz) < DenseBytes(v.dim)) {
+    auto index_off =
+        fbb_.CreateVector(reinterpret_cast<const uint32_t*>(v.index), static_cast<size_t>(nnz));
+    auto value_off = fbb_.CreateVector(v.value, static_cast<size_t>(nnz));
+    return fb::CreateVector(fbb_, v.dim, index_off, value_off).Union();
+  }
+  double* val;
+  auto value_off = fbb_.CreateUninitializedVector(static_cast<size_t>(v.dim), &val);
+  std::memset(val, 0, static_cast<size_t>(v.dim) * sizeof(double));
+  for (int64_t k = 0; k < nnz; ++k) val[v.index[k]] = v.value[k];
+  return fb::CreateVector(fbb_, v.dim, 0, value_off).Union();
+}
+
+namespace {
+
+flatbuffers::Offset<fb::Vector> AsVector(flatbuffers::Offset<void> v) {
+  return flatbuffers::Offset<fb::Vector>(v.o);
+}
+
+template <typename T>
+uint8_t Type(T type) {
+  return static_cast<uint8_t>(type);
+}
+
+// ---- Problem (inside Welcome): encoded and decoded here only ----------------------------------
+
+flatbuffers::Offset<fb::Problem> EncodeProblem(flatbuffers::FlatBufferBuilder& fbb,
+                                               const ProblemSpec& p) {
+  return fb::CreateProblem(fbb, static_cast<::edgetrain::fb::Loss>(p.loss), p.reg.l1, p.reg.l2,
+                           p.reg.lower, p.reg.upper, p.intercept);
+}
+
+Status DecodeProblem(const fb::Problem* p, ProblemSpec* out) {
+  if (p == nullptr) return Refuse("Welcome.problem", "missing");
+  const auto loss = p->loss();
+  if (loss < ::edgetrain::fb::Loss::MIN || loss > ::edgetrain::fb::Loss::MAX) {
+    return Refuse("Welcome.problem.loss",
+                  "unknown value " + std::to_string(static_cast<int>(loss)));
+  }
+  out->loss = static_cast<LossKind>(loss);
+  out->reg.l1 = p->l1();
+  out->reg.l2 = p->l2();
+  out->reg.lower = p->lower();
+  out->reg.upper = p->upper();
+  out->intercept = p->intercept();
+  if (Status st = out->reg.Validate(); !st.ok()) return Refuse("Welcome.problem", st.message());
+  return Status::Ok();
+}
+
+}  // namespace
+
+// ---- Hello ------------------------------------------------------------------------------------
+
+std::string_view Encoder::Encode(const Header& h, const HelloMsg& m) {
+  fbb_.Clear();
+  flatbuffers::Offset<flatbuffers::String> labels[2];
+  const size_t count = std::min<size_t>(m.labels.size(), 2);
+  for (size_t k = 0; k < count; ++k) labels[k] = String(fbb_, m.labels[k]);
+  auto labels_off = fbb_.CreateVector(labels, count);
+  auto version = String(fbb_, m.software_version);
+  auto body = fb::CreateHello(fbb_, m.rows, m.dimension, static_cast<::edgetrain::fb::Task>(m.task),
+                              labels_off, m.row_norm_sq_max, m.row_norm_sq_mean, m.data_fingerprint,
+                              version, m.incremental_models, m.newton);
+  return Finish(h, Type(fb::Message::Hello), body.Union());
+}
+
+namespace {
+
+Status Decode(PayloadReader& r, const fb::Hello& t, HelloMsg* m) {
+  m->rows = t.rows();
+  if (m->rows <= 0) return Refuse("Hello.rows", std::to_string(m->rows) + " (at least 1)");
+  m->dimension = t.dimension();
+  if (m->dimension < 0) return Refuse("Hello.dimension", "negative");
+  const auto task = t.task();
+  if (task < ::edgetrain::fb::Task::MIN || task > ::edgetrain::fb::Task::MAX)
+    return Refuse("Hello.task", "unknown value " + std::to_string(static_cast<int>(task)));
+  m->task = static_cast<Task>(task);
+  size_t count = 0;
+  if (const auto* labels = t.labels(); labels != nullptr) {
+    if (labels->size() > 2)
+      return Refuse("Hello.labels", std::to_string(labels->size()) + " labels (at most 2)");
+    for (const flatbuffers::String* l : *labels) {
+      EDGETRAIN_RETURN_IF_ERROR(
+          ReadString(l, "Hello.labels", kMaxLabelBytes, true, &r.labels()[count]));
+      ++count;
+    }
+  }
+  m->labels = std::span<const std::string_view>(r.labels().data(), count);
+  m->row_norm_sq_max = t.row_norm_sq_max();
+  m->row_norm_sq_mean = t.row_norm_sq_mean();
+  EDGETRAIN_RETURN_IF_ERROR(FiniteNonNegative(m->row_norm_sq_max, "Hello.row_norm_sq_max"));
+  EDGETRAIN_RETURN_IF_ERROR(FiniteNonNegative(m->row_norm_sq_mean, "Hello.row_norm_sq_mean"));
+  m->data_fingerprint = t.data_fingerprint();
+  EDGETRAIN_RETURN_IF_ERROR(ReadString(t.software_version(), "Hello.software_version",
+                                       kMaxVersionBytes, false, &m->software_version));
+  m->incremental_models = t.incremental_models();
+  m->newton = t.newton();
+  return Status::Ok();
+}
+
+}  // namespace
+
+// ---- Welcome ----------------------------------------------------------------------------------
+
+namespace {
+
+flatbuffers::Offset<fb::Welcome> WelcomeBody(flatbuffers::FlatBufferBuilder& fbb,
+                                             const WelcomeMsg& m,
+                                             flatbuffers::Offset<fb::Vector> model) {
+  // (Strings and the vector are built first: FlatBuffers tables cannot nest their construction.)
+  auto problem = EncodeProblem(fbb, m.problem);
+  auto neg = String(fbb, m.label_negative);
+  auto pos = String(fbb, m.label_positive);
+  return fb::CreateWelcome(fbb, problem, m.dimension, neg, pos, m.heartbeat_ms, m.epoch, m.version,
+                           model, m.seed);
+}
+
+}  // namespace
+
+std::string_view Encoder::Encode(const Header& h, const WelcomeMsg& m) {
+  fbb_.Clear();
+  auto model = AsVector(Vector(m.model));
+  return Finish(h, Type(fb::Message::Welcome), WelcomeBody(fbb_, m, model).Union());
+}
+
+std::string_view Encoder::Encode(const Header& h, const WelcomeMsg& m,
+                                 std::span<const int32_t> entries) {
+  fbb_.Clear();
+  auto model = AsVector(Vector(m.model.value, m.model.dim, entries));
+  return Finish(h, Type(fb::Message::Welcome), WelcomeBody(fbb_, m, model).Union());
+}
+
+namespace {
+
+Status Decode(PayloadReader& r, const fb::Welcome& t, WelcomeMsg* m) {
+  EDGETRAIN_RETURN_IF_ERROR(DecodeProblem(t.problem(), &m->problem));
+  m->dimension = t.dimension();
+  if (m->dimension <= 0 || m->dimension > kMaxModelDimension) {
+    return Refuse("Welcome.dimension", std::to_string(m->dimension) + " (1 to " +
+                                           std::to_string(kMaxModelDimension) + ")");
+  }
+  EDGETRAIN_RETURN_IF_ERROR(ReadString(t.label_negative(), "Welcome.label_negative", kMaxLabelBytes,
+                                       false, &m->label_negative));
+  EDGETRAIN_RETURN_IF_ERROR(ReadString(t.label_positive(), "Welcome.label_positive", kMaxLabelBytes,
+                                       false, &m->label_positive));
+  m->heartbeat_ms = t.heartbeat_ms();
+  if (m->heartbeat_ms < 1 || m->heartbeat_ms > kMaxHeartbeatMs) {
+    return Refuse("Welcome.heartbeat_ms", std::to_string(m->heartbeat_ms) + " (1 to " +
+                                              std::to_string(kMaxHeartbeatMs) + ")");
+  }
+  EDGETRAIN_RETURN_IF_ERROR(EpochAndVersion(t, "Welcome", &m->epoch, &m->version));
+  bool increasing;
+  EDGETRAIN_RETURN_IF_ERROR(r.Vector(t.model(), "Welcome.model", true, &m->model, &increasing));
+  const int64_t p = m->problem.ModelSize(m->dimension);
+  if (m->model.dim != p) {
+    return Refuse("Welcome.model", "dimension " + std::to_string(m->model.dim) +
+                                       " for a model of " + std::to_string(p) + " entries");
+  }
+  EDGETRAIN_RETURN_IF_ERROR(r.Distinct(m->model, increasing, "Welcome.model"));
+  m->seed = t.seed();
+  return Status::Ok();
+}
+
+}  // namespace
+
+// ---- Reject (stable layout: decoded in every protocol version) --------------------------------
+
+std::string_view Encoder::Encode(const Header& h, const RejectMsg& m) {
+  fbb_.Clear();
+  auto text = String(fbb_, m.text);
+  auto body = fb::CreateReject(fbb_, static_cast<fb::RejectReason>(m.reason), text);
+  return Finish(h, Type(fb::Message::Reject), body.Union());
+}
+
+namespace {
+
+// Any reason value passes (a newer peer may add some; RejectReasonName says "Unknown").
+Status Decode(PayloadReader&, const fb::Reject& t, RejectMsg* m) {
+  m->reason = static_cast<RejectReason>(t.reason());
+  return ReadString(t.text(), "Reject.text", kMaxTextBytes, false, &m->text);
+}
+
+}  // namespace
+
+// ---- EpochBegin -------------------------------------------------------------------------------
+
+std::string_view Encoder::Encode(const Header& h, const EpochBeginMsg& m) {
+  fbb_.Clear();
+  auto x = AsVector(Vector(m.snapshot));
+  auto body = fb::CreateEpochBegin(fbb_, m.epoch, m.version, x);
+  return Finish(h, Type(fb::Message::EpochBegin), body.Union());
+}
+
+namespace {
+
+Status Decode(PayloadReader& r, const fb::EpochBegin& t, EpochBeginMsg* m) {
+  EDGETRAIN_RETURN_IF_ERROR(EpochAndVersion(t, "EpochBegin", &m->epoch, &m->version));
+  bool increasing;
+  EDGETRAIN_RETURN_IF_ERROR(
+      r.Vector(t.snapshot(), "EpochBegin.snapshot", true, &m->snapshot, &increasing));
+  return r.Distinct(m->snapshot, increasing, "EpochBegin.snapshot");
+}
+
+}  // namespace
+
+// ---- GradSum ----------------------------------------------------------------------------------
+
+std::string_view Encoder::Encode(const Header& h, const GradSumMsg& m) {
+  fbb_.Clear();
+  auto g = AsVector(Vector(m.grad));
+  const Smoothness& s = m.smoothness;
+  auto body =
+      fb::CreateGradSum(fbb_, m.epoch, g, m.loss_sum, s.rows, s.l_max, s.l_avg, s.l_full, s.l_q);
+  return Finish(h, Type(fb::Message::GradSum), body.Union());
+}
+
+namespace {
+
+Status Decode(PayloadReader& r, const fb::GradSum& t, GradSumMsg* m) {
+  m->epoch = t.epoch();
+  EDGETRAIN_RETURN_IF_ERROR(NonNegative(m->epoch, "GradSum.epoch"));
+  bool increasing;
+  EDGETRAIN_RETURN_IF_ERROR(r.Vector(t.grad(), "GradSum.grad", true, &m->grad, &increasing));
+  EDGETRAIN_RETURN_IF_ERROR(r.Distinct(m->grad, increasing, "GradSum.grad"));
+  m->loss_sum = t.loss_sum();
+  EDGETRAIN_RETURN_IF_ERROR(FiniteNonNegative(m->loss_sum, "GradSum.loss_sum"));
+  Smoothness& s = m->smoothness;
+  s.rows = t.rows();
+  if (s.rows <= 0) return Refuse("GradSum.rows", std::to_string(s.rows) + " (at least 1)");
+  s.l_max = t.l_max();
+  s.l_avg = t.l_avg();
+  s.l_full = t.l_full();
+  s.l_q = t.l_q();
+  EDGETRAIN_RETURN_IF_ERROR(FiniteNonNegative(s.l_max, "GradSum.l_max"));
+  EDGETRAIN_RETURN_IF_ERROR(FiniteNonNegative(s.l_avg, "GradSum.l_avg"));
+  EDGETRAIN_RETURN_IF_ERROR(FiniteNonNegative(s.l_full, "GradSum.l_full"));
+  return FiniteNonNegative(s.l_q, "GradSum.l_q");
+}
+
+}  // namespace
+
+// ---- InnerLoop --------------------------------------------------------------------------------
+
+std::string_view Encoder::Encode(const Header& h, const InnerLoopMsg& m) {
+  fbb_.Clear();
+  auto mu = AsVector(Vector(m.mu));
+  auto body = fb::CreateInnerLoop(fbb_, m.epoch, m.version, mu, m.eta, m.inner_steps, m.batch);
+  return Finish(h, Type(fb::Message::InnerLoop), body.Union());
+}
+
+namespace {
+
+Status Decode(PayloadReader& r, const fb::InnerLoop& t, InnerLoopMsg* m) {
+  EDGETRAIN_RETURN_IF_ERROR(EpochAndVersion(t, "InnerLoop", &m->epoch, &m->version));
+  bool increasing;
+  EDGETRAIN_RETURN_IF_ERROR(r.Vector(t.mu(), "InnerLoop.mu", true, &m->mu, &increasing));
+  EDGETRAIN_RETURN_IF_ERROR(r.Distinct(m->mu, increasing, "InnerLoop.mu"));
+  m->eta = t.eta();
+  if (!std::isfinite(m->eta) || !(m->eta > 0))
+    return Refuse("InnerLoop.eta", "not a finite step > 0 (" + std::to_string(m->eta) + ")");
+  m->inner_steps = t.inner_steps();
+  if (m->inner_steps < 1)
+    return Refuse("InnerLoop.inner_steps", std::to_string(m->inner_steps) + " (at least 1)");
+  m->batch = t.batch();
+  if (m->batch < 1) return Refuse("InnerLoop.batch", std::to_string(m->batch) + " (at least 1)");
+  return Status::Ok();
+}
+
+}  // namespace
+
+// ---- CurvatureRequest -------------------------------------------------------------------------
+
+std::string_view Encoder::Encode(const Header& h, const CurvatureRequestMsg& m) {
+  fbb_.Clear();
+  auto support =
+      fbb_.CreateVector(reinterpret_cast<const uint32_t*>(m.support.data()), m.support.size());
+  auto body = fb::CreateCurvatureRequest(fbb_, m.epoch, m.version, support);
+  return Finish(h, Type(fb::Message::CurvatureRequest), body.Union());
+}
+
+namespace {
+
+Status Decode(PayloadReader& r, const fb::CurvatureRequest& t, CurvatureRequestMsg* m) {
+  EDGETRAIN_RETURN_IF_ERROR(EpochAndVersion(t, "CurvatureRequest", &m->epoch, &m->version));
+  const auto* support = t.support();
+  const int64_t size = support != nullptr ? support->size() : 0;
+  if (size < 1 || size > kMaxNewtonSupport) {
+    return Refuse("CurvatureRequest.support", std::to_string(size) + " coordinates (1 to " +
+                                                  std::to_string(kMaxNewtonSupport) + ")");
+  }
+  const int64_t limit = r.model_size() > 0 ? r.model_size() : int64_t{kMaxModelDimension} + 1;
+  int64_t previous = -1;
+  for (uint32_t j : *support) {
+    if (static_cast<int64_t>(j) <= previous) {
+      return Refuse("CurvatureRequest.support", "not increasing (" + std::to_string(j) + " after " +
+                                                    std::to_string(previous) + ")");
+    }
+    if (static_cast<int64_t>(j) >= limit) {
+      return Refuse("CurvatureRequest.support", "coordinate " + std::to_string(j) +
+                                                    " out of range (model of " +
+                                                    std::to_string(limit) + ")");
+    }
+    previous = j;
+  }
+  m->support = std::span<const int32_t>(reinterpret_cast<const int32_t*>(support->data()),
+                                        static_cast<size_t>(size));
+  return Status::Ok();
+}
+
+}  // namespace
+
+// ---- Curvature --------------------------------------------------------------------------------
+
+std::string_view Encoder::Encode(const Header& h, const CurvatureMsg& m) {
+  return Encode(h, m, [&](double* out) {
+    std::memcpy(out, m.hessian.data(), m.hessian.size() * sizeof(double));
+  });
+}
+
+std::string_view Encoder::Encode(const Header& h, const CurvatureMsg& m,
+                                 const std::function<void(double* packed)>& fill) {
+  fbb_.Clear();
+  flatbuffers::Offset<flatbuffers::Vector<double>> v = 0;
+  if (!m.declined) {
+    const auto count = static_cast<size_t>(m.support_size * (m.support_size + 1) / 2);
+    double* out = nullptr;
+    v = fbb_.CreateUninitializedVector(count, &out);
+    std::memset(out, 0, count * sizeof(double));
+    fill(out);  // before any other builder call: `out` points into the builder's buffer
+  }
+  auto body = fb::CreateCurvature(fbb_, m.epoch, static_cast<uint32_t>(m.support_size), v, m.rows,
+                                  m.declined);
+  return Finish(h, Type(fb::Message::Curvature), body.Union());
+}
+
+namespace {
+
+Status Decode(PayloadReader&, const fb::Curvature& t, CurvatureMsg* m) {
+  m->epoch = t.epoch();
+  EDGETRAIN_RETURN_IF_ERROR(NonNegative(m->epoch, "Curvature.epoch"));
+  m->support_size = t.support_size();
+  if (m->support_size < 1 || m->support_size > kMaxNewtonSupport) {
+    return Refuse("Curvature.support_size", std::to_string(m->support_size) + " (1 to " +
+                                                std::to_string(kMaxNewtonSupport) + ")");
+  }
+  m->rows = t.rows();
+  if (m->rows <= 0) return Refuse("Curvature.rows", std::to_string(m->rows) + " (at least 1)");
+  m->declined = t.declined();
+  const auto* h = t.hessian();
+  const int64_t count = h != nullptr ? h->size() : 0;
+  if (m->declined) {
+    if (count != 0) return Refuse("Curvature.hessian", std::to_string(count) + " values, declined");
+    m->hessian = {};
+    return Status::Ok();
+  }
+  const int64_t expected = m->support_size * (m->support_size + 1) / 2;
+  if (count != expected) {
+    return Refuse("Curvature.hessian", std::to_string(count) + " values for a support of " +
+                                           std::to_string(m->support_size) +
+                                           " (the packed lower triangle has " +
+                                           std::to_string(expected) + ")");
+  }
+  if (reinterpret_cast<uintptr_t>(h->data()) % alignof(double) != 0)
+    return Refuse("Curvature.hessian", "values not 8-byte aligned");
+  if (!AllFinite(h->data(), h->size()))
+    return Refuse("Curvature.hessian", "holds a non-finite value");
+  m->hessian = std::span<const double>(h->data(), h->size());
+  return Status::Ok();
+}
+
+}  // namespace
+
+// ---- Update -----------------------------------------------------------------------------------
+
+std::string_view Encoder::Encode(const Header& h, const UpdateMsg& m) {
+  fbb_.Clear();
+  auto d = AsVector(Vector(m.delta));
+  flatbuffers::Offset<fb::Vector> g = 0;
+  if (m.guarded.count > 0) g = AsVector(Vector(m.guarded));
+  auto body = fb::CreateUpdate(fbb_, m.epoch, m.base_version, d, g);
+  return Finish(h, Type(fb::Message::Update), body.Union());
+}
+
+namespace {
+
+Status Decode(PayloadReader& r, const fb::Update& t, UpdateMsg* m) {
+  m->epoch = t.epoch();
+  m->base_version = t.base_version();
+  EDGETRAIN_RETURN_IF_ERROR(NonNegative(m->epoch, "Update.epoch"));
+  EDGETRAIN_RETURN_IF_ERROR(NonNegative(m->base_version, "Update.base_version"));
+  bool delta_increasing, guarded_increasing;
+  EDGETRAIN_RETURN_IF_ERROR(
+      r.Vector(t.delta(), "Update.delta", true, &m->delta, &delta_increasing));
+  EDGETRAIN_RETURN_IF_ERROR(
+      r.Vector(t.guarded(), "Update.guarded", false, &m->guarded, &guarded_increasing));
+  if (t.guarded() == nullptr) {
+    m->guarded.dim = m->delta.dim;  // absent: empty, of the same dimension
+  } else if (m->guarded.dim != m->delta.dim) {
+    return Refuse("Update.guarded", "dimension " + std::to_string(m->guarded.dim) +
+                                        ", Update.delta has " + std::to_string(m->delta.dim));
+  }
+  return r.Distinct(m->delta, delta_increasing, "Update.delta", m->guarded, "Update.guarded");
+}
+
+}  // namespace
+
+// ---- Model ------------------------------------------------------------------------------------
+
+namespace {
+
+flatbuffers::Offset<void> ModelBody(flatbuffers::FlatBufferBuilder& fbb, const ModelMsg& m,
+                                    flatbuffers::Offset<fb::Vector> x) {
+  return fb::CreateModel(fbb, m.epoch, m.version, x, m.applied, m.inner_done, m.since, m.own_exact,
+                         m.update_seq)
+      .Union();
+}
+
+}  // namespace
+
+std::string_view Encoder::Encode(const Header& h, const ModelMsg& m) {
+  fbb_.Clear();
+  auto x = AsVector(Vector(m.x));
+  return Finish(h, Type(fb::Message::Model), ModelBody(fbb_, m, x));
+}
+
+std::string_view Encoder::Encode(const Header& h, const ModelMsg& m,
+                                 std::span<const int32_t> entries) {
+  fbb_.Clear();
+  auto x = AsVector(Vector(m.x.value, m.x.dim, entries));
+  return Finish(h, Type(fb::Message::Model), ModelBody(fbb_, m, x));
+}
+
+namespace {
+
+Status Decode(PayloadReader& r, const fb::Model& t, ModelMsg* m) {
+  EDGETRAIN_RETURN_IF_ERROR(EpochAndVersion(t, "Model", &m->epoch, &m->version));
+  m->since = t.since();
+  if (m->since < -1 || m->since > m->version) {
+    return Refuse("Model.since", std::to_string(m->since) + " (-1, or 0 to the version " +
+                                     std::to_string(m->version) + ")");
+  }
+  bool increasing;
+  EDGETRAIN_RETURN_IF_ERROR(r.Vector(t.x(), "Model.x", true, &m->x, &increasing));
+  EDGETRAIN_RETURN_IF_ERROR(r.Distinct(m->x, increasing, "Model.x"));
+  m->applied = t.applied();
+  m->inner_done = t.inner_done();
+  m->own_exact = t.own_exact();
+  m->update_seq = t.update_seq();
+  return Status::Ok();
+}
+
+}  // namespace
+
+// ---- Heartbeat, Bye, Stop ---------------------------------------------------------------------
+
+std::string_view Encoder::Encode(const Header& h, const HeartbeatMsg& m) {
+  fbb_.Clear();
+  return Finish(h, Type(fb::Message::Heartbeat),
+                fb::CreateHeartbeat(fbb_, m.epoch, m.version).Union());
+}
+
+std::string_view Encoder::Encode(const Header& h, const ByeMsg& m) {
+  fbb_.Clear();
+  auto text = String(fbb_, m.text);
+  return Finish(h, Type(fb::Message::Bye), fb::CreateBye(fbb_, text).Union());
+}
+
+std::string_view Encoder::Encode(const Header& h, const StopMsg& m) {
+  fbb_.Clear();
+  auto reason = String(fbb_, m.reason);
+  return Finish(h, Type(fb::Message::Stop),
+                fb::CreateStop(fbb_, reason, m.epoch, m.objective).Union());
+}
+
+namespace {
+
+Status Decode(PayloadReader&, const fb::Heartbeat& t, HeartbeatMsg* m) {
+  return EpochAndVersion(t, "Heartbeat", &m->epoch, &m->version);
+}
+
+Status Decode(PayloadReader&, const fb::Bye& t, ByeMsg* m) {
+  return ReadString(t.text(), "Bye.text", kMaxTextBytes, false, &m->text);
+}
+
+Status Decode(PayloadReader&, const fb::Stop& t, StopMsg* m) {
+  m->epoch = t.epoch();
+  m->objective = t.objective();  // informational (the agent prints it)
+  return ReadString(t.reason(), "Stop.reason", kMaxTextBytes, false, &m->reason);
+}
+
+// The union member `T` of `e` decoded into a `M`.
+template <typename M, typename T>
+Result<Message> DecodeBody(PayloadReader& r, const Header& h, const fb::Envelope& e) {
+  M body;
+  EDGETRAIN_RETURN_IF_ERROR(Decode(r, *static_cast<const T*>(e.message()), &body));
+  return Message{h, body};
+}
+
+}  // namespace
+
+// ---- Decoder ----------------------------------------------------------------------------------
+
+Result<Message> Decoder::Decode(const void* data, size_t size) {
   if (size > max_bytes_)
     return Status::OutOfRange("message of " + std::to_string(size) + " bytes exceeds the limit");
   if (size < 8)
@@ -236,196 +848,67 @@ Result<DecodedMessage> Decoder::Decode(const void* data, size_t size) {
   if (!fb::EnvelopeBufferHasIdentifier(buf))
     return Status::Corrupt("not an edgetrain message (identifier)");
   flatbuffers::Verifier verifier(buf, size, /*max_depth=*/8, /*max_tables=*/64);
-  if (!fb::VerifyEnvelopeBuffer(verifier))
-    return Status::Corrupt("FlatBuffers verification failed");
+  const bool verified = fb::VerifyEnvelopeBuffer(verifier);
   const fb::Envelope* e = fb::GetEnvelope(buf);
-  if (e->protocol() != kProtocolVersion) {
-    return Status::InvalidArgument("protocol version " + std::to_string(e->protocol()) +
-                                   ", expected " + std::to_string(kProtocolVersion));
-  }
-  if (e->agent_id() == nullptr || e->agent_id()->size() == 0 || e->agent_id()->size() > 128) {
-    return Status::InvalidArgument("missing or overlong agent id");
-  }
-  if (e->message() == nullptr || e->message_type() == fb::Message::NONE) {
-    return Status::InvalidArgument("empty envelope");
-  }
-  DecodedMessage m;
-  m.type = e->message_type();
-  m.agent_id = std::string_view(e->agent_id()->data(), e->agent_id()->size());
-  m.session = e->session();
-  m.seq = e->seq();
-  m.envelope = e;
-  EDGETRAIN_RETURN_IF_ERROR(CheckPayload(m));
-  return m;
-}
-
-Status Decoder::CheckVector(const fb::Vector* v, const char* field, bool required) const {
-  if (v == nullptr) {
-    return required ? Status::InvalidArgument(std::string("missing vector '") + field + "'")
-                    : Status::Ok();
-  }
-  const int64_t dim = v->dim();
-  if (dim <= 0 || dim > (int64_t{1} << 31)) {
-    return Status::InvalidArgument(std::string("vector '") + field + "' has dimension " +
-                                   std::to_string(dim));
-  }
-  if (model_size_ > 0 && dim != model_size_) {
-    return Status::InvalidArgument(std::string("vector '") + field + "' has dimension " +
-                                   std::to_string(dim) + ", expected " +
-                                   std::to_string(model_size_));
-  }
-  const auto* value = v->value();
-  const uint32_t count = value != nullptr ? value->size() : 0;
-  if (v->index() != nullptr) {
-    if (v->index()->size() != count) {
-      return Status::InvalidArgument(std::string("vector '") + field +
-                                     "': index and value lengths differ");
+  if (!verified) {
+    // Another protocol version's tables may not verify as ours; its envelope must.
+    flatbuffers::Verifier head(buf, size, 8, 64);
+    if (!head.VerifyBuffer<EnvelopeHead>(fb::EnvelopeIdentifier()) ||
+        e->protocol() == kProtocolVersion) {
+      return Status::Corrupt("FlatBuffers verification failed");
     }
-    if (count > static_cast<uint64_t>(dim)) {
-      return Status::InvalidArgument(std::string("vector '") + field +
-                                     "' has more entries than its dimension");
-    }
-    const uint32_t* idx = v->index()->data();
-    // One branch-free pass (SSE2-vectorisable: 32-bit signed compares); 0 < dim <= 2^31, so an
-    // index is valid exactly when, read as int32, it is >= 0 and < dim.
-    const int32_t* sidx = reinterpret_cast<const int32_t*>(idx);
-    const int32_t limit = static_cast<int32_t>(std::min<int64_t>(dim, INT32_MAX));
-    int32_t out_of_range = 0;
-    for (uint32_t k = 0; k < count; ++k)
-      out_of_range |= static_cast<int32_t>(sidx[k] < 0) | static_cast<int32_t>(sidx[k] >= limit);
-    if (out_of_range != 0) {
-      uint32_t bad = 0;
-      for (uint32_t k = 0; k < count && bad == 0; ++k) {
-        if (idx[k] >= static_cast<uint64_t>(dim)) bad = idx[k];
-      }
-      return Status::InvalidArgument(std::string("vector '") + field + "': index " +
-                                     std::to_string(bad) + " out of range");
-    }
-  } else if (count != static_cast<uint64_t>(dim)) {
-    return Status::InvalidArgument(std::string("dense vector '") + field + "' has " +
-                                   std::to_string(count) + " values for dimension " +
-                                   std::to_string(dim));
   }
-  const double* val = value != nullptr ? value->data() : nullptr;
-  // Values are read in place: the verifier only checks a vector's 4-byte length, so a crafted
-  // message can place the doubles at 4 mod 8 (the Encoder aligns them to 8; FlatBuffers leaves an
-  // empty vector unpadded, which is harmless since nothing is read).
-  if (count > 0 && reinterpret_cast<uintptr_t>(val) % alignof(double) != 0) {
-    return Status::InvalidArgument(std::string("vector '") + field +
-                                   "': values not 8-byte aligned");
+  Header h;
+  EDGETRAIN_RETURN_IF_ERROR(
+      ReadString(e->agent_id(), "Envelope.agent_id", kMaxAgentIdBytes, true, &h.agent_id));
+  if (h.agent_id.empty()) return Refuse("Envelope.agent_id", "empty");
+  h.session = e->session();
+  h.seq = e->seq();
+  h.protocol = e->protocol();
+  PayloadReader r(this);
+  if (h.protocol != kProtocolVersion) {
+    if (e->message_type() == fb::Message::Reject && e->message() != nullptr) {
+      const auto* reject = static_cast<const fb::Reject*>(e->message());
+      flatbuffers::Verifier body(buf, size, 8, 64);
+      if (!verified && !body.VerifyTable(reject))
+        return Status::Corrupt("FlatBuffers verification failed (Reject)");
+      return DecodeBody<RejectMsg, fb::Reject>(r, h, *e);
+    }
+    return Message{h, OtherProtocolMsg{e->message_type() == fb::Message::Hello}};
   }
-  if (!AllFinite(val, count)) {
-    return Status::InvalidArgument(std::string("vector '") + field + "' holds a non-finite value");
-  }
-  return Status::Ok();
-}
-
-namespace {
-
-Status Finite(double v, const char* field) {
-  return std::isfinite(v) ? Status::Ok()
-                          : Status::InvalidArgument(std::string(field) + " is not finite");
-}
-
-}  // namespace
-
-Status Decoder::CheckPayload(const DecodedMessage& m) const {
-  switch (m.type) {
-    case fb::Message::Hello: {
-      const auto* h = m.As<fb::Hello>();
-      if (h->rows() <= 0) return Status::InvalidArgument("Hello with no rows");
-      if (h->dimension() < 0) return Status::InvalidArgument("Hello with a negative dimension");
-      if (h->task() != 0 && h->task() != 1)
-        return Status::InvalidArgument("Hello with an unknown task");
-      if (h->labels() != nullptr && h->labels()->size() > 2)
-        return Status::InvalidArgument("Hello with more than two labels");
-      EDGETRAIN_RETURN_IF_ERROR(Finite(h->row_norm_sq_max(), "row_norm_sq_max"));
-      return Finite(h->row_norm_sq_mean(), "row_norm_sq_mean");
-    }
-    case fb::Message::Welcome: {
-      const auto* w = m.As<fb::Welcome>();
-      if (w->problem() == nullptr) return Status::InvalidArgument("Welcome without a problem");
-      if (w->dimension() <= 0) return Status::InvalidArgument("Welcome with no dimension");
-      return CheckVector(w->model(), "model", true);
-    }
-    case fb::Message::EpochBegin:
-      return CheckVector(m.As<fb::EpochBegin>()->snapshot(), "snapshot", true);
-    case fb::Message::GradSum: {
-      const auto* g = m.As<fb::GradSum>();
-      EDGETRAIN_RETURN_IF_ERROR(CheckVector(g->grad(), "grad", true));
-      EDGETRAIN_RETURN_IF_ERROR(Finite(g->loss_sum(), "loss_sum"));
-      if (g->rows() <= 0) return Status::InvalidArgument("GradSum with no rows");
-      for (double s : {g->l_max(), g->l_avg(), g->l_full(), g->l_q()}) {
-        if (!std::isfinite(s) || s < 0)
-          return Status::InvalidArgument("GradSum with a bad smoothness value");
-      }
-      return Status::Ok();
-    }
-    case fb::Message::Snapshot: {
-      const auto* s = m.As<fb::Snapshot>();
-      EDGETRAIN_RETURN_IF_ERROR(CheckVector(s->mu(), "mu", true));
-      if (!(s->eta() > 0) || !std::isfinite(s->eta()))
-        return Status::InvalidArgument("Snapshot with a bad step size");
-      if (s->inner_steps() <= 0 || s->batch() <= 0)
-        return Status::InvalidArgument("Snapshot with a bad inner loop");
-      if (const auto* support = s->newton_support(); support != nullptr) {
-        if (static_cast<int64_t>(support->size()) > kMaxNewtonSupport) {
-          return Status::InvalidArgument(
-              "Snapshot with a Newton support of " + std::to_string(support->size()) +
-              " coordinates (at most " + std::to_string(kMaxNewtonSupport) + ")");
-        }
-        const int64_t limit = model_size_ > 0 ? model_size_ : (int64_t{1} << 31);
-        int64_t previous = -1;
-        for (uint32_t j : *support) {
-          if (static_cast<int64_t>(j) <= previous || static_cast<int64_t>(j) >= limit) {
-            return Status::InvalidArgument(
-                "Snapshot with a Newton support not increasing or out of range");
-          }
-          previous = j;
-        }
-      }
-      return Status::Ok();
-    }
-    case fb::Message::Curvature: {
-      const auto* c = m.As<fb::Curvature>();
-      const int64_t size = c->support_size();
-      if (size <= 0 || size > kMaxNewtonSupport) {
-        return Status::InvalidArgument("Curvature with a support of " + std::to_string(size) +
-                                       " coordinates");
-      }
-      if (c->rows() <= 0) return Status::InvalidArgument("Curvature with no rows");
-      if (c->declined()) return Status::Ok();
-      const auto* h = c->hessian();
-      if (h == nullptr || static_cast<int64_t>(h->size()) != size * (size + 1) / 2) {
-        return Status::InvalidArgument(
-            "Curvature whose Hessian is not the packed lower triangle of its support");
-      }
-      if (reinterpret_cast<uintptr_t>(h->data()) % alignof(double) != 0) {
-        return Status::InvalidArgument("Curvature: values not 8-byte aligned");
-      }
-      if (!AllFinite(h->data(), h->size()))
-        return Status::InvalidArgument("Curvature holds a non-finite value");
-      return Status::Ok();
-    }
-    case fb::Message::Update:
-      EDGETRAIN_RETURN_IF_ERROR(CheckVector(m.As<fb::Update>()->delta(), "delta", true));
-      return CheckVector(m.As<fb::Update>()->guarded(), "guarded", false);
-    case fb::Message::Model: {
-      const auto* x = m.As<fb::Model>();
-      if (x->since() < -1 || x->since() > x->version())
-        return Status::InvalidArgument("Model with a bad 'since' version");
-      return CheckVector(x->x(), "x", true);
-    }
-    case fb::Message::Stop:
-      return Status::Ok();
+  if (e->message() == nullptr) return Refuse("Envelope.message", "empty");
+  switch (e->message_type()) {
+    case fb::Message::Hello:
+      return DecodeBody<HelloMsg, fb::Hello>(r, h, *e);
+    case fb::Message::Welcome:
+      return DecodeBody<WelcomeMsg, fb::Welcome>(r, h, *e);
     case fb::Message::Reject:
+      return DecodeBody<RejectMsg, fb::Reject>(r, h, *e);
+    case fb::Message::EpochBegin:
+      return DecodeBody<EpochBeginMsg, fb::EpochBegin>(r, h, *e);
+    case fb::Message::GradSum:
+      return DecodeBody<GradSumMsg, fb::GradSum>(r, h, *e);
+    case fb::Message::InnerLoop:
+      return DecodeBody<InnerLoopMsg, fb::InnerLoop>(r, h, *e);
+    case fb::Message::CurvatureRequest:
+      return DecodeBody<CurvatureRequestMsg, fb::CurvatureRequest>(r, h, *e);
+    case fb::Message::Curvature:
+      return DecodeBody<CurvatureMsg, fb::Curvature>(r, h, *e);
+    case fb::Message::Update:
+      return DecodeBody<UpdateMsg, fb::Update>(r, h, *e);
+    case fb::Message::Model:
+      return DecodeBody<ModelMsg, fb::Model>(r, h, *e);
     case fb::Message::Heartbeat:
+      return DecodeBody<HeartbeatMsg, fb::Heartbeat>(r, h, *e);
     case fb::Message::Bye:
-      return Status::Ok();
+      return DecodeBody<ByeMsg, fb::Bye>(r, h, *e);
+    case fb::Message::Stop:
+      return DecodeBody<StopMsg, fb::Stop>(r, h, *e);
     case fb::Message::NONE:
       break;
   }
-  return Status::InvalidArgument("unknown message type");
+  return Refuse("Envelope.message",
+                "unknown type " + std::to_string(static_cast<int>(e->message_type())));
 }
 
 }  // namespace edgetrain::wire

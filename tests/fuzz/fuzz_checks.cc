@@ -1,5 +1,6 @@
 #include "fuzz_checks.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -14,6 +15,7 @@
 #include "edgetrain/model.h"
 #include "edgetrain/model_replica.h"
 #include "edgetrain/readers.h"
+#include "edgetrain/text.h"
 #include "edgetrain/wire.h"
 
 namespace edgetrain::fuzz {
@@ -241,30 +243,25 @@ void CheckCrlf(ParseFn parse, std::string_view text, const ReadOptions& base) {
 // ---- wire ----------------------------------------------------------------------------------
 
 struct WireVector {
-  const wire::fb::Vector* v;
+  VectorView v;
   const char* field;
-  bool required;
 };
 
-std::vector<WireVector> VectorsOf(const wire::DecodedMessage& m) {
-  namespace fb = wire::fb;
-  switch (m.type) {
-    case fb::Message::Welcome:
-      return {{m.As<fb::Welcome>()->model(), "model", true}};
-    case fb::Message::EpochBegin:
-      return {{m.As<fb::EpochBegin>()->snapshot(), "snapshot", true}};
-    case fb::Message::GradSum:
-      return {{m.As<fb::GradSum>()->grad(), "grad", true}};
-    case fb::Message::Snapshot:
-      return {{m.As<fb::Snapshot>()->mu(), "mu", true}};
-    case fb::Message::Update:
-      return {{m.As<fb::Update>()->delta(), "delta", true},
-              {m.As<fb::Update>()->guarded(), "guarded", false}};
-    case fb::Message::Model:
-      return {{m.As<fb::Model>()->x(), "x", true}};
-    default:
-      return {};
-  }
+std::vector<WireVector> VectorsOf(const wire::Message& m) {
+  if (const auto* w = std::get_if<wire::WelcomeMsg>(&m.body)) return {{w->model, "model"}};
+  if (const auto* e = std::get_if<wire::EpochBeginMsg>(&m.body)) return {{e->snapshot, "snapshot"}};
+  if (const auto* g = std::get_if<wire::GradSumMsg>(&m.body)) return {{g->grad, "grad"}};
+  if (const auto* l = std::get_if<wire::InnerLoopMsg>(&m.body)) return {{l->mu, "mu"}};
+  if (const auto* u = std::get_if<wire::UpdateMsg>(&m.body))
+    return {{u->delta, "delta"}, {u->guarded, "guarded"}};
+  if (const auto* x = std::get_if<wire::ModelMsg>(&m.body)) return {{x->x, "x"}};
+  return {};
+}
+
+// A string the receiver prints or keeps: valid UTF-8 within its limit.
+void CheckText(std::string_view s, size_t max_bytes, const std::string& ctx) {
+  FUZZ_CHECK(s.size() <= max_bytes, ctx + ": " + std::to_string(s.size()) + " bytes");
+  FUZZ_CHECK(IsValidUtf8(s), ctx + ": not UTF-8");
 }
 
 // An agent's ModelReplica takes the vector: x holds it, the support lists exactly the non-zeros.
@@ -272,16 +269,8 @@ void CheckReplica(const VectorView& view, const std::string& ctx) {
   ModelReplica replica(view.dim);
   replica.Assign(view);
   std::vector<double> expect(view.dim, 0.0);
-  std::vector<char> seen(view.dim, 0);
-  bool repeats = false;
-  for (int64_t k = 0; k < view.count; ++k) {
-    const int64_t j = view.dense() ? k : view.index[k];
-    repeats |= seen[j] != 0;
-    seen[j] = 1;
-    expect[j] = view.value[k];
-  }
-  if (!repeats)
-    FUZZ_CHECK(replica.x() == expect, ctx);  // a repeated index is not the sender's promise
+  for (int64_t k = 0; k < view.count; ++k) expect[view.dense() ? k : view.index[k]] = view.value[k];
+  FUZZ_CHECK(replica.x() == expect, ctx);
   const ModelView mv = replica.View();
   std::vector<char> in_support(view.dim, 0);
   for (int64_t s = 0; s < mv.support_size; ++s) {
@@ -299,98 +288,98 @@ void CheckReplica(const VectorView& view, const std::string& ctx) {
   for (double x : replica.x()) FUZZ_CHECK(x == 0.0, ctx);
 }
 
-// A decoded message meets every check docs/protocol.md lists (payload, step 5); walks every
-// vector entry.
-void CheckDecoded(const wire::DecodedMessage& m, int64_t model_size) {
-  namespace fb = wire::fb;
+// A decoded message meets every check docs/protocol.md lists (envelope and payload); walks every
+// vector entry and every string.
+void CheckDecoded(const wire::Message& m, int64_t model_size) {
   const std::string ctx =
-      std::string(wire::MessageName(m.type)) + ", model size " + std::to_string(model_size);
-  FUZZ_CHECK(m.envelope != nullptr && m.type != fb::Message::NONE, ctx);
-  FUZZ_CHECK(m.envelope->protocol() == wire::kProtocolVersion, ctx);
-  FUZZ_CHECK(!m.agent_id.empty() && m.agent_id.size() <= 128, ctx);
-  FUZZ_CHECK(m.envelope->message() != nullptr, ctx);
-  volatile uint64_t sink = 0;  // touch the bytes the receiver will read
-  for (char c : m.agent_id) sink = sink + static_cast<unsigned char>(c);
-  switch (m.type) {
-    case fb::Message::Hello: {
-      const auto* h = m.As<fb::Hello>();
-      FUZZ_CHECK(h->rows() > 0 && h->dimension() >= 0 && (h->task() == 0 || h->task() == 1), ctx);
-      FUZZ_CHECK(std::isfinite(h->row_norm_sq_max()) && std::isfinite(h->row_norm_sq_mean()), ctx);
-      FUZZ_CHECK(h->labels() == nullptr || h->labels()->size() <= 2, ctx);
-      if (h->labels() != nullptr) {
-        for (const auto* l : *h->labels()) sink = sink + l->str().size();
-      }
-      break;
+      std::string(wire::MessageName(m.body)) + ", model size " + std::to_string(model_size);
+  CheckText(m.header.agent_id, wire::kMaxAgentIdBytes, ctx + ", agent id");
+  FUZZ_CHECK(!m.header.agent_id.empty(), ctx);
+  const bool foreign = m.header.protocol != wire::kProtocolVersion;
+  FUZZ_CHECK(!foreign || std::holds_alternative<wire::RejectMsg>(m.body) ||
+                 std::holds_alternative<wire::OtherProtocolMsg>(m.body),
+             ctx + ": another version's message read");
+  FUZZ_CHECK(foreign || !std::holds_alternative<wire::OtherProtocolMsg>(m.body), ctx);
+  const int64_t limit = model_size > 0 ? model_size : int64_t{kMaxModelDimension} + 1;
+  if (const auto* h = std::get_if<wire::HelloMsg>(&m.body)) {
+    FUZZ_CHECK(h->rows > 0 && h->dimension >= 0, ctx);
+    FUZZ_CHECK(h->task == Task::kClassification || h->task == Task::kRegression, ctx);
+    FUZZ_CHECK(std::isfinite(h->row_norm_sq_max) && h->row_norm_sq_max >= 0, ctx);
+    FUZZ_CHECK(std::isfinite(h->row_norm_sq_mean) && h->row_norm_sq_mean >= 0, ctx);
+    FUZZ_CHECK(h->labels.size() <= 2, ctx);
+    for (std::string_view l : h->labels) CheckText(l, wire::kMaxLabelBytes, ctx + ", label");
+    CheckText(h->software_version, wire::kMaxVersionBytes, ctx + ", version");
+  } else if (const auto* w = std::get_if<wire::WelcomeMsg>(&m.body)) {
+    FUZZ_CHECK(w->dimension > 0 && w->dimension <= kMaxModelDimension, ctx);
+    FUZZ_CHECK(w->problem.reg.Validate().ok(), ctx);
+    FUZZ_CHECK(w->model.dim == w->problem.ModelSize(w->dimension), ctx);
+    FUZZ_CHECK(w->heartbeat_ms >= 1 && w->heartbeat_ms <= wire::kMaxHeartbeatMs, ctx);
+    CheckText(w->label_negative, wire::kMaxLabelBytes, ctx + ", label");
+    CheckText(w->label_positive, wire::kMaxLabelBytes, ctx + ", label");
+  } else if (const auto* r = std::get_if<wire::RejectMsg>(&m.body)) {
+    CheckText(r->text, wire::kMaxTextBytes, ctx + ", text");
+  } else if (const auto* g = std::get_if<wire::GradSumMsg>(&m.body)) {
+    FUZZ_CHECK(std::isfinite(g->loss_sum) && g->loss_sum >= 0 && g->smoothness.rows > 0, ctx);
+    const Smoothness& s = g->smoothness;
+    for (double v : {s.l_max, s.l_avg, s.l_full, s.l_q})
+      FUZZ_CHECK(std::isfinite(v) && v >= 0, ctx);
+  } else if (const auto* l = std::get_if<wire::InnerLoopMsg>(&m.body)) {
+    FUZZ_CHECK(std::isfinite(l->eta) && l->eta > 0 && l->inner_steps > 0 && l->batch > 0, ctx);
+  } else if (const auto* c = std::get_if<wire::CurvatureRequestMsg>(&m.body)) {  // what an agent
+    FUZZ_CHECK(!c->support.empty() &&                                            // indexes with
+                   static_cast<int64_t>(c->support.size()) <= wire::kMaxNewtonSupport,
+               ctx);
+    int64_t previous = -1;
+    for (int32_t j : c->support) {
+      FUZZ_CHECK(j > previous, ctx + ": support not increasing");
+      FUZZ_CHECK(j < limit, ctx + ": support out of range");
+      previous = j;
     }
-    case fb::Message::Welcome:
-      FUZZ_CHECK(m.As<fb::Welcome>()->problem() != nullptr && m.As<fb::Welcome>()->dimension() > 0,
-                 ctx);
-      break;
-    case fb::Message::GradSum: {
-      const auto* g = m.As<fb::GradSum>();
-      FUZZ_CHECK(std::isfinite(g->loss_sum()) && g->rows() > 0, ctx);
-      for (double s : {g->l_max(), g->l_avg(), g->l_full(), g->l_q()})
-        FUZZ_CHECK(std::isfinite(s) && s >= 0, ctx);
-      break;
+  } else if (const auto* k = std::get_if<wire::CurvatureMsg>(&m.body)) {
+    // What the coordinator adds into its |S|(|S|+1)/2 sum.
+    FUZZ_CHECK(k->support_size > 0 && k->support_size <= wire::kMaxNewtonSupport && k->rows > 0,
+               ctx);
+    if (k->declined) {
+      FUZZ_CHECK(k->hessian.empty(), ctx);
+    } else {
+      FUZZ_CHECK(
+          static_cast<int64_t>(k->hessian.size()) == k->support_size * (k->support_size + 1) / 2,
+          ctx);
+      FUZZ_CHECK(reinterpret_cast<uintptr_t>(k->hessian.data()) % alignof(double) == 0, ctx);
+      for (double v : k->hessian) FUZZ_CHECK(std::isfinite(v), ctx);
     }
-    case fb::Message::Snapshot: {
-      const auto* s = m.As<fb::Snapshot>();
-      FUZZ_CHECK(std::isfinite(s->eta()) && s->eta() > 0 && s->inner_steps() > 0 && s->batch() > 0,
-                 ctx);
-      if (const auto* support = s->newton_support();
-          support != nullptr) {  // what an agent indexes with
-        FUZZ_CHECK(static_cast<int64_t>(support->size()) <= wire::kMaxNewtonSupport, ctx);
-        int64_t previous = -1;
-        for (uint32_t j : *support) {
-          FUZZ_CHECK(static_cast<int64_t>(j) > previous, ctx + ": Newton support not increasing");
-          FUZZ_CHECK(model_size <= 0 || static_cast<int64_t>(j) < model_size,
-                     ctx + ": Newton support out of range");
-          previous = j;
-        }
-      }
-      break;
-    }
-    case fb::Message::Curvature: {  // what the coordinator adds into its |S|(|S|+1)/2 sum
-      const auto* c = m.As<fb::Curvature>();
-      const int64_t size = c->support_size();
-      FUZZ_CHECK(size > 0 && size <= wire::kMaxNewtonSupport && c->rows() > 0, ctx);
-      if (!c->declined()) {
-        FUZZ_CHECK(c->hessian() != nullptr &&
-                       static_cast<int64_t>(c->hessian()->size()) == size * (size + 1) / 2,
-                   ctx);
-        FUZZ_CHECK(reinterpret_cast<uintptr_t>(c->hessian()->data()) % alignof(double) == 0, ctx);
-        for (double v : *c->hessian()) FUZZ_CHECK(std::isfinite(v), ctx);
-      }
-      break;
-    }
-    default:
-      break;
+  } else if (const auto* x = std::get_if<wire::ModelMsg>(&m.body)) {
+    FUZZ_CHECK(x->since >= -1 && x->since <= x->version, ctx);
+  } else if (const auto* b = std::get_if<wire::ByeMsg>(&m.body)) {
+    CheckText(b->text, wire::kMaxTextBytes, ctx + ", text");
+  } else if (const auto* s = std::get_if<wire::StopMsg>(&m.body)) {
+    CheckText(s->reason, wire::kMaxTextBytes, ctx + ", reason");
   }
+  // Every index of the message's sparse vectors once (an Update's two parts together).
+  std::vector<int32_t> indices;
   for (const WireVector& w : VectorsOf(m)) {
     const std::string vctx = ctx + ", vector " + w.field;
-    if (w.v == nullptr) {
-      FUZZ_CHECK(!w.required, vctx + " missing");
-      continue;
-    }
-    const VectorView view = wire::ViewOf(w.v);
-    FUZZ_CHECK(view.dim == w.v->dim() && view.dim > 0 && view.dim <= (int64_t{1} << 31), vctx);
+    const VectorView& view = w.v;
+    FUZZ_CHECK(view.dim > 0 && view.dim <= int64_t{kMaxModelDimension} + 1, vctx);
     if (model_size > 0) FUZZ_CHECK(view.dim == model_size, vctx);
-    if (w.v->index() != nullptr) {
-      FUZZ_CHECK(view.index != nullptr && !view.dense() && view.count <= view.dim, vctx);
-      for (int64_t k = 0; k < view.count; ++k)
+    if (view.index != nullptr) {
+      FUZZ_CHECK(!view.dense() && view.count <= view.dim, vctx);
+      for (int64_t k = 0; k < view.count; ++k) {
         FUZZ_CHECK(view.index[k] >= 0 && view.index[k] < view.dim, vctx);
+        indices.push_back(view.index[k]);
+      }
     } else {
-      FUZZ_CHECK(view.dense() && view.count == view.dim, vctx);
+      FUZZ_CHECK(view.count == 0 || (view.dense() && view.count == view.dim), vctx);
     }
     // Read in place by the receiver: the doubles must be aligned (check before reading them).
     FUZZ_CHECK(view.count == 0 || reinterpret_cast<uintptr_t>(view.value) % alignof(double) == 0,
                vctx);
-    for (int64_t k = 0; k < view.count; ++k) {
-      FUZZ_CHECK(std::isfinite(view.value[k]), vctx);
-      sink = sink + (view.value[k] != 0.0);
-    }
+    for (int64_t k = 0; k < view.count; ++k) FUZZ_CHECK(std::isfinite(view.value[k]), vctx);
     if (view.dim <= kMaxHarnessDim) CheckReplica(view, vctx);
   }
+  std::sort(indices.begin(), indices.end());
+  FUZZ_CHECK(std::adjacent_find(indices.begin(), indices.end()) == indices.end(),
+             ctx + ": an index twice");
 }
 
 // ---- model files ---------------------------------------------------------------------------
@@ -528,24 +517,19 @@ void SetFailureHandler(FailureHandler handler) {
 }
 
 void FeedWireMessage(const uint8_t* data, size_t size) {
-  // Model size unknown (a coordinator before the run starts).
+  // Model size unknown (a coordinator before the run starts, an agent before its Welcome).
   wire::Decoder decoder;
   bool ok = false;
   std::vector<int64_t> dims;
-  int64_t newton_limit = 0;  // a Snapshot's Newton support needs a model larger than its last index
+  int64_t support_limit = 0;  // a CurvatureRequest needs a model larger than its last index
   {
-    Result<wire::DecodedMessage> r = decoder.Decode(data, size);
+    Result<wire::Message> r = decoder.Decode(data, size);
     if (r.ok()) {
       ok = true;
       CheckDecoded(*r, 0);
-      for (const WireVector& w : VectorsOf(*r)) {
-        if (w.v != nullptr) dims.push_back(w.v->dim());
-      }
-      if (r->type == wire::fb::Message::Snapshot) {
-        const auto* support = r->As<wire::fb::Snapshot>()->newton_support();
-        if (support != nullptr && support->size() > 0)
-          newton_limit = int64_t{support->Get(support->size() - 1)} + 1;
-      }
+      for (const WireVector& w : VectorsOf(*r)) dims.push_back(w.v.dim);
+      if (const auto* c = std::get_if<wire::CurvatureRequestMsg>(&r->body))
+        support_limit = int64_t{c->support.back()} + 1;
     } else {
       FUZZ_CHECK(!r.status().message().empty(), "refusal without a reason");
     }
@@ -554,15 +538,16 @@ void FeedWireMessage(const uint8_t* data, size_t size) {
   {
     std::vector<uint8_t> shifted(size + 1);
     if (size > 0) std::memcpy(shifted.data() + 1, data, size);
-    Result<wire::DecodedMessage> r = decoder.Decode(shifted.data() + 1, size);
+    Result<wire::Message> r = decoder.Decode(shifted.data() + 1, size);
     FUZZ_CHECK(r.ok() == ok, "misaligned copy decodes differently: " + r.status().ToString());
     if (r.ok()) CheckDecoded(*r, 0);
   }
-  // A model size from the first byte: only ever refuses more.
+  // A model size from the first byte (repeats then found by stamps, not by sorting): only ever
+  // refuses more.
   if (size > 0 && data[0] != 0) {
     wire::Decoder sized;
     sized.set_model_size(data[0]);
-    Result<wire::DecodedMessage> r = sized.Decode(data, size);
+    Result<wire::Message> r = sized.Decode(data, size);
     if (r.ok()) {
       FUZZ_CHECK(ok, "a model size made a refused message acceptable");
       CheckDecoded(*r, data[0]);
@@ -572,20 +557,31 @@ void FeedWireMessage(const uint8_t* data, size_t size) {
   if (ok && !dims.empty()) {
     bool same = true;
     for (int64_t d : dims) same &= d == dims[0];
-    same &= newton_limit <= dims[0];
     wire::Decoder sized;
     sized.set_model_size(dims[0]);
-    Result<wire::DecodedMessage> r = sized.Decode(data, size);
+    Result<wire::Message> r = sized.Decode(data, size);
     FUZZ_CHECK(r.ok() == same,
                "model size " + std::to_string(dims[0]) + ": " + r.status().ToString());
     if (r.ok()) CheckDecoded(*r, dims[0]);
     sized.set_model_size(dims[0] + 1);
     FUZZ_CHECK(!sized.Decode(data, size).ok(), "a vector of the wrong dimension passed");
   }
+  // A curvature request: accepted by a model that holds its support, refused by a smaller one.
+  if (ok && support_limit > 0) {
+    wire::Decoder sized;
+    sized.set_model_size(support_limit);
+    Result<wire::Message> r = sized.Decode(data, size);
+    FUZZ_CHECK(r.ok(), "support within the model refused: " + r.status().ToString());
+    CheckDecoded(*r, support_limit);
+    if (support_limit > 1) {
+      sized.set_model_size(support_limit - 1);
+      FUZZ_CHECK(!sized.Decode(data, size).ok(), "a support beyond the model passed");
+    }
+  }
   // The size limit.
   if (size > 0) {
     wire::Decoder small(size - 1);
-    Result<wire::DecodedMessage> r = small.Decode(data, size);
+    Result<wire::Message> r = small.Decode(data, size);
     FUZZ_CHECK(!r.ok() && r.status().code() == StatusCode::kOutOfRange, "size limit");
   }
 }

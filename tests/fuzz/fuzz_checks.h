@@ -26,9 +26,9 @@ namespace edgetrain::fuzz {
 using FailureHandler = void (*)(const std::string& what);
 void SetFailureHandler(FailureHandler handler);
 
-// wire::Decoder::Decode with no model size, with a model size (from the first byte and from the
-// message's own vectors), and from a misaligned copy; every accepted vector is walked through
-// wire::ViewOf and assigned to a ModelReplica.
+// wire::Decoder::Decode with no model size, with a model size (from the first byte, from the
+// message's own vectors, from a curvature request's support), and from a misaligned copy; every
+// accepted message is checked field by field, every vector walked and assigned to a ModelReplica.
 void FeedWireMessage(const uint8_t* data, size_t size);
 // ParseLibsvm as classification, regression and classification with defer_label_map; an
 // accepted classification file is read again with its own mapping and with the other positive

@@ -33,21 +33,26 @@ int main(int argc, char** argv) {
   // p = 9: 8 features and an intercept.
   const std::vector<double> dense = {0.5, -1.25, 0, 3, 0, 0, 1e-3, -2, 0.75};
   const std::vector<double> sparse = {0, 0, 0, 0.25, 0, 0, 0, 0, -4};
-  const wire::DenseWithSupport dense_vec{dense.data(), 9, nullptr, 0};
-  const wire::DenseWithSupport sparse_vec{sparse.data(), 9, nullptr, 0};
+  const VectorView dense_vec = VectorView::Dense(dense.data(), 9);
+  const VectorView sparse_vec = VectorView::Dense(sparse.data(), 9);  // written sparse
   bool ok = true;
 
-  wire::HelloInfo hello;
+  const std::string_view labels[] = {"-1", "1"};
+  wire::HelloMsg hello;
   hello.rows = 1600;
   hello.dimension = 8;
-  hello.labels = {"-1", "1"};
+  hello.labels = labels;
   hello.row_norm_sq_max = 1;
   hello.row_norm_sq_mean = 0.5;
   hello.data_fingerprint = 0x1234abcd;
   hello.software_version = "0.1.0";
-  ok &= Write(dir, "hello", enc.Hello({"line-1", 0, 1}, hello));
+  hello.incremental_models = true;
+  hello.newton = true;
+  ok &= Write(dir, "hello", enc.Encode({"line-1", 0, 1}, hello));
+  // A Hello of another protocol version (the coordinator answers it with a Reject of that version).
+  ok &= Write(dir, "hello-protocol-1", enc.Encode({"line-1", 0, 1, 1}, hello));
 
-  wire::WelcomeInfo welcome;
+  wire::WelcomeMsg welcome;
   welcome.problem.reg.l1 = 1e-3;
   welcome.problem.intercept = true;
   welcome.dimension = 8;
@@ -57,49 +62,62 @@ int main(int argc, char** argv) {
   welcome.epoch = 2;
   welcome.version = 40;
   welcome.seed = 99;
-  ok &= Write(dir, "welcome-dense", enc.Welcome(coord, welcome, dense_vec));
+  welcome.model = dense_vec;
+  ok &= Write(dir, "welcome-dense", enc.Encode(coord, welcome));
   welcome.problem.reg.lower = 0;
   welcome.problem.reg.upper = 5;
-  ok &= Write(dir, "welcome-sparse-box", enc.Welcome(coord, welcome, sparse_vec));
+  welcome.model = sparse_vec;
+  ok &= Write(dir, "welcome-sparse-box", enc.Encode(coord, welcome));
   ok &= Write(dir, "reject",
-              enc.Reject(coord, wire::fb::RejectReason::LabelsConflict,
-                         "label '3' is not one of the run's"));
-  ok &= Write(dir, "epoch-begin", enc.EpochBegin(coord, 3, 41, dense_vec));
-  Smoothness smooth;
-  smooth.rows = 1600;
-  smooth.l_max = 0.25;
-  smooth.l_avg = 0.125;
-  smooth.l_full = 0.1;
-  smooth.l_q = 0.2;
-  ok &= Write(dir, "grad-sum", enc.GradSum(agent, 3, dense_vec, 812.5, 1600, smooth));
-  ok &= Write(dir, "snapshot", enc.Snapshot(coord, 3, 41, sparse_vec, 0.5, 3200, 4));
-  ok &= Write(dir, "snapshot-newton",
-              enc.Snapshot(coord, 3, 41, sparse_vec, 0.5, 3200, 4, {1, 4, 8}));
+              enc.Encode(coord, wire::RejectMsg{wire::RejectReason::kLabelsConflict,
+                                                "label '3' is not one of the run's"}));
+  ok &= Write(dir, "reject-protocol-1",
+              enc.Encode({"line-1", 0, 0, 1},
+                         wire::RejectMsg{wire::RejectReason::kProtocolMismatch,
+                                         "this coordinator speaks protocol version 2"}));
+  ok &= Write(dir, "epoch-begin", enc.Encode(coord, wire::EpochBeginMsg{3, 41, dense_vec}));
+  ok &= Write(dir, "grad-sum",
+              enc.Encode(agent, wire::GradSumMsg{3, dense_vec, 812.5,
+                                                 Smoothness{1600, 0.25, 0.125, 0.1, 0.2, false}}));
+  ok &= Write(dir, "inner-loop",
+              enc.Encode(coord, wire::InnerLoopMsg{3, 41, sparse_vec, 0.5, 3200, 4}));
+  const std::vector<int32_t> support = {1, 4, 8};
+  ok &=
+      Write(dir, "curvature-request", enc.Encode(coord, wire::CurvatureRequestMsg{3, 41, support}));
   const std::vector<double> block = {2.0,  -0.5,  1.5,
                                      0.25, 0.125, 3.0};  // |S| = 3, packed lower triangle
-  ok &= Write(dir, "curvature", enc.Curvature(agent, 3, 3, block.data(), 1600, false));
-  ok &= Write(dir, "curvature-declined", enc.Curvature(agent, 3, 3, nullptr, 1600, true));
+  ok &= Write(dir, "curvature", enc.Encode(agent, wire::CurvatureMsg{3, 3, block, 1600, false}));
+  ok &=
+      Write(dir, "curvature-declined", enc.Encode(agent, wire::CurvatureMsg{3, 3, {}, 1600, true}));
 
   ModelUpdate update;
+  auto encode_update = [&] {
+    return enc.Encode(agent, wire::UpdateMsg{3, 41, update.delta.View(), update.guarded.View()});
+  };
   update.Reset(9);
+  update.delta.Push(8, -0.5);  // any order
   update.delta.Push(1, 0.125);
-  update.delta.Push(8, -0.5);
   update.guarded.Push(3, -0.25);
-  ok &= Write(dir, "update-guarded", enc.Update(agent, 3, 41, update));
+  ok &= Write(dir, "update-guarded", encode_update());
   update.Reset(9);
   for (int32_t j = 0; j < 9; ++j) update.delta.Push(j, 0.01 * (j + 1));
-  ok &= Write(dir, "update-dense", enc.Update(agent, 3, 41, update));
+  ok &= Write(dir, "update-dense", encode_update());
   update.Reset(9);  // nothing to change: empty index and value vectors
-  ok &= Write(dir, "update-empty", enc.Update(agent, 3, 41, update));
+  ok &= Write(dir, "update-empty", encode_update());
 
-  ok &= Write(dir, "model", enc.Model(coord, 3, 42, sparse_vec, true, false));
-  ok &= Write(dir, "model-inner-done", enc.Model(coord, 3, 43, dense_vec, false, true));
+  ok &= Write(dir, "model", enc.Encode(coord, wire::ModelMsg{3, 42, sparse_vec, true, false}));
+  ok &= Write(dir, "model-inner-done",
+              enc.Encode(coord, wire::ModelMsg{3, 43, dense_vec, false, true}));
   const std::vector<double> zeros(9, 0.0);
+  ok &= Write(dir, "model-zero",
+              enc.Encode(coord, wire::ModelMsg{3, 44, VectorView::Dense(zeros.data(), 9), true}));
+  const std::vector<int32_t> changed = {3, 0};  // an incremental answer: zeros included
   ok &=
-      Write(dir, "model-zero", enc.Model(coord, 3, 44, {zeros.data(), 9, nullptr, 0}, true, false));
-  ok &= Write(dir, "heartbeat", enc.Heartbeat(agent, 3, 43));
-  ok &= Write(dir, "bye", enc.Bye(agent, "SIGTERM"));
-  ok &= Write(dir, "stop", enc.Stop(coord, "kkt", 9, 0.3125));
+      Write(dir, "model-incremental",
+            enc.Encode(coord, wire::ModelMsg{3, 45, dense_vec, true, false, 43, true, 3}, changed));
+  ok &= Write(dir, "heartbeat", enc.Encode(agent, wire::HeartbeatMsg{3, 43}));
+  ok &= Write(dir, "bye", enc.Encode(agent, wire::ByeMsg{"SIGTERM"}));
+  ok &= Write(dir, "stop", enc.Encode(coord, wire::StopMsg{"kkt", 9, 0.3125}));
   if (!ok) {
     std::fprintf(stderr, "could not write into %s\n", dir.c_str());
     return 1;

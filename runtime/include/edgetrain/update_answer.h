@@ -64,9 +64,9 @@ class UpdateAnswerer {
 
 // The agent's end: the Update it has in flight.
 struct InFlightUpdate {
-  bool awaiting = false;                // an Update is out and its answer has not come
-  uint64_t seq = 0;                     // its sequence number
-  const ModelUpdate* delta = nullptr;   // its Delta (added to the copy when own_exact)
+  bool awaiting = false;               // an Update is out and its answer has not come
+  uint64_t seq = 0;                    // its sequence number
+  const ModelUpdate* delta = nullptr;  // its Delta (added to the copy when own_exact)
 };
 
 // Brings the agent's copy (the model at version *version) to the answer's model and sets

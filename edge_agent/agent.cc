@@ -55,11 +55,7 @@ void EdgeAgent::Send(std::string_view bytes) {
   if (channel_.Send(bytes)) last_sent_ = clock_->Now();
 }
 
-void EdgeAgent::SendHello() {
-  if (reconnect_before_hello_) {  // libzmq stopped trying after an authentication error
-    channel_.Reconnect();
-    reconnect_before_hello_ = false;
-  }
+std::vector<std::string> EdgeAgent::HelloLabels() const {
   std::vector<std::string> labels;
   if (data_.task() == Task::kClassification) {
     if (data_.labels()) {
@@ -71,6 +67,33 @@ void EdgeAgent::SendHello() {
       labels = data_.raw_labels();
     }
   }
+  return labels;
+}
+
+Status EdgeAgent::CheckHelloStrings() const {
+  // The coordinator's decoder refuses a Hello whose strings break these rules, and would never
+  // answer it: say so here, once.
+  const std::string& id = options_.agent_id;
+  if (id.empty() || id.size() > wire::kMaxAgentIdBytes || !IsValidUtf8(id)) {
+    return Status::InvalidArgument("--agent-id '" + Printable(id, 160) +
+                                   "': 1 to 128 bytes of UTF-8, please");
+  }
+  for (const std::string& label : HelloLabels()) {
+    if (label.size() > wire::kMaxLabelBytes || !IsValidUtf8(label)) {
+      return Status::InvalidArgument("the class label '" + Printable(label, 80) +
+                                     "' is not up to 256 bytes of UTF-8, which the wire protocol "
+                                     "needs (recode the data file as UTF-8)");
+    }
+  }
+  return Status::Ok();
+}
+
+void EdgeAgent::SendHello() {
+  if (reconnect_before_hello_) {  // libzmq stopped trying after an authentication error
+    channel_.Reconnect();
+    reconnect_before_hello_ = false;
+  }
+  const std::vector<std::string> labels = HelloLabels();
   std::array<std::string_view, 2> label_views;
   const size_t label_count = std::min<size_t>(labels.size(), 2);
   for (size_t k = 0; k < label_count; ++k) label_views[k] = labels[k];
@@ -425,6 +448,7 @@ Status EdgeAgent::CheckHandshakes(double now) {
 }
 
 Result<AgentSummary> EdgeAgent::Run(const std::atomic<bool>* stop_requested) {
+  EDGETRAIN_RETURN_IF_ERROR(CheckHelloStrings());
   if (Status st = channel_.Connect(options_.coordinator); !st.ok())
     return st.WithContext("--coordinator");
   hello_backoff_ = options_.hello_retry;

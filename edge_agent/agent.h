@@ -13,15 +13,16 @@
 // for an InnerLoop when the coordinator falls back to an inner loop. Stops on the coordinator's
 // Stop, or when asked to (then it says Bye).
 //
-// Errors no retry can fix end Run with InvalidArgument (the program exits 2): a malformed
-// --coordinator endpoint; the coordinator's refusal (Reject: another protocol version, task,
-// labels or dimension conflict, a duplicate id); its key refused by the coordinator (ZAP 400) or a
-// CURVE/plain-text mismatch; a coordinator that keeps closing the connection during the CURVE
-// handshake (the wrong --server-key: kHandshakeFailuresToGiveUp in a row over at least
-// kHandshakeSecondsToGiveUp, since one such close alone is ambiguous); a Welcome or an InnerLoop
-// this agent cannot work with (fewer features than its shard, labels that do not map, a mini-batch
-// larger than its rows). Handshake failures that may pass are printed once and then counted once a
-// minute. Messages that fail the decoder's checks are refused and counted, never acted on.
+// Errors no retry can fix end Run with InvalidArgument (the program exits 2): an agent id or a
+// class label the wire cannot carry (not UTF-8, too long); a malformed --coordinator endpoint; the
+// coordinator's refusal (Reject: another protocol version, task, labels or dimension conflict, a
+// duplicate id); its key refused by the coordinator (ZAP 400) or a CURVE/plain-text mismatch; a
+// coordinator that keeps closing the connection during the CURVE handshake (the wrong --server-key:
+// kHandshakeFailuresToGiveUp in a row over at least kHandshakeSecondsToGiveUp, since one such close
+// alone is ambiguous); a Welcome or an InnerLoop this agent cannot work with (fewer features than
+// its shard, labels that do not map, a mini-batch larger than its rows). Handshake failures that
+// may pass are printed once and then counted once a minute. Messages that fail the decoder's checks
+// are refused and counted, never acted on.
 //
 // Thread-safety: Run() owns the object; stop_requested may be set from another thread or a
 // signal handler. Ownership: owns its shard; borrows the ZeroMQ context and the clock.
@@ -105,6 +106,10 @@ class EdgeAgent {
 
   void Send(std::string_view bytes);
   wire::Header NextHeader() { return {options_.agent_id, session_, ++seq_out_}; }
+  // The raw class labels present in the shard (what Hello says).
+  std::vector<std::string> HelloLabels() const;
+  // The agent id and the labels as the wire carries them (UTF-8, within its limits).
+  Status CheckHelloStrings() const;
   void SendHello();
   Status Handle(const zmq::message_t& payload);
   Status OnReject(const wire::RejectMsg& r);

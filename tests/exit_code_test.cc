@@ -1,9 +1,10 @@
 // Errors end to end, as real processes: an agent exits 2 with the reason, and does not retry, on
-// errors a restart cannot fix -- a bad --coordinator endpoint, the wrong --server-key, a key not
-// on the allow-list, plain text against CURVE, another protocol version, a plan from a hostile
-// coordinator it cannot carry out; the coordinator exits 2 on a bad --bind/--log-bind (1 on an
-// address in use) and answers a Hello of another protocol version with a Reject that version
-// reads. Every wait has a deadline and ends on the event, not on a sleep.
+// errors a restart cannot fix -- an id or a class label the wire cannot carry, a bad --coordinator
+// endpoint, the wrong --server-key, a key not on the allow-list, plain text against CURVE, another
+// protocol version, a plan from a hostile coordinator it cannot carry out; the coordinator exits 2
+// on a bad --bind/--log-bind (1 on an address in use) and answers a Hello of another protocol
+// version with a Reject that version reads. Every wait has a deadline and ends on the event, not on
+// a sleep.
 #include <chrono>
 #include <climits>
 #include <memory>
@@ -91,6 +92,26 @@ TEST_CASE("bad endpoints are one line and exit 2, an address in use exits 1") {
       Cmd("coordinator/edgetrain-coordinator", {"--insecure", "--bind", taken, "--log-bind", ""}));
   CHECK(busy.exit_code == 1);
   CHECK(Contains(busy.err, "--bind: cannot bind '" + taken + "': Address already in use"));
+}
+
+TEST_CASE("an agent id or a class label the wire cannot carry: exit 2 before connecting") {
+  testing::TempDir dir;
+  testing::WriteText(dir.File("latin1.svm"),
+                     "d\xe9"
+                     "faut 1:1\nbon 2:1\n");  // ISO-8859-1 label
+  auto agent = [&](const std::string& data, const std::string& id) {
+    return testing::Run(
+        Cmd("edge_agent/edgetrain-agent", {"run", "--insecure", "--coordinator",
+                                           "tcp://127.0.0.1:1", "--data", data, "--agent-id", id}));
+  };
+  const testing::CommandResult label = agent(dir.File("latin1.svm"), "press-7");
+  CHECK(label.exit_code == 2);
+  CHECK(Contains(label.err, "the class label 'd\\xe9faut' is not up to 256 bytes of UTF-8"));
+  for (const std::string& id : {std::string("press-\xe9"), std::string(129, 'p')}) {
+    const testing::CommandResult r = agent(kHeart, id);
+    CHECK(r.exit_code == 2);
+    CHECK(Contains(r.err, "--agent-id '"));
+  }
 }
 
 TEST_CASE(

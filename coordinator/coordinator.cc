@@ -162,10 +162,10 @@ Status Coordinator::Bind() {
   EDGETRAIN_RETURN_IF_ERROR(SetUpSecurity(&log_curve));
   router_.OnHandshakeFailure([this](const std::string& what) { OnHandshakeFailure(what); });
   Result<std::string> agents = router_.Bind(options_.bind);
-  if (!agents.ok()) return agents.status();
+  if (!agents.ok()) return agents.status().WithContext("--bind");
   agent_endpoint_ = *agents;
   Result<std::string> logs = log_.Bind(options_.log_bind, log_curve);
-  if (!logs.ok()) return logs.status();
+  if (!logs.ok()) return logs.status().WithContext("--log-bind");
   log_endpoint_ = *logs;
   if (!options_.log_json.empty()) EDGETRAIN_RETURN_IF_ERROR(log_.OpenFile(options_.log_json));
   Result<std::optional<Checkpoint>> resume = LoadResume();

@@ -202,8 +202,13 @@ int main(int argc, char** argv) {
   zmq::context_t context(1);
   edgetrain::SteadyClock clock;
   edgetrain::coordinator::Coordinator coordinator(o, &context, &clock);
-  if (edgetrain::Status st = coordinator.Bind(); !st.ok())
-    return edgetrain::cli::Fail("edgetrain-coordinator", st);
+  if (edgetrain::Status st = coordinator.Bind(); !st.ok()) {
+    edgetrain::cli::Fail("edgetrain-coordinator", st);
+    // InvalidArgument: the options are wrong (an endpoint ZeroMQ cannot use, settings that do not
+    // go together, a key or allow-list file that is not one): exit 2 like any bad option.
+    return st.code() == edgetrain::StatusCode::kInvalidArgument ? edgetrain::cli::kExitUsage
+                                                                : edgetrain::cli::kExitFailure;
+  }
   if (!o.quiet && o.log_json != "-") {
     std::printf("coordinator: agents connect to %s, log stream on %s; waiting for %d agent(s)\n",
                 coordinator.agent_endpoint().c_str(),

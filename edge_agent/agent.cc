@@ -55,7 +55,7 @@ void EdgeAgent::Send(std::string_view bytes) {
   if (channel_.Send(bytes)) last_sent_ = clock_->Now();
 }
 
-void EdgeAgent::SendHello() {
+std::vector<std::string> EdgeAgent::HelloLabels() const {
   std::vector<std::string> labels;
   if (data_.task() == Task::kClassification) {
     if (data_.labels()) {
@@ -67,6 +67,33 @@ void EdgeAgent::SendHello() {
       labels = data_.raw_labels();
     }
   }
+  return labels;
+}
+
+Status EdgeAgent::CheckHelloStrings() const {
+  // The coordinator's decoder refuses a Hello whose strings break these rules, and would never
+  // answer it: say so here, once.
+  const std::string& id = options_.agent_id;
+  if (id.empty() || id.size() > wire::kMaxAgentIdBytes || !IsValidUtf8(id)) {
+    return Status::InvalidArgument("--agent-id '" + Printable(id, 160) +
+                                   "': 1 to 128 bytes of UTF-8, please");
+  }
+  for (const std::string& label : HelloLabels()) {
+    if (label.size() > wire::kMaxLabelBytes || !IsValidUtf8(label)) {
+      return Status::InvalidArgument("the class label '" + Printable(label, 80) +
+                                     "' is not up to 256 bytes of UTF-8, which the wire protocol "
+                                     "needs (recode the data file as UTF-8)");
+    }
+  }
+  return Status::Ok();
+}
+
+void EdgeAgent::SendHello() {
+  if (reconnect_before_hello_) {  // libzmq stopped trying after an authentication error
+    channel_.Reconnect();
+    reconnect_before_hello_ = false;
+  }
+  const std::vector<std::string> labels = HelloLabels();
   std::array<std::string_view, 2> label_views;
   const size_t label_count = std::min<size_t>(labels.size(), 2);
   for (size_t k = 0; k < label_count; ++k) label_views[k] = labels[k];
@@ -84,7 +111,9 @@ void EdgeAgent::SendHello() {
   hello.newton = true;              // Newton epochs: answers a CurvatureRequest (SendCurvature)
   session_ = 0;
   seq_out_ = 0;
-  Send(encoder_.Encode(NextHeader(), hello));
+  wire::Header h = NextHeader();
+  h.protocol = options_.protocol_version;
+  Send(encoder_.Encode(h, hello));
 }
 
 Status EdgeAgent::OnWelcome(const wire::Header& h, const wire::WelcomeMsg& w) {
@@ -149,7 +178,8 @@ Status EdgeAgent::OnReject(const wire::RejectMsg& r) {
     case wire::RejectReason::kProtocolMismatch:
       return Status::InvalidArgument(
           "the coordinator speaks another protocol version than this agent (protocol version " +
-          std::to_string(wire::kProtocolVersion) + ", edgetrain " EDGETRAIN_VERSION "): " + text);
+          std::to_string(options_.protocol_version) +
+          ", edgetrain " EDGETRAIN_VERSION "): " + text);
     default:
       return Status::InvalidArgument(std::string("the coordinator refused this agent (") +
                                      wire::RejectReasonName(r.reason) + "): " + text);
@@ -358,12 +388,82 @@ Status EdgeAgent::Handle(const zmq::message_t& payload) {
   return Status::Ok();
 }
 
+void EdgeAgent::Repeated(RepeatedLine* line, const std::string& text, double now) {
+  if (!text.empty()) {
+    if (line->next == 0) {
+      Log(text);
+      line->next = now + kRepeatedLinePeriod;
+      return;
+    }
+    ++line->count;
+    line->last = text;
+  }
+  if (line->next > 0 && now >= line->next) {
+    if (line->count > 0) {
+      char buf[96];
+      std::snprintf(buf, sizeof buf,
+                    "%lld more in the last %.0f s; the last: ", static_cast<long long>(line->count),
+                    kRepeatedLinePeriod);
+      Log(buf + line->last);
+      line->count = 0;
+      line->next = now + kRepeatedLinePeriod;
+    } else {
+      line->next = 0;  // quiet for a period: the next one is printed again at once
+    }
+  }
+}
+
+Status EdgeAgent::CheckHandshakes(double now) {
+  using Kind = transport::HandshakeEvent::Kind;
+  for (const transport::HandshakeEvent& e : channel_.TakeHandshakeEvents()) {
+    switch (e.kind) {
+      case Kind::kSucceeded:
+        handshake_failures_ = 0;
+        break;
+      case Kind::kRefused:   // the coordinator refused our key: only the operator can change that
+      case Kind::kProtocol:  // CURVE against plain text, or a broken peer (libzmq gives up too)
+        return Status::InvalidArgument(e.detail);
+      case Kind::kAuthError:  // the coordinator's authentication had a problem: try again
+        reconnect_before_hello_ = true;
+        Repeated(&handshake_line_, e.detail, now);
+        break;
+      case Kind::kClosed:
+        if (handshake_failures_++ == 0) handshake_failing_since_ = now;
+        Repeated(&handshake_line_, e.detail, now);
+        if (handshake_failures_ >= kHandshakeFailuresToGiveUp &&
+            now - handshake_failing_since_ >= kHandshakeSecondsToGiveUp) {
+          char buf[256];
+          std::snprintf(buf, sizeof buf,
+                        "the coordinator closed the connection during the CURVE handshake %d "
+                        "times in %.1f s and never completed one: --server-key is not the "
+                        "coordinator's public key (or --coordinator is not its endpoint)",
+                        handshake_failures_, now - handshake_failing_since_);
+          return Status::InvalidArgument(buf);
+        }
+        break;
+    }
+  }
+  Repeated(&handshake_line_, "", now);
+  return Status::Ok();
+}
+
 Result<AgentSummary> EdgeAgent::Run(const std::atomic<bool>* stop_requested) {
-  channel_.Connect(options_.coordinator);
+  EDGETRAIN_RETURN_IF_ERROR(CheckHelloStrings());
+  if (Status st = channel_.Connect(options_.coordinator); !st.ok())
+    return st.WithContext("--coordinator");
   hello_backoff_ = options_.hello_retry;
   next_hello_ = 0;
   zmq::message_t payload;
   Log("connecting to " + options_.coordinator + " with " + std::to_string(data_.rows()) + " rows");
+  // Ends the run on an error no retry can fix; a welcomed agent says why it leaves.
+  auto give_up = [&](const Status& why) -> Status {
+    if (session_ != 0) {
+      Send(
+          encoder_.Encode(NextHeader(), wire::ByeMsg{"leaving: " + Printable(why.message(), 256)}));
+      channel_.LingerOnClose(1000);
+    }
+    return why;
+  };
   while (state_ != State::kDone) {
     if (stop_requested != nullptr && stop_requested->load()) {
       if (session_ != 0 && options_.say_bye) {
@@ -374,6 +474,7 @@ Result<AgentSummary> EdgeAgent::Run(const std::atomic<bool>* stop_requested) {
       break;
     }
     const double now = clock_->Now();
+    if (Status st = CheckHandshakes(now); !st.ok()) return give_up(st);
     if (state_ == State::kHello && now >= next_hello_) {
       SendHello();
       next_hello_ = now + hello_backoff_;
@@ -402,18 +503,13 @@ Result<AgentSummary> EdgeAgent::Run(const std::atomic<bool>* stop_requested) {
       if (now - last_sent_ >= heartbeat_)
         Send(encoder_.Encode(NextHeader(), wire::HeartbeatMsg{epoch_, version_}));
     }
-    if (std::string why = channel_.TakeHandshakeError();
-        !why.empty() && why != last_handshake_error_) {
-      Log(why);  // ZeroMQ retries silently; the operator needs to see this once
-      last_handshake_error_ = why;
-    }
     double wait = state_ == State::kHello ? next_hello_ - now : heartbeat_ / 2;
     if (state_ == State::kInner && awaiting_reply_)
       wait = std::min(wait, update_sent_at_ + resend_timeout_ - now);
     const int timeout_ms = static_cast<int>(std::clamp(wait * 1000.0, 0.0, 100.0));
     if (channel_.Receive(timeout_ms, &payload)) {
       const State before = state_;
-      if (Status st = Handle(payload); !st.ok()) return st;
+      if (Status st = Handle(payload); !st.ok()) return give_up(st);
       if (before == State::kHello && state_ == State::kIdle) hello_backoff_ = options_.hello_retry;
     }
   }

@@ -11,9 +11,18 @@
 // answered with the Hessian block of the shard's rows on its support (a Curvature; repeated
 // unchanged when the request is repeated), after which the agent waits for the next EpochBegin, or
 // for an InnerLoop when the coordinator falls back to an inner loop. Stops on the coordinator's
-// Stop, on a fatal Reject (another protocol version, a task/labels/dimension conflict), on a
-// Welcome or an InnerLoop it cannot work with (a mini-batch larger than its rows), or when asked
-// to (then it says Bye). Messages that fail the decoder's checks are refused and counted.
+// Stop, or when asked to (then it says Bye).
+//
+// Errors no retry can fix end Run with InvalidArgument (the program exits 2): an agent id or a
+// class label the wire cannot carry (not UTF-8, too long); a malformed --coordinator endpoint; the
+// coordinator's refusal (Reject: another protocol version, task, labels or dimension conflict, a
+// duplicate id); its key refused by the coordinator (ZAP 400) or a CURVE/plain-text mismatch; a
+// coordinator that keeps closing the connection during the CURVE handshake (the wrong --server-key:
+// kHandshakeFailuresToGiveUp in a row over at least kHandshakeSecondsToGiveUp, since one such close
+// alone is ambiguous); a Welcome or an InnerLoop this agent cannot work with (fewer features than
+// its shard, labels that do not map, a mini-batch larger than its rows). Handshake failures that
+// may pass are printed once and then counted once a minute. Messages that fail the decoder's checks
+// are refused and counted, never acted on.
 //
 // Thread-safety: Run() owns the object; stop_requested may be set from another thread or a
 // signal handler. Ownership: owns its shard; borrows the ZeroMQ context and the clock.
@@ -48,8 +57,18 @@ struct AgentOptions {
   bool say_bye = true;          // send Bye when stopped (tests turn it off to simulate a crash)
   double throttle = 1;          // >= 1: run this many times slower (pausing after each step),
                                 // leaving CPU to the device's other work
+  // The protocol version written in Hello: kProtocolVersion (tests set another one to play an
+  // agent of another version).
+  uint16_t protocol_version = wire::kProtocolVersion;
   transport::ChannelOptions channel;
 };
+
+// A coordinator that hangs up during the handshake this many times in a row, over at least this
+// many seconds, without one handshake succeeding, is taken to have another key than --server-key.
+constexpr int kHandshakeFailuresToGiveUp = 5;
+constexpr double kHandshakeSecondsToGiveUp = 2.0;
+// Repeated handshake-failure lines: the first is printed, then a count every this many seconds.
+constexpr double kRepeatedLinePeriod = 60.0;
 
 struct AgentSummary {
   std::string stop_reason;  // "stop: <coordinator's reason>", "interrupted"
@@ -68,7 +87,8 @@ class EdgeAgent {
   EdgeAgent(const AgentOptions& options, Dataset data, zmq::context_t* context, const Clock* clock);
   ~EdgeAgent();
 
-  // Returns an error for a fatal refusal (protocol version, task, labels or dimension conflict).
+  // Returns InvalidArgument for an error no retry can fix (see the top); after a Welcome it says
+  // Bye first.
   Result<AgentSummary> Run(const std::atomic<bool>* stop_requested);
 
   // The fingerprint sent in Hello (rows, targets and options).
@@ -77,8 +97,19 @@ class EdgeAgent {
  private:
   enum class State { kHello, kIdle, kWaitPlan, kInner, kDone };
 
+  // A line that may repeat: printed the first time, then counted and summarised once a period.
+  struct RepeatedLine {
+    double next = 0;  // when the next summary is due (0: nothing printed yet)
+    int64_t count = 0;
+    std::string last;
+  };
+
   void Send(std::string_view bytes);
   wire::Header NextHeader() { return {options_.agent_id, session_, ++seq_out_}; }
+  // The raw class labels present in the shard (what Hello says).
+  std::vector<std::string> HelloLabels() const;
+  // The agent id and the labels as the wire carries them (UTF-8, within its limits).
+  Status CheckHelloStrings() const;
   void SendHello();
   Status Handle(const zmq::message_t& payload);
   Status OnReject(const wire::RejectMsg& r);
@@ -90,6 +121,9 @@ class EdgeAgent {
   void OnStop(const wire::StopMsg& s);
   void Step();
   void SendGradSum();
+  // The handshake events since the last call: an error when one says no retry can fix it.
+  Status CheckHandshakes(double now);
+  void Repeated(RepeatedLine* line, const std::string& text, double now);
   void Log(const std::string& line) const;
 
   AgentOptions options_;
@@ -108,7 +142,10 @@ class EdgeAgent {
   double heartbeat_ = 1;
   double last_heard_ = 0, last_sent_ = 0;
   double next_hello_ = 0, hello_backoff_ = 0;
-  std::string last_handshake_error_;
+  int handshake_failures_ = 0;  // in a row, none succeeded since
+  double handshake_failing_since_ = 0;
+  bool reconnect_before_hello_ = false;  // libzmq gave up on the connection (ZAP error)
+  RepeatedLine handshake_line_;
 
   ProblemSpec spec_;
   std::unique_ptr<SvrgWorker> worker_;

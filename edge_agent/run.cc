@@ -65,6 +65,11 @@ class RunCommand : public Command {
     sub_->add_flag("--insecure", insecure_,
                    "Plain text: no authentication, no encryption (trusted networks only)")
         ->group(sec);
+    // Tests only (hidden, not in config files): the protocol version written in Hello, to play an
+    // agent of another version against a real coordinator.
+    sub_->add_option("--protocol-version", options_.protocol_version)
+        ->group("")
+        ->configurable(false);
     cli::AddDataFlags(sub_, &data_);
     cli::AddFaultFlags(sub_, &options_.channel.faults);
     cli::AddConfigFlags(sub_);
@@ -121,7 +126,14 @@ class RunCommand : public Command {
     SteadyClock clock;
     EdgeAgent agent(options_, std::move(shard), &context, &clock);
     Result<AgentSummary> r = agent.Run(&g_stop);
-    if (!r.ok()) return cli::Fail(prog, r.status());
+    if (!r.ok()) {
+      // InvalidArgument: the options or the run's setup are wrong (a bad endpoint, keys the
+      // coordinator refuses, another protocol version, a task/labels/dimension conflict); a
+      // restart cannot help, so exit 2 (a service manager should not retry).
+      cli::Fail(prog, r.status());
+      return r.status().code() == StatusCode::kInvalidArgument ? cli::kExitUsage
+                                                               : cli::kExitFailure;
+    }
     std::printf("agent %s: %s; %lld epochs, %lld updates sent, %lld applied\n",
                 options_.agent_id.c_str(), r->stop_reason.c_str(),
                 static_cast<long long>(r->epochs), static_cast<long long>(r->updates_sent),

@@ -553,8 +553,9 @@ void FeedWireMessage(const uint8_t* data, size_t size) {
       CheckDecoded(*r, data[0]);
     }
   }
-  // The model size the message's own vectors have: accepted; any other size: refused.
-  if (ok && !dims.empty()) {
+  // The model size the message's own vectors have: accepted; any other size: refused. (A sized
+  // decoder allocates its stamps, 4 bytes a coordinate: larger sizes run the same code, slowly.)
+  if (ok && !dims.empty() && dims[0] <= kMaxHarnessDim) {
     bool same = true;
     for (int64_t d : dims) same &= d == dims[0];
     wire::Decoder sized;
@@ -567,7 +568,7 @@ void FeedWireMessage(const uint8_t* data, size_t size) {
     FUZZ_CHECK(!sized.Decode(data, size).ok(), "a vector of the wrong dimension passed");
   }
   // A curvature request: accepted by a model that holds its support, refused by a smaller one.
-  if (ok && support_limit > 0) {
+  if (ok && support_limit > 0 && support_limit <= kMaxHarnessDim) {
     wire::Decoder sized;
     sized.set_model_size(support_limit);
     Result<wire::Message> r = sized.Decode(data, size);

@@ -76,9 +76,17 @@ int main(int argc, char** argv) {
                          wire::RejectMsg{wire::RejectReason::kProtocolMismatch,
                                          "this coordinator speaks protocol version 2"}));
   ok &= Write(dir, "epoch-begin", enc.Encode(coord, wire::EpochBeginMsg{3, 41, dense_vec}));
-  ok &= Write(dir, "grad-sum",
-              enc.Encode(agent, wire::GradSumMsg{3, dense_vec, 812.5,
-                                                 Smoothness{1600, 0.25, 0.125, 0.1, 0.2, false}}));
+  wire::GradSumMsg grad_sum;
+  grad_sum.epoch = 3;
+  grad_sum.grad = dense_vec;
+  grad_sum.loss_sum = 812.5;
+  grad_sum.smoothness = Smoothness{1600, 0.25, 0.125, 0.1, 0.2, false};
+  grad_sum.certified = true;
+  grad_sum.dual.conj[0] = -300;
+  grad_sum.dual.conj[1] = -250;
+  grad_sum.dual.theta_z[0] = 12;
+  grad_sum.dual.remainder[0] = 40;
+  ok &= Write(dir, "grad-sum", enc.Encode(agent, grad_sum));
   ok &= Write(dir, "inner-loop",
               enc.Encode(coord, wire::InnerLoopMsg{3, 41, sparse_vec, 0.5, 3200, 4}));
   const std::vector<int32_t> support = {1, 4, 8};

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 
 namespace edgetrain::transport {
 namespace {
@@ -57,16 +58,29 @@ class RouterChannel::Monitor : public zmq::monitor_t {
 
 class DealerChannel::Monitor : public zmq::monitor_t {
  public:
-  std::string last_error;
-  void on_event_handshake_failed_no_detail(const zmq_event_t&, const char*) override {
-    last_error = "the handshake with the coordinator failed";
+  using Kind = HandshakeEvent::Kind;
+  std::vector<HandshakeEvent> events;
+  void on_event_handshake_succeeded(const zmq_event_t&, const char*) override {
+    events.push_back({Kind::kSucceeded, ""});
+  }
+  void on_event_handshake_failed_no_detail(const zmq_event_t& e, const char*) override {
+    events.push_back({Kind::kClosed, std::string("the coordinator closed the connection during "
+                                                 "the handshake (") +
+                                         zmq_strerror(static_cast<int>(e.value)) + ")"});
   }
   void on_event_handshake_failed_protocol(const zmq_event_t& e, const char*) override {
-    last_error = std::string("the handshake with the coordinator failed: ") + HandshakeWhy(e.value);
+    events.push_back({Kind::kProtocol, std::string("the handshake with the coordinator failed: ") +
+                                           HandshakeWhy(static_cast<int>(e.value))});
   }
   void on_event_handshake_failed_auth(const zmq_event_t& e, const char*) override {
-    last_error = "the coordinator refused this agent's key (status " + std::to_string(e.value) +
-                 "): is its public key on the coordinator's allow-list?";
+    if (e.value == 400) {
+      events.push_back({Kind::kRefused,
+                        "the coordinator refused this agent's key (ZAP status 400): its public "
+                        "key is not on the coordinator's allow-list (--allow)"});
+    } else {
+      events.push_back({Kind::kAuthError, "the coordinator's authentication failed (ZAP status " +
+                                              std::to_string(e.value) + ")"});
+    }
   }
 };
 
@@ -101,12 +115,25 @@ int FaultInjector::Decide(const std::string& identity, std::string_view bytes,
   return 1;
 }
 
+namespace {
+
+// An endpoint ZeroMQ cannot use whatever the network does (malformed, unknown transport or
+// interface), as opposed to an address that is not available now.
+bool MalformedEndpoint(int error) {
+  return error == EINVAL || error == EPROTONOSUPPORT || error == ENOCOMPATPROTO ||
+         error == ENODEV || error == ENOENT;
+}
+
+}  // namespace
+
 Result<std::string> BindAndResolve(zmq::socket_t& socket, const std::string& endpoint) {
   try {
     socket.bind(endpoint);
     return socket.get(zmq::sockopt::last_endpoint);
   } catch (const zmq::error_t& e) {
-    return Status::Unavailable("cannot bind " + endpoint + ": " + e.what());
+    const std::string what = "cannot bind '" + endpoint + "': " + e.what();
+    if (MalformedEndpoint(e.num())) return Status::InvalidArgument(what);
+    return Status::Unavailable(what);
   }
 }
 
@@ -239,28 +266,34 @@ void DealerChannel::Open() {
   socket_.set(zmq::sockopt::reconnect_ivl_max, options_.reconnect_max_ms);
   monitor_ = std::make_unique<Monitor>();
   monitor_->init(socket_, "inproc://edgetrain-dealer-monitor-" + std::to_string(++g_monitor_id),
-                 ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
-                     ZMQ_EVENT_HANDSHAKE_FAILED_AUTH);
+                 ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+                     ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH);
 }
 
-void DealerChannel::Connect(const std::string& endpoint) {
+Status DealerChannel::Connect(const std::string& endpoint) {
+  try {
+    socket_.connect(endpoint);
+  } catch (const zmq::error_t& e) {
+    return Status::InvalidArgument("cannot connect to '" + endpoint + "': " + e.what() +
+                                   " (endpoints look like tcp://HOST:PORT)");
+  }
   endpoint_ = endpoint;
-  socket_.connect(endpoint);
+  return Status::Ok();
 }
 
 void DealerChannel::Reconnect() {
   monitor_.reset();
   socket_.close();
   Open();
-  if (!endpoint_.empty()) socket_.connect(endpoint_);
+  if (!endpoint_.empty()) socket_.connect(endpoint_);  // it was connected before: it parses
 }
 
-std::string DealerChannel::TakeHandshakeError() {
+std::vector<HandshakeEvent> DealerChannel::TakeHandshakeEvents() {
   while (monitor_->check_event(0)) {
   }
-  std::string e;
-  e.swap(monitor_->last_error);
-  return e;
+  std::vector<HandshakeEvent> events;
+  events.swap(monitor_->events);
+  return events;
 }
 
 bool DealerChannel::Receive(int timeout_ms, zmq::message_t* payload) {

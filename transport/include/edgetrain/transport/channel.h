@@ -96,7 +96,30 @@ class FaultInjector {
 };
 
 // The address ZeroMQ reports for a bound endpoint (with the port an ephemeral bind chose).
+// InvalidArgument for an endpoint ZeroMQ cannot parse or does not support ("foo://bar",
+// "tcp://host:x", an unknown interface), Unavailable when the address cannot be had now (in use,
+// not ours).
 Result<std::string> BindAndResolve(zmq::socket_t& socket, const std::string& endpoint);
+
+// How one connection's handshake ended, as ZeroMQ reports it to a socket monitor. Measured with
+// libzmq 4.3.4 against a CURVE coordinator (docs/security.md):
+//   kSucceeded  ZMQ_EVENT_HANDSHAKE_SUCCEEDED.
+//   kClosed     HANDSHAKE_FAILED_NO_DETAIL: the peer hung up during the handshake. A client with
+//               the wrong server key sees this on every attempt (the server cannot open its HELLO
+//               and closes; libzmq reconnects every 0.1-0.2 s), but a server that goes away
+//               mid-handshake causes it once too: ambiguous.
+//   kRefused    HANDSHAKE_FAILED_AUTH with ZAP status 400: the server refused this client's key
+//               (not on its allow-list). libzmq does not reconnect.
+//   kAuthError  HANDSHAKE_FAILED_AUTH with another status (300 temporary, 500 internal). libzmq
+//               does not reconnect.
+//   kProtocol   HANDSHAKE_FAILED_PROTOCOL: a mechanism mismatch (one side CURVE, the other plain
+//               text: a plain client sees kClosed first, then this), a cryptographic or malformed
+//               command. libzmq does not reconnect.
+struct HandshakeEvent {
+  enum class Kind { kSucceeded, kClosed, kRefused, kAuthError, kProtocol };
+  Kind kind = Kind::kSucceeded;
+  std::string detail;  // for the user
+};
 
 class RouterChannel {
  public:
@@ -144,16 +167,18 @@ class DealerChannel {
   DealerChannel(zmq::context_t* context, const ChannelOptions& options);
   ~DealerChannel();
 
-  void Connect(const std::string& endpoint);
+  // InvalidArgument (naming the endpoint) when ZeroMQ cannot parse it or does not support it;
+  // an unreachable or unresolvable host is not an error here (ZeroMQ keeps trying).
+  Status Connect(const std::string& endpoint);
   // Closes the socket and opens a fresh one to the same endpoint (drops anything queued).
   void Reconnect();
 
   bool Receive(int timeout_ms, zmq::message_t* payload);
   bool Send(std::string_view bytes);
   void LingerOnClose(int ms) { socket_.set(zmq::sockopt::linger, ms); }
-  // The last handshake failure since the previous call ("" if none): for the user, since a
-  // failed CURVE handshake is otherwise silent (ZeroMQ just retries).
-  std::string TakeHandshakeError();
+  // The handshakes that ended since the previous call, in order (none: empty, no allocation): a
+  // failed CURVE handshake is otherwise silent (ZeroMQ just retries, or gives up).
+  std::vector<HandshakeEvent> TakeHandshakeEvents();
 
   const TrafficCounters& counters() const { return counters_; }
 

@@ -205,10 +205,28 @@ void EdgeAgent::OnEpochBegin(const wire::EpochBeginMsg& e) {
 void EdgeAgent::SendGradSum() {
   wire::GradSumMsg g;
   g.epoch = epoch_;
-  worker_->ComputeSnapshot(model_.x().data(), grad_.data(), &g.loss_sum);
-  g.grad = VectorView::Dense(grad_.data(), model_.p());
+  worker_->ComputeSnapshot(model_.x().data(), grad_.data(), &g.loss_sum, &dual_);
+  const int64_t p = model_.p();
   g.smoothness = worker_->smoothness();
   g.smoothness.rows = data_.rows();
+  // With the duality certificate's sums (duality.h), so the coordinator can certify the gap.
+  g.certified = true;
+  g.dual = dual_.scalars;
+  if (!dual_.aux.empty()) g.aux = VectorView::Dense(dual_.aux.data(), p);
+  bool finite = std::isfinite(g.loss_sum);
+  for (int64_t j = 0; j < p && finite; ++j) finite = std::isfinite(grad_[j]);
+  if (finite) {
+    g.grad = VectorView::Dense(grad_.data(), p);
+  } else {
+    // x~ is too far out for this shard (a margin overflowed): say so, and the coordinator's
+    // safeguard rolls back, rather than sending numbers the decoder must refuse.
+    g = wire::GradSumMsg{};
+    g.epoch = epoch_;
+    g.grad = VectorView{nullptr, nullptr, 0, p};
+    g.smoothness = worker_->smoothness();
+    g.smoothness.rows = data_.rows();
+    g.diverged = true;
+  }
   Send(encoder_.Encode(NextHeader(), g));
 }
 

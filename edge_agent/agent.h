@@ -154,6 +154,7 @@ class EdgeAgent {
   int64_t epoch_ = 0;
   std::vector<double> grad_;
   std::vector<double> mu_;
+  DualSums dual_;  // the certificate's sums of the last gradient pass (duality.h)
   ModelUpdate update_;
   bool awaiting_reply_ = false;  // an Update is out and its Model has not come back
   uint64_t update_seq_ = 0;      // its sequence number (incremental answers name it)

@@ -285,6 +285,7 @@ void Driver::Welcome(Agent& a) {
   w.heartbeat_ms = static_cast<uint32_t>(options_.heartbeat_interval * 1000);
   w.epoch = state_->epoch();
   w.version = state_->version();
+  a.answered_to = state_->version();
   w.model = VectorView::Dense(state_->x().data(), state_->model_size());
   w.seed = DeriveSeed(options_.seed, Crc32c(a.agent_id.data(), a.agent_id.size()), a.session);
   Send(a, encoder_.Encode(a.NextHeader(), w, state_->support()));

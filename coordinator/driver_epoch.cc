@@ -78,6 +78,7 @@ void Driver::StartEpoch() {
     if (!a.welcomed()) return;
     a.role = Role::kAwaiting;
     a.phase_sent = now;
+    a.answered_to = state_->version();  // the agent's copy is x~: answers continue from here
     Send(a, encoder_.Encode(a.NextHeader(),
                             wire::EpochBeginMsg{state_->epoch(), state_->version(), snapshot}));
   });
@@ -306,12 +307,15 @@ void Driver::OnUpdate(Agent& a, const wire::Header& h, const wire::UpdateMsg& m)
     return;
   }
   ++a.epoch_updates;
-  const int64_t staleness = state_->version() - m.base_version;
+  const int64_t staleness = state_->ForeignVersions(m.base_version, a.session);
+  const UpdateSender sender{a.NextHeader(), h.seq,        a.incremental,
+                            a.session,      a.answered_to, a.session_applied};
   const UpdateAnswer answer =
-      answerer_->AnswerUpdate(state_.get(), m, UpdateSender{a.NextHeader(), h.seq, a.incremental},
-                              max_staleness_, &encoder_);
+      answerer_->AnswerUpdate(state_.get(), m, sender, max_staleness_, &encoder_);
+  a.answered_to = answer.version;
   Send(a, answer.bytes);
   if (answer.verdict == UpdateVerdict::kApplied) {
+    ++a.session_applied;
     ++a.health.updates_applied;
     a.health.staleness_sum += staleness;
     ++summary_.updates_applied;
@@ -332,18 +336,23 @@ void Driver::OnRepeatedUpdate(Agent& a, const wire::Header& h, const wire::Messa
       state_->phase() != CoordinatorState::Phase::kInner || a.role != Role::kInner) {
     return;
   }
-  Send(a, UpdateAnswerer::AnswerRepeat(*state_, UpdateSender{a.NextHeader(), h.seq, a.incremental},
-                                       &encoder_));
+  Send(a, UpdateAnswerer::AnswerRepeat(
+              *state_,
+              UpdateSender{a.NextHeader(), h.seq, a.incremental, a.session, a.answered_to,
+                           a.session_applied},
+              a.seq_in, &encoder_));
+  a.answered_to = state_->version();
 }
 
 void Driver::EndInnerPhase(bool stalled) {
   const double now = clock_->Now();
   const double seconds = std::max(1e-9, now - phase_start_);
-  last_rate_ = static_cast<double>(state_->applied_in_epoch()) / seconds;
+  last_rate_ = static_cast<double>(state_->updates_in_epoch()) / seconds;
   const auto& hist = state_->staleness_histogram();
   EpochEnded e;
   e.epoch = state_->epoch() - 1;
-  e.updates_applied = state_->applied_in_epoch();
+  e.updates_applied = state_->updates_in_epoch();
+  e.steps_applied = state_->applied_in_epoch();
   e.inner_steps = state_->inner_steps();
   e.version = state_->version();
   e.updates_per_second = last_rate_;

@@ -153,7 +153,8 @@ void Driver::EmitProgress(double now) {
   next_progress_ = now + kProgressInterval;
   Progress p;
   p.epoch = state_->epoch() - 1;
-  p.updates_applied = state_->applied_in_epoch();
+  p.updates_applied = state_->updates_in_epoch();
+  p.steps_applied = state_->applied_in_epoch();
   p.inner_steps = state_->inner_steps();
   p.updates_per_second =
       static_cast<double>(p.updates_applied) / std::max(1e-9, now - phase_start_);
@@ -356,12 +357,12 @@ RunStatus Driver::CurrentStatus(double now) const {
     s.epoch = state_->epoch() - 1;
     if (run_ == Run::kRunning) s.phase = PhaseName(phase);
     if (run_ == Run::kRunning && phase == CoordinatorState::Phase::kInner) {
-      s.updates_applied = state_->applied_in_epoch();
+      s.steps_applied = state_->applied_in_epoch();
       s.inner_steps = state_->inner_steps();
       const double rate =
-          static_cast<double>(s.updates_applied) / std::max(1e-9, now - phase_start_);
-      if (s.updates_applied > 0) {
-        s.epoch_eta_seconds = static_cast<double>(s.inner_steps - s.updates_applied) / rate;
+          static_cast<double>(s.steps_applied) / std::max(1e-9, now - phase_start_);
+      if (s.steps_applied > 0) {
+        s.epoch_eta_seconds = static_cast<double>(s.inner_steps - s.steps_applied) / rate;
       }
     }
   }

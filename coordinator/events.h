@@ -73,7 +73,7 @@ struct RunStatus {
   std::string why;    // waiting: for what; finished: the stop reason
   std::string phase;  // running: "gradient", "curvature", "inner"
   int64_t epoch = 0, agents = 0, agents_needed = 0, rows = 0;
-  int64_t updates_applied = 0, inner_steps = 0;  // of the running inner phase
+  int64_t steps_applied = 0, inner_steps = 0;  // of the running inner phase
   double seconds = 0;
   bool evaluated = false;  // a snapshot was evaluated: the numbers below are the best one's
   double objective = 0, kkt = 0, relative_gap = 0;
@@ -137,11 +137,11 @@ struct NewtonSolved {
   double decrease = 0, solve_seconds = 0, curvature_seconds = 0, seconds = 0;
 };
 struct Progress {
-  int64_t epoch = 0, updates_applied = 0, inner_steps = 0, agents = 0;
+  int64_t epoch = 0, updates_applied = 0, steps_applied = 0, inner_steps = 0, agents = 0;
   double updates_per_second = 0, seconds = 0;
 };
 struct EpochEnded {
-  int64_t epoch = 0, updates_applied = 0, inner_steps = 0, version = 0;
+  int64_t epoch = 0, updates_applied = 0, steps_applied = 0, inner_steps = 0, version = 0;
   double updates_per_second = 0, inner_seconds = 0, seconds = 0;
   std::vector<int64_t> staleness_histogram;
   std::map<std::string, int64_t> refused;

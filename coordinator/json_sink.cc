@@ -173,6 +173,7 @@ json Fields(const NewtonSolved& e) {
 json Fields(const Progress& e) {
   return {{"epoch", e.epoch},
           {"updates_applied", e.updates_applied},
+          {"steps_applied", e.steps_applied},
           {"inner_steps", e.inner_steps},
           {"updates_per_second", e.updates_per_second},
           {"agents", e.agents},
@@ -182,6 +183,7 @@ json Fields(const Progress& e) {
 json Fields(const EpochEnded& e) {
   return {{"epoch", e.epoch},
           {"updates_applied", e.updates_applied},
+          {"steps_applied", e.steps_applied},
           {"inner_steps", e.inner_steps},
           {"updates_per_second", e.updates_per_second},
           {"inner_seconds", e.inner_seconds},
@@ -218,7 +220,7 @@ json Fields(const RunStatus& e) {
           {"agents", e.agents},
           {"agents_needed", e.agents_needed},
           {"rows", e.rows},
-          {"updates_applied", e.updates_applied},
+          {"steps_applied", e.steps_applied},
           {"inner_steps", e.inner_steps},
           {"seconds", e.seconds},
           {"evaluated", e.evaluated},

@@ -68,6 +68,8 @@ struct Agent {
   Role role = Role::kIdle;
   bool participant = false;  // its gradient sum is in this epoch's mu~
   int64_t epoch_updates = 0;
+  int64_t answered_to = 0;  // the version its last answer (or EpochBegin, Welcome) brought it to
+  int64_t session_applied = 0;  // its Updates applied in this session
   int gradient_timeouts_in_a_row = 0;
   AgentHealth health;
 

@@ -261,27 +261,32 @@ TEST_CASE("every message round-trips through the typed API with its header") {
     u.delta.Push(1, -0.5);
     u.guarded.Push(4, 2.0);
     const UpdateMsg got = Decoded<UpdateMsg>(
-        d, e.Encode(kHeader, UpdateMsg{3, 16, u.delta.View(), u.guarded.View()}), &storage);
+        d, e.Encode(kHeader, UpdateMsg{3, 16, u.delta.View(), u.guarded.View(), 40}), &storage);
     CHECK(got.epoch == 3);
     CHECK(got.base_version == 16);
+    CHECK(got.steps == 40);
     CHECK(Values(got.delta) == std::vector<double>{0, -0.5, 0, 0.25, 0});
     CHECK(Values(got.guarded) == std::vector<double>{0, 0, 0, 0, 2.0});
     u.guarded.Clear();  // no guarded entries: none sent, an empty view of the model's dimension
     const UpdateMsg bare = Decoded<UpdateMsg>(
-        d, e.Encode(kHeader, UpdateMsg{3, 16, u.delta.View(), u.guarded.View()}), &storage);
+        d, e.Encode(kHeader, UpdateMsg{3, 16, u.delta.View(), u.guarded.View(), 1}), &storage);
     CHECK(bare.guarded.count == 0);
+    CHECK(bare.steps == 1);
+    // A step count no agent sends is refused (it would end an epoch at once).
+    CHECK(Refusal(d, e.Encode(kHeader, UpdateMsg{3, 16, u.delta.View(), u.guarded.View(), 0})) ==
+          "Update.steps: 0 (1 to 1048576)");
     CHECK(bare.guarded.dim == 5);
   }
   {
-    ModelMsg answer{3, 17, dense, true, true, 15, true, 8};
+    ModelMsg answer{3, 17, dense, true, true, 15, 8, 6};
     const ModelMsg got = Decoded<ModelMsg>(d, e.Encode(kHeader, answer, support), &storage);
     CHECK(got.epoch == 3);
     CHECK(got.version == 17);
     CHECK(got.applied);
     CHECK(got.inner_done);
     CHECK(got.since == 15);
-    CHECK(got.own_exact);
     CHECK(got.update_seq == 8);
+    CHECK(got.processed_seq == 6);
     CHECK(Values(got.x) == x);
     // Only the listed entries travel (an incremental answer), zeros included.
     const std::vector<int32_t> changed = {2};

@@ -50,6 +50,7 @@ CoordinatorState::CoordinatorState(const ProblemSpec& spec, int32_t dim)
       log_capacity_(std::bit_ceil(static_cast<uint64_t>(2 * p_ + 65536))),
       log_mask_(log_capacity_ - 1),
       log_index_(static_cast<size_t>(log_capacity_)),
+      log_value_(static_cast<size_t>(log_capacity_)),
       log_records_(kLogRecords),
       mark_(p_, 0) {
   support_.reserve(p_);
@@ -96,6 +97,7 @@ void CoordinatorState::BeginEpoch() {
   loss_sum_ = 0;
   grad_rows_ = 0;
   applied_in_epoch_ = 0;
+  updates_in_epoch_ = 0;
   inner_steps_ = 0;
   staleness_hist_.fill(0);
   phase_ = Phase::kGradient;
@@ -184,14 +186,17 @@ void CoordinatorState::BeginInnerPhase(int64_t inner_steps) {
 
 UpdateVerdict CoordinatorState::ApplyUpdate(const VectorView& delta, const VectorView& guarded,
                                             int64_t epoch, int64_t base_version,
-                                            int64_t max_staleness) {
+                                            int64_t max_staleness, uint64_t owner,
+                                            int64_t steps) {
   if (delta.dim != p_ || (guarded.count > 0 && guarded.dim != p_))
     return UpdateVerdict::kWrongDimension;
   if (phase_ != Phase::kInner || applied_in_epoch_ >= inner_steps_)
     return UpdateVerdict::kWrongPhase;
   if (epoch != epoch_) return UpdateVerdict::kWrongEpoch;
   if (base_version > version_) return UpdateVerdict::kFutureVersion;
-  const int64_t staleness = version_ - base_version;
+  // Staleness counts the changes the sender had not seen: the versions since its base made by
+  // others (its own later updates are in its copy already: it applies its steps at once).
+  const int64_t staleness = ForeignVersions(base_version, owner);
   if (staleness > max_staleness) return UpdateVerdict::kTooStale;
   // Each Delta is finite (the decoder checks), the sum need not be: two of +1.7e308 make inf.
   // Refused whole, so x stays finite whatever an agent sends. (Guarded entries move toward zero.)
@@ -244,6 +249,7 @@ UpdateVerdict CoordinatorState::ApplyUpdate(const VectorView& delta, const Vecto
     constexpr int64_t kAhead = 16;
     double* __restrict x = x_.data();
     int32_t* __restrict log = log_index_.data();
+    double* __restrict log_value = log_value_.data();
     const int32_t* index = delta.index;
     const double* value = delta.value;
     int64_t head = log_head_;
@@ -255,6 +261,7 @@ UpdateVerdict CoordinatorState::ApplyUpdate(const VectorView& delta, const Vecto
       const double after = before + value[k];
       x[j] = after;
       log[head & mask] = j;
+      log_value[head & mask] = after - before;
       head += static_cast<int64_t>(after != before);
       if ((before == 0.0) != (after == 0.0)) SupportChanged(j, before);
     }
@@ -297,7 +304,9 @@ UpdateVerdict CoordinatorState::ApplyUpdate(const VectorView& delta, const Vecto
   record.begin = log_begin;
   record.end = log_head_;
   record.dense = delta.dense();
-  ++applied_in_epoch_;
+  record.owner = owner;
+  applied_in_epoch_ += steps;
+  ++updates_in_epoch_;
   ++applied_total_;
   ++staleness_hist_[StalenessBucket(staleness)];
   return UpdateVerdict::kApplied;
@@ -332,6 +341,18 @@ bool CoordinatorState::ChangesSince(int64_t since, int64_t skip_version,
     }
   }
   return true;
+}
+
+int64_t CoordinatorState::ForeignVersions(int64_t since, uint64_t owner) const {
+  const int64_t all = version_ - since;
+  if (owner == 0 || all > kLogRecords || since < log_floor_) return all;
+  int64_t foreign = 0;
+  for (int64_t v = since + 1; v <= version_; ++v) {
+    const LogRecord& r = log_records_[static_cast<size_t>(v % kLogRecords)];
+    if (r.version != v) return all;
+    foreign += r.owner != owner;
+  }
+  return foreign;
 }
 
 bool CoordinatorState::AddStaysFinite(const VectorView& delta) const {

@@ -747,7 +747,7 @@ std::string_view Encoder::Encode(const Header& h, const UpdateMsg& m) {
   auto d = AsVector(Vector(m.delta));
   flatbuffers::Offset<fb::Vector> g = 0;
   if (m.guarded.count > 0) g = AsVector(Vector(m.guarded));
-  auto body = fb::CreateUpdate(fbb_, m.epoch, m.base_version, d, g);
+  auto body = fb::CreateUpdate(fbb_, m.epoch, m.base_version, d, g, m.steps);
   return Finish(h, Type(fb::Message::Update), body.Union());
 }
 
@@ -758,6 +758,11 @@ Status Decode(PayloadReader& r, const fb::Update& t, UpdateMsg* m) {
   m->base_version = t.base_version();
   EDGETRAIN_RETURN_IF_ERROR(NonNegative(m->epoch, "Update.epoch"));
   EDGETRAIN_RETURN_IF_ERROR(NonNegative(m->base_version, "Update.base_version"));
+  m->steps = t.steps();
+  if (m->steps < 1 || m->steps > kMaxStepsPerUpdate) {
+    return Refuse("Update.steps",
+                  std::to_string(m->steps) + " (1 to " + std::to_string(kMaxStepsPerUpdate) + ")");
+  }
   bool delta_increasing, guarded_increasing;
   EDGETRAIN_RETURN_IF_ERROR(
       r.Vector(t.delta(), "Update.delta", true, &m->delta, &delta_increasing));
@@ -780,8 +785,8 @@ namespace {
 
 flatbuffers::Offset<void> ModelBody(flatbuffers::FlatBufferBuilder& fbb, const ModelMsg& m,
                                     flatbuffers::Offset<fb::Vector> x) {
-  return fb::CreateModel(fbb, m.epoch, m.version, x, m.applied, m.inner_done, m.since, m.own_exact,
-                         m.update_seq)
+  return fb::CreateModel(fbb, m.epoch, m.version, x, m.applied, m.inner_done, m.since, m.update_seq,
+                         m.processed_seq, m.applied_count)
       .Union();
 }
 
@@ -814,8 +819,10 @@ Status Decode(PayloadReader& r, const fb::Model& t, ModelMsg* m) {
   EDGETRAIN_RETURN_IF_ERROR(r.Distinct(m->x, increasing, "Model.x"));
   m->applied = t.applied();
   m->inner_done = t.inner_done();
-  m->own_exact = t.own_exact();
   m->update_seq = t.update_seq();
+  m->processed_seq = t.processed_seq();
+  m->applied_count = t.applied_count();
+  EDGETRAIN_RETURN_IF_ERROR(NonNegative(m->applied_count, "Model.applied_count"));
   return Status::Ok();
 }
 

@@ -17,7 +17,7 @@ import zmq
 COMMON = ["event", "time", "run_id"]
 REQUIRED = {
     ("status", "status"): ["state", "why", "phase", "epoch", "agents", "agents_needed", "rows",
-                           "updates_applied", "inner_steps", "seconds", "evaluated", "objective", "kkt",
+                           "steps_applied", "inner_steps", "seconds", "evaluated", "objective", "kkt",
                            "rel_gap", "tolerance", "epoch_eta_seconds", "run_eta_seconds", "agent_status"],
     ("run", "run_started"): ["agents", "dimension", "loss", "l1", "l2", "intercept", "max_epochs", "kkt_tolerance",
                              "tolerance", "insecure", "secure_log"],
@@ -32,8 +32,8 @@ REQUIRED = {
     ("epoch", "epoch_begin"): ["epoch", "objective", "kkt", "gap_bound", "rel_gap", "nnz", "rows", "agents",
                                "version", "eta", "inner_steps", "batch", "seconds", "best", "verdict", "action",
                                "step_factor", "rolled_back", "final"],
-    ("epoch", "progress"): ["epoch", "updates_applied", "inner_steps", "updates_per_second", "agents", "seconds"],
-    ("epoch", "epoch_end"): ["epoch", "updates_applied", "inner_steps", "updates_per_second", "inner_seconds",
+    ("epoch", "progress"): ["epoch", "updates_applied", "steps_applied", "inner_steps", "updates_per_second", "agents", "seconds"],
+    ("epoch", "epoch_end"): ["epoch", "updates_applied", "steps_applied", "inner_steps", "updates_per_second", "inner_seconds",
                              "staleness_histogram", "refused", "guarded_refused", "guarded_clipped", "bytes_in",
                              "bytes_out", "version", "seconds"],
     ("epoch", "newton"): ["epoch", "support", "rows", "declined", "taken", "decrease", "sweeps", "solve_seconds",

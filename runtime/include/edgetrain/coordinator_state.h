@@ -141,18 +141,27 @@ class CoordinatorState {
   // REQUIRES: phase() == kIdle after FinishGradientPhase; inner_steps > 0.
   void BeginInnerPhase(int64_t inner_steps);
   int64_t inner_steps() const { return inner_steps_; }
-  int64_t applied_in_epoch() const { return applied_in_epoch_; }
+  int64_t applied_in_epoch() const { return applied_in_epoch_; }  // inner steps, not updates
+  int64_t updates_in_epoch() const { return updates_in_epoch_; }  // Updates applied
   bool InnerPhaseDone() const {
     return phase_ == Phase::kInner && applied_in_epoch_ >= inner_steps_;
   }
 
   // Applies x += delta and the guarded entries (toward zero, never past it; exact adds when the
   // problem has a box, whose updates are fresh) when the update belongs to this epoch's inner
-  // phase, version - base_version <= max_staleness and every result is finite (kNonFinite
-  // otherwise: nothing is applied). REQUIRES: values finite and indices < p, no index twice (the
-  // wire decoder checks all three); guarded.dim == delta.dim (an empty view is fine).
+  // phase, its staleness (the versions since base_version made by other owners) is at most
+  // max_staleness and every result is finite (kNonFinite
+  // otherwise: nothing is applied). The update counts `steps` inner steps towards the phase's m
+  // (an agent sends the sum of several steps in one update); `owner` tags its entries in the
+  // change log (ChangesFor). REQUIRES: values finite and indices < p, no index twice (the wire
+  // decoder checks all three); guarded.dim == delta.dim (an empty view is fine); steps >= 1.
   UpdateVerdict ApplyUpdate(const VectorView& delta, const VectorView& guarded, int64_t epoch,
-                            int64_t base_version, int64_t max_staleness);
+                            int64_t base_version, int64_t max_staleness, uint64_t owner = 0,
+                            int64_t steps = 1);
+  // The staleness of an update from `owner` computed at `since`: the versions in (since,
+  // version()] made by updates of other owners (all of them for owner 0, or when the log no
+  // longer says).
+  int64_t ForeignVersions(int64_t since, uint64_t owner) const;
   // Whether the last applied update changed x exactly as x_j + Delta_j for every entry (no guarded
   // entry refused or clipped, no stale entry stopped at zero): an agent holding x at the update's
   // base version can then apply its own Delta itself.
@@ -164,6 +173,43 @@ class CoordinatorState {
   // would not be smaller than the model: then the whole model must be sent.
   // REQUIRES: since <= version().
   bool ChangesSince(int64_t since, int64_t skip_version, std::vector<int32_t>* out);
+
+  // Calls add(j, change) for every change the updates of versions (since, version()] made, except
+  // those of the updates `owner` sent (the agent holds its own changes already), summing nothing:
+  // a coordinate may come several times. Returns the number of entries, or -1 when the log does
+  // not cover the range (too old, a dense update in it, x replaced by a rollback) or holds more
+  // than max_entries of them: then the whole model must be sent instead.
+  // REQUIRES: since <= version().
+  template <typename Add>
+  int64_t ChangesFor(uint64_t owner, int64_t since, int64_t max_entries, Add&& add) const {
+    if (since < log_floor_ || version_ - since > kLogRecords) return -1;
+    int64_t total = 0;
+    for (int64_t v = since + 1; v <= version_; ++v) {
+      const LogRecord& r = log_records_[static_cast<size_t>(v % kLogRecords)];
+      if (r.version != v || r.begin < log_head_ - log_capacity_ || r.dense) return -1;
+      if (r.owner != owner) total += r.end - r.begin;
+    }
+    if (total > max_entries) return -1;
+    for (int64_t v = since + 1; v <= version_; ++v) {
+      const LogRecord& r = log_records_[static_cast<size_t>(v % kLogRecords)];
+      if (r.owner == owner) continue;
+      for (int64_t k = r.begin; k < r.end; ++k) {
+        const size_t at = static_cast<size_t>(k & log_mask_);
+        add(log_index_[at], log_value_[at]);
+      }
+    }
+    return total;
+  }
+  // Calls add(j, change) for the changes the last applied update made (after - before).
+  // REQUIRES: an update was applied since the last rollback, Restore or JumpTo.
+  template <typename Add>
+  void LastUpdateChanges(Add&& add) const {
+    const LogRecord& r = log_records_[static_cast<size_t>(version_ % kLogRecords)];
+    for (int64_t k = r.begin; k < r.end; ++k) {
+      const size_t at = static_cast<size_t>(k & log_mask_);
+      add(log_index_[at], log_value_[at]);
+    }
+  }
 
   // Guarded entries not applied because their coordinate was already zero or on the other side
   // of zero, and those cut short at zero.
@@ -184,7 +230,11 @@ class CoordinatorState {
     const double before = x_[j];
     const double after = before + v;
     x_[j] = after;
-    if (after != before) log_index_[static_cast<size_t>(log_head_++ & log_mask_)] = j;
+    if (after != before) {
+      const size_t at = static_cast<size_t>(log_head_++ & log_mask_);
+      log_index_[at] = j;
+      log_value_[at] = after - before;
+    }
     if (before == 0.0 && after != 0.0) {
       pos_[j] = static_cast<int32_t>(support_.size());
       support_.push_back(j);
@@ -199,6 +249,7 @@ class CoordinatorState {
   }
   void RebuildSupport();
   bool AddStaysFinite(const VectorView& delta) const;
+
   // x_[j] went from `before` to a value on the other side of "zero or not": updates the support
   // list.
   void SupportChanged(int32_t j, double before);
@@ -227,6 +278,7 @@ class CoordinatorState {
   int64_t inner_steps_ = 0;
   int64_t applied_in_epoch_ = 0;
   int64_t applied_total_ = 0;
+  int64_t updates_in_epoch_ = 0;
   int64_t guarded_refused_ = 0;
   int64_t guarded_clipped_ = 0;
   int64_t crossings_stopped_ = 0;
@@ -242,11 +294,13 @@ class CoordinatorState {
     int64_t version = -1;
     int64_t begin = 0, end = 0;  // positions in the unbounded sequence of log entries
     bool dense = false;          // a dense update: every coordinate may have changed
+    uint64_t owner = 0;          // who sent the update (ApplyUpdate's owner)
   };
   static constexpr int64_t kLogRecords = 4096;
   int64_t log_capacity_ = 0;
   int64_t log_mask_ = 0;  // log_capacity_ - 1
   std::vector<int32_t> log_index_;
+  std::vector<double> log_value_;  // each entry's change (x after - x before)
   std::vector<LogRecord> log_records_;  // version v at v % kLogRecords
   int64_t log_head_ = 0;
   int64_t log_floor_ = 0;       // changes after this version are all in the log

@@ -30,6 +30,8 @@ class ModelReplica {
   // x_j += Delta_j for the entries of both parts (the coordinator's exact application).
   // REQUIRES: update.delta.dim() == p().
   void Add(const ModelUpdate& update);
+  // x_j += v.
+  void AddTo(int32_t j, double v) { Set(j, x_[j] + v); }
   // x_j = v_j for every entry of v (zeros included); a dense v replaces everything.
   // REQUIRES: as for Assign.
   void Overwrite(const VectorView& v);

@@ -63,6 +63,9 @@ constexpr size_t kMaxLabelBytes = 256;    // Hello.labels, Welcome.label_negativ
 constexpr size_t kMaxTextBytes = 4096;    // Reject.text, Bye.text, Stop.reason
 // Largest Welcome.heartbeat_ms (an hour).
 constexpr uint32_t kMaxHeartbeatMs = 3'600'000;
+// Most inner steps one Update may sum (an agent sends far fewer; the bound keeps a hostile count
+// from ending an epoch at once).
+constexpr int64_t kMaxStepsPerUpdate = 1 << 20;
 
 struct Header {
   std::string_view agent_id;  // the sender of agent messages, the addressee of coordinator ones
@@ -165,17 +168,19 @@ struct UpdateMsg {
   int64_t base_version = 0;
   VectorView delta;
   VectorView guarded;  // disjoint from delta
+  int64_t steps = 1;   // inner steps summed into it (1 to kMaxStepsPerUpdate)
 };
 
 struct ModelMsg {
   int64_t epoch = 0;
   int64_t version = 0;
-  VectorView x;
+  VectorView x;  // since >= 0: changes to add; since = -1: the whole model (schemas/wire.fbs)
   bool applied = false;
   bool inner_done = false;
-  int64_t since = -1;  // -1: x is the whole model; else an incremental answer (schemas/wire.fbs)
-  bool own_exact = false;
+  int64_t since = -1;
   uint64_t update_seq = 0;
+  uint64_t processed_seq = 0;  // whole answers: the newest Update of the session processed
+  int64_t applied_count = 0;   // Updates of the session applied so far
 };
 
 struct HeartbeatMsg {

@@ -1,0 +1,103 @@
+#include "sim_cluster.h"
+
+#include <algorithm>
+
+namespace edgetrain::testing {
+
+class SimCluster::AgentEnd : public agent::AgentLink {
+ public:
+  AgentEnd(SimCluster* cluster, size_t index) : cluster_(cluster), index_(index) {}
+  bool Send(std::string_view bytes) override {
+    cluster_->Post(index_, true, bytes);
+    return true;
+  }
+
+ private:
+  SimCluster* cluster_;
+  size_t index_;
+};
+
+class SimCluster::CoordinatorEnd : public coordinator::Outbox {
+ public:
+  explicit CoordinatorEnd(SimCluster* cluster) : cluster_(cluster) {}
+  bool Send(std::string_view identity, std::string_view bytes) override {
+    for (size_t i = 0; i < cluster_->agents_.size(); ++i) {
+      if (cluster_->agents_[i]->identity == identity) {
+        cluster_->Post(i, false, bytes);
+        return true;
+      }
+    }
+    return false;
+  }
+
+ private:
+  SimCluster* cluster_;
+};
+
+SimCluster::SimCluster(coordinator::CoordinatorOptions options, LinkFaults faults, uint64_t seed)
+    : faults_(faults), rng_(seed), coordinator_end_(std::make_unique<CoordinatorEnd>(this)) {
+  options.quiet = true;
+  driver_ = std::make_unique<coordinator::Driver>(options, &clock_, coordinator_end_.get(),
+                                                  &events_);
+  driver_->Begin();
+}
+
+SimCluster::~SimCluster() = default;
+
+void SimCluster::AddAgent(Dataset data, const std::string& id, agent::SessionOptions session) {
+  auto run = std::make_unique<AgentRun>();
+  run->data = std::move(data);
+  run->identity = "sim-" + id;
+  run->link = std::make_unique<AgentEnd>(this, agents_.size());
+  session.agent_id = id;
+  if (session.software_version.empty()) session.software_version = "sim";
+  run->session =
+      std::make_unique<agent::AgentSession>(session, &run->data, &clock_, run->link.get());
+  agents_.push_back(std::move(run));
+}
+
+void SimCluster::Post(size_t agent, bool to_coordinator, std::string_view bytes) {
+  if (faults_.drop > 0 && rng_.UniformDouble() < faults_.drop) return;
+  const int copies = faults_.duplicate > 0 && rng_.UniformDouble() < faults_.duplicate ? 2 : 1;
+  for (int c = 0; c < copies; ++c) {
+    const double delay = faults_.latency + faults_.jitter * rng_.UniformDouble();
+    wire_.push(Message{clock_.Now() + delay, order_++, agent, to_coordinator, std::string(bytes)});
+  }
+}
+
+void SimCluster::Deliver(double now) {
+  while (!wire_.empty() && wire_.top().due <= now) {
+    Message m = wire_.top();
+    wire_.pop();
+    AgentRun& a = *agents_[m.agent];
+    if (m.to_coordinator) {
+      driver_->Receive({a.identity, "10.0.0." + std::to_string(m.agent + 1), ""}, m.bytes.data(),
+                       m.bytes.size());
+    } else {
+      (void)a.session->Receive(m.bytes.data(), m.bytes.size());
+    }
+  }
+}
+
+bool SimCluster::Run(double seconds, double step) {
+  const double end = clock_.Now() + seconds;
+  while (!driver_->done() && clock_.Now() < end) {
+    clock_.Advance(step);
+    const double now = clock_.Now();
+    Deliver(now);
+    driver_->Tick();
+    for (auto& a : agents_) {
+      agent::AgentSession& s = *a->session;
+      if (s.state() == agent::AgentSession::State::kHello && now >= a->next_hello) {
+        s.SayHello();
+        a->next_hello = now + 0.5;
+      }
+      s.Tick();
+      if (s.has_work()) s.Work(step);
+      s.TakeLog();
+    }
+  }
+  return driver_->done();
+}
+
+}  // namespace edgetrain::testing

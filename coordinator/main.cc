@@ -43,9 +43,11 @@ int Main(int argc, char** argv, const cli::Console& console) {
   const std::string sec = "Security";
   app.add_option("--key", o.key_path,
                  "This coordinator's secret key file (from 'keygen'); agents pin its .pub")
+      ->type_name("FILE")
       ->group(sec);
   app.add_option("--allow", o.allow_path,
                  "Allow-list: the agents' public keys, one per line (re-read on SIGHUP)")
+      ->type_name("FILE")
       ->group(sec);
   app.add_flag("--insecure", o.insecure,
                "Plain text: no authentication, no encryption (trusted networks only)")

@@ -62,8 +62,10 @@ class RunCommand : public Command {
     const std::string sec = "Security";
     sub_->add_option("--key", key_path_,
                      "This agent's secret key file (from 'edgetrain-agent keygen')")
+        ->type_name("FILE")
         ->group(sec);
     sub_->add_option("--server-key", server_key_path_, "The coordinator's public key file (pinned)")
+        ->type_name("FILE")
         ->group(sec);
     sub_->add_flag("--insecure", insecure_,
                    "Plain text: no authentication, no encryption (trusted networks only)")

@@ -7,6 +7,7 @@
 #include <csignal>
 #include <functional>
 #include <regex>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -227,6 +228,49 @@ TEST_CASE("the monitor reads --config, prints it back, and makes subscriber keys
   CHECK(testing::ReadText(dir.File("monitor.pub")).find("public-key = \"") != std::string::npos);
   r = testing::Run(Command(kMonitor, {"keygen", "--out", dir.File("monitor")}));
   CHECK(r.exit_code == 1);  // never overwrites a key
+}
+
+// The packaged completion script (packaging/bash-completion/edgetrain) against the built programs
+// (run by name from PATH, so not in a cross build, whose programs need the emulator).
+TEST_CASE("bash completion offers what the programs' --help defines" *
+          doctest::skip(std::string(EDGETRAIN_TEST_EMULATOR).size() > 0)) {
+  std::string path;
+  for (const char* program : {kAgent, kCoordinator, kMonitor}) {
+    const std::string file = testing::ProgramCommand(program).back();
+    path += file.substr(0, file.rfind('/')) + ":";
+  }
+  const std::string script =
+      "source '" + testing::SourcePath("packaging/bash-completion/edgetrain") +
+      "'\n"
+      "c() { COMP_WORDS=(\"$@\"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); COMPREPLY=();\n"
+      "      _edgetrain; echo \"${COMPREPLY[*]}\"; }\n"
+      "c edgetrain-agent ''\n"
+      "c edgetrain-agent run --s\n"
+      "c edgetrain-agent train-local --loss sq\n"
+      "c edgetrain-agent train-local --data '" +
+      testing::SourcePath("data/heart_sc") +
+      "'\n"
+      "c edgetrain-agent train-local --l1 ''\n"
+      "c edgetrain-coordinator --log-\n"
+      "c edgetrain-coordinator --checkpoint-dir '" +
+      testing::SourcePath("dat") +
+      "'\n"
+      "c edgetrain-monitor --json k\n";
+  const testing::CommandResult r =
+      testing::Run({"bash", "-c", "PATH='" + path + "'$PATH\n" + script});
+  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  std::vector<std::string> lines;
+  std::istringstream in(r.out);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  REQUIRE(lines.size() == 8);
+  CHECK(lines[0] == "run train-local predict inspect score show-model export keygen");
+  CHECK(lines[1] == "--shard --sampling --server-key");
+  CHECK(lines[2] == "squared squared-hinge");
+  CHECK(lines[3] == testing::SourcePath("data/heart_scale.svm"));
+  CHECK(lines[4].empty());  // a number: nothing to offer
+  CHECK(lines[5] == "--log-secure --log-allow --log-bind --log-json");
+  CHECK(lines[6] == testing::SourcePath("data"));
+  CHECK(lines[7] == "keygen");
 }
 
 }  // namespace

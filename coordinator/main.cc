@@ -2,12 +2,10 @@
 // broadcasts snapshots; operators watch its log stream with edgetrain-monitor.
 #include <CLI/CLI.hpp>
 #include <atomic>
-#include <cerrno>
 #include <cinttypes>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 
 #include "coordinator.h"
 #include "edgetrain/cli/flags.h"
@@ -98,7 +96,7 @@ int Main(int argc, char** argv, const cli::Console& console) {
       ->group(run);
   app.add_option("--log-json", o.log_json,
                  "Also write the log stream as JSON lines to this file ('-': stdout instead of the "
-                 "table); emptied at start, appended to with --resume")
+                 "table); emptied at start (one file, one run)")
       ->type_name("FILE")
       ->group(run);
   app.add_flag("--quiet", o.quiet, "No progress table on stdout")->group(run);
@@ -214,15 +212,6 @@ int Main(int argc, char** argv, const cli::Console& console) {
         cli::CheckWritableFile("--log-json", o.log_json, /*dash_is_stdout=*/true),
         cli::CheckCreatableDirectory("--checkpoint-dir", o.checkpoint_dir)}) {
     if (!st.ok()) return console.UsageError(kProgram, st.message());
-  }
-  // --log-json holds one run: a new run empties it; a resumed one continues its log.
-  if (!o.log_json.empty() && o.log_json != "-" && !o.resume) {
-    std::FILE* f = std::fopen(o.log_json.c_str(), "w");
-    if (f == nullptr) {
-      return console.UsageError(
-          kProgram, "--log-json: cannot write '" + o.log_json + "': " + std::strerror(errno));
-    }
-    std::fclose(f);
   }
 
   std::signal(SIGINT, OnSignal);

@@ -5,11 +5,14 @@
 #include <cinttypes>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 
 #include "coordinator.h"
 #include "edgetrain/cli/flags.h"
+#include "edgetrain/cli/keygen.h"
 #include "edgetrain/model.h"
-#include "edgetrain/transport/curve.h"
+#include "edgetrain/text.h"
+#include "edgetrain/wire.h"
 
 namespace {
 
@@ -18,42 +21,47 @@ std::atomic<bool> g_reload{false};
 void OnSignal(int) { g_stop.store(true); }
 void OnHangup(int) { g_reload.store(true); }
 
-}  // namespace
+namespace cli = edgetrain::cli;
+constexpr const char* kProgram = "edgetrain-coordinator";
 
-int main(int argc, char** argv) {
+// --max-message-mb: at least room for a Snapshot of a model with 130 000 dense coordinates, at
+// most 2 GiB (what ZMQ_MAXMSGSIZE, a size_t on a 32-bit board and the decoder can all take).
+constexpr double kMinMessageMb = 1;
+constexpr double kMaxMessageMb = 2048;
+
+int Main(int argc, char** argv, const cli::Console& console) {
   using edgetrain::coordinator::CoordinatorOptions;
   CLI::App app{"edgetrain-coordinator: sums the edge agents' updates into one model (DAP-SVRG)",
-               "edgetrain-coordinator"};
-  app.set_version_flag("--version", edgetrain::cli::SoftwareVersion());
+               kProgram};
+  app.set_version_flag("--version", cli::VersionLine(kProgram));
   CoordinatorOptions o;
-  std::string keygen_prefix;
-  CLI::App* keygen = app.add_subcommand(
-      "keygen", "Write a CURVE key pair: PREFIX.key (secret, mode 0600) and PREFIX.pub");
-  keygen
-      ->add_option("--out", keygen_prefix,
-                   "Path prefix of the key files, e.g. /etc/edgetrain/coordinator")
-      ->required();
+  const cli::KeygenCommand keygen(&app, "edgetrain coordinator", "/etc/edgetrain/keys/coordinator",
+                                  "agents pin it with --server-key; log subscribers too");
   app.require_subcommand(0, 1);
   const std::string sec = "Security";
   app.add_option("--key", o.key_path,
                  "This coordinator's secret key file (from 'keygen'); agents pin its .pub")
+      ->type_name("FILE")
       ->group(sec);
   app.add_option("--allow", o.allow_path,
                  "Allow-list: the agents' public keys, one per line (re-read on SIGHUP)")
+      ->type_name("FILE")
       ->group(sec);
   app.add_flag("--insecure", o.insecure,
                "Plain text: no authentication, no encryption (trusted networks only)")
       ->group(sec);
   app.add_flag("--log-secure", o.secure_log,
-               "The log stream requires CURVE too (subscribers' keys: --log-allow)")
+               "The log stream requires CURVE too: subscribers need a key on --log-allow")
       ->group(sec);
   app.add_option("--log-allow", o.log_allow_path,
-                 "Allow-list of the log subscribers' public keys (required with --log-secure)")
+                 "With --log-secure (and required by it): the log subscribers' public keys, one "
+                 "per line (re-read on SIGHUP; 'edgetrain-monitor keygen' makes them)")
+      ->type_name("FILE")
       ->group(sec);
-  edgetrain::cli::ProblemFlags problem;
+  cli::ProblemFlags problem;
   std::string task = "classification", labels, positive_label;
   double max_message_mb = static_cast<double>(o.channel.max_message_bytes) / (1 << 20);
-  const std::string net = "Network", run = "Run", stop = "Stopping";
+  const std::string net = "Network", run = "Run";
   app.add_option("--bind", o.bind, "ROUTER endpoint the agents connect to")
       ->capture_default_str()
       ->group(net);
@@ -64,31 +72,35 @@ int main(int argc, char** argv) {
       ->group(net);
   app.add_option("--endpoints-file", o.endpoints_file,
                  "Write the bound endpoints (with the ports chosen for :0) to this file")
+      ->type_name("FILE")
       ->group(net);
   app.add_option("--max-message-mb", max_message_mb,
                  "Largest message accepted, MB (ZMQ_MAXMSGSIZE)")
-      ->check(edgetrain::cli::kPositive)
+      ->check(cli::InRange(kMinMessageMb, kMaxMessageMb, "MB"))
       ->capture_default_str()
       ->group(net);
   app.add_option("--heartbeat", o.heartbeat_interval, "Heartbeat interval, seconds")
-      ->check(edgetrain::cli::kPositive)
+      ->check(cli::InRange(0.01, 3600, "seconds"))
       ->capture_default_str()
       ->group(net);
   app.add_option("--heartbeat-patience", o.heartbeat_patience,
                  "Intervals of silence before an agent is declared gone")
-      ->check(edgetrain::cli::kPositive)
+      ->check(cli::InRange(2, 10000))
       ->capture_default_str()
       ->group(net);
   app.add_option("--model", o.model_path,
-                 "Model file written when training stops (same format as train-local)")
+                 "Model file written when training stops (same format as train-local); its "
+                 "directory is checked at start")
+      ->type_name("FILE")
       ->capture_default_str()
       ->group(run);
-  app.add_option(
-         "--log-json", o.log_json,
-         "Also write the log stream as JSON lines to this file ('-': stdout instead of the table)")
+  app.add_option("--log-json", o.log_json,
+                 "Also write the log stream as JSON lines to this file ('-': stdout instead of the "
+                 "table); emptied at start (one file, one run)")
+      ->type_name("FILE")
       ->group(run);
   app.add_flag("--quiet", o.quiet, "No progress table on stdout")->group(run);
-  edgetrain::cli::AddProblemFlags(&app, &problem);
+  cli::AddProblemFlags(&app, &problem);
   app.add_option("--task", task, "classification or regression (must match the agents)")
       ->check(CLI::IsMember({"classification", "regression"}))
       ->capture_default_str()
@@ -111,7 +123,7 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->group("Problem");
   app.add_option("--min-agents", o.min_agents, "Start training when this many agents have joined")
-      ->check(edgetrain::cli::kPositive)
+      ->check(cli::InRange(1, 100000))
       ->capture_default_str()
       ->group(run);
   app.add_option("--max-agents", o.max_agents,
@@ -119,33 +131,35 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 1 << 20))
       ->capture_default_str()
       ->group(run);
-  edgetrain::cli::AddPolicyFlags(&app, &o.policy);
+  cli::AddPolicyFlags(&app, &o.policy, edgetrain::wire::kMaxNewtonSupport);
   app.add_option("--max-staleness", o.max_staleness,
                  "Refuse updates computed more than this many versions ago")
-      ->check(edgetrain::cli::kNonNegative)
+      ->check(cli::kNonNegative)
       ->capture_default_str()
       ->group(run);
   app.add_option("--gradient-timeout", o.gradient_timeout,
                  "Seconds a gradient phase waits for a silent agent")
-      ->check(edgetrain::cli::kPositive)
+      ->check(cli::InRange(0.1, 86400, "seconds"))
       ->capture_default_str()
       ->group(run);
   app.add_option("--gradient-timeouts-to-drop", o.gradient_timeouts_to_drop,
                  "Drop an agent that sends no gradient sum in this many epochs in a row")
-      ->check(edgetrain::cli::kPositive)
+      ->check(cli::InRange(1, 1000000))
       ->capture_default_str()
       ->group(run);
   app.add_option("--stall-timeout", o.stall_timeout,
                  "Seconds without an applied update before an epoch ends early")
-      ->check(edgetrain::cli::kPositive)
+      ->check(cli::InRange(0.1, 86400, "seconds"))
       ->capture_default_str()
       ->group(run);
   app.add_option("--checkpoint-dir", o.checkpoint_dir,
-                 "Write checkpoints here (every epoch and every --checkpoint-interval s)")
+                 "Write checkpoints here (every epoch and every --checkpoint-interval s); created "
+                 "if missing, checked at start")
+      ->type_name("DIR")
       ->group(run);
   app.add_option("--checkpoint-interval", o.checkpoint_interval,
                  "Seconds between checkpoints within an epoch")
-      ->check(edgetrain::cli::kPositive)
+      ->check(cli::InRange(0.01, 86400, "seconds"))
       ->capture_default_str()
       ->group(run);
   app.add_flag("--resume", o.resume,
@@ -156,45 +170,49 @@ int main(int argc, char** argv) {
       ->group(run);
   app.add_option("--reference-objective", o.reference_objective,
                  "Known optimum P*: the log stream reports (P-P*)/|P*|")
+      ->check(cli::kFinite)
       ->group(run);
-  edgetrain::cli::AddFaultFlags(&app, &o.channel.faults);
-  edgetrain::cli::AddConfigFlags(&app);
-  if (int rc = edgetrain::cli::Parse(app, argc, argv); rc >= 0) return rc;
-  if (keygen->parsed()) {
-    edgetrain::Result<edgetrain::transport::CurveKeyPair> keys =
-        edgetrain::transport::GenerateKeyFiles(keygen_prefix, "edgetrain coordinator");
-    if (!keys.ok()) return edgetrain::cli::Fail("edgetrain-coordinator keygen", keys.status());
-    std::printf("wrote %s.key (secret, mode 0600) and %s.pub\npublic key %s\n",
-                keygen_prefix.c_str(), keygen_prefix.c_str(), keys->public_key.c_str());
-    return edgetrain::cli::kExitOk;
-  }
+  cli::AddFaultFlags(&app, &o.channel.faults);
+  cli::AddConfigFlags(&app);
+  if (int rc = cli::Parse(app, argc, argv, console); rc >= 0) return rc;
+  if (keygen.Selected()) return keygen.Run(console);
 
   if (o.insecure == !o.key_path.empty() || (!o.key_path.empty() && o.allow_path.empty())) {
-    std::fprintf(stderr,
-                 "edgetrain-coordinator: error: give --key and --allow (see 'edgetrain-coordinator "
-                 "keygen'), or "
-                 "--insecure on a network you trust; run 'edgetrain-coordinator --help'\n");
-    return edgetrain::cli::kExitUsage;
+    return console.UsageError(kProgram,
+                              "give --key and --allow (see 'edgetrain-coordinator keygen'), or "
+                              "--insecure on a network you trust");
+  }
+  // Log subscribers are not agents: their keys have a list of their own, never the agents'.
+  if (o.secure_log && (o.key_path.empty() || o.log_allow_path.empty())) {
+    return console.UsageError(kProgram,
+                              "--log-secure needs --key and --log-allow FILE, the log subscribers' "
+                              "public keys (make them with 'edgetrain-monitor keygen')");
+  }
+  if (!o.secure_log && !o.log_allow_path.empty()) {
+    return console.UsageError(kProgram, "--log-allow is used only with --log-secure");
   }
   edgetrain::Result<edgetrain::ProblemSpec> spec = problem.ToSpec();
-  if (!spec.ok()) return edgetrain::cli::Fail("edgetrain-coordinator", spec.status());
+  if (!spec.ok()) return console.UsageError(kProgram, spec.status().message());
   o.problem = *spec;
   o.task = task == "regression" ? edgetrain::Task::kRegression : edgetrain::Task::kClassification;
   if (edgetrain::Status st = o.problem.Validate(o.task); !st.ok())
-    return edgetrain::cli::Fail("edgetrain-coordinator", st);
+    return console.UsageError(kProgram, st.message());
   if (!labels.empty()) {
     const size_t comma = labels.find(',');
-    if (comma == std::string::npos || comma == 0 || comma + 1 == labels.size()) {
-      std::fprintf(stderr,
-                   "edgetrain-coordinator: error: --labels wants NEGATIVE,POSITIVE, got '%s'; run "
-                   "'edgetrain-coordinator --help'\n",
-                   labels.c_str());
-      return edgetrain::cli::kExitUsage;
-    }
+    if (comma == std::string::npos || comma == 0 || comma + 1 == labels.size())
+      return console.UsageError(kProgram, "--labels wants NEGATIVE,POSITIVE, got '" + labels + "'");
     o.labels = edgetrain::LabelMap{labels.substr(0, comma), labels.substr(comma + 1)};
   }
   if (!positive_label.empty()) o.positive_label = positive_label;
   o.channel.max_message_bytes = static_cast<int64_t>(max_message_mb * (1 << 20));
+  // What the run will write must be writable now, not when it ends.
+  for (const edgetrain::Status& st :
+       {cli::CheckWritableFile("--model", o.model_path),
+        cli::CheckWritableFile("--endpoints-file", o.endpoints_file),
+        cli::CheckWritableFile("--log-json", o.log_json, /*dash_is_stdout=*/true),
+        cli::CheckCreatableDirectory("--checkpoint-dir", o.checkpoint_dir)}) {
+    if (!st.ok()) return console.UsageError(kProgram, st.message());
+  }
 
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
@@ -203,37 +221,52 @@ int main(int argc, char** argv) {
   edgetrain::SteadyClock clock;
   edgetrain::coordinator::Coordinator coordinator(o, &context, &clock);
   if (edgetrain::Status st = coordinator.Bind(); !st.ok()) {
-    edgetrain::cli::Fail("edgetrain-coordinator", st);
+    console.Fail(kProgram, st);
     // InvalidArgument: the options are wrong (an endpoint ZeroMQ cannot use, settings that do not
     // go together, a key or allow-list file that is not one): exit 2 like any bad option.
-    return st.code() == edgetrain::StatusCode::kInvalidArgument ? edgetrain::cli::kExitUsage
-                                                                : edgetrain::cli::kExitFailure;
+    return st.code() == edgetrain::StatusCode::kInvalidArgument ? cli::kExitUsage
+                                                                : cli::kExitFailure;
   }
   if (!o.quiet && o.log_json != "-") {
-    std::printf("coordinator: agents connect to %s, log stream on %s; waiting for %d agent(s)\n",
-                coordinator.agent_endpoint().c_str(),
-                coordinator.log_endpoint().empty() ? "(none)" : coordinator.log_endpoint().c_str(),
-                o.min_agents);
-    std::fflush(stdout);
+    console.Write(
+        cli::Priority::kNotice,
+        edgetrain::StringPrintf(
+            "coordinator: agents connect to %s, log stream on %s; waiting for %d agent(s)",
+            coordinator.agent_endpoint().c_str(),
+            coordinator.log_endpoint().empty() ? "(none)" : coordinator.log_endpoint().c_str(),
+            o.min_agents));
   }
   edgetrain::Result<edgetrain::coordinator::RunSummary> r = coordinator.Run(&g_stop, &g_reload);
-  if (!r.ok()) return edgetrain::cli::Fail("edgetrain-coordinator", r.status());
+  if (!r.ok()) return console.Fail(kProgram, r.status());
   if (!o.quiet && o.log_json != "-") {
     if (!r->evaluated) {
       // Stopped before any epoch ran: there is no model and nothing converged.
-      std::printf("stopped: %s before training started (%d agents joined); no model written\n",
-                  r->stop_reason.c_str(), r->agents_joined);
+      console.Write(cli::Priority::kNotice,
+                    edgetrain::StringPrintf(
+                        "stopped: %s before training started (%d agents joined); no model written",
+                        r->stop_reason.c_str(), r->agents_joined));
     } else {
-      std::printf("stopped: %s; best snapshot: epoch %" PRId64
-                  ", objective %.15g, KKT violation %.3e, relative duality gap %.3e, %" PRId64
-                  " non-zeros; %" PRId64 " updates applied, %" PRId64 " refused, %" PRId64
-                  " malformed/unexpected messages; %" PRId64
-                  " Newton steps; %d agents joined; %.2f s\n",
-                  r->stop_reason.c_str(), r->epochs, r->objective, r->kkt, r->relative_gap, r->nnz,
-                  r->updates_applied, r->updates_refused, r->messages_refused, r->newton_steps,
-                  r->agents_joined, r->seconds);
-      if (!o.model_path.empty()) std::printf("model written to %s\n", o.model_path.c_str());
+      console.Write(
+          cli::Priority::kNotice,
+          edgetrain::StringPrintf(
+              "stopped: %s; best snapshot: epoch %" PRId64
+              ", objective %.15g, KKT violation %.3e, relative duality gap %.3e, %" PRId64
+              " non-zeros; %" PRId64 " updates applied, %" PRId64 " refused, %" PRId64
+              " malformed/unexpected messages; %" PRId64 " Newton steps; %d agents joined; %.2f s",
+              r->stop_reason.c_str(), r->epochs, r->objective, r->kkt, r->relative_gap, r->nnz,
+              r->updates_applied, r->updates_refused, r->messages_refused, r->newton_steps,
+              r->agents_joined, r->seconds));
+      if (!o.model_path.empty())
+        console.Write(cli::Priority::kNotice, "model written to " + o.model_path);
     }
   }
-  return r->evaluated ? edgetrain::cli::kExitOk : edgetrain::cli::kExitFailure;
+  return r->evaluated ? cli::kExitOk : cli::kExitFailure;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // The only place that reads the environment: is stdout or stderr the journal (cli/log.h)?
+  return cli::RunMain(kProgram, std::getenv("JOURNAL_STREAM"),
+                      [&](const cli::Console& console) { return Main(argc, argv, console); });
 }

@@ -1,10 +1,12 @@
 // The subcommands of edgetrain-agent. Each registers its options on the app and runs when
-// selected; Run() returns the process exit code.
+// selected; Run() writes its lines to the console (cli/log.h) and returns the process exit code.
 #ifndef EDGETRAIN_EDGE_AGENT_COMMANDS_H_
 #define EDGETRAIN_EDGE_AGENT_COMMANDS_H_
 
 #include <CLI/CLI.hpp>
 #include <memory>
+
+#include "edgetrain/cli/log.h"
 
 namespace edgetrain::agent {
 
@@ -13,7 +15,7 @@ class Command {
   virtual ~Command() = default;
   // True when this subcommand was selected on the command line.
   virtual bool Selected() const = 0;
-  virtual int Run() = 0;
+  virtual int Run(const cli::Console& console) = 0;
 };
 
 std::unique_ptr<Command> RegisterTrainLocal(CLI::App* app);

@@ -23,15 +23,19 @@ class ExportCommand : public Command {
                      "field), sklearn (for scripts/edgetrain_model.py)")
         ->required()
         ->check(CLI::IsMember({"liblinear", "json", "sklearn"}));
-    sub_->add_option("--output", output_, "Where to write (- for standard output)")->required();
+    sub_->add_option("--output", output_, "Where to write (- for standard output)")
+        ->type_name("FILE")
+        ->required();
   }
 
   bool Selected() const override { return sub_->parsed(); }
 
-  int Run() override {
+  int Run(const cli::Console& console) override {
     const char* prog = "edgetrain-agent export";
+    if (Status st = cli::CheckWritableFile("--output", output_, /*dash_is_stdout=*/true); !st.ok())
+      return console.UsageError(prog, st.message());
     Result<Model> model = ReadModelFile(path_);
-    if (!model.ok()) return cli::Fail(prog, model.status());
+    if (!model.ok()) return console.Fail(prog, model.status());
     std::string text;
     if (format_ == "liblinear") {
       text = ToLiblinearText(*model);
@@ -40,7 +44,7 @@ class ExportCommand : public Command {
     } else {
       text = SklearnJson(*model).dump(1) + "\n";
     }
-    if (Status s = cli::WriteOutput(output_, text); !s.ok()) return cli::Fail(prog, s);
+    if (Status s = cli::WriteOutput(output_, text); !s.ok()) return console.Fail(prog, s);
     return cli::kExitOk;
   }
 

@@ -2,7 +2,6 @@
 // first error with its place), and how long loading took.
 #include <chrono>
 #include <cinttypes>
-#include <cstdio>
 
 #include "commands.h"
 #include "edgetrain/cli/flags.h"
@@ -25,30 +24,32 @@ class InspectCommand : public Command {
 
   bool Selected() const override { return sub_->parsed(); }
 
-  int Run() override {
+  int Run(const cli::Console& console) override {
     const auto t0 = std::chrono::steady_clock::now();
     Result<Dataset> data = ReadDataFile(path_, data_.ToReadOptions());
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (!data.ok()) return cli::Fail("edgetrain-agent inspect", data.status());
-    std::printf("file %s\nformat %s\nrows %" PRId64 "\nfeatures %d\nnon-zeros %" PRId64
-                "\nbytes in memory %" PRId64 "\n",
-                path_ == "-" ? "stdin" : Printable(path_).c_str(),
-                data->feature_names().empty() ? "libsvm" : "csv", data->rows(), data->dim(),
-                data->nnz(), data->MemoryBytes());
+    if (!data.ok()) return console.Fail("edgetrain-agent inspect", data.status());
+    const auto line = [&](const std::string& text) { console.Write(cli::Priority::kNotice, text); };
+    line("file " + (path_ == "-" ? std::string("stdin") : Printable(path_)));
+    line(std::string("format ") + (data->feature_names().empty() ? "libsvm" : "csv"));
+    line(StringPrintf("rows %" PRId64, data->rows()));
+    line(StringPrintf("features %d", data->dim()));
+    line(StringPrintf("non-zeros %" PRId64, data->nnz()));
+    line(StringPrintf("bytes in memory %" PRId64, data->MemoryBytes()));
     if (data->labels()) {
       int64_t positive = 0;
       for (double y : data->y()) positive += (y > 0);
-      std::printf("labels '%s' -> -1 (%" PRId64 " rows), '%s' -> +1 (%" PRId64 " rows)\n",
-                  Printable(data->labels()->negative).c_str(), data->rows() - positive,
-                  Printable(data->labels()->positive).c_str(), positive);
+      line(StringPrintf("labels '%s' -> -1 (%" PRId64 " rows), '%s' -> +1 (%" PRId64 " rows)",
+                        Printable(data->labels()->negative).c_str(), data->rows() - positive,
+                        Printable(data->labels()->positive).c_str(), positive));
     }
     const MissingSummary& missing = data->missing();
     if (missing.cells > 0 || missing.skipped_rows > 0) {
-      std::printf("missing cells filled %" PRId64 ", rows skipped %" PRId64 " (--missing %s)\n",
-                  missing.cells, missing.skipped_rows, data_.missing.c_str());
+      line(StringPrintf("missing cells filled %" PRId64 ", rows skipped %" PRId64 " (--missing %s)",
+                        missing.cells, missing.skipped_rows, data_.missing.c_str()));
     }
-    std::printf("load seconds %.3f\n", seconds);
+    line(StringPrintf("load seconds %.3f", seconds));
     return cli::kExitOk;
   }
 

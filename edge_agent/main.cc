@@ -8,16 +8,19 @@
 //   export       a model in liblinear's, JSON or scikit-learn form
 //   keygen       write this device's CURVE key pair
 #include <CLI/CLI.hpp>
+#include <cstdlib>
 #include <memory>
 #include <vector>
 
 #include "commands.h"
 #include "edgetrain/cli/flags.h"
 
-int main(int argc, char** argv) {
+namespace {
+
+int Main(int argc, char** argv, const edgetrain::cli::Console& console) {
   CLI::App app{"edgetrain-agent: trains a sparse linear model on this device's data",
                "edgetrain-agent"};
-  app.set_version_flag("--version", edgetrain::cli::SoftwareVersion());
+  app.set_version_flag("--version", edgetrain::cli::VersionLine("edgetrain-agent"));
   app.require_subcommand(1);
   std::vector<std::unique_ptr<edgetrain::agent::Command>> commands;
   commands.push_back(edgetrain::agent::RegisterRun(&app));
@@ -28,9 +31,18 @@ int main(int argc, char** argv) {
   commands.push_back(edgetrain::agent::RegisterShowModel(&app));
   commands.push_back(edgetrain::agent::RegisterExport(&app));
   commands.push_back(edgetrain::agent::RegisterKeygen(&app));
-  if (int rc = edgetrain::cli::Parse(app, argc, argv); rc >= 0) return rc;
+  if (int rc = edgetrain::cli::Parse(app, argc, argv, console); rc >= 0) return rc;
   for (auto& command : commands) {
-    if (command->Selected()) return command->Run();
+    if (command->Selected()) return command->Run(console);
   }
   return edgetrain::cli::kExitUsage;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // The only place that reads the environment: is stdout or stderr the journal (cli/log.h)?
+  return edgetrain::cli::RunMain(
+      "edgetrain-agent", std::getenv("JOURNAL_STREAM"),
+      [&](const edgetrain::cli::Console& console) { return Main(argc, argv, console); });
 }

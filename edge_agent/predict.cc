@@ -1,7 +1,6 @@
 // edgetrain-agent predict: apply a model file to data; report quality when the rows carry labels,
 // optionally write one prediction per row (to a file or standard output).
 #include <cinttypes>
-#include <cstdio>
 #include <string>
 
 #include "commands.h"
@@ -10,6 +9,7 @@
 #include "edgetrain/model.h"
 #include "edgetrain/readers.h"
 #include "edgetrain/scorer.h"
+#include "edgetrain/text.h"
 
 namespace edgetrain::agent {
 namespace {
@@ -33,7 +33,8 @@ class PredictCommand : public Command {
     sub_->add_option("--output", output_path_,
                      "Write one line per row (- for standard output): the id columns, then the "
                      "predicted label, decision value and (logistic) probability; for regression "
-                     "the prediction");
+                     "the prediction")
+        ->type_name("FILE");
     sub_->add_option("--label-column", data_.label_column,
                      "CSV: name of the label column (default: the one the model was trained with)");
     sub_->add_option("--id-column", id_columns_,
@@ -47,36 +48,40 @@ class PredictCommand : public Command {
 
   bool Selected() const override { return sub_->parsed(); }
 
-  int Run() override {
+  int Run(const cli::Console& console) override {
     const char* prog = "edgetrain-agent predict";
+    if (Status st = cli::CheckWritableFile("--output", output_path_, /*dash_is_stdout=*/true);
+        !st.ok()) {
+      return console.UsageError(prog, st.message());
+    }
     Result<Model> model = ReadModelFile(model_path_);
-    if (!model.ok()) return cli::Fail(prog, model.status());
+    if (!model.ok()) return console.Fail(prog, model.status());
     auto shared = std::make_shared<const Model>(std::move(model).value());
     ReadOptions base = data_.ToReadOptions();
     if (data_.missing.empty()) base.missing = MissingPolicy::kError;  // the model's
     base.id_columns = id_columns_;
     const ReadOptions read = ScoringReadOptions(*shared, base);
     if (read.missing == MissingPolicy::kMean && read.fill_values.empty() && shared->dim > 0) {
-      std::fprintf(stderr,
-                   "%s: error: --missing mean needs the means the model was trained with; this "
-                   "model has none (train with --missing mean); run 'edgetrain-agent --help'\n",
-                   prog);
-      return cli::kExitUsage;
+      return console.UsageError(prog,
+                                "--missing mean needs the means the model was trained with; this "
+                                "model has none (train with --missing mean)");
     }
     Result<Dataset> data = ReadDataFile(data_path_, read);
-    if (!data.ok()) return cli::Fail(prog, data.status());
+    if (!data.ok()) return console.Fail(prog, data.status());
     // With the predictions on standard output, everything else goes to standard error.
-    std::FILE* info = output_path_ == "-" ? stderr : stdout;
+    const cli::LineSink& info = output_path_ == "-" ? console.err() : console.out();
     const std::string name = data_path_ == "-" ? "stdin" : data_path_;
     if (data->labeled()) {
-      cli::PrintMetrics("data " + name, *shared, *data, info);
+      cli::PrintMetrics(info, "data " + name, *shared, *data);
     } else {
-      std::fprintf(info, "data %s: %" PRId64 " rows without labels (no quality figures)\n",
-                   name.c_str(), data->rows());
+      info.Write(cli::Priority::kNotice,
+                 StringPrintf("data %s: %" PRId64 " rows without labels (no quality figures)",
+                              name.c_str(), data->rows()));
     }
     if (data->missing().skipped_rows > 0) {
-      std::fprintf(info, "%" PRId64 " rows with missing values skipped (--missing skip)\n",
-                   data->missing().skipped_rows);
+      info.Write(cli::Priority::kNotice,
+                 StringPrintf("%" PRId64 " rows with missing values skipped (--missing skip)",
+                              data->missing().skipped_rows));
     }
     if (output_path_.empty()) return cli::kExitOk;
 
@@ -87,8 +92,9 @@ class PredictCommand : public Command {
     for (int64_t i = 0; i < data->rows(); ++i) {
       scorer.AppendLine(scorer.Decision(data->Row(i)), tags ? data->row_tags()[i] : "", &out);
     }
-    if (Status st = cli::WriteOutput(output_path_, out); !st.ok()) return cli::Fail(prog, st);
-    if (output_path_ != "-") std::printf("predictions written to %s\n", output_path_.c_str());
+    if (Status st = cli::WriteOutput(output_path_, out); !st.ok()) return console.Fail(prog, st);
+    if (output_path_ != "-")
+      info.Write(cli::Priority::kNotice, "predictions written to " + output_path_);
     return cli::kExitOk;
   }
 

@@ -2,13 +2,16 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cinttypes>
 #include <csignal>
 #include <cstdio>
 
 #include "agent.h"
 #include "commands.h"
 #include "edgetrain/cli/flags.h"
+#include "edgetrain/cli/keygen.h"
 #include "edgetrain/readers.h"
+#include "edgetrain/text.h"
 #include "edgetrain/transport/curve.h"
 
 namespace edgetrain::agent {
@@ -43,24 +46,26 @@ class RunCommand : public Command {
         ->capture_default_str();
     sub_->add_option("--hello-retry-max", options_.hello_retry_max,
                      "Longest pause between connection attempts, seconds")
-        ->check(cli::kPositive)
+        ->check(cli::InRange(0.01, 3600, "seconds"))
         ->capture_default_str();
     sub_->add_option("--heartbeat-patience", options_.heartbeat_patience,
                      "Coordinator heartbeats missed before the agent reconnects")
-        ->check(cli::kPositive)
+        ->check(cli::InRange(2, 10000))
         ->capture_default_str();
     sub_->add_option("--throttle", options_.throttle,
                      "Run this many times slower than the CPU allows (pausing after each step), to "
                      "leave CPU to "
                      "the device's other work")
-        ->check(CLI::Range(1.0, 1000.0))
+        ->check(cli::InRange(1, 1000))
         ->capture_default_str();
     sub_->add_flag("--quiet", quiet_, "Print only errors and the final line");
     const std::string sec = "Security";
     sub_->add_option("--key", key_path_,
                      "This agent's secret key file (from 'edgetrain-agent keygen')")
+        ->type_name("FILE")
         ->group(sec);
     sub_->add_option("--server-key", server_key_path_, "The coordinator's public key file (pinned)")
+        ->type_name("FILE")
         ->group(sec);
     sub_->add_flag("--insecure", insecure_,
                    "Plain text: no authentication, no encryption (trusted networks only)")
@@ -77,45 +82,38 @@ class RunCommand : public Command {
 
   bool Selected() const override { return sub_->parsed(); }
 
-  int Run() override {
+  int Run(const cli::Console& console) override {
     const char* prog = "edgetrain-agent run";
     int k = 1, n = 1;
     if (!shard_.empty()) {
-      if (std::sscanf(shard_.c_str(), "%d/%d", &k, &n) != 2 || n < 1 || k < 1 || k > n) {
-        std::fprintf(stderr,
-                     "%s: error: --shard wants K/N with 1 <= K <= N, got '%s'; run "
-                     "'edgetrain-agent --help'\n",
-                     prog, shard_.c_str());
-        return cli::kExitUsage;
-      }
+      char rest = 0;
+      if (std::sscanf(shard_.c_str(), "%d/%d%c", &k, &n, &rest) != 2 || n < 1 || k < 1 || k > n)
+        return console.UsageError(prog, "--shard wants K/N with 1 <= K <= N, got '" + shard_ + "'");
     }
     if (options_.agent_id.empty()) {
       options_.agent_id = HostName();
       if (!shard_.empty()) options_.agent_id += "-" + std::to_string(k) + "of" + std::to_string(n);
     }
     if (insecure_ == !key_path_.empty() || key_path_.empty() != server_key_path_.empty()) {
-      std::fprintf(stderr,
-                   "%s: error: give --key and --server-key (see 'edgetrain-agent keygen'), or "
-                   "--insecure on a "
-                   "network you trust; run 'edgetrain-agent --help'\n",
-                   prog);
-      return cli::kExitUsage;
+      return console.UsageError(prog,
+                                "give --key and --server-key (see 'edgetrain-agent keygen'), or "
+                                "--insecure on a network you trust");
     }
     if (!insecure_) {
       Result<transport::CurveKeyPair> keys = transport::ReadSecretKeyFile(key_path_);
-      if (!keys.ok()) return cli::Fail(prog, keys.status());
+      if (!keys.ok()) return console.Fail(prog, keys.status());
       Result<std::string> server = transport::ReadPublicKeyFile(server_key_path_);
-      if (!server.ok()) return cli::Fail(prog, server.status());
+      if (!server.ok()) return console.Fail(prog, server.status());
       options_.channel.curve = {transport::CurveConfig::Mode::kClient, *keys, *server, ""};
     }
     ReadOptions read = data_.ToReadOptions();
     read.defer_label_map = read.task == Task::kClassification;
     read.positive_label.reset();  // the coordinator decides the mapping
     Result<Dataset> data = ReadDataFile(data_path_, read);
-    if (!data.ok()) return cli::Fail(prog, data.status());
+    if (!data.ok()) return console.Fail(prog, data.status());
     Dataset shard = shard_.empty() ? std::move(data).value() : data->Shard(k - 1, n);
     if (shard.rows() == 0)
-      return cli::Fail(prog, Status::InvalidArgument("shard " + shard_ + " has no rows"));
+      return console.Fail(prog, Status::InvalidArgument("shard " + shard_ + " has no rows"));
     options_.sampling = sampling_ == "uniform"      ? SvrgWorker::Sampling::kUniform
                         : sampling_ == "importance" ? SvrgWorker::Sampling::kImportance
                                                     : SvrgWorker::Sampling::kAuto;
@@ -130,14 +128,15 @@ class RunCommand : public Command {
       // InvalidArgument: the options or the run's setup are wrong (a bad endpoint, keys the
       // coordinator refuses, another protocol version, a task/labels/dimension conflict); a
       // restart cannot help, so exit 2 (a service manager should not retry).
-      cli::Fail(prog, r.status());
+      console.Fail(prog, r.status());
       return r.status().code() == StatusCode::kInvalidArgument ? cli::kExitUsage
                                                                : cli::kExitFailure;
     }
-    std::printf("agent %s: %s; %lld epochs, %lld updates sent, %lld applied\n",
-                options_.agent_id.c_str(), r->stop_reason.c_str(),
-                static_cast<long long>(r->epochs), static_cast<long long>(r->updates_sent),
-                static_cast<long long>(r->updates_applied));
+    console.Write(cli::Priority::kNotice,
+                  StringPrintf("agent %s: %s; %" PRId64 " epochs, %" PRId64
+                               " updates sent, %" PRId64 " applied",
+                               options_.agent_id.c_str(), r->stop_reason.c_str(), r->epochs,
+                               r->updates_sent, r->updates_applied));
     return cli::kExitOk;
   }
 
@@ -159,26 +158,14 @@ namespace {
 
 class KeygenCommand : public Command {
  public:
-  explicit KeygenCommand(CLI::App* app) {
-    sub_ = app->add_subcommand(
-        "keygen", "Write a CURVE key pair: PREFIX.key (secret, mode 0600) and PREFIX.pub");
-    sub_->add_option("--out", prefix_, "Path prefix of the key files, e.g. /etc/edgetrain/agent")
-        ->required();
-  }
-  bool Selected() const override { return sub_->parsed(); }
-  int Run() override {
-    Result<transport::CurveKeyPair> keys = transport::GenerateKeyFiles(prefix_, "edgetrain agent");
-    if (!keys.ok()) return cli::Fail("edgetrain-agent keygen", keys.status());
-    std::printf(
-        "wrote %s.key (secret, mode 0600) and %s.pub\npublic key %s (add it to the coordinator's "
-        "--allow file)\n",
-        prefix_.c_str(), prefix_.c_str(), keys->public_key.c_str());
-    return cli::kExitOk;
-  }
+  explicit KeygenCommand(CLI::App* app)
+      : keygen_(app, "edgetrain agent", "/etc/edgetrain/keys/agent",
+                "add it to the coordinator's --allow file") {}
+  bool Selected() const override { return keygen_.Selected(); }
+  int Run(const cli::Console& console) override { return keygen_.Run(console); }
 
  private:
-  CLI::App* sub_;
-  std::string prefix_;
+  cli::KeygenCommand keygen_;
 };
 
 }  // namespace

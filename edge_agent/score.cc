@@ -111,7 +111,7 @@ class ScoreCommand : public Command {
     sub_->add_option("--check-every", check_every_,
                      "Seconds between two checks of the model path (also checked when the input "
                      "is idle)")
-        ->check(cli::kPositive)
+        ->check(cli::InRange(0.001, 3600, "seconds"))
         ->capture_default_str();
     sub_->add_option("--label-column", data_.label_column,
                      "CSV: name of the label column (default: the model's; rows may lack it)");
@@ -126,20 +126,25 @@ class ScoreCommand : public Command {
 
   bool Selected() const override { return sub_->parsed(); }
 
-  int Run() override {
+  int Run(const cli::Console& console) override {
+    console_ = &console;
+    if (Status st = cli::CheckWritableFile("--output", output_path_, /*dash_is_stdout=*/true);
+        !st.ok()) {
+      return console.UsageError(prog_, st.message());
+    }
     struct stat st;
     if (::stat(model_path_.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) model_path_ += "/latest";
     Result<Model> first = ReadModelFile(model_path_);
-    if (!first.ok()) return cli::Fail(prog_, first.status());
+    if (!first.ok()) return console.Fail(prog_, first.status());
     Identify(model_path_, &model_id_);
     ReadOptions base = data_.ToReadOptions();
     base.id_columns = id_columns_;
     Result<std::unique_ptr<InputStream>> in = InputStream::Open(data_path_);
-    if (!in.ok()) return cli::Fail(prog_, in.status());
+    if (!in.ok()) return console.Fail(prog_, in.status());
     in_ = std::move(in).value();
     scorer_ = std::make_unique<StreamScorer>(in_->name(), base,
                                              std::make_shared<const Model>(std::move(*first)));
-    if (Status s = output_.Open(output_path_); !s.ok()) return cli::Fail(prog_, s);
+    if (Status s = output_.Open(output_path_); !s.ok()) return console.Fail(prog_, s);
 
     struct sigaction sa {};
     sa.sa_handler = OnSignal;  // no SA_RESTART: a blocking read returns EINTR
@@ -148,8 +153,8 @@ class ScoreCommand : public Command {
 
     Status s = Loop();
     if (s.ok()) s = output_.Flush(&out_);
-    std::fprintf(stderr, "%s: %" PRId64 " rows scored\n", prog_, scorer_->rows());
-    if (!s.ok()) return cli::Fail(prog_, s);
+    Note(cli::Priority::kNotice, StringPrintf("%" PRId64 " rows scored", scorer_->rows()));
+    if (!s.ok()) return console.Fail(prog_, s);
     return cli::kExitOk;
   }
 
@@ -191,8 +196,9 @@ class ScoreCommand : public Command {
     if (g_stop.load()) {
       // Stopped by a signal: a row still being written is not scored half-way.
       if (scorer_->pending_bytes() > 0) {
-        std::fprintf(stderr, "%s: stopped with an unfinished last line (%zu bytes) not scored\n",
-                     prog_, scorer_->pending_bytes());
+        Note(cli::Priority::kWarning,
+             StringPrintf("stopped with an unfinished last line (%zu bytes) not scored",
+                          scorer_->pending_bytes()));
       }
       return Status::Ok();
     }
@@ -221,8 +227,9 @@ class ScoreCommand : public Command {
     const bool rotated = now.st_ino != open_st.st_ino || now.st_dev != open_st.st_dev;
     const bool truncated = !rotated && now.st_size < in_->raw_offset();
     if (!rotated && !truncated) return Status::Ok();
-    std::fprintf(stderr, "%s: %s %s, reading it from its start\n", prog_,
-                 Printable(data_path_).c_str(), rotated ? "was rotated" : "was truncated");
+    Note(cli::Priority::kNotice, Printable(data_path_) +
+                                     (rotated ? " was rotated" : " was truncated") +
+                                     ", reading it from its start");
     Result<std::unique_ptr<InputStream>> in = InputStream::Open(data_path_);
     if (!in.ok()) return in.status();
     in_ = std::move(in).value();
@@ -237,21 +244,26 @@ class ScoreCommand : public Command {
                          : next.status();
     if (!s.ok()) {
       failed_id_ = id;
-      std::fprintf(stderr, "%s: %s; keeping the model in use\n", prog_,
-                   Printable(s.message()).c_str());
+      Note(cli::Priority::kWarning, Printable(s.message()) + "; keeping the model in use");
       return;
     }
     model_id_ = id;
     char real[PATH_MAX];
     const char* name =
         ::realpath(model_path_.c_str(), real) != nullptr ? real : model_path_.c_str();
-    std::fprintf(stderr, "%s: switched to %s after %" PRId64 " rows\n", prog_,
-                 Printable(name).c_str(), scorer_->rows());
+    Note(cli::Priority::kNotice, StringPrintf("switched to %s after %" PRId64 " rows",
+                                              Printable(name).c_str(), scorer_->rows()));
+  }
+
+  // "<program>: <text>" on stderr (standard output carries the predictions).
+  void Note(cli::Priority priority, const std::string& text) const {
+    console_->err().Write(priority, std::string(prog_) + ": " + text);
   }
 
   static constexpr size_t kReadBytes = 1 << 16;
   static constexpr size_t kFlushBytes = 1 << 16;
   const char* prog_ = "edgetrain-agent score";
+  const cli::Console* console_ = nullptr;  // Run's
   CLI::App* sub_;
   std::string model_path_, data_path_ = "-", output_path_ = "-";
   bool follow_ = false, no_header_ = false;

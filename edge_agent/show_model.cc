@@ -32,9 +32,9 @@ class ShowModelCommand : public Command {
 
   bool Selected() const override { return sub_->parsed(); }
 
-  int Run() override {
+  int Run(const cli::Console& console) override {
     Result<Model> model = ReadModelFile(path_);
-    if (!model.ok()) return cli::Fail("edgetrain-agent show-model", model.status());
+    if (!model.ok()) return console.Fail("edgetrain-agent show-model", model.status());
     const Model& m = *model;
     if (json_) {
       std::printf("%s\n", ModelJson(m, all_, /*by_magnitude=*/true).dump(2).c_str());

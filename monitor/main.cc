@@ -1,7 +1,8 @@
 // edgetrain-monitor: the operator's view of a training run. Subscribes to the coordinator's log
 // stream (docs/log-stream.md, section "Monitor"), shows a live view on a terminal or one line per
 // event otherwise (or passes the JSON through with --json), and writes a CSV of the per-epoch
-// series and a convergence chart (SVG) when the run ends.
+// series and a convergence chart (SVG) when the run ends. With --key/--server-key it is a CURVE
+// client of a coordinator that runs with --log-secure (docs/security.md).
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -11,14 +12,19 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 #include <zmq.hpp>
+#include <zmq_addon.hpp>
 
 #include "edgetrain/cli/flags.h"
+#include "edgetrain/cli/keygen.h"
 #include "edgetrain/json.h"
+#include "edgetrain/text.h"
+#include "edgetrain/transport/curve.h"
 #include "report_files.h"
 #include "run_record.h"
 #include "terminal_view.h"
@@ -30,13 +36,91 @@ constexpr const char* kProgram = "edgetrain-monitor";
 std::atomic<bool> g_stop{false};
 void OnSignal(int) { g_stop.store(true); }
 
+namespace cli = edgetrain::cli;
+
 struct MonitorFlags {
   std::string connect = "tcp://127.0.0.1:5556";
   bool json = false;
   std::string chart;
   std::string csv;
-  double timeout = 0;  // seconds without a message before giving up; 0 = wait forever
+  double timeout = 0;           // seconds without a message before giving up; 0 = wait forever
+  std::string key_path;         // this subscriber's secret key (CURVE client)
+  std::string server_key_path;  // the coordinator's public key (pinned)
 };
+
+// Why nothing arrives when the handshake with the log stream fails (ZeroMQ reports it only to a
+// socket monitor). libzmq 4.3.4 gives up by itself after the coordinator refuses the key (ZAP
+// status 400, or another status) or after a mechanism mismatch (CURVE against plain text), and
+// retries a handshake the coordinator closes (a wrong --server-key) every 0.1-0.2 s forever
+// (docs/security.md). So the first two end the monitor at once, and so do kClosesToGiveUp closes
+// in a row over at least kSecondsToGiveUp with no handshake completed in between: the rule the
+// agent applies to its own connection (edge_agent/agent.h), since a coordinator stopped in the
+// middle of a handshake closes one too.
+class HandshakeWatch : public zmq::monitor_t {
+ public:
+  static constexpr int kClosesToGiveUp = 5;
+  static constexpr double kSecondsToGiveUp = 2.0;
+
+  explicit HandshakeWatch(bool curve) : curve_(curve) {}
+
+  // "" while a handshake may still succeed, else why none ever will.
+  const std::string& verdict() const { return verdict_; }
+
+  void on_event_handshake_succeeded(const zmq_event_t&, const char*) override { closes_ = 0; }
+  void on_event_handshake_failed_no_detail(const zmq_event_t&, const char*) override {
+    const auto now = std::chrono::steady_clock::now();
+    if (closes_++ == 0) first_close_ = now;
+    const double seconds = std::chrono::duration<double>(now - first_close_).count();
+    if (closes_ >= kClosesToGiveUp && seconds >= kSecondsToGiveUp) {
+      Give(edgetrain::StringPrintf(
+          "the coordinator closed the connection during the handshake %d times in %.1f s and "
+          "never completed one: %s",
+          closes_, seconds,
+          curve_ ? "--server-key is not the coordinator's public key (or --connect is not its "
+                   "--log-bind)"
+                 : "the log stream requires CURVE keys (the coordinator runs with --log-secure): "
+                   "give --key and --server-key"));
+    }
+  }
+  void on_event_handshake_failed_protocol(const zmq_event_t& e, const char*) override {
+    if (e.value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH) {
+      Give(curve_ ? "the log stream is plain text: drop --key and --server-key"
+                  : "the log stream requires CURVE keys (the coordinator runs with --log-secure): "
+                    "give --key and --server-key");
+    } else {
+      Give("the CURVE handshake failed (is --server-key the coordinator's public key?)");
+    }
+  }
+  void on_event_handshake_failed_auth(const zmq_event_t& e, const char*) override {
+    Give("the coordinator refused this monitor's key (ZAP status " + std::to_string(e.value) +
+         "): is its public key on the coordinator's --log-allow list?");
+  }
+
+ private:
+  void Give(std::string why) {
+    if (verdict_.empty()) verdict_ = std::move(why);
+  }
+
+  bool curve_;
+  int closes_ = 0;
+  std::chrono::steady_clock::time_point first_close_;
+  std::string verdict_;
+};
+
+// Where a plain event line belongs in the journal.
+cli::Priority EventPriority(const edgetrain::JsonValue& event) {
+  const std::string name = event["event"].StringOr("");
+  for (const char* warning :
+       {"insecure", "agent_refused", "message_refused", "key_refused", "handshake_failed",
+        "allow_list_error", "gradient_timeout", "checkpoint_error", "waiting_for_agents"}) {
+    if (name == warning) return cli::Priority::kWarning;
+  }
+  for (const char* notice : {"run_started", "run_finished", "run_resumed", "agent_joined",
+                             "agent_left", "allow_list_reloaded"}) {
+    if (name == notice) return cli::Priority::kNotice;
+  }
+  return cli::Priority::kInfo;
+}
 
 int TerminalWidth() {
   winsize ws{};
@@ -82,18 +166,18 @@ class LiveTerminal {
   int drawn_lines_ = 0;
 };
 
-enum class Outcome { kFinished, kSignalled, kTimedOut };
+enum class Outcome { kFinished, kSignalled, kTimedOut, kRefused };
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  namespace cli = edgetrain::cli;
+int Main(int argc, char** argv, const cli::Console& console) {
   namespace monitor = edgetrain::monitor;
   CLI::App app{
       "edgetrain-monitor: watches a training run on the coordinator's log stream; live view, "
       "JSON pass-through, convergence chart and CSV when the run ends",
       kProgram};
-  app.set_version_flag("--version", cli::SoftwareVersion());
+  app.set_version_flag("--version", cli::VersionLine(kProgram));
+  const cli::KeygenCommand keygen(&app, "edgetrain log subscriber", "~/.config/edgetrain/monitor",
+                                  "add it to the coordinator's --log-allow file");
+  app.require_subcommand(0, 1);
   MonitorFlags flags;
   app.add_option("--connect", flags.connect,
                  "The coordinator's log stream (its --log-bind), e.g. tcp://HOST:5556")
@@ -103,27 +187,62 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--chart", flags.chart,
                  "When the run ends, write a convergence chart (SVG) to this file (empty: none)")
+      ->type_name("FILE")
       ->capture_default_str();
   app.add_option("--csv", flags.csv,
                  "When the run ends, write the per-epoch series (CSV) to this file (empty: none)")
+      ->type_name("FILE")
       ->capture_default_str();
   app.add_option("--timeout", flags.timeout,
-                 "Exit with code 1 when nothing arrives for this many seconds (0 = wait forever)")
+                 "Exit with code 1 after this many seconds in which nothing arrived, counted from "
+                 "the start and from every event (0 = wait forever)")
       ->check(cli::kNonNegative)
       ->capture_default_str();
-  if (int rc = cli::Parse(app, argc, argv); rc >= 0) return rc;
+  const std::string sec = "Security";
+  app.add_option("--key", flags.key_path,
+                 "This monitor's secret key file (from 'edgetrain-monitor keygen'), for a "
+                 "coordinator with --log-secure; its .pub goes on the coordinator's --log-allow")
+      ->type_name("FILE")
+      ->group(sec);
+  app.add_option("--server-key", flags.server_key_path,
+                 "The coordinator's public key file (pinned), with --key")
+      ->type_name("FILE")
+      ->group(sec);
+  cli::AddConfigFlags(&app);
+  if (int rc = cli::Parse(app, argc, argv, console); rc >= 0) return rc;
+  if (keygen.Selected()) return keygen.Run(console);
+  if (flags.key_path.empty() != flags.server_key_path.empty())
+    return console.UsageError(kProgram, "--key and --server-key go together");
+  for (const edgetrain::Status& st : {cli::CheckWritableFile("--chart", flags.chart),
+                                      cli::CheckWritableFile("--csv", flags.csv)}) {
+    if (!st.ok()) return console.UsageError(kProgram, st.message());
+  }
+  edgetrain::transport::CurveConfig curve;
+  if (!flags.key_path.empty()) {
+    edgetrain::Result<edgetrain::transport::CurveKeyPair> keys =
+        edgetrain::transport::ReadSecretKeyFile(flags.key_path);
+    if (!keys.ok()) return console.Fail(kProgram, keys.status());
+    edgetrain::Result<std::string> server =
+        edgetrain::transport::ReadPublicKeyFile(flags.server_key_path);
+    if (!server.ok()) return console.Fail(kProgram, server.status());
+    curve = {edgetrain::transport::CurveConfig::Mode::kClient, *keys, *server, ""};
+  }
 
   zmq::context_t context(1);
   zmq::socket_t socket(context, zmq::socket_type::sub);
+  HandshakeWatch watch(curve.mode != edgetrain::transport::CurveConfig::Mode::kNone);
   try {
     socket.set(zmq::sockopt::linger, 0);
     socket.set(zmq::sockopt::rcvhwm, 100000);
     socket.set(zmq::sockopt::subscribe, "");
+    edgetrain::transport::ApplyCurve(socket, curve);
+    watch.init(socket, "inproc://edgetrain-monitor-handshake",
+               ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+                   ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH);
     socket.connect(flags.connect);
   } catch (const zmq::error_t& e) {
-    std::fprintf(stderr, "%s: error: --connect: cannot connect to '%s': %s; run '%s --help'\n",
-                 kProgram, flags.connect.c_str(), e.what(), kProgram);
-    return cli::kExitUsage;
+    return console.UsageError(kProgram,
+                              "--connect: cannot connect to '" + flags.connect + "': " + e.what());
   }
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
@@ -131,8 +250,12 @@ int main(int argc, char** argv) {
   const bool live = !flags.json && ::isatty(STDOUT_FILENO) == 1;
   std::unique_ptr<LiveTerminal> terminal;
   if (live) terminal = std::make_unique<LiveTerminal>(flags.connect);
-  if (!flags.json && !live)
-    std::fprintf(stderr, "%s: listening to %s\n", kProgram, flags.connect.c_str());
+  if (!flags.json && !live) {
+    console.err().Write(
+        cli::Priority::kNotice,
+        std::string(kProgram) + ": listening to " + flags.connect +
+            (curve.mode == edgetrain::transport::CurveConfig::Mode::kNone ? "" : " (CURVE)"));
+  }
 
   using Clock = std::chrono::steady_clock;
   monitor::RunRecord record;
@@ -146,14 +269,19 @@ int main(int argc, char** argv) {
       outcome = Outcome::kSignalled;
       break;
     }
+    while (watch.check_event(0)) {
+    }
+    if (!watch.verdict().empty()) {
+      outcome = Outcome::kRefused;
+      break;
+    }
     zmq::pollitem_t items[] = {{socket.handle(), 0, ZMQ_POLLIN, 0}};
     try {
       zmq::poll(items, 1, std::chrono::milliseconds(100));
     } catch (const zmq::error_t& e) {
       if (e.num() == EINTR) continue;
-      std::fprintf(stderr, "%s: error: receiving from %s: %s\n", kProgram, flags.connect.c_str(),
-                   e.what());
-      return cli::kExitFailure;
+      return console.Fail(kProgram, edgetrain::Status::Unavailable(
+                                        "receiving from " + flags.connect + ": " + e.what()));
     }
     bool finished = false;
     while (!finished && (items[0].revents & ZMQ_POLLIN) != 0) {
@@ -169,9 +297,8 @@ int main(int argc, char** argv) {
         }
       } catch (const zmq::error_t& e) {
         if (e.num() == EINTR) break;
-        std::fprintf(stderr, "%s: error: receiving from %s: %s\n", kProgram, flags.connect.c_str(),
-                     e.what());
-        return cli::kExitFailure;
+        return console.Fail(kProgram, edgetrain::Status::Unavailable(
+                                          "receiving from " + flags.connect + ": " + e.what()));
       }
       if (!got) break;
       last_heard = Clock::now();
@@ -179,8 +306,10 @@ int main(int argc, char** argv) {
       edgetrain::Status status = event.ok() ? record.Consume(*event) : event.status();
       if (!status.ok()) {
         if (++rejected <= 10) {
-          std::fprintf(stderr, "%s: ignoring a message that is not a log-stream event: %s\n",
-                       kProgram, status.message().c_str());
+          console.err().Write(cli::Priority::kWarning,
+                              std::string(kProgram) +
+                                  ": ignoring a message that is not a log-stream event: " +
+                                  edgetrain::Printable(status.message(), 300));
         }
         continue;
       }
@@ -193,8 +322,7 @@ int main(int argc, char** argv) {
         if (live) {
           terminal->AddLine(*line);
         } else {
-          std::printf("%s\n", line->c_str());
-          std::fflush(stdout);
+          console.out().Write(EventPriority(*event), *line);
         }
       }
       finished = record.finished();
@@ -219,23 +347,41 @@ int main(int argc, char** argv) {
     terminal.reset();  // shows the cursor again
   }
 
-  int rc = outcome == Outcome::kTimedOut ? cli::kExitFailure : cli::kExitOk;
-  if (outcome == Outcome::kTimedOut) {
-    std::fprintf(stderr, "%s: nothing received from %s for %g s (--timeout)\n", kProgram,
-                 flags.connect.c_str(), flags.timeout);
+  // A refused handshake is the options' fault (keys, endpoint): exit 2, as for a bad option.
+  int rc = outcome == Outcome::kTimedOut  ? cli::kExitFailure
+           : outcome == Outcome::kRefused ? cli::kExitUsage
+                                          : cli::kExitOk;
+  const auto note = [&](cli::Priority priority, const std::string& text) {
+    console.err().Write(priority, std::string(kProgram) + ": " + text);
+  };
+  if (outcome == Outcome::kRefused) {
+    note(cli::Priority::kError, "error: no events from " + flags.connect + ": " + watch.verdict());
+  } else if (outcome == Outcome::kTimedOut) {
+    note(cli::Priority::kError,
+         edgetrain::StringPrintf("nothing received from %s for %g s (--timeout)",
+                                 flags.connect.c_str(), flags.timeout));
   } else if (outcome == Outcome::kSignalled && !record.finished()) {
-    std::fprintf(stderr, "%s: stopped before the run finished (%zu epochs seen)\n", kProgram,
-                 record.epochs().size());
+    note(cli::Priority::kNotice,
+         edgetrain::StringPrintf("stopped before the run finished (%zu epochs seen)",
+                                 record.epochs().size()));
   }
   if (!flags.csv.empty()) {
     if (edgetrain::Status st = monitor::WriteCsv(flags.csv, record); !st.ok())
-      return cli::Fail(kProgram, st);
-    std::fprintf(stderr, "%s: per-epoch series written to %s\n", kProgram, flags.csv.c_str());
+      return console.Fail(kProgram, st);
+    note(cli::Priority::kNotice, "per-epoch series written to " + flags.csv);
   }
   if (!flags.chart.empty()) {
     if (edgetrain::Status st = monitor::WriteSvgChart(flags.chart, record); !st.ok())
-      return cli::Fail(kProgram, st);
-    std::fprintf(stderr, "%s: convergence chart written to %s\n", kProgram, flags.chart.c_str());
+      return console.Fail(kProgram, st);
+    note(cli::Priority::kNotice, "convergence chart written to " + flags.chart);
   }
   return rc;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // The only place that reads the environment: is stdout or stderr the journal (cli/log.h)?
+  return cli::RunMain(kProgram, std::getenv("JOURNAL_STREAM"),
+                      [&](const cli::Console& console) { return Main(argc, argv, console); });
 }

@@ -5,6 +5,8 @@
 #include <cstdarg>
 #include <cstdio>
 
+#include "edgetrain/text.h"
+
 namespace edgetrain::monitor {
 namespace {
 
@@ -24,9 +26,10 @@ long long Int(const JsonValue& e, const std::string& key) {
   return std::isfinite(v) ? std::llround(v) : 0;
 }
 
+// A string field, escaped: it comes from the network (agent ids, versions, reasons).
 std::string Str(const JsonValue& e, const std::string& key) {
   const JsonValue& v = e[key];
-  if (v.type == JsonValue::Type::kString) return v.string;
+  if (v.type == JsonValue::Type::kString) return Printable(v.string, 256);
   if (v.type == JsonValue::Type::kNumber) return Format("%g", v.number);
   return "?";
 }
@@ -181,7 +184,7 @@ std::optional<std::string> DescribeEvent(const JsonValue& e, const RunRecord& re
     std::string line = Format(
         "run started: %s loss, l1 %g, l2 %g%s, %lld agents, dimension %lld, at most %lld epochs, "
         "KKT tolerance %g",
-        r.loss.c_str(), r.l1, r.l2, r.intercept ? ", intercept" : "",
+        Printable(r.loss, 64).c_str(), r.l1, r.l2, r.intercept ? ", intercept" : "",
         static_cast<long long>(r.agents), static_cast<long long>(r.dimension),
         static_cast<long long>(r.max_epochs), r.kkt_tolerance);
     if (std::isfinite(r.reference_objective))
@@ -195,7 +198,7 @@ std::optional<std::string> DescribeEvent(const JsonValue& e, const RunRecord& re
     std::string line = Format(
         "run finished (%s): epoch %lld, objective %.15g, kkt %.3e, nnz %lld, %lld updates "
         "applied, %lld refused, %.2f s",
-        f.reason.c_str(), static_cast<long long>(f.epoch), f.objective, f.kkt,
+        Printable(f.reason, 256).c_str(), static_cast<long long>(f.epoch), f.objective, f.kkt,
         static_cast<long long>(f.nnz), static_cast<long long>(f.updates_applied),
         static_cast<long long>(f.updates_refused), f.seconds);
     if (std::isfinite(f.rel_subopt)) line += Format(", rel_subopt %.3e", f.rel_subopt);
@@ -214,7 +217,7 @@ std::vector<std::string> RenderLiveView(const RunRecord& record, const LiveViewO
   std::string header = options.endpoint + dot;
   if (record.run()) {
     const RunInfo& r = *record.run();
-    header += Format("%s, l1 %g, l2 %g, d %lld", r.loss.c_str(), r.l1, r.l2,
+    header += Format("%s, l1 %g, l2 %g, d %lld", Printable(r.loss, 64).c_str(), r.l1, r.l2,
                      static_cast<long long>(r.dimension));
   } else {
     header += "run settings not seen (joined mid-run)";
@@ -226,7 +229,7 @@ std::vector<std::string> RenderLiveView(const RunRecord& record, const LiveViewO
   std::string phase;
   if (record.finished()) {
     const FinishInfo& f = *record.finish();
-    phase = Format("finished (%s) at epoch %lld after %.1f s", f.reason.c_str(),
+    phase = Format("finished (%s) at epoch %lld after %.1f s", Printable(f.reason, 256).c_str(),
                    static_cast<long long>(f.epoch), f.seconds);
   } else if (record.waiting_for_agents()) {
     phase = "waiting for agents to join";

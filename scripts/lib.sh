@@ -5,6 +5,12 @@ EDGETRAIN_BUILD_PACKAGES="build-essential cmake pkg-config libzmq3-dev cppzmq-de
 libflatbuffers-dev flatbuffers-compiler doctest-dev libcli11-dev zlib1g-dev nlohmann-json3-dev"
 # Real peers and reference implementations the tests compare against.
 EDGETRAIN_TEST_PACKAGES="liblinear-tools python3-sklearn python3-zmq python3-flatbuffers"
+# The Debian packages (scripts/package): dpkg-buildflags, dpkg-parsechangelog and dpkg-shlibdeps
+# (dpkg-dev), help2man for the man pages, hardening-check (devscripts) for the ARM binaries.
+EDGETRAIN_PACKAGE_PACKAGES="dpkg-dev file help2man devscripts"
+# Installing and checking them (scripts/package-test): lintian, the unit checks and the services'
+# sandbox (systemd, util-linux), man (man-db) and bash completion as an admin's shell has them.
+EDGETRAIN_PACKAGE_TEST_PACKAGES="lintian devscripts systemd util-linux man-db bash-completion"
 # The benchmarks (scripts/bench): Fashion-MNIST, charts; liblinear and scikit-learn as above.
 EDGETRAIN_BENCH_PACKAGES="dataset-fashion-mnist python3-matplotlib"
 
@@ -25,6 +31,19 @@ ensure_packages() {
   echo "==> installing missing Debian packages: ${missing[*]}"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# The Debian version of the packages: the newest entry of packaging/debian/changelog (0.1.0-2).
+package_version() {
+  dpkg-parsechangelog -l "$EDGETRAIN_ROOT/packaging/debian/changelog" -S Version
+}
+
+# check_hardening ELF: hardening-check's report; fails unless the binary is PIE and has the stack
+# protector, FORTIFY_SOURCE functions, RELRO and BIND_NOW. Control-flow protection
+# (-fcf-protection) is not required: Debian 12's dpkg-buildflags (1.21) does not give it.
+check_hardening() {
+  # objdump cannot disassemble an ARM binary for the (optional) stack-clash check: not an error.
+  hardening-check --nocfprotection "$1" 2> >(grep -v "can't disassemble for architecture" >&2)
 }
 
 # Configures and builds a CMake preset (default: "default").

@@ -543,6 +543,27 @@ TEST_CASE("strings from the stream are escaped in the SVG") {
 
 // ---- terminal text ------------------------------------------------------------------------------
 
+TEST_CASE("strings from the stream are escaped in the plain lines") {
+  RunRecord record;
+  const auto line = [&](const std::string& json) {
+    Result<JsonValue> e = ParseJson(json);
+    REQUIRE(e.ok());
+    REQUIRE(record.Consume(*e).ok());
+    return monitor::DescribeEvent(*e, record);
+  };
+  // An agent id that would forge a second line, clear the screen and set the window title.
+  const std::optional<std::string> joined = line(
+      R"({"event":"agent_joined","time":1,"agent":"x\nagent press-7 left: said goodbye\u001b[2J\u001b]0;owned\u0007",)"
+      R"("peer":"10.0.0.1","rows":5,"dimension":3,"software_version":"0.1\r","agents":1})");
+  REQUIRE(joined.has_value());
+  CHECK(joined->find('\n') == std::string::npos);
+  CHECK(joined->find('\x1b') == std::string::npos);
+  CHECK(joined->find('\x07') == std::string::npos);
+  CHECK(joined->find('\r') == std::string::npos);
+  CHECK(joined->find(
+            "agent x\\nagent press-7 left: said goodbye\\x1b[2J\\x1b]0;owned\\x07 joined") == 0);
+}
+
 TEST_CASE("plain lines for epochs and agent events, none for progress") {
   const auto events = RunWithReference();
   RunRecord record;
@@ -650,12 +671,14 @@ struct Publisher {
 TEST_CASE("--help documents every option with its default") {
   const testing::CommandResult help = testing::Run(MonitorCommand({"--help"}));
   CHECK(help.exit_code == 0);
-  for (const char* option : {"--connect", "--json", "--chart", "--csv", "--timeout"}) {
+  for (const char* option : {"--connect", "--json", "--chart", "--csv", "--timeout", "--key",
+                             "--server-key", "--config", "--print-config", "keygen"}) {
     INFO(option);
     CHECK(help.out.find(option) != std::string::npos);
   }
   CHECK(help.out.find("--connect TEXT=tcp://127.0.0.1:5556") != std::string::npos);
   CHECK(help.out.find("--timeout FLOAT:NUMBER >= 0=0") != std::string::npos);
+  CHECK(help.out.find("--key FILE") != std::string::npos);
   CHECK(testing::Run(MonitorCommand({"--version"})).exit_code == 0);
 }
 
@@ -740,6 +763,100 @@ TEST_CASE("end to end: --timeout exits 1 when nothing arrives") {
   CHECK(r.err.find("--timeout") != std::string::npos);
   CHECK(seconds < 10);
   CHECK(Lines(testing::ReadText(dir.File("run.csv"))).size() == 1);  // the header: nothing seen
+}
+
+TEST_CASE(
+    "end to end: --log-secure serves the monitors on --log-allow; the others exit 2 saying why") {
+  testing::TempDir dir;
+  const auto program = [](const std::string& name, std::vector<std::string> args) {
+    std::vector<std::string> cmd = testing::ProgramCommand(name);
+    cmd.insert(cmd.end(), args.begin(), args.end());
+    return cmd;
+  };
+  const std::string coordinator_bin = "coordinator/edgetrain-coordinator";
+  const std::string agent_bin = "edge_agent/edgetrain-agent";
+  for (const auto& [bin, prefix] : std::vector<std::pair<std::string, std::string>>{
+           {coordinator_bin, "coordinator"},
+           {agent_bin, "agent"},
+           {"monitor/edgetrain-monitor", "operator"},
+           {"monitor/edgetrain-monitor", "stranger"}}) {
+    const testing::CommandResult r =
+        testing::Run(program(bin, {"keygen", "--out", dir.File(prefix)}));
+    REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  }
+  testing::WriteText(dir.File("agents.allow"), testing::ReadText(dir.File("agent.pub")));
+  // The subscribers' list holds the operator's key only (the agent's key is no subscriber's).
+  testing::WriteText(dir.File("subscribers.allow"), testing::ReadText(dir.File("operator.pub")));
+  testing::ChildProcess coordinator(program(coordinator_bin, {"--key",
+                                                              dir.File("coordinator.key"),
+                                                              "--allow",
+                                                              dir.File("agents.allow"),
+                                                              "--log-secure",
+                                                              "--log-allow",
+                                                              dir.File("subscribers.allow"),
+                                                              "--bind",
+                                                              "tcp://127.0.0.1:0",
+                                                              "--log-bind",
+                                                              "tcp://127.0.0.1:0",
+                                                              "--endpoints-file",
+                                                              dir.File("endpoints"),
+                                                              "--min-agents",
+                                                              "1",
+                                                              "--l1",
+                                                              "0.01",
+                                                              "--max-epochs",
+                                                              "3",
+                                                              "--quiet"}),
+                                    dir.File("coordinator.out"));
+  REQUIRE_MESSAGE(testing::WaitForFile(dir.File("endpoints"), 20),
+                  testing::ReadText(dir.File("coordinator.out")));
+  std::map<std::string, std::string> endpoints = testing::ReadEndpoints(dir.File("endpoints"));
+  const std::string log = endpoints["log"];
+
+  testing::ChildProcess operator_monitor(
+      MonitorCommand({"--connect", log, "--key", dir.File("operator.key"), "--server-key",
+                      dir.File("coordinator.pub"), "--json", "--timeout", "60"}),
+      dir.File("operator.out"), dir.File("operator.err"));
+  // Three monitors that can never be let in: each exits 2 with the reason, by itself.
+  const std::vector<std::pair<std::vector<std::string>, std::string>> refused = {
+      {{"--key", dir.File("stranger.key"), "--server-key", dir.File("coordinator.pub")},
+       "the coordinator refused this monitor's key (ZAP status 400): is its public key on the "
+       "coordinator's --log-allow list?"},
+      // (as a mechanism mismatch or as closes, depending on timing)
+      {{}, ""},
+      {{"--key", dir.File("operator.key"), "--server-key", dir.File("agent.pub")},
+       "the coordinator closed the connection during the handshake "}};
+  const std::vector<std::string> why = {
+      "", "the log stream requires CURVE keys (the coordinator runs with --log-secure)",
+      "--server-key is not the coordinator's public key"};
+  for (size_t k = 0; k < refused.size(); ++k) {
+    const auto& [keys, reason] = refused[k];
+    std::vector<std::string> args = {"--connect", log, "--json", "--timeout", "60"};
+    args.insert(args.end(), keys.begin(), keys.end());
+    testing::ChildProcess monitor(MonitorCommand(args), dir.File("refused.out"),
+                                  dir.File("refused.err"));
+    CHECK(monitor.Wait(30) == 2);
+    const std::string err = testing::ReadText(dir.File("refused.err"));
+    INFO(err);
+    CHECK(err.find("edgetrain-monitor: error: no events from " + log + ": " + reason) !=
+          std::string::npos);
+    CHECK(err.find(why[k]) != std::string::npos);
+    CHECK(std::count(err.begin(), err.end(), '\n') == 1);
+    CHECK(testing::ReadText(dir.File("refused.out")).empty());
+  }
+
+  testing::ChildProcess agent(
+      program(agent_bin,
+              {"run", "--key", dir.File("agent.key"), "--server-key", dir.File("coordinator.pub"),
+               "--coordinator", endpoints["agents"], "--data",
+               testing::SourcePath("data/heart_scale.svm"), "--agent-id", "line-1", "--quiet"}),
+      dir.File("agent.out"));
+  REQUIRE_MESSAGE(coordinator.Wait(60) == 0, testing::ReadText(dir.File("coordinator.out")));
+  CHECK(agent.Wait(20) == 0);
+  REQUIRE_MESSAGE(operator_monitor.Wait(20) == 0, testing::ReadText(dir.File("operator.err")));
+  const std::string seen = testing::ReadText(dir.File("operator.out"));
+  CHECK(seen.find("\"event\":\"run_finished\"") != std::string::npos);
+  CHECK(seen.find("\"secure_log\":true") != std::string::npos);
 }
 
 }  // namespace

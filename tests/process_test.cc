@@ -46,16 +46,16 @@ std::vector<JsonValue> JsonLines(const std::string& path) {
 // Waits until the JSON log file has an event satisfying pred.
 template <typename Pred>
 bool WaitForEvent(const std::string& path, Pred pred, double seconds) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
-  while (std::chrono::steady_clock::now() < deadline) {
-    std::istringstream in(testing::ReadText(path));
-    for (std::string line; std::getline(in, line);) {
-      Result<JsonValue> v = ParseJson(line);
-      if (v.ok() && pred(*v)) return true;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return false;
+  return testing::WaitUntil(
+      [&] {
+        std::istringstream in(testing::ReadText(path));
+        for (std::string line; std::getline(in, line);) {
+          Result<JsonValue> v = ParseJson(line);
+          if (v.ok() && pred(*v)) return true;
+        }
+        return false;
+      },
+      seconds);
 }
 
 std::vector<std::string> CoordinatorArgs(const testing::TempDir& dir, int min_agents) {

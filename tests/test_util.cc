@@ -6,12 +6,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <string_view>
 #include <thread>
 
 #include "doctest/doctest.h"
@@ -59,36 +61,42 @@ std::string ReadText(const std::string& path) {
   return s.str();
 }
 
-CommandResult Run(const std::vector<std::string>& argv) {
-  char out_tmpl[] = "/tmp/edgetrain-run-out-XXXXXX";
-  char err_tmpl[] = "/tmp/edgetrain-run-err-XXXXXX";
-  const int out_fd = ::mkstemp(out_tmpl);
-  const int err_fd = ::mkstemp(err_tmpl);
-  REQUIRE(out_fd >= 0);
-  REQUIRE(err_fd >= 0);
+int RunToFiles(const std::vector<std::string>& argv, const std::string& out_path,
+               const std::string& err_path, const std::vector<std::string>& extra_env) {
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, out_fd, 1);
-  posix_spawn_file_actions_adddup2(&actions, err_fd, 2);
+  posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_APPEND,
+                                   0644);
+  posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_APPEND,
+                                   0644);
   std::vector<char*> args;
   for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
-  pid_t pid;
-  const int rc = ::posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  ::close(out_fd);
-  ::close(err_fd);
-  CommandResult result;
-  if (rc == 0) {
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  std::vector<char*> env;  // environ without the names extra_env sets, then extra_env
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string_view entry(*e);
+    const auto same_name = [&](const std::string& x) {
+      return entry.substr(0, entry.find('=') + 1) == x.substr(0, x.find('=') + 1);
+    };
+    if (std::none_of(extra_env.begin(), extra_env.end(), same_name)) env.push_back(*e);
   }
-  result.out = ReadText(out_tmpl);
-  result.err = ReadText(err_tmpl);
-  ::unlink(out_tmpl);
-  ::unlink(err_tmpl);
+  for (const std::string& e : extra_env) env.push_back(const_cast<char*>(e.c_str()));
+  env.push_back(nullptr);
+  pid_t pid;
+  const int rc = ::posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), env.data());
+  posix_spawn_file_actions_destroy(&actions);
   REQUIRE_MESSAGE(rc == 0, "cannot start " << argv[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+CommandResult Run(const std::vector<std::string>& argv, const std::vector<std::string>& extra_env) {
+  TempDir dir;
+  CommandResult result;
+  result.exit_code = RunToFiles(argv, dir.File("out"), dir.File("err"), extra_env);
+  result.out = ReadText(dir.File("out"));
+  result.err = ReadText(dir.File("err"));
   return result;
 }
 
@@ -153,14 +161,26 @@ std::map<std::string, std::string> ReadEndpoints(const std::string& path) {
   return out;
 }
 
-bool WaitForFile(const std::string& path, double seconds) {
+bool WaitUntil(const std::function<bool()>& done, double seconds) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
-  while (std::chrono::steady_clock::now() < deadline) {
-    struct stat st;
-    if (::stat(path.c_str(), &st) == 0 && st.st_size > 0) return true;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  return false;
+  return true;
+}
+
+bool WaitForFile(const std::string& path, double seconds) {
+  return WaitUntil(
+      [&] {
+        struct stat st;
+        return ::stat(path.c_str(), &st) == 0 && st.st_size > 0;
+      },
+      seconds);
+}
+
+bool WaitForText(const std::string& path, const std::string& part, double seconds) {
+  return WaitUntil([&] { return ReadText(path).find(part) != std::string::npos; }, seconds);
 }
 
 LiblinearModel ReadLiblinearModel(const std::string& path) {

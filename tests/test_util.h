@@ -3,6 +3,7 @@
 #ifndef EDGETRAIN_TESTS_TEST_UTIL_H_
 #define EDGETRAIN_TESTS_TEST_UTIL_H_
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -40,8 +41,14 @@ struct CommandResult {
   std::string out;
   std::string err;
 };
-// Runs argv[0] with arguments, waits, and captures stdout and stderr.
-CommandResult Run(const std::vector<std::string>& argv);
+// Runs argv[0] with arguments (and `extra_env`, "NAME=value" entries, in its environment), waits,
+// and captures stdout and stderr.
+CommandResult Run(const std::vector<std::string>& argv,
+                  const std::vector<std::string>& extra_env = {});
+// Like Run, with stdout and stderr appended to the files given (created when missing); returns
+// the exit code (128 + signal when killed).
+int RunToFiles(const std::vector<std::string>& argv, const std::string& out_path,
+               const std::string& err_path, const std::vector<std::string>& extra_env = {});
 
 // A program started in the background with stdout (and stderr, unless error_path is given) going
 // to a file; killed if still running when destroyed.
@@ -65,8 +72,12 @@ class ChildProcess {
   std::string output_path_;
 };
 
+// Polls `done` every 20 ms until it returns true; false after `seconds`.
+bool WaitUntil(const std::function<bool()>& done, double seconds);
 // Waits until `path` exists and is non-empty; false after `seconds`.
 bool WaitForFile(const std::string& path, double seconds);
+// Waits until the file `path` contains `part`; false after `seconds`.
+bool WaitForText(const std::string& path, const std::string& part, double seconds);
 
 // The key=value lines of a coordinator's --endpoints-file (agents=..., log=...).
 std::map<std::string, std::string> ReadEndpoints(const std::string& path);

@@ -1,5 +1,6 @@
 // Printable and IsValidUtf8, checked against an independent UTF-8 encoder: every 1-, 2- and
-// 3-byte sequence is valid exactly when it is the encoding of a scalar value of that length.
+// 3-byte sequence is valid exactly when it is the encoding of a scalar value of that length;
+// StringPrintf against known output.
 #include "edgetrain/text.h"
 
 #include <cstdint>
@@ -101,6 +102,13 @@ TEST_CASE("Printable: controls and ill-formed bytes escaped, printable UTF-8 kep
     CHECK(IsValidUtf8(p));
     for (char c : p) CHECK((static_cast<uint8_t>(c) >= 0x20 && c != 0x7F));
   }
+}
+
+TEST_CASE("StringPrintf: printf into a string of any length") {
+  CHECK(StringPrintf("%s %05.1f %lld", "x", 2.5, 12345678901LL) == "x 002.5 12345678901");
+  CHECK(StringPrintf("%s", "").empty());
+  const std::string long_text(1000, 'a');
+  CHECK(StringPrintf("<%s|%d>", long_text.c_str(), 7) == "<" + long_text + "|7>");
 }
 
 }  // namespace

@@ -7,6 +7,9 @@
 // callbacks run after the whole command line is parsed and before required options are checked,
 // so a flag given on the command line wins over the file, and a required option (agent run's
 // --data) may come from the file.
+#include <sys/stat.h>
+
+#include <exception>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -58,9 +61,19 @@ std::string WithoutOptionPrefix(const std::string& what, const std::string& key)
 }
 
 void ApplyConfigFile(CLI::App* app, const std::string& path) {
+  // A directory opens as an ifstream on Linux and throws only when read.
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+    throw CLI::ConfigError("--config: '" + path + "' is a directory, not a config file");
   std::ifstream in(path);
   if (!in) throw CLI::ConfigError(path + ": cannot read the config file");
-  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::string text;
+  try {
+    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  } catch (const std::exception& e) {
+    throw CLI::ConfigError(path + ": cannot read the config file: " + e.what());
+  }
+  if (in.bad()) throw CLI::ConfigError(path + ": cannot read the config file");
   std::vector<std::string> lines;
   {
     std::istringstream split(text);
@@ -116,8 +129,8 @@ void ApplyConfigFile(CLI::App* app, const std::string& path) {
 // neither a value nor a default shown commented out, so that every key is listed.
 std::string ConfigText(const CLI::App& app) {
   std::ostringstream out;
-  out << "# effective options of '" << CommandName(&app) << "' (edgetrain " << SoftwareVersion()
-      << "); read back with --config FILE\n";
+  out << "# effective options of '" << CommandName(&app) << "', " << VersionLine("edgetrain")
+      << "; read back with --config FILE\n";
   for (const std::string& group : app.get_groups()) {
     bool heading = false;
     for (const CLI::Option* opt : app.get_options()) {

@@ -1,22 +1,32 @@
 #include "edgetrain/cli/flags.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
-#include <iostream>
+#include <cstring>
+#include <exception>
 
 #include "edgetrain/file_util.h"
 
 namespace edgetrain::cli {
 namespace {
 
+// Reads a finite number from `text`; else returns the message.
+std::string ParseFinite(const std::string& text, double* v) {
+  if (!CLI::detail::lexical_cast(text, *v) || std::isnan(*v))
+    return "expected a number, got '" + text + "'";
+  if (!std::isfinite(*v)) return "expected a finite number, got '" + text + "'";
+  return "";
+}
+
 CLI::Validator NumberAtLeast(double bound, bool strict, const std::string& name) {
   return CLI::Validator(
       [bound, strict](std::string& text) -> std::string {
         double v;
-        if (!CLI::detail::lexical_cast(text, v) || std::isnan(v))
-          return "expected a number, got '" + text + "'";
+        if (std::string error = ParseFinite(text, &v); !error.empty()) return error;
         if (strict ? !(v > bound) : !(v >= bound)) {
           return std::string("must be ") + (strict ? "> " : ">= ") + CLI::detail::to_string(bound) +
                  ", got " + text;
@@ -24,6 +34,27 @@ CLI::Validator NumberAtLeast(double bound, bool strict, const std::string& name)
         return "";
       },
       name);
+}
+
+// `path` without trailing slashes; its directory ("." for a bare name, "/" at the top).
+std::string DirectoryOf(std::string path) {
+  while (path.size() > 1 && path.back() == '/') path.pop_back();
+  const size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+// "" when `dir` is a directory this process may create files in, else why not.
+std::string CheckWritableDirectory(const std::string& dir) {
+  struct stat st;
+  if (::stat(dir.c_str(), &st) != 0) {
+    if (errno == ENOENT) return "the directory '" + dir + "' does not exist";
+    return "'" + dir + "': " + std::strerror(errno);
+  }
+  if (!S_ISDIR(st.st_mode)) return "'" + dir + "' is not a directory";
+  if (::access(dir.c_str(), W_OK | X_OK) != 0)
+    return "no write access to the directory '" + dir + "' (" + std::strerror(errno) + ")";
+  return "";
 }
 
 }  // namespace
@@ -34,17 +65,89 @@ bool PrintConfigIfAsked(const CLI::App& app);
 const CLI::Validator kNonNegative = NumberAtLeast(0.0, false, "NUMBER >= 0");
 const CLI::Validator kPositive = NumberAtLeast(0.0, true, "NUMBER > 0");
 
+CLI::Validator InRange(double lo, double hi, const std::string& unit) {
+  std::string name =
+      "NUMBER in [" + CLI::detail::to_string(lo) + ", " + CLI::detail::to_string(hi) + "]";
+  if (!unit.empty()) name += " " + unit;
+  return CLI::Validator(
+      [lo, hi](std::string& text) -> std::string {
+        double v;
+        if (std::string error = ParseFinite(text, &v); !error.empty()) return error;
+        if (v < lo || v > hi) {
+          return "must be in [" + CLI::detail::to_string(lo) + ", " + CLI::detail::to_string(hi) +
+                 "], got " + text;
+        }
+        return "";
+      },
+      name);
+}
+
+const CLI::Validator kFinite(
+    [](std::string& text) -> std::string {
+      double v;
+      return ParseFinite(text, &v);
+    },
+    "NUMBER");
+
+Status CheckWritableFile(const std::string& option, const std::string& path, bool dash_is_stdout) {
+  if (path.empty() || (dash_is_stdout && path == "-")) return Status::Ok();
+  std::string why;
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+    why = "'" + path + "' is a directory, not a file";
+  } else if (::stat(path.c_str(), &st) == 0 && ::access(path.c_str(), W_OK) != 0) {
+    why = "cannot write '" + path + "': " + std::strerror(errno);
+  } else if (std::string dir = CheckWritableDirectory(DirectoryOf(path)); !dir.empty()) {
+    why = "cannot write '" + path + "': " + dir;
+  }
+  return why.empty() ? Status::Ok() : Status::InvalidArgument(option + ": " + why);
+}
+
+Status CheckCreatableDirectory(const std::string& option, const std::string& path) {
+  if (path.empty()) return Status::Ok();
+  std::string why;
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0) {
+    if (!S_ISDIR(st.st_mode)) {
+      why = "'" + path + "' exists and is not a directory";
+    } else if (std::string dir = CheckWritableDirectory(path); !dir.empty()) {
+      why = dir;
+    }
+  } else if (errno != ENOENT) {
+    why = "cannot use '" + path + "': " + std::strerror(errno);
+  } else if (std::string dir = CheckWritableDirectory(DirectoryOf(path)); !dir.empty()) {
+    why = "cannot create the directory '" + path + "': " + dir;
+  }
+  return why.empty() ? Status::Ok() : Status::InvalidArgument(option + ": " + why);
+}
+
 const char* SoftwareVersion() { return EDGETRAIN_VERSION; }
 
-int Parse(CLI::App& app, int argc, char** argv) {
+std::string VersionLine(const std::string& program) {
+  const std::string commit = SourceCommit();
+  return program + " " + SoftwareVersion() +
+         (commit.empty() ? " (commit unknown: built from a source tree without git)"
+                         : " (commit " + commit + ")");
+}
+
+int RunMain(const std::string& program, const char* journal_stream,
+            const std::function<int(const Console&)>& body) {
+  const Console console(journal_stream);
+  try {
+    return body(console);
+  } catch (const std::exception& e) {  // none is expected; never let one out of main
+    return console.Fail(program, Status::Internal(std::string("unexpected failure: ") + e.what()));
+  }
+}
+
+int Parse(CLI::App& app, int argc, char** argv, const Console& console) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
-    std::string what = e.what();
-    std::cerr << app.get_name() << ": error: " << what << "; run '" << app.get_name()
-              << " --help'\n";
-    return kExitUsage;
+    return console.UsageError(app.get_name(), e.what());
+  } catch (const std::exception& e) {  // e.g. from a --config callback: never out of main
+    return console.UsageError(app.get_name(), e.what());
   }
   if (PrintConfigIfAsked(app)) return kExitOk;
   return -1;
@@ -57,11 +160,6 @@ Status WriteOutput(const std::string& path, std::string_view bytes) {
     return Status::IoError("standard output: write failed");
   }
   return Status::Ok();
-}
-
-int Fail(const std::string& program, const Status& status) {
-  std::cerr << program << ": error: " << status.message() << "\n";
-  return kExitFailure;
 }
 
 Result<ProblemSpec> ProblemFlags::ToSpec() const {
@@ -177,7 +275,7 @@ void AddDataFlags(CLI::App* app, DataFlags* f) {
 void AddStepFlags(CLI::App* app, StepOptions* s) {
   const std::string group = "Step size";
   app->add_option("--batch", s->batch, "Mini-batch size b (rows per inner step)")
-      ->check(kPositive)
+      ->check(InRange(1, kMaxBatch))
       ->capture_default_str()
       ->group(group);
   app->add_option("--eta", s->eta, "Step size; 0 chooses step-scale / L(b) from the data")
@@ -185,7 +283,7 @@ void AddStepFlags(CLI::App* app, StepOptions* s) {
       ->capture_default_str()
       ->group(group);
   app->add_option("--step-scale", s->step_scale, "eta = step-scale / L(b) when --eta is 0")
-      ->check(kPositive)
+      ->check(InRange(1e-6, 100))
       ->capture_default_str()
       ->group(group);
   app->add_option("--inner-steps", s->inner_steps,
@@ -195,16 +293,16 @@ void AddStepFlags(CLI::App* app, StepOptions* s) {
       ->group(group);
   app->add_option("--epoch-passes", s->epoch_passes,
                   "Data passes of inner steps per epoch when --inner-steps is 0")
-      ->check(kPositive)
+      ->check(InRange(0.01, 1000))
       ->capture_default_str()
       ->group(group);
 }
 
-void AddPolicyFlags(CLI::App* app, EpochPolicyOptions* policy) {
+void AddPolicyFlags(CLI::App* app, EpochPolicyOptions* policy, int64_t newton_limit) {
   AddStepFlags(app, &policy->steps);
   app->add_option("--newton-max-support", policy->newton_max_support,
                   "Largest working set of a proximal Newton epoch (0: inner loops only)")
-      ->check(kNonNegative)
+      ->check(InRange(0, static_cast<double>(newton_limit)))
       ->capture_default_str()
       ->group("Step size");
   const std::string group = "Stopping";
@@ -237,15 +335,15 @@ void AddFaultFlags(CLI::App* app, transport::FaultOptions* f) {
   const std::string group = "Testing";
   app->add_option("--fault-drop", f->drop,
                   "Probability of dropping each message this program sends")
-      ->check(CLI::Range(0.0, 1.0))
+      ->check(InRange(0, 1))
       ->capture_default_str()
       ->group(group);
   app->add_option("--fault-duplicate", f->duplicate, "Probability of sending a message twice")
-      ->check(CLI::Range(0.0, 1.0))
+      ->check(InRange(0, 1))
       ->capture_default_str()
       ->group(group);
   app->add_option("--fault-delay", f->delay, "Probability of holding a message back 50 ms")
-      ->check(CLI::Range(0.0, 1.0))
+      ->check(InRange(0, 1))
       ->capture_default_str()
       ->group(group);
   app->add_option("--fault-seed", f->seed, "Seed of the fault injection")

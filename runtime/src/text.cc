@@ -1,6 +1,8 @@
 #include "edgetrain/text.h"
 
+#include <cstdarg>
 #include <cstdint>
+#include <cstdio>
 
 namespace edgetrain {
 namespace {
@@ -92,6 +94,30 @@ std::string Printable(std::string_view s, size_t max_bytes) {
     }
     i += n;
   }
+  return out;
+}
+
+std::string StringPrintf(const char* format, ...) {
+  char buffer[256];
+  va_list args;
+  va_start(args, format);
+  va_list again;
+  va_copy(again, args);
+  const int n = std::vsnprintf(buffer, sizeof buffer, format, args);
+  va_end(args);
+  std::string out;
+  if (n < 0) {
+    va_end(again);
+    return out;
+  }
+  if (static_cast<size_t>(n) < sizeof buffer) {
+    out.assign(buffer, static_cast<size_t>(n));
+  } else {
+    out.resize(static_cast<size_t>(n) + 1);
+    std::vsnprintf(out.data(), out.size(), format, again);
+    out.resize(static_cast<size_t>(n));
+  }
+  va_end(again);
   return out;
 }
 

@@ -1,4 +1,5 @@
-// Text from outside the process (agent ids, version strings, data-file bytes) made safe to show.
+// Text from outside the process (agent ids, version strings, data-file bytes) made safe to show,
+// and printf into a std::string.
 //
 // Strings that arrive over the network or from a data file may hold anything: control bytes
 // (ESC sequences that clear a terminal or set its title, BEL, newlines that forge log lines) and
@@ -24,6 +25,9 @@ bool IsValidUtf8(std::string_view s);
 // an ill-formed UTF-8 sequence as \xNN. Printable UTF-8 (including non-ASCII letters) is kept.
 // At most max_bytes of the result are kept; a longer one ends in "..." (max_bytes 0: no limit).
 std::string Printable(std::string_view s, size_t max_bytes = 0);
+
+// printf into a std::string, of any length.
+std::string StringPrintf(const char* format, ...) __attribute__((format(printf, 1, 2)));
 
 }  // namespace edgetrain
 

@@ -3,7 +3,9 @@
 //
 // Convention: --help documents every option with its default; a bad option prints one line,
 // "<program>: error: <what>; run '<program> --help'", and exits with kExitUsage (2). Runtime
-// failures (unreadable file, corrupt model) exit with kExitFailure (1).
+// failures (unreadable file, corrupt model) exit with kExitFailure (1). Every number an option
+// takes has a validated range, and paths the program will write are checked when it starts, so
+// that an option that cannot work is refused at once, not when the run ends.
 //
 // Thread-safety: call from main only. Ownership: flag structs are owned by the caller and must
 // outlive the CLI::App they are bound to.
@@ -11,10 +13,12 @@
 #define EDGETRAIN_CLI_FLAGS_H_
 
 #include <CLI/CLI.hpp>
+#include <functional>
 #include <limits>
 #include <string>
 #include <vector>
 
+#include "edgetrain/cli/log.h"
 #include "edgetrain/epoch_policy.h"
 #include "edgetrain/problem.h"
 #include "edgetrain/readers.h"
@@ -29,17 +33,48 @@ constexpr int kExitOk = 0;
 constexpr int kExitFailure = 1;
 constexpr int kExitUsage = 2;
 
-// Validators with short messages ("must be >= 0, got -1").
+// Validators with short messages ("must be >= 0, got -1"). Every number must be finite.
 extern const CLI::Validator kNonNegative;
 extern const CLI::Validator kPositive;
+// A finite number in [lo, hi] ("must be in [0.01, 3600], got 1e-07"); `unit` ("seconds", "MB")
+// goes into the help text's type name.
+CLI::Validator InRange(double lo, double hi, const std::string& unit = "");
+// Any finite number.
+extern const CLI::Validator kFinite;
 
-// The software version compiled in from CMake's project version.
+// Start-up checks of the paths a program will write, made after --print-config (which must work
+// before the service's directories exist) and before any work, so that a run cannot fail at its
+// end for a path it could never write. Each error names the option ("--model: cannot write ...").
+//
+// A file the program will create or replace: its directory exists, is a directory and is writable
+// (by this user, on a writable file system); the path is not a directory; an existing file is
+// writable. "" passes (options whose empty value means "none"); so does "-" with dash_is_stdout.
+Status CheckWritableFile(const std::string& option, const std::string& path,
+                         bool dash_is_stdout = false);
+// A directory the program will write into: it exists and is writable, or it can be created (its
+// parent directory exists and is writable). "" passes.
+Status CheckCreatableDirectory(const std::string& option, const std::string& path);
+
+// The software version compiled in from CMake's project version ("0.1.0").
 const char* SoftwareVersion();
+// The git commit the program was built from ("31068ef", "31068ef-modified" when the tree had
+// local changes), or "" when the source tree had no git (generated at build time:
+// cli/cmake/build_info.cmake).
+const char* SourceCommit();
+// --version's line: "edgetrain-agent 0.1.0 (commit 31068ef)", or "... (commit unknown: built from
+// a source tree without git)".
+std::string VersionLine(const std::string& program);
+
+// A program's main: runs `body` with the console of the standard streams (`journal_stream` is the
+// value of $JOURNAL_STREAM, which only main reads; cli/log.h) and returns its exit code; an
+// exception that escapes `body` becomes "<program>: error: unexpected failure: ..." and exit 1.
+int RunMain(const std::string& program, const char* journal_stream,
+            const std::function<int(const Console&)>& body);
 
 // Parses argv. Returns -1 when the program should go on, else the exit code to return (0 after
 // --help/--version/--print-config, kExitUsage after a bad option or a bad config file, with the
-// one-line message printed).
-int Parse(CLI::App& app, int argc, char** argv);
+// one-line message written to console.err()).
+int Parse(CLI::App& app, int argc, char** argv, const Console& console);
 
 // --config FILE and --print-config on `app` (the main app or a subcommand; group "Configuration").
 // The file is TOML: "key = value" lines whose keys are the long option names of `app` without the
@@ -51,9 +86,6 @@ void AddConfigFlags(CLI::App* app);
 
 // Writes `bytes` to standard output when path is "-", else to the file, atomically.
 Status WriteOutput(const std::string& path, std::string_view bytes);
-
-// Prints "<program>: error: <status message>" to stderr and returns kExitFailure.
-int Fail(const std::string& program, const Status& status);
 
 struct ProblemFlags {
   std::string loss = "logistic";
@@ -90,13 +122,16 @@ void AddInputFlags(CLI::App* app, DataFlags* flags, const std::string& missing_h
 // Accepts "-" (standard input), an existing file or a named FIFO; refuses a directory.
 extern const CLI::Validator kDataSource;
 
+// --batch (1 to kMaxBatch), --eta, --step-scale, --inner-steps, --epoch-passes.
+constexpr int kMaxBatch = 1000000;
 void AddStepFlags(CLI::App* app, StepOptions* steps);
 
 // The epoch policy's options (epoch_policy.h), one definition for train-local and the
 // coordinator: the step flags, --newton-max-support (the largest working set of a proximal Newton
 // epoch, 0: inner loops only; docs/algorithm.md) and the stop rule (--tol, --kkt-tol,
-// --max-epochs, --time-limit).
-void AddPolicyFlags(CLI::App* app, EpochPolicyOptions* policy);
+// --max-epochs, --time-limit). --newton-max-support is at most `newton_limit` (the Hessian block
+// has limit^2/2 entries; the coordinator's is the wire's, wire::kMaxNewtonSupport).
+void AddPolicyFlags(CLI::App* app, EpochPolicyOptions* policy, int64_t newton_limit);
 
 // --fault-drop/--fault-duplicate/--fault-delay/--fault-seed: inject faults into this program's
 // sends (group "Testing"; for the reliability tests and soak runs, off by default).

@@ -139,8 +139,9 @@ void Driver::Dispatch(Agent& a, const Peer& peer, const wire::Message& m) {
     if (std::holds_alternative<wire::ByeMsg>(m.body)) {
       RemoveAgent(a.identity, "said goodbye after the stop");
     } else {
-      Send(a, encoder_.Encode(a.NextHeader(), wire::StopMsg{summary_.stop_reason, summary_.epochs,
-                                                            summary_.objective}));
+      Send(a,
+           encoder_.Encode(a.NextHeader(), wire::StopMsg{summary_.stop_reason, summary_.epochs,
+                                                         summary_.objective, a.session_applied}));
     }
     return;
   }

@@ -273,6 +273,7 @@ void Driver::FinishCurvaturePhase() {
 
 void Driver::BeginInnerPhase(double now) {
   state_->BeginInnerPhase(plan_.inner_steps);
+  answerer_->set_eta_lf(options_.damping ? plan_.eta * CombineSmoothness(smoothness_).l_full : 0);
   const wire::InnerLoopMsg loop{state_->epoch(),
                                 state_->version(),
                                 VectorView::Dense(state_->mu().data(), state_->model_size()),
@@ -308,7 +309,7 @@ void Driver::OnUpdate(Agent& a, const wire::Header& h, const wire::UpdateMsg& m)
   }
   ++a.epoch_updates;
   const int64_t staleness = state_->ForeignVersions(m.base_version, a.session);
-  const UpdateSender sender{a.NextHeader(), h.seq,        a.incremental,
+  const UpdateSender sender{a.NextHeader(), h.seq,         a.incremental,
                             a.session,      a.answered_to, a.session_applied};
   const UpdateAnswer answer =
       answerer_->AnswerUpdate(state_.get(), m, sender, max_staleness_, &encoder_);
@@ -336,11 +337,10 @@ void Driver::OnRepeatedUpdate(Agent& a, const wire::Header& h, const wire::Messa
       state_->phase() != CoordinatorState::Phase::kInner || a.role != Role::kInner) {
     return;
   }
-  Send(a, UpdateAnswerer::AnswerRepeat(
-              *state_,
-              UpdateSender{a.NextHeader(), h.seq, a.incremental, a.session, a.answered_to,
-                           a.session_applied},
-              a.seq_in, &encoder_));
+  Send(a, UpdateAnswerer::AnswerRepeat(*state_,
+                                       UpdateSender{a.NextHeader(), h.seq, a.incremental, a.session,
+                                                    a.answered_to, a.session_applied},
+                                       a.seq_in, &encoder_));
   a.answered_to = state_->version();
 }
 

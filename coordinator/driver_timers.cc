@@ -228,8 +228,9 @@ void Driver::Finish(const std::string& reason) {
   // their heartbeat patience on a busy disk.
   roster_.ForEach([&](Agent& a) {
     if (a.welcomed()) {
-      Send(a, encoder_.Encode(a.NextHeader(),
-                              wire::StopMsg{reason, summary_.epochs, summary_.objective}));
+      Send(a,
+           encoder_.Encode(a.NextHeader(), wire::StopMsg{reason, summary_.epochs,
+                                                         summary_.objective, a.session_applied}));
     } else {
       const Peer peer{a.identity, a.address, a.key};
       Reject(peer, a.agent_id, wire::RejectReason::kShuttingDown, reason);
@@ -359,8 +360,7 @@ RunStatus Driver::CurrentStatus(double now) const {
     if (run_ == Run::kRunning && phase == CoordinatorState::Phase::kInner) {
       s.steps_applied = state_->applied_in_epoch();
       s.inner_steps = state_->inner_steps();
-      const double rate =
-          static_cast<double>(s.steps_applied) / std::max(1e-9, now - phase_start_);
+      const double rate = static_cast<double>(s.steps_applied) / std::max(1e-9, now - phase_start_);
       if (s.steps_applied > 0) {
         s.epoch_eta_seconds = static_cast<double>(s.inner_steps - s.steps_applied) / rate;
       }

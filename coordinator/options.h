@@ -44,7 +44,9 @@ struct CoordinatorOptions {
   int max_agents = 1024;  // connections admitted at once; Hellos beyond are refused
   // The stop rule, the step options and the Newton working-set limit (epoch_policy.h).
   EpochPolicyOptions policy;
-  int64_t max_staleness = 4;  // measured: 8 agents stall above ~4 (docs/protocol.md); 0 with a box
+  int64_t max_staleness =
+      64;               // versions by other agents since the update's base (docs/protocol.md)
+  bool damping = true;  // damp concurrent updates (UpdateAnswerer::Weight)
   double gradient_timeout = 30;  // seconds a gradient phase waits for a silent agent
   int gradient_timeouts_to_drop =
       3;                      // an agent silent in this many gradient phases in a row is dropped

@@ -50,8 +50,8 @@ struct AgentOptions {
   int heartbeat_patience = 10;  // coordinator heartbeats missed before reconnecting
   bool verbose = true;          // one line per epoch on stdout
   bool say_bye = true;          // send Bye when stopped (tests turn it off to simulate a crash)
-  double throttle = 1;          // >= 1: run this many times slower (pausing after each burst of steps),
-                                // leaving CPU to the device's other work
+  double throttle = 1;  // >= 1: run this many times slower (pausing after each burst of steps),
+                        // leaving CPU to the device's other work
   // The protocol version written in Hello: kProtocolVersion (tests set another one to play an
   // agent of another version).
   uint16_t protocol_version = wire::kProtocolVersion;
@@ -78,8 +78,8 @@ struct AgentSummary {
   int64_t updates_resent = 0;  // an Update repeated because its answer did not come
   int64_t steps = 0;           // inner steps taken
   double final_objective = 0;
-  double srtt = 0;                // the smoothed round trip of Updates at the end (seconds)
-  int64_t steps_per_update = 0;   // the pipeline at the end
+  double srtt = 0;               // the smoothed round trip of Updates at the end (seconds)
+  int64_t steps_per_update = 0;  // the pipeline at the end
   int depth = 0;
 };
 

@@ -330,7 +330,7 @@ void AgentSession::OnModel(const wire::ModelMsg& m) {
     }
   }
   if (m.inner_done && state_ == State::kInner) {
-    state_ = State::kIdle;  // the epoch's steps are all in: wait for the next EpochBegin
+    state_ = State::kIdle;             // the epoch's steps are all in: wait for the next EpochBegin
     replica_.TakePending(&outgoing_);  // steps taken after the end are not sent
   }
 }
@@ -338,6 +338,7 @@ void AgentSession::OnModel(const wire::ModelMsg& m) {
 void AgentSession::OnStop(const wire::StopMsg& s) {
   summary_.stop_reason = "stop: " + Printable(s.reason);
   summary_.final_objective = s.objective;
+  summary_.updates_applied = std::max(summary_.updates_applied, s.applied_count);
   state_ = State::kDone;
   // The coordinator waits for this Bye (and repeats Stop to agents that stay quiet).
   Send(encoder_.Encode(NextHeader(), wire::ByeMsg{"stopped by the coordinator"}));
@@ -401,9 +402,9 @@ bool AgentSession::has_work() const {
 void AgentSession::Flush() {
   const int64_t steps = replica_.TakePending(&outgoing_);
   const wire::Header header = NextHeader();
-  const std::string_view bytes = encoder_.Encode(
-      header, wire::UpdateMsg{epoch_, replica_.version(), outgoing_.delta.View(),
-                              outgoing_.guarded.View(), steps});
+  const std::string_view bytes =
+      encoder_.Encode(header, wire::UpdateMsg{epoch_, replica_.version(), outgoing_.delta.View(),
+                                              outgoing_.guarded.View(), steps});
   const double now = clock_->Now();
   replica_.InFlight(header.seq, steps, outgoing_, bytes, now);
   Send(bytes);
@@ -467,7 +468,8 @@ void AgentSession::Tick() {
 double AgentSession::NextDeadline() const {
   double next = session_ != 0 ? last_sent_ + heartbeat_ : clock_->Now() + 0.1;
   const PipelineReplica::Flight* oldest = replica_.oldest();
-  if (state_ == State::kInner && oldest != nullptr) next = std::min(next, oldest->sent_at + RetransmitTimeout());
+  if (state_ == State::kInner && oldest != nullptr)
+    next = std::min(next, oldest->sent_at + RetransmitTimeout());
   return next;
 }
 

@@ -74,12 +74,12 @@ struct SessionSummary {
   int64_t updates_applied = 0;  // as the coordinator's answers said
   int sessions = 0;             // Welcomes received
   int64_t messages_refused = 0;
-  int64_t updates_resent = 0;   // an Update repeated because its answer did not come
-  int64_t whole_answers = 0;    // answers that rebuilt the copy from the whole model
+  int64_t updates_resent = 0;        // an Update repeated because its answer did not come
+  int64_t whole_answers = 0;         // answers that rebuilt the copy from the whole model
   int64_t answers_out_of_order = 0;  // answers that came ahead of a missing one (kept)
   int64_t answers_ignored = 0;       // answers already superseded
   double final_objective = 0;
-  double srtt = 0;              // the smoothed round trip at the end
+  double srtt = 0;               // the smoothed round trip at the end
   int64_t steps_per_update = 0;  // the pipeline at the end
   int depth = 0;
 };

@@ -86,7 +86,7 @@ class Soak:
         cmd = [self.bin + "/coordinator/edgetrain-coordinator", "--insecure",
                "--bind", self.endpoint, "--log-bind", "",
                "--min-agents", str(self.a.agents), "--l1", str(self.a.l1),
-               "--kkt-tol", "0", "--max-epochs", "1000000", "--time-limit", "%.1f" % time_limit,
+               "--kkt-tol", "0", "--tol", "0", "--max-epochs", "1000000", "--time-limit", "%.1f" % time_limit,
                # Inner loops only: the soak drives the update path (millions of applied updates
                # under churn); Newton epochs would reach the optimum in seconds and then move x
                # outside updates, which the version == updates-applied check below does not count.

@@ -25,7 +25,7 @@
 namespace edgetrain {
 namespace {
 
-constexpr int kLag = 2;            // answers arrive this many turns after their Update
+constexpr int kLag = 2;             // answers arrive this many turns after their Update
 constexpr int kStepsPerUpdate = 3;  // inner steps summed into one Update
 
 struct SimAgent {
@@ -37,8 +37,8 @@ struct SimAgent {
   ModelUpdate step, sent;
   uint64_t seq = 0;
   uint64_t session = 0;
-  int64_t answered_to = 0;           // the coordinator's side of the agent (its Agent record)
-  std::string answers[kLag + 1];     // a ring of answers in transit, capacity reserved once
+  int64_t answered_to = 0;        // the coordinator's side of the agent (its Agent record)
+  std::string answers[kLag + 1];  // a ring of answers in transit, capacity reserved once
   int head = 0, count = 0;
 };
 
@@ -68,9 +68,10 @@ bool Turn(SimAgent& a, CoordinatorState& state, wire::Decoder& coordinator_decod
     a.copy.ApplyStep(a.step);
   }
   const int64_t steps = a.copy.TakePending(&a.sent);
-  const std::string_view sent = a.encoder.Encode(
-      {a.id, a.session, ++a.seq}, wire::UpdateMsg{state.epoch(), a.copy.version(),
-                                                  a.sent.delta.View(), a.sent.guarded.View(), steps});
+  const std::string_view sent =
+      a.encoder.Encode({a.id, a.session, ++a.seq},
+                       wire::UpdateMsg{state.epoch(), a.copy.version(), a.sent.delta.View(),
+                                       a.sent.guarded.View(), steps});
   a.copy.InFlight(a.seq, steps, a.sent, sent, 0);
   Result<wire::Message> m = coordinator_decoder.Decode(sent.data(), sent.size());
   if (!m.ok()) return false;
@@ -184,7 +185,7 @@ TEST_CASE("agent steps and coordinator update applications do not allocate once 
   INFO("applied " << counts.applied << ", incremental " << counts.incremental << ", whole "
                   << counts.whole << ", not exact " << counts.not_exact);
   CHECK(counts.incremental > 0);
-  CHECK(counts.whole > 0);  // the other agent's changes outgrew a sparse answer now and then
+  CHECK(counts.whole > 0);      // the other agent's changes outgrew a sparse answer now and then
   CHECK(counts.not_exact > 0);  // the stop-at-zero path was taken too
   CHECK(counts.copies_checked == 4);
 }

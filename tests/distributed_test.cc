@@ -132,8 +132,14 @@ TEST_CASE(
 
 TEST_CASE("a late joiner is welcomed with the current model and takes part") {
   Cluster cluster(Options(2));
-  cluster.AddAgent(0, 3);
-  cluster.AddAgent(1, 3);
+  // The first two are slowed down, so the run is still going when the third comes.
+  for (int k = 0; k < 2; ++k) {
+    testing::AgentSpec spec;
+    spec.shard = k;
+    spec.shards = 3;
+    spec.throttle = 20;
+    cluster.AddAgent(spec);
+  }
   REQUIRE(cluster.log().WaitFor(
       [](const JsonValue& e) {
         return e["event"].string == "epoch_begin" && e["epoch"].number >= 2;

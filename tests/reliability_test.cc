@@ -32,6 +32,7 @@ coordinator::CoordinatorOptions Options(int min_agents) {
   o.policy.newton_max_support =
       0;  // inner loops: the updates and their repeats are what these tests watch
   o.policy.stop.max_epochs = 150;
+  o.policy.stop.tolerance = 0;  // the tests check the KKT violation
   o.heartbeat_interval = 0.2;
   o.heartbeat_patience = 10;
   o.gradient_timeout = 3;
@@ -94,13 +95,14 @@ TEST_CASE(
 }
 
 // Updates per second the coordinator applied, over the run's inner phases.
+// Inner steps applied per second of inner phases.
 double AppliedRate(Cluster& cluster) {
-  double updates = 0, seconds = 0;
+  double steps = 0, seconds = 0;
   for (const JsonValue& e : cluster.log().Events("epoch_end")) {
-    updates += e["updates_applied"].number;
+    steps += e["steps_applied"].number;
     seconds += e["inner_seconds"].number;
   }
-  return updates / std::max(1e-9, seconds);
+  return steps / std::max(1e-9, seconds);
 }
 
 TEST_CASE("an agent 10x slower than the rest does not hold the others back") {
@@ -123,19 +125,12 @@ TEST_CASE("an agent 10x slower than the rest does not hold the others back") {
   CHECK(r.stop_reason == "kkt");
   CHECK(r.kkt <= 1e-8);
   const double with_slow = AppliedRate(cluster);
-  INFO("applied updates/s: 3 agents ", baseline, ", 3 agents + a 10x slower one ", with_slow);
+  INFO("applied steps/s: 3 agents ", baseline, ", 3 agents + a 10x slower one ", with_slow);
   CHECK(with_slow >= 0.5 * baseline);
-  // Its updates were applied only within the staleness bound (the rest refused as too stale).
+  // Its updates were applied too (damped by how much the others did meanwhile, never refused
+  // for that alone).
   REQUIRE(cluster.agent_result(s).ok());
   CHECK(cluster.agent_result(s)->updates_applied > 0);
-  int64_t too_stale = 0;
-  for (const JsonValue& e : cluster.log().Events("epoch_end")) {
-    too_stale += static_cast<int64_t>(e["refused"]["too_stale"].number);
-    const auto& hist = e["staleness_histogram"].array;
-    for (size_t b = 4; b < hist.size(); ++b)
-      CHECK(hist[b].number == 0);  // nothing staler than 4 applied
-  }
-  CHECK(too_stale > 0);
 }
 
 // ---- the coordinator killed: separate processes ----------------------------------------------
@@ -234,6 +229,8 @@ TEST_CASE("kill -9 during checkpoint writes never leaves the run without a loada
                                          "--max-epochs",
                                          "1000000",
                                          "--kkt-tol",
+                                         "0",
+                                         "--tol",
                                          "0"};
   ChildProcess agent(Cmd("edge_agent/edgetrain-agent", {"run", "--coordinator", endpoint, "--data",
                                                         testing::SpamTrainPath(), "--insecure"}),

@@ -37,8 +37,8 @@ class SimCluster::CoordinatorEnd : public coordinator::Outbox {
 SimCluster::SimCluster(coordinator::CoordinatorOptions options, LinkFaults faults, uint64_t seed)
     : faults_(faults), rng_(seed), coordinator_end_(std::make_unique<CoordinatorEnd>(this)) {
   options.quiet = true;
-  driver_ = std::make_unique<coordinator::Driver>(options, &clock_, coordinator_end_.get(),
-                                                  &events_);
+  driver_ =
+      std::make_unique<coordinator::Driver>(options, &clock_, coordinator_end_.get(), &events_);
   driver_->Begin();
 }
 
@@ -81,8 +81,21 @@ void SimCluster::Deliver(double now) {
 
 bool SimCluster::Run(double seconds, double step) {
   const double end = clock_.Now() + seconds;
+  bool busy = true;
   while (!driver_->done() && clock_.Now() < end) {
-    clock_.Advance(step);
+    // Nothing to compute: jump to the next thing that happens (a message due, a timer).
+    double next = clock_.Now() + step;
+    if (!busy) {
+      next = std::max(
+          next, std::min({wire_.empty() ? end : wire_.top().due, driver_->NextDeadline(), end}));
+      for (auto& a : agents_) {
+        next = std::min(next, std::max(clock_.Now() + step, a->session->NextDeadline()));
+        if (a->session->state() == agent::AgentSession::State::kHello) {
+          next = std::min(next, std::max(clock_.Now() + step, a->next_hello));
+        }
+      }
+    }
+    clock_.Set(next);
     const double now = clock_.Now();
     Deliver(now);
     driver_->Tick();
@@ -96,6 +109,8 @@ bool SimCluster::Run(double seconds, double step) {
       if (s.has_work()) s.Work(step);
       s.TakeLog();
     }
+    busy = false;
+    for (auto& a : agents_) busy |= a->session->has_work();
   }
   return driver_->done();
 }

@@ -186,8 +186,8 @@ void CoordinatorState::BeginInnerPhase(int64_t inner_steps) {
 
 UpdateVerdict CoordinatorState::ApplyUpdate(const VectorView& delta, const VectorView& guarded,
                                             int64_t epoch, int64_t base_version,
-                                            int64_t max_staleness, uint64_t owner,
-                                            int64_t steps) {
+                                            int64_t max_staleness, uint64_t owner, int64_t steps,
+                                            double scale) {
   if (delta.dim != p_ || (guarded.count > 0 && guarded.dim != p_))
     return UpdateVerdict::kWrongDimension;
   if (phase_ != Phase::kInner || applied_in_epoch_ >= inner_steps_)
@@ -207,8 +207,9 @@ UpdateVerdict CoordinatorState::ApplyUpdate(const VectorView& delta, const Vecto
   // the serial mode) are exact adds.
   const bool stop_at_zero = staleness > 0 && spec_.reg.l1 > 0 && !spec_.reg.HasBox();
   const int64_t log_begin = log_head_;
-  bool exact = true;
+  bool exact = scale == 1.0;
   auto add = [&](int32_t j, double v) {
+    v *= scale;
     if (v == 0.0) return;
     if (stop_at_zero) {
       const double r = x_[j];
@@ -221,7 +222,8 @@ UpdateVerdict CoordinatorState::ApplyUpdate(const VectorView& delta, const Vecto
     }
     AddTo(j, v);
   };
-  if (delta.dense() && !stop_at_zero) {
+  const bool plain = !stop_at_zero && scale == 1.0;
+  if (delta.dense() && plain) {
     // x += Delta in one vectorised pass, noting whether every coordinate is non-zero after it:
     // (bits & ~sign) + ~sign carries into bit 63 exactly for a non-zero double, so the AND of
     // those keeps bit 63 exactly when none is zero. When every coordinate was non-zero before and
@@ -241,7 +243,7 @@ UpdateVerdict CoordinatorState::ApplyUpdate(const VectorView& delta, const Vecto
     if (static_cast<int64_t>(support_.size()) != p_ || (all_nonzero >> 63) == 0) RebuildSupport();
   } else if (delta.dense()) {
     for (int64_t j = 0; j < delta.count; ++j) add(static_cast<int32_t>(j), delta.value[j]);
-  } else if (!stop_at_zero) {
+  } else if (plain) {
     // Plain adds (the common case): a tight loop with the log append branch-free and the support
     // list touched only when a coordinate becomes zero or non-zero. Scattered adds into a model
     // larger than the caches wait on memory: the coordinates 16 entries ahead are prefetched so
@@ -271,6 +273,7 @@ UpdateVerdict CoordinatorState::ApplyUpdate(const VectorView& delta, const Vecto
   }
   const bool box = spec_.reg.HasBox();
   auto guard = [&](int32_t j, double v) {
+    v *= scale;
     if (v == 0.0) return;
     if (box) {  // fresh updates only: the add lands exactly on the kink
       AddTo(j, v);
@@ -305,7 +308,9 @@ UpdateVerdict CoordinatorState::ApplyUpdate(const VectorView& delta, const Vecto
   record.end = log_head_;
   record.dense = delta.dense();
   record.owner = owner;
-  applied_in_epoch_ += steps;
+  record.steps = steps;
+  // A damped update counts for the steps it is worth: the epoch runs m steps of progress.
+  applied_in_epoch_ += std::max<int64_t>(1, std::llround(static_cast<double>(steps) * scale));
   ++updates_in_epoch_;
   ++applied_total_;
   ++staleness_hist_[StalenessBucket(staleness)];
@@ -353,6 +358,28 @@ int64_t CoordinatorState::ForeignVersions(int64_t since, uint64_t owner) const {
     foreign += r.owner != owner;
   }
   return foreign;
+}
+
+CoordinatorState::Foreign CoordinatorState::ForeignSteps(int64_t since, uint64_t owner) const {
+  Foreign f;
+  if (version_ - since > kLogRecords || since < log_floor_) {
+    f.steps = -1;
+    return f;
+  }
+  uint64_t seen[64];
+  for (int64_t v = since + 1; v <= version_; ++v) {
+    const LogRecord& r = log_records_[static_cast<size_t>(v % kLogRecords)];
+    if (r.version != v) {
+      f.steps = -1;
+      return f;
+    }
+    if (owner != 0 && r.owner == owner) continue;
+    f.steps += r.steps;
+    if (std::find(seen, seen + f.owners, r.owner) == seen + f.owners && f.owners < 64) {
+      seen[f.owners++] = r.owner;
+    }
+  }
+  return f;
 }
 
 bool CoordinatorState::AddStaysFinite(const VectorView& delta) const {

@@ -1,7 +1,7 @@
 #include "edgetrain/update_answer.h"
 
 #include <algorithm>
-#include <cstdio>
+#include <cmath>
 
 namespace edgetrain {
 
@@ -21,12 +21,23 @@ void UpdateAnswerer::Accumulate(int32_t j, double v) {
   acc_[j] += v;
 }
 
+double UpdateAnswerer::Weight(int64_t steps, const CoordinatorState::Foreign& foreign) const {
+  if (eta_lf_ <= 0 || foreign.steps <= 0) return 1.0;
+  const double contraction = 1.0 - std::exp(-static_cast<double>(steps) * eta_lf_);
+  return std::min(1.0, 1.6 / ((1.0 + foreign.owners) * contraction));
+}
+
 UpdateAnswer UpdateAnswerer::AnswerUpdate(CoordinatorState* state, const wire::UpdateMsg& update,
                                           const UpdateSender& from, int64_t max_staleness,
                                           wire::Encoder* encoder) {
   UpdateAnswer answer;
-  answer.verdict = state->ApplyUpdate(update.delta, update.guarded, update.epoch,
-                                      update.base_version, max_staleness, from.owner, update.steps);
+  const double weight =
+      update.base_version <= state->version()
+          ? Weight(update.steps, state->ForeignSteps(update.base_version, from.owner))
+          : 1.0;
+  answer.verdict =
+      state->ApplyUpdate(update.delta, update.guarded, update.epoch, update.base_version,
+                         max_staleness, from.owner, update.steps, weight);
   const bool applied = answer.verdict == UpdateVerdict::kApplied;
   answer.inner_done = state->InnerPhaseDone();
   answer.version = state->version();
@@ -231,7 +242,6 @@ PipelineReplica::Adoption PipelineReplica::Adopt(const wire::ModelMsg& answer) {
   }
   if (answer.since < version_) return Adoption::kIgnored;
   if (answer.since > version_) {
-    fprintf(stderr, "DEBUG out of order: since %ld version %ld answer.version %ld seq %lu flights %d\n", (long)answer.since, (long)version_, (long)answer.version, (unsigned long)answer.update_seq, count_);
     constexpr size_t kMaxBuffered = 64;  // beyond: wait for the repeat's whole model
     if (buffered_.size() < kMaxBuffered) {
       Buffered b;

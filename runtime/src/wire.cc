@@ -846,7 +846,7 @@ std::string_view Encoder::Encode(const Header& h, const StopMsg& m) {
   fbb_.Clear();
   auto reason = String(fbb_, m.reason);
   return Finish(h, Type(fb::Message::Stop),
-                fb::CreateStop(fbb_, reason, m.epoch, m.objective).Union());
+                fb::CreateStop(fbb_, reason, m.epoch, m.objective, m.applied_count).Union());
 }
 
 namespace {
@@ -862,6 +862,8 @@ Status Decode(PayloadReader&, const fb::Bye& t, ByeMsg* m) {
 Status Decode(PayloadReader&, const fb::Stop& t, StopMsg* m) {
   m->epoch = t.epoch();
   m->objective = t.objective();  // informational (the agent prints it)
+  m->applied_count = t.applied_count();
+  EDGETRAIN_RETURN_IF_ERROR(NonNegative(m->applied_count, "Stop.applied_count"));
   return ReadString(t.reason(), "Stop.reason", kMaxTextBytes, false, &m->reason);
 }
 

@@ -100,7 +100,8 @@ int main(int argc, char** argv) {
 
   ModelUpdate update;
   auto encode_update = [&] {
-    return enc.Encode(agent, wire::UpdateMsg{3, 41, update.delta.View(), update.guarded.View()});
+    return enc.Encode(agent,
+                      wire::UpdateMsg{3, 41, update.delta.View(), update.guarded.View(), 24});
   };
   update.Reset(9);
   update.delta.Push(8, -0.5);  // any order
@@ -120,12 +121,12 @@ int main(int argc, char** argv) {
   ok &= Write(dir, "model-zero",
               enc.Encode(coord, wire::ModelMsg{3, 44, VectorView::Dense(zeros.data(), 9), true}));
   const std::vector<int32_t> changed = {3, 0};  // an incremental answer: zeros included
-  ok &=
-      Write(dir, "model-incremental",
-            enc.Encode(coord, wire::ModelMsg{3, 45, dense_vec, true, false, 43, true, 3}, changed));
+  ok &= Write(
+      dir, "model-incremental",
+      enc.Encode(coord, wire::ModelMsg{3, 45, dense_vec, true, false, 43, 3, 0, 17}, changed));
   ok &= Write(dir, "heartbeat", enc.Encode(agent, wire::HeartbeatMsg{3, 43}));
   ok &= Write(dir, "bye", enc.Encode(agent, wire::ByeMsg{"SIGTERM"}));
-  ok &= Write(dir, "stop", enc.Encode(coord, wire::StopMsg{"kkt", 9, 0.3125}));
+  ok &= Write(dir, "stop", enc.Encode(coord, wire::StopMsg{"kkt", 9, 0.3125, 1200}));
   if (!ok) {
     std::fprintf(stderr, "could not write into %s\n", dir.c_str());
     return 1;

@@ -155,13 +155,22 @@ class CoordinatorState {
   // (an agent sends the sum of several steps in one update); `owner` tags its entries in the
   // change log (ChangesFor). REQUIRES: values finite and indices < p, no index twice (the wire
   // decoder checks all three); guarded.dim == delta.dim (an empty view is fine); steps >= 1.
+  // `scale` (0 < scale <= 1) damps the update: scale * Delta is applied (guarded entries move
+  // toward zero by at most scale |Delta_j|); see UpdateAnswerer.
   UpdateVerdict ApplyUpdate(const VectorView& delta, const VectorView& guarded, int64_t epoch,
                             int64_t base_version, int64_t max_staleness, uint64_t owner = 0,
-                            int64_t steps = 1);
+                            int64_t steps = 1, double scale = 1.0);
   // The staleness of an update from `owner` computed at `since`: the versions in (since,
   // version()] made by updates of other owners (all of them for owner 0, or when the log no
   // longer says).
   int64_t ForeignVersions(int64_t since, uint64_t owner) const;
+  // The inner steps those versions summed (their updates' `steps`) and how many distinct other
+  // owners made them (counted up to 64); -1 steps when the log no longer says.
+  struct Foreign {
+    int64_t steps = 0;
+    int owners = 0;
+  };
+  Foreign ForeignSteps(int64_t since, uint64_t owner) const;
   // Whether the last applied update changed x exactly as x_j + Delta_j for every entry (no guarded
   // entry refused or clipped, no stale entry stopped at zero): an agent holding x at the update's
   // base version can then apply its own Delta itself.
@@ -295,12 +304,13 @@ class CoordinatorState {
     int64_t begin = 0, end = 0;  // positions in the unbounded sequence of log entries
     bool dense = false;          // a dense update: every coordinate may have changed
     uint64_t owner = 0;          // who sent the update (ApplyUpdate's owner)
+    int64_t steps = 0;           // the inner steps it summed
   };
   static constexpr int64_t kLogRecords = 4096;
   int64_t log_capacity_ = 0;
   int64_t log_mask_ = 0;  // log_capacity_ - 1
   std::vector<int32_t> log_index_;
-  std::vector<double> log_value_;  // each entry's change (x after - x before)
+  std::vector<double> log_value_;       // each entry's change (x after - x before)
   std::vector<LogRecord> log_records_;  // version v at v % kLogRecords
   int64_t log_head_ = 0;
   int64_t log_floor_ = 0;       // changes after this version are all in the log

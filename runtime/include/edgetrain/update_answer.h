@@ -35,11 +35,11 @@ namespace edgetrain {
 
 // Who sent an Update, and how to answer it.
 struct UpdateSender {
-  wire::Header reply;        // the answer's envelope: the agent's id, session and next seq
-  uint64_t update_seq = 0;   // the Update's sequence number (every answer names it)
-  bool incremental = false;  // the agent takes incremental answers (its Hello said so)
-  uint64_t owner = 0;        // tags its changes in the state's log (its session)
-  int64_t since = 0;         // the version the previous answer to this agent brought it to
+  wire::Header reply;         // the answer's envelope: the agent's id, session and next seq
+  uint64_t update_seq = 0;    // the Update's sequence number (every answer names it)
+  bool incremental = false;   // the agent takes incremental answers (its Hello said so)
+  uint64_t owner = 0;         // tags its changes in the state's log (its session)
+  int64_t since = 0;          // the version the previous answer to this agent brought it to
   int64_t applied_count = 0;  // its Updates applied before this one (the answer adds this one)
 };
 
@@ -65,6 +65,12 @@ class UpdateAnswerer {
                             const UpdateSender& from, int64_t max_staleness,
                             wire::Encoder* encoder);
 
+  // Damping of concurrent updates (docs/algorithm.md, "Combining concurrent updates"): eta * L_f
+  // of the epoch's plan; 0 turns it off (every update applied as sent).
+  void set_eta_lf(double eta_lf) { eta_lf_ = eta_lf; }
+  // The weight an update of `steps` steps gets when `foreign` was applied since its base.
+  double Weight(int64_t steps, const CoordinatorState::Foreign& foreign) const;
+
   // A repeated Update (its sequence number was seen): never applied twice, answered with the
   // whole model and the newest Update of the session processed (processed_seq).
   static std::string_view AnswerRepeat(const CoordinatorState& state, const UpdateSender& from,
@@ -73,10 +79,11 @@ class UpdateAnswerer {
  private:
   void Accumulate(int32_t j, double v);
 
-  std::vector<double> acc_;       // p: the answer's changes, valid where stamp_ == current_
-  std::vector<uint32_t> stamp_;   // p
+  std::vector<double> acc_;      // p: the answer's changes, valid where stamp_ == current_
+  std::vector<uint32_t> stamp_;  // p
   uint32_t current_ = 0;
   std::vector<int32_t> touched_;  // capacity p
+  double eta_lf_ = 0;
 };
 
 // The agent's end: its copy of the model with several Updates in flight.
@@ -151,7 +158,7 @@ class PipelineReplica {
   int64_t version_ = 0;  // the coordinator version the copy has every other change up to
   // The pending Update: own steps not yet sent, summed (dense scratch with stamps).
   std::vector<double> pending_;
-  std::vector<uint8_t> guard_;   // the coordinate's last own step put it at zero
+  std::vector<uint8_t> guard_;  // the coordinate's last own step put it at zero
   std::vector<uint32_t> stamp_;
   uint32_t current_ = 1;
   std::vector<int32_t> touched_;

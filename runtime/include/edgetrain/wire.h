@@ -196,6 +196,7 @@ struct StopMsg {
   std::string_view reason;
   int64_t epoch = 0;
   double objective = 0;
+  int64_t applied_count = 0;  // the addressee's Updates applied in its session
 };
 
 // A message of another protocol version (Header::protocol): only the envelope was read. `hello`:

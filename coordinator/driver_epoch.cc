@@ -26,6 +26,9 @@ void Driver::StartTraining() {
   dimension_ = resume_ ? resume_->dimension : options_.dimension;
   if (resume_) labels_ = resume_->labels;
   roster_.ForEach([&](const Agent& a) { dimension_ = std::max(dimension_, a.dimension); });
+  // Shards without a single feature (a Hello may say 0) still fit the intercept, but a model
+  // has at least one feature: a Welcome of dimension 0 is refused by every agent's decoder.
+  dimension_ = std::max(dimension_, 1);
   if (options_.task == Task::kClassification && !labels_) {
     const std::vector<std::string> distinct = roster_.DistinctLabels("", {});
     Result<LabelMap> map = ChooseLabelMap(distinct[0], distinct[1], options_.positive_label);

@@ -236,5 +236,21 @@ TEST_CASE("driver: a revoked key is shut out, also on its open connection") {
   CHECK(rig.events.Of<MessageRefused>().back().reason == "key_not_allowed");
 }
 
+TEST_CASE("driver: shards without features still get a model of at least one feature") {
+  // Found by coordinator_fuzz (tests/fuzz/regressions/coordinator/hello-dimension-zero): a Welcome
+  // of dimension 0 is refused by every agent's decoder, and the run could never start.
+  coordinator::CoordinatorOptions o = DriverRig::DefaultOptions();
+  o.task = Task::kRegression;
+  o.problem.loss = LossKind::kSquared;
+  DriverRig rig(o);
+  auto a = rig.Agent("no-features");
+  a->Hello(10, 0, {}, true, Task::kRegression);
+  const std::vector<Received> inbox = a->Inbox();  // decoded as an agent decodes them
+  REQUIRE(!inbox.empty());
+  const auto* w = inbox[0].As<wire::WelcomeMsg>();
+  REQUIRE(w != nullptr);
+  CHECK(w->dimension == 1);
+}
+
 }  // namespace
 }  // namespace edgetrain

@@ -240,5 +240,20 @@ TEST_CASE("hostile: a live agent that never answers gradient phases is dropped, 
   CHECK(reject->reason == wire::RejectReason::kNotWelcome);
 }
 
+TEST_CASE("hostile: the time limit ends the run when the last agent leaves its last evaluation") {
+  coordinator::CoordinatorOptions o = InnerOnly();
+  o.policy.stop.time_limit = 3;
+  DriverRig rig(o);
+  auto a = rig.Agent("leaver");
+  IntoInnerLoop(&rig, a.get(), 4, 100);
+  rig.Run(3.1, 0.25);  // the time limit: one last gradient phase evaluates the model
+  REQUIRE(FakeAgent::Last<wire::EpochBeginMsg>(a->Inbox()) != nullptr);
+  REQUIRE_FALSE(rig.driver->stopping());
+  a->Send(wire::ByeMsg{"shutting down"});  // nobody is left to evaluate it, nobody will come
+  rig.Run(0.5, 0.25);
+  CHECK(rig.driver->done());
+  CHECK(rig.driver->summary().stop_reason == "time-limit");
+}
+
 }  // namespace
 }  // namespace edgetrain

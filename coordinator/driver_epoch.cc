@@ -1,6 +1,7 @@
 // The driver's run: the start of training and every epoch's phases.
 #include <algorithm>
 #include <cmath>
+#include <utility>
 
 #include "driver.h"
 #include "edgetrain/crc32c.h"
@@ -26,6 +27,9 @@ void Driver::StartTraining() {
   dimension_ = resume_ ? resume_->dimension : options_.dimension;
   if (resume_) labels_ = resume_->labels;
   roster_.ForEach([&](const Agent& a) { dimension_ = std::max(dimension_, a.dimension); });
+  // Shards without a single feature (a Hello may say 0) still fit the intercept, but a model
+  // has at least one feature: a Welcome of dimension 0 is refused by every agent's decoder.
+  dimension_ = std::max(dimension_, 1);
   if (options_.task == Task::kClassification && !labels_) {
     const std::vector<std::string> distinct = roster_.DistinctLabels("", {});
     Result<LabelMap> map = ChooseLabelMap(distinct[0], distinct[1], options_.positive_label);
@@ -210,8 +214,14 @@ void Driver::Decided(const SnapshotReport& report, const EpochDecision& d, doubl
 void Driver::BeginCurvaturePhase(double now, int64_t working_set) {
   // The working set grows with the model, as in working-set l1 solvers (celer, blitz): small
   // blocks early keep the first steps (from x = 0, where every useful weight violates) cheap.
-  state_->BeginCurvaturePhase(ChooseNewtonSupport(
-      options_.problem, state_->mu().data(), state_->snapshot().data(), dimension_, working_set));
+  NewtonSupport support = ChooseNewtonSupport(options_.problem, state_->mu().data(),
+                                              state_->snapshot().data(), dimension_, working_set);
+  if (support.size() == 0) {  // no weight to move (x~ = 0 and optimal): nothing to ask for
+    policy_->NewtonDeclined();
+    BeginInnerPhase(now);
+    return;
+  }
+  state_->BeginCurvaturePhase(std::move(support));
   curvature_declined_ = false;
   const wire::CurvatureRequestMsg request{state_->epoch(), state_->version(),
                                           state_->newton_support().index};

@@ -134,7 +134,12 @@ void Driver::OnPhaseDeadline(double now) {
 
 void Driver::OnTimeLimit(double now) {
   const double limit = options_.policy.stop.time_limit;
-  if (limit <= 0 || policy_->stop_requested() || now - start_time_ < limit) return;
+  if (limit <= 0 || now - start_time_ < limit) return;
+  if (policy_->stop_requested()) {
+    // The last evaluation lost its agents (all left or went silent): nobody is left to wait for.
+    if (run_ == Run::kWaiting) Finish("time-limit");
+    return;
+  }
   // Every wait ends at the time limit: the current model is evaluated by one last, short gradient
   // phase when an inner loop was running; otherwise the best snapshot is the model.
   policy_->RequestStop("time-limit");

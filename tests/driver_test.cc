@@ -236,5 +236,52 @@ TEST_CASE("driver: a revoked key is shut out, also on its open connection") {
   CHECK(rig.events.Of<MessageRefused>().back().reason == "key_not_allowed");
 }
 
+TEST_CASE("driver: shards without features still get a model of at least one feature") {
+  // Found by coordinator_fuzz (tests/fuzz/regressions/coordinator/hello-dimension-zero): a Welcome
+  // of dimension 0 is refused by every agent's decoder, and the run could never start.
+  coordinator::CoordinatorOptions o = DriverRig::DefaultOptions();
+  o.task = Task::kRegression;
+  o.problem.loss = LossKind::kSquared;
+  DriverRig rig(o);
+  auto a = rig.Agent("no-features");
+  a->Hello(10, 0, {}, true, Task::kRegression);
+  const std::vector<Received> inbox = a->Inbox();  // decoded as an agent decodes them
+  REQUIRE(!inbox.empty());
+  const auto* w = inbox[0].As<wire::WelcomeMsg>();
+  REQUIRE(w != nullptr);
+  CHECK(w->dimension == 1);
+}
+
+TEST_CASE("driver: a Newton epoch with nothing to move runs the inner loop instead") {
+  // Found by coordinator_fuzz (tests/fuzz/regressions/coordinator/newton-empty-working-set): at
+  // x~ = 0 with every |mu_j| <= l1 and the stop rules off, the working set is empty; a
+  // CurvatureRequest for no coordinates is refused by every agent (and asserted on).
+  coordinator::CoordinatorOptions o = DriverRig::DefaultOptions();
+  o.task = Task::kRegression;
+  o.problem.loss = LossKind::kSquared;
+  o.problem.reg.l1 = 1e3;
+  o.policy.stop.tolerance = 0;
+  o.policy.stop.kkt_tolerance = 0;
+  DriverRig rig(o);
+  auto a = rig.Agent("optimal");
+  a->Hello(100, 4, {}, true, Task::kRegression);
+  std::vector<Received> inbox = a->Inbox();
+  const auto* e = FakeAgent::Last<wire::EpochBeginMsg>(inbox);
+  REQUIRE(e != nullptr);
+  std::vector<double> g(4, 1.0);
+  wire::GradSumMsg sum;
+  sum.epoch = e->epoch;
+  sum.grad = VectorView::Dense(g.data(), 4);
+  sum.loss_sum = 1;
+  sum.smoothness.rows = 100;
+  sum.smoothness.l_max = sum.smoothness.l_avg = sum.smoothness.l_full = sum.smoothness.l_q = 1;
+  a->Send(sum);
+  CHECK(rig.events.Of<EpochBegan>().back().decision.action == EpochDecision::Action::kNewton);
+  CHECK(rig.driver->state()->phase() == CoordinatorState::Phase::kInner);
+  inbox = a->Inbox();
+  CHECK(FakeAgent::Last<wire::InnerLoopMsg>(inbox) != nullptr);
+  CHECK(FakeAgent::Last<wire::CurvatureRequestMsg>(inbox) == nullptr);
+}
+
 }  // namespace
 }  // namespace edgetrain

@@ -1,14 +1,22 @@
 // What one faulty or hostile agent can do to the coordinator, each case of issue 15 as a
 // regression: crafted messages through the real decoder into the socket-free Driver. Every case
-// is refused or survived as docs/security.md ("Threat model") says.
+// is refused or survived as docs/security.md ("Threat model") says; that section maps each case
+// to its test here or elsewhere (the readers' limits in ingest_test.cc, the config file in
+// config_test.cc, a hostile coordinator in exit_code_test.cc, sequences of all of them in the
+// coordinator fuzzer, tests/fuzz/coordinator_checks.cc).
 #include <cmath>
+#include <cstdio>
+#include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "console_sink.h"
 #include "doctest/doctest.h"
 #include "driver.h"
 #include "driver_harness.h"
 #include "edgetrain/readers.h"
+#include "json_sink.h"
 #include "test_util.h"
 
 namespace edgetrain {
@@ -17,6 +25,7 @@ namespace {
 using coordinator::AgentJoined;
 using coordinator::AgentLeft;
 using coordinator::AgentRefused;
+using coordinator::EpochBegan;
 using coordinator::MessageRefused;
 using testing::DriverRig;
 using testing::FakeAgent;
@@ -30,20 +39,54 @@ coordinator::CoordinatorOptions InnerOnly() {
   return o;
 }
 
-// Hello, a gradient sum of zeros and the inner loop's start for one regression agent.
-void IntoInnerLoop(DriverRig* rig, FakeAgent* a, int32_t dim, int64_t rows) {
+// A gradient sum of ones (not optimal: the run goes on) over `rows` rows; *g holds the vector.
+wire::GradSumMsg OnesSum(int64_t epoch, int32_t dim, int64_t rows, std::vector<double>* g) {
+  g->assign(dim, 1.0);
+  wire::GradSumMsg sum;
+  sum.epoch = epoch;
+  sum.grad = VectorView::Dense(g->data(), dim);
+  sum.loss_sum = 1.0;
+  sum.smoothness.rows = rows;
+  sum.smoothness.l_max = sum.smoothness.l_avg = sum.smoothness.l_full = sum.smoothness.l_q = 1;
+  return sum;
+}
+
+// Hello and a gradient sum for one regression agent: the phase the policy chooses next begins
+// (an inner loop with InnerOnly options, else a Newton epoch's curvature phase).
+void IntoNextPhase(DriverRig* rig, FakeAgent* a, int32_t dim, int64_t rows) {
   a->Hello(rows, dim, {}, true, Task::kRegression);
   const std::vector<Received> inbox = a->Inbox();
   const auto* e = FakeAgent::Last<wire::EpochBeginMsg>(inbox);
   REQUIRE(e != nullptr);
-  std::vector<double> g(dim, 1.0);  // not optimal: the run goes on
-  wire::GradSumMsg sum;
-  sum.epoch = e->epoch;
-  sum.grad = VectorView::Dense(g.data(), dim);
-  sum.loss_sum = 1.0;
-  sum.smoothness.rows = rows;
-  sum.smoothness.l_max = sum.smoothness.l_avg = sum.smoothness.l_full = sum.smoothness.l_q = 1;
-  a->Send(sum);
+  std::vector<double> g;
+  a->Send(OnesSum(e->epoch, dim, rows, &g));
+  REQUIRE(rig->driver->state()->phase() != CoordinatorState::Phase::kGradient);
+}
+
+// A Hello for a classification shard of 100 rows and 10 features with labels -1 and +1.
+wire::HelloMsg HelloWith(std::string_view software_version) {
+  static const std::string_view kLabels[] = {"-1", "+1"};
+  wire::HelloMsg h;
+  h.rows = 100;
+  h.dimension = 10;
+  h.labels = kLabels;
+  h.software_version = software_version;
+  return h;
+}
+
+// "honest" (10.0.0.1) and another agent (10.0.0.2), regression shards of `rows` rows and 4
+// features, both said Hello (with --min-agents 2 the run starts).
+struct TwoAgents {
+  TwoAgents(DriverRig* rig, const std::string& other_id, int64_t rows)
+      : honest(rig->Agent("honest", "10.0.0.1")), other(rig->Agent(other_id, "10.0.0.2")) {
+    honest->Hello(rows, 4, {}, true, Task::kRegression);
+    other->Hello(rows, 4, {}, true, Task::kRegression);
+  }
+  std::unique_ptr<FakeAgent> honest, other;
+};
+
+void IntoInnerLoop(DriverRig* rig, FakeAgent* a, int32_t dim, int64_t rows) {
+  IntoNextPhase(rig, a, dim, rows);
   REQUIRE(rig->driver->state()->phase() == CoordinatorState::Phase::kInner);
   a->Inbox();
 }
@@ -149,20 +192,13 @@ TEST_CASE("hostile: a gradient sum over more rows than the Hello declared drops 
   coordinator::CoordinatorOptions o = InnerOnly();
   o.min_agents = 2;
   DriverRig rig(o);
-  auto honest = rig.Agent("honest", "10.0.0.1"), liar = rig.Agent("liar", "10.0.0.2");
-  honest->Hello(800, 4, {}, true, Task::kRegression);
-  liar->Hello(800, 4, {}, true, Task::kRegression);
-  honest->Inbox();
+  TwoAgents agents(&rig, "liar", 800);
+  FakeAgent* liar = agents.other.get();
+  agents.honest->Inbox();
   const auto* e = FakeAgent::Last<wire::EpochBeginMsg>(liar->Inbox());
   REQUIRE(e != nullptr);
-  std::vector<double> g(4, 1.0);
-  wire::GradSumMsg sum;
-  sum.epoch = e->epoch;
-  sum.grad = VectorView::Dense(g.data(), 4);
-  sum.loss_sum = 1;
-  sum.smoothness.rows = 1'000'000'000'000'000;
-  sum.smoothness.l_max = sum.smoothness.l_avg = sum.smoothness.l_full = sum.smoothness.l_q = 1;
-  liar->Send(sum);
+  std::vector<double> g;
+  liar->Send(OnesSum(e->epoch, 4, 1'000'000'000'000'000, &g));
   CHECK(rig.events.Of<AgentLeft>().back().agent == "liar");
   CHECK(rig.driver->state()->gradient_rows() == 0);  // nothing of it was added
 }
@@ -206,20 +242,13 @@ TEST_CASE("hostile: a live agent that never answers gradient phases is dropped, 
   o.gradient_timeout = 2;
   o.gradient_timeouts_to_drop = 3;
   DriverRig rig(o);
-  auto honest = rig.Agent("honest", "10.0.0.1"), mute = rig.Agent("mute", "10.0.0.2");
-  honest->Hello(100, 4, {}, true, Task::kRegression);
-  mute->Hello(100, 4, {}, true, Task::kRegression);
-  std::vector<double> g(4, 1.0);
+  TwoAgents agents(&rig, "mute", 100);
+  FakeAgent *honest = agents.honest.get(), *mute = agents.other.get();
+  std::vector<double> g;
   for (int epoch = 0; epoch < 3; ++epoch) {
     const auto* e = FakeAgent::Last<wire::EpochBeginMsg>(honest->Inbox());
     REQUIRE(e != nullptr);
-    wire::GradSumMsg sum;
-    sum.epoch = e->epoch;
-    sum.grad = VectorView::Dense(g.data(), 4);
-    sum.loss_sum = 1;
-    sum.smoothness.rows = 100;
-    sum.smoothness.l_max = sum.smoothness.l_avg = sum.smoothness.l_full = sum.smoothness.l_q = 1;
-    honest->Send(sum);
+    honest->Send(OnesSum(e->epoch, 4, 100, &g));
     mute->Send(wire::HeartbeatMsg{0, 0});
     for (int t = 0; t < 9; ++t) {  // 2.25 s: the mute agent's gradient phase times out
       rig.clock.Advance(0.25);
@@ -238,6 +267,243 @@ TEST_CASE("hostile: a live agent that never answers gradient phases is dropped, 
   const auto* reject = FakeAgent::Last<wire::RejectMsg>(mute->Inbox());
   REQUIRE(reject != nullptr);
   CHECK(reject->reason == wire::RejectReason::kNotWelcome);
+}
+
+TEST_CASE("hostile: a gradient pass that diverged rolls the model back, not into a wedge") {
+  // Issue 15 case 2 without an attacker: a step far too large (--eta 10000) moves x where the
+  // agents' gradient sums overflow. They say so (diverged), and the safeguard returns to the best
+  // snapshot with a halved step although no finite gradient phase completed.
+  DriverRig rig(InnerOnly());
+  auto a = rig.Agent("far-out");
+  IntoInnerLoop(&rig, a.get(), 4, 100);
+  const std::vector<int32_t> idx = {0, 1, 2, 3};
+  const std::vector<double> step = {1e100, -1e100, 1e100, -1e100};  // finite: applied
+  const VectorView none{nullptr, nullptr, 0, 4};
+  a->Send(wire::UpdateMsg{rig.driver->state()->epoch(), 0, {idx.data(), step.data(), 4, 4}, none});
+  REQUIRE(rig.driver->state()->x()[0] == 1e100);
+  rig.Run(5.5, 0.25);  // the inner loop stalls: the next epoch's gradient phase at x~ = x
+  const std::vector<Received> inbox = a->Inbox();
+  const auto* e = FakeAgent::Last<wire::EpochBeginMsg>(inbox);
+  REQUIRE(e != nullptr);
+  std::vector<double> g;
+  wire::GradSumMsg overflow = OnesSum(e->epoch, 4, 100, &g);
+  overflow.grad = none;
+  overflow.loss_sum = 0;
+  overflow.diverged = true;
+  a->Send(overflow);
+  const std::vector<EpochBegan> began = rig.events.Of<EpochBegan>();
+  REQUIRE(began.size() == 2);
+  CHECK(began[1].decision.action == EpochDecision::Action::kRollBack);
+  for (double v : rig.driver->state()->x()) CHECK(v == 0.0);  // the best snapshot: x~ of epoch 0
+  CHECK(rig.driver->policy()->step_factor() == 0.5);
+  CHECK(FakeAgent::Last<wire::EpochBeginMsg>(a->Inbox()) != nullptr);  // and training goes on
+}
+
+TEST_CASE("hostile: the time limit ends the run when the last agent leaves its last evaluation") {
+  coordinator::CoordinatorOptions o = InnerOnly();
+  o.policy.stop.time_limit = 3;
+  DriverRig rig(o);
+  auto a = rig.Agent("leaver");
+  IntoInnerLoop(&rig, a.get(), 4, 100);
+  rig.Run(3.1, 0.25);  // the time limit: one last gradient phase evaluates the model
+  REQUIRE(FakeAgent::Last<wire::EpochBeginMsg>(a->Inbox()) != nullptr);
+  REQUIRE_FALSE(rig.driver->stopping());
+  a->Send(wire::ByeMsg{"shutting down"});  // nobody is left to evaluate it, nobody will come
+  rig.Run(0.5, 0.25);
+  CHECK(rig.driver->done());
+  CHECK(rig.driver->summary().stop_reason == "time-limit");
+}
+
+TEST_CASE("hostile: a curvature block over more rows than the Hello declared drops the agent") {
+  coordinator::CoordinatorOptions o = InnerOnly();
+  o.policy.newton_max_support = 16;  // Newton epochs
+  o.min_agents = 2;
+  DriverRig rig(o);
+  TwoAgents agents(&rig, "liar", 100);
+  FakeAgent* liar = agents.other.get();
+  std::vector<double> g;
+  for (FakeAgent* agent : {agents.honest.get(), liar}) {
+    const std::vector<Received> inbox = agent->Inbox();
+    const auto* e = FakeAgent::Last<wire::EpochBeginMsg>(inbox);
+    REQUIRE(e != nullptr);
+    agent->Send(OnesSum(e->epoch, 4, 100, &g));
+  }
+  REQUIRE(rig.driver->state()->phase() == CoordinatorState::Phase::kCurvature);
+  const std::vector<Received> inbox = liar->Inbox();
+  const auto* request = FakeAgent::Last<wire::CurvatureRequestMsg>(inbox);
+  REQUIRE(request != nullptr);
+  const auto s = static_cast<int64_t>(request->support.size());
+  const std::vector<double> block(static_cast<size_t>(s * (s + 1) / 2), 1.0);
+  liar->Send(wire::CurvatureMsg{request->epoch, s, block, 1'000'000'000'000'000, false});
+  CHECK(rig.events.Of<AgentLeft>().back().agent == "liar");
+  CHECK(rig.driver->state()->curvature_rows() == 0);  // nothing of it was added
+}
+
+TEST_CASE("hostile: strings over their limits are refused before anything is kept") {
+  DriverRig rig;
+  auto a = rig.Agent("verbose");
+  wire::Encoder enc;
+  const std::string version(1 << 20, 'v');  // issue 15: 32 MB each; the limit is 256 bytes
+  wire::HelloMsg h = HelloWith(version);
+  a->Deliver(enc.Encode(wire::Header{"verbose", 0, 1}, h));
+  h.software_version = "1.0";
+  const std::string id(wire::kMaxAgentIdBytes + 1, 'x');
+  a->Deliver(enc.Encode(wire::Header{id, 0, 1}, h));
+  CHECK(rig.driver->roster().size() == 0);
+  CHECK(rig.driver->roster().bindings() == 0);
+  const std::vector<MessageRefused> refused = rig.events.Of<MessageRefused>();
+  REQUIRE(refused.size() == 2);
+  for (const MessageRefused& r : refused) {
+    CHECK(r.reason == "malformed");
+    CHECK(r.detail.size() < 200);  // the log line names the field, not its content
+  }
+  CHECK(refused[0].detail.find("software_version") != std::string::npos);
+  CHECK(refused[1].detail.find("agent_id") != std::string::npos);
+}
+
+TEST_CASE("hostile: no shard wider than --max-dim, and the model keeps the size it started with") {
+  coordinator::CoordinatorOptions o = InnerOnly();
+  o.max_dimension = 64;
+  DriverRig rig(o);
+  auto early = rig.Agent("wide-early", "10.0.0.3");
+  early->Hello(100, 65, {}, true, Task::kRegression);
+  std::vector<Received> inbox = early->Inbox();
+  const auto* reject = FakeAgent::Last<wire::RejectMsg>(inbox);
+  REQUIRE(reject != nullptr);
+  CHECK(reject->reason == wire::RejectReason::kDimensionTooLarge);
+  CHECK(reject->text.find("--max-dim") != std::string_view::npos);
+  CHECK(rig.driver->state() == nullptr);
+  auto a = rig.Agent("narrow", "10.0.0.1");
+  IntoInnerLoop(&rig, a.get(), 4, 100);
+  auto late = rig.Agent("wide-late", "10.0.0.2");
+  late->Hello(100, 50, {}, true, Task::kRegression);  // within --max-dim, wider than the model
+  inbox = late->Inbox();
+  reject = FakeAgent::Last<wire::RejectMsg>(inbox);
+  REQUIRE(reject != nullptr);
+  CHECK(reject->reason == wire::RejectReason::kDimensionTooLarge);
+  CHECK(reject->text.find("--dim 50") != std::string_view::npos);
+  CHECK(rig.driver->state()->dim() == 4);
+}
+
+TEST_CASE("hostile: a Delta naming a coordinate twice is refused whole, nothing is applied") {
+  DriverRig rig(InnerOnly());
+  auto a = rig.Agent("twice");
+  IntoInnerLoop(&rig, a.get(), 4, 100);
+  const int64_t epoch = rig.driver->state()->epoch();
+  const std::vector<int32_t> idx = {2, 2};
+  const std::vector<double> val = {0.5, 0.5};
+  const std::vector<int32_t> one = {2};
+  const VectorView none{nullptr, nullptr, 0, 4};
+  a->Send(wire::UpdateMsg{epoch, 0, {idx.data(), val.data(), 2, 4}, none});
+  // The same coordinate in the delta and in the guarded part (wire.fbs: disjoint).
+  a->Send(
+      wire::UpdateMsg{epoch, 0, {one.data(), val.data(), 1, 4}, {one.data(), val.data(), 1, 4}});
+  CHECK(rig.driver->state()->version() == 0);
+  CHECK(rig.driver->state()->applied_total() == 0);
+  for (double v : rig.driver->state()->x()) CHECK(v == 0.0);
+  CHECK(a->Inbox().empty());  // no answer: the message is not an update
+  const std::vector<MessageRefused> refused = rig.events.Of<MessageRefused>();
+  REQUIRE(refused.size() == 2);
+  CHECK(refused[0].reason == "malformed");
+  CHECK(refused[0].detail == "Update.delta: index 2 appears twice");
+  CHECK(refused[1].reason == "malformed");
+  CHECK(refused[1].detail == "Update.guarded: index 2 is also in Update.delta");
+}
+
+TEST_CASE("hostile: garbage from thousands of connections makes a bounded number of log lines") {
+  DriverRig rig;
+  // Issue 15: 2 974 refusal lines in 15 s from garbage connections.
+  const std::string garbage = "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03";  // a TLS hello
+  for (int k = 0; k < 3000; ++k) {
+    if (k % 200 == 0) {
+      rig.clock.Advance(1);
+      rig.driver->Tick();
+    }
+    const std::string connection = "garbage-" + std::to_string(k);
+    const std::string address = "10.7." + std::to_string(k / 250) + "." + std::to_string(k % 250);
+    rig.driver->Receive({connection, address, ""}, garbage.data(), garbage.size());
+  }
+  const size_t lines = rig.events.Of<MessageRefused>().size();
+  CHECK(lines <= 2 * (20 + 1));  // two windows of 10 s: 20 refusals shown, then a summary
+  int summaries = 0;
+  for (const MessageRefused& m : rig.events.Of<MessageRefused>())
+    summaries += m.reason == "summary";
+  CHECK(summaries == 1);  // the first window's; the second's comes with the next refusal
+  CHECK(rig.driver->roster().refused() == 3000);  // every one counted
+  CHECK(rig.driver->roster().refused_by_sender().size() <= coordinator::Roster::kMaxSenders + 1);
+}
+
+// A log stream in memory: the JSON lines, in order.
+class Lines : public coordinator::LineWriter {
+ public:
+  void Write(std::string_view, std::string_view line) override { lines.emplace_back(line); }
+  std::vector<std::string> lines;
+};
+
+TEST_CASE("hostile: terminal escapes from the network reach the console escaped, JSON intact") {
+  // Issue 15 case 11: an id with ESC/BEL/newline forged "agent press-7 left: said goodbye",
+  // cleared the screen and set the window title; the version string and a Bye's text too.
+  const std::string evil = "\x1b]0;owned\x07\nagent press-7 left: said goodbye\x1b[2J";
+  DriverRig rig;
+  auto a = rig.Agent(evil, "10.0.0.1");
+  auto other = rig.Agent(evil, "10.0.0.2");  // another device with the same id: refused
+  wire::Encoder enc;
+  const wire::HelloMsg h = HelloWith(evil);
+  a->Deliver(enc.Encode(wire::Header{evil, 0, 1}, h));
+  a->Inbox();                           // its Welcome: now in a session
+  a->Deliver("\x1b[31mnot a message");  // refused, logged with its sender's id
+  other->Deliver(enc.Encode(wire::Header{evil, 0, 1}, h));
+  a->Deliver(enc.Encode(wire::Header{evil, a->session(), 2}, wire::ByeMsg{evil}));
+  REQUIRE(rig.events.Of<AgentJoined>().size() == 1);
+  REQUIRE(rig.events.Of<MessageRefused>().size() == 1);
+  REQUIRE(rig.events.Of<AgentRefused>().size() == 1);
+  REQUIRE(rig.events.Of<AgentLeft>().size() == 1);
+
+  std::FILE* console = std::tmpfile();
+  REQUIRE(console != nullptr);
+  coordinator::ConsoleSink sink(console);
+  Lines stream;
+  coordinator::JsonEventSink json(&rig.clock, "run-1", &stream);
+  for (const coordinator::Event& e : rig.events.events) {
+    sink.Emit(e);
+    json.Emit(e);
+  }
+  std::rewind(console);
+  std::string text;
+  for (int c = std::fgetc(console); c != EOF; c = std::fgetc(console)) text += static_cast<char>(c);
+  std::fclose(console);
+  for (char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    CHECK_MESSAGE((c == '\n' || (u >= 0x20 && u != 0x7f)), "control byte " << int{u});
+  }
+  CHECK(text.find("\nagent press-7 left") == std::string::npos);  // no forged line
+  CHECK(text.find("\\x1b]0;owned\\x07\\nagent press-7 left") != std::string::npos);
+  // The log stream keeps every string as received, as valid JSON, one line per event.
+  int checked = 0;
+  for (const std::string& line : stream.lines) {
+    CHECK(line.find('\n') == std::string::npos);
+    const nlohmann::json j = nlohmann::json::parse(line);
+    const std::string event = j.at("event");
+    if (event == "agent_joined") {
+      CHECK(j.at("agent") == evil);
+      CHECK(j.at("software_version") == evil);
+      ++checked;
+    } else if (event == "message_refused" || event == "agent_refused") {
+      CHECK(j.at("agent") == evil);
+      ++checked;
+    } else if (event == "agent_left") {
+      CHECK(j.at("reason") == "said goodbye: " + evil);
+      ++checked;
+    }
+  }
+  CHECK(checked == 4);
+}
+
+TEST_CASE("the log stream binds to loopback unless the operator names an address") {
+  // Issue 15 case 7, as far as it holds today: a plain PUB that anyone on the network could
+  // subscribe to (and fill with subscriptions) is no longer the default.
+  const std::string bind = coordinator::CoordinatorOptions{}.log_bind;
+  CHECK(bind.rfind("tcp://127.0.0.1:", 0) == 0);
 }
 
 }  // namespace

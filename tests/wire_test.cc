@@ -312,6 +312,17 @@ TEST_CASE("every message round-trips through the typed API with its header") {
   }
 }
 
+// Skipped until runtime/src/wire.cc is fixed; fails only under the asan preset (UBSan): for a
+// Curvature that is not declined and has an empty block, Encoder::Encode(const Header&, const
+// CurvatureMsg&) calls memcpy(out, m.hessian.data() == nullptr, 0), undefined behaviour (found by
+// coordinator_fuzz; no agent sends one, a CurvatureRequest names at least one coordinate).
+TEST_CASE("a Curvature with an empty block encodes without undefined behaviour" * doctest::skip()) {
+  Encoder enc;
+  const std::string_view bytes = enc.Encode(Header{"line-1", 1, 2}, CurvatureMsg{3, 0, {}, 5});
+  Decoder dec;
+  CHECK_FALSE(dec.Decode(bytes.data(), bytes.size()).ok());  // and the decoder refuses it
+}
+
 TEST_CASE("sparse when smaller: 12 bytes an entry against 8 dense") {
   Encoder e;
   const int64_t p = 3000;

@@ -21,10 +21,6 @@
 namespace edgetrain::fuzz {
 namespace {
 
-// The harness itself allocates per coordinate (replicas, liblinear text) only up to this size.
-constexpr int64_t kMaxHarnessDim = int64_t{1} << 16;
-const std::string kSource = "fuzz-input";
-
 void DefaultFailure(const std::string& what) {
   std::fprintf(stderr, "fuzz invariant violated: %s\n", what.c_str());
   std::fflush(stderr);
@@ -33,20 +29,18 @@ void DefaultFailure(const std::string& what) {
 
 FailureHandler g_failure = DefaultFailure;
 
-[[noreturn]] void Fail(const std::string& what) {
+}  // namespace
+
+void Fail(const std::string& what) {
   g_failure(what);
   std::abort();  // a handler that returns is a bug of the caller; stop anyway
 }
 
-#define FUZZ_CHECK(cond, context)                                                    \
-  do {                                                                               \
-    if (!(cond)) {                                                                   \
-      ::edgetrain::fuzz::Fail(std::string(__FILE__ ":") + std::to_string(__LINE__) + \
-                              ": "                                                   \
-                              "(" #cond ") is false; " +                             \
-                              (context));                                            \
-    }                                                                                \
-  } while (0)
+namespace {
+
+// The harness itself allocates per coordinate (replicas, liblinear text) only up to this size.
+constexpr int64_t kMaxHarnessDim = int64_t{1} << 16;
+const std::string kSource = "fuzz-input";
 
 bool SameDouble(double a, double b) { return a == b || (std::isnan(a) && std::isnan(b)); }
 
@@ -635,10 +629,8 @@ void FeedModelFile(const uint8_t* data, size_t size) {
 
 const std::vector<Target>& Targets() {
   static const std::vector<Target> targets = {
-      {"wire_decoder", FeedWireMessage},
-      {"libsvm", FeedLibsvm},
-      {"csv", FeedCsv},
-      {"model_file", FeedModelFile},
+      {"wire_decoder", FeedWireMessage}, {"libsvm", FeedLibsvm},           {"csv", FeedCsv},
+      {"model_file", FeedModelFile},     {"coordinator", FeedCoordinator},
   };
   return targets;
 }

@@ -25,6 +25,19 @@ namespace edgetrain::fuzz {
 // throw). The default prints to stderr and calls std::abort().
 using FailureHandler = void (*)(const std::string& what);
 void SetFailureHandler(FailureHandler handler);
+// Reports a violated invariant to the failure handler (never returns).
+[[noreturn]] void Fail(const std::string& what);
+
+// Checks an invariant: on failure, Fail with the place, the condition and `context`.
+#define FUZZ_CHECK(cond, context)                                                    \
+  do {                                                                               \
+    if (!(cond)) {                                                                   \
+      ::edgetrain::fuzz::Fail(std::string(__FILE__ ":") + std::to_string(__LINE__) + \
+                              ": "                                                   \
+                              "(" #cond ") is false; " +                             \
+                              (context));                                            \
+    }                                                                                \
+  } while (0)
 
 // wire::Decoder::Decode with no model size, with a model size (from the first byte, from the
 // message's own vectors, from a curvature request's support), and from a misaligned copy; every
@@ -42,12 +55,18 @@ void FeedCsv(const uint8_t* data, size_t size);
 // a valid checksum (8-byte aligned and misaligned), so that mutations get past the CRC32C; an
 // accepted model must serialize and parse back to the same model, byte-stable.
 void FeedModelFile(const uint8_t* data, size_t size);
+// One coordinator Driver (socket-free, manual clock) driven by a program of steps decoded from the
+// input: several fake agents' messages through the real wire::Encoder (honest answers computed
+// with runtime code, perturbed or crafted field by field), raw and mutated bytes, clock advances
+// and ticks; the Driver's invariants are checked after every step (coordinator_checks.cc,
+// docs/fuzzing.md).
+void FeedCoordinator(const uint8_t* data, size_t size);
 
 struct Target {
   const char* name;  // the folder name under tests/fuzz/corpus and tests/fuzz/regressions
   void (*feed)(const uint8_t* data, size_t size);
 };
-// The four targets: wire_decoder, libsvm, csv, model_file.
+// The targets: wire_decoder, libsvm, csv, model_file, coordinator.
 const std::vector<Target>& Targets();
 
 }  // namespace edgetrain::fuzz

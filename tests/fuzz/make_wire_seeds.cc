@@ -2,31 +2,26 @@
 // with small dense and sparse vectors. Run once (the output is committed):
 //   build/fuzz/tests/fuzz/edgetrain_make_wire_seeds tests/fuzz/corpus/wire_decoder
 #include <cstdio>
-#include <fstream>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "edgetrain/wire.h"
+#include "seed_file.h"
 
 namespace {
 
 using namespace edgetrain;
 
 bool Write(const std::string& dir, const std::string& name, std::string_view bytes) {
-  std::ofstream out(dir + "/" + name, std::ios::binary);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  return static_cast<bool>(out);
+  return fuzz::WriteSeed(dir, name, bytes);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 2) {
-    std::fprintf(stderr, "usage: %s OUTPUT_DIR\n", argv[0]);
-    return 2;
-  }
-  const std::string dir = argv[1];
+  const std::string dir = fuzz::SeedFolder(argc, argv);
+  if (dir.empty()) return 2;
   wire::Encoder enc;
   const wire::Header agent{"line-1", 7, 3};
   const wire::Header coord{"line-1", 7, 4};

@@ -126,6 +126,7 @@ class Driver {
   void OnCurvature(Agent& a, const wire::CurvatureMsg& m);
   void FinishCurvaturePhase();
   void BeginInnerPhase(double now);
+  wire::InnerLoopMsg InnerLoop() const;  // the inner phase's plan, as sent (and repeated)
   void OnUpdate(Agent& a, const wire::Header& h, const wire::UpdateMsg& m);
   void OnRepeatedUpdate(Agent& a, const wire::Header& h, const wire::Message& m);
   void EndInnerPhase(bool stalled);

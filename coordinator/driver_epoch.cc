@@ -284,12 +284,7 @@ void Driver::FinishCurvaturePhase() {
 void Driver::BeginInnerPhase(double now) {
   state_->BeginInnerPhase(plan_.inner_steps);
   answerer_->set_eta_lf(options_.damping ? plan_.eta * CombineSmoothness(smoothness_).l_full : 0);
-  const wire::InnerLoopMsg loop{state_->epoch(),
-                                state_->version(),
-                                VectorView::Dense(state_->mu().data(), state_->model_size()),
-                                plan_.eta,
-                                plan_.inner_steps,
-                                plan_.batch};
+  const wire::InnerLoopMsg loop = InnerLoop();
   roster_.ForEach([&](Agent& a) {
     if (!a.participant) return;
     a.role = Role::kInner;
@@ -304,6 +299,18 @@ void Driver::BeginInnerPhase(double now) {
   epoch_bytes_out_ = bytes_out_;
   guarded_refused_mark_ = state_->guarded_refused();
   guarded_clipped_mark_ = state_->guarded_clipped();
+}
+
+wire::InnerLoopMsg Driver::InnerLoop() const {
+  int32_t participants = 0;
+  roster_.ForEach([&](const Agent& a) { participants += a.participant; });
+  return wire::InnerLoopMsg{state_->epoch(),
+                            state_->snapshot_version(),
+                            VectorView::Dense(state_->mu().data(), state_->model_size()),
+                            plan_.eta,
+                            plan_.inner_steps,
+                            plan_.batch,
+                            std::max(participants, 1)};
 }
 
 void Driver::OnUpdate(Agent& a, const wire::Header& h, const wire::UpdateMsg& m) {

@@ -84,10 +84,7 @@ void Driver::RepeatPhaseMessage(Agent& a, double now) {
                                                         state_->newton_support().index}));
       return;
     case CoordinatorState::Phase::kInner:
-      Send(a, encoder_.Encode(a.NextHeader(),
-                              wire::InnerLoopMsg{state_->epoch(), state_->snapshot_version(),
-                                                 VectorView::Dense(state_->mu().data(), p),
-                                                 plan_.eta, plan_.inner_steps, plan_.batch}));
+      Send(a, encoder_.Encode(a.NextHeader(), InnerLoop()));
       return;
     case CoordinatorState::Phase::kIdle:
       return;

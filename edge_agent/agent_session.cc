@@ -18,7 +18,10 @@ constexpr double kMaxCurvatureWork = 100.0;
 
 Pipeline Pipeline::Choose(double step_seconds, double rtt, int64_t max_steps) {
   Pipeline p;
-  const double per_update = std::max(kMinUpdateSeconds, rtt / 4);
+  // At least kMinUpdateSeconds of compute and a quarter of the round trip per Update, and enough
+  // in flight to cover 1.5 round trips: with more Updates up to kDepthForLatency, then with
+  // larger ones (fewer versions for the others to be stale by).
+  const double per_update = std::max({kMinUpdateSeconds, rtt / 4, 1.5 * rtt / kDepthForLatency});
   p.steps = std::clamp<int64_t>(static_cast<int64_t>(std::ceil(per_update / step_seconds)), 1,
                                 std::max<int64_t>(max_steps, 1));
   const double update_seconds = static_cast<double>(p.steps) * step_seconds;
@@ -253,6 +256,7 @@ Status AgentSession::OnInnerLoop(const wire::InnerLoopMsg& l) {
   }
   worker_->BeginEpoch(mu_.data(), l.eta, l.batch);
   inner_steps_ = l.inner_steps;
+  participants_ = l.participants;
   state_ = State::kInner;
   char buf[160];
   std::snprintf(
@@ -436,8 +440,12 @@ bool AgentSession::Work(double seconds) {
     step_seconds_ = step_seconds_ == 0 ? per_step : 0.8 * step_seconds_ + 0.2 * per_step;
   }
   // The pipeline follows the measured costs (the fixed options win when given).
-  const int64_t max_steps = std::max<int64_t>(1, inner_steps_ / 16);
-  pipeline_ = Pipeline::Choose(std::max(step_seconds_, 1e-9), srtt_, max_steps);
+  // What this agent keeps in flight stays within a quarter of its share of the epoch: steps
+  // still in flight when the epoch ends are wasted.
+  const int64_t budget = std::max<int64_t>(1, inner_steps_ / (4 * participants_));
+  pipeline_ = Pipeline::Choose(std::max(step_seconds_, 1e-9), srtt_, budget);
+  pipeline_.depth =
+      static_cast<int>(std::clamp<int64_t>(budget / pipeline_.steps, 1, pipeline_.depth));
   if (options_.steps_per_update > 0) pipeline_.steps = options_.steps_per_update;
   if (options_.max_in_flight > 0) pipeline_.depth = options_.max_in_flight;
   summary_.steps_per_update = pipeline_.steps;

@@ -56,9 +56,12 @@ struct SessionOptions {
 // How many steps go into one Update (k) and how many Updates may be in flight (depth), from the
 // measured step cost and round trip: each Update holds at least kMinUpdateSeconds of compute and
 // a quarter of the round trip, and depth * k steps cover 1.5 round trips, so the agent computes
-// while its Updates travel and the coordinator sees a bounded message rate.
+// while its Updates travel and the coordinator sees a bounded message rate. Beyond
+// kDepthForLatency Updates the Updates grow instead: fewer versions for the others' updates to be
+// stale by (and the depth stays short when the round trip is long because the CPU is shared).
 struct Pipeline {
   static constexpr double kMinUpdateSeconds = 50e-6;
+  static constexpr int kDepthForLatency = 6;
   static constexpr int kMaxDepth = PipelineReplica::kMaxInFlight;
   int64_t steps = 1;  // k
   int depth = 2;
@@ -153,7 +156,8 @@ class AgentSession {
   std::unique_ptr<SvrgWorker> worker_;
   PipelineReplica replica_;
   int64_t epoch_ = 0;
-  int64_t inner_steps_ = 0;  // the epoch's m (all agents together)
+  int64_t inner_steps_ = 0;   // the epoch's m (all agents together)
+  int32_t participants_ = 1;  // agents in the inner phase
   std::vector<double> grad_, mu_;
   DualSums dual_;
   ModelUpdate step_, outgoing_;

@@ -215,13 +215,14 @@ TEST_CASE("every message round-trips through the typed API with its header") {
   }
   {
     const InnerLoopMsg got = Decoded<InnerLoopMsg>(
-        d, e.Encode(kHeader, InnerLoopMsg{3, 16, dense, 0.5, 100, 4}), &storage);
+        d, e.Encode(kHeader, InnerLoopMsg{3, 16, dense, 0.5, 100, 4, 3}), &storage);
     CHECK(got.epoch == 3);
     CHECK(got.version == 16);
     CHECK(Values(got.mu) == x);
     CHECK(got.eta == 0.5);
     CHECK(got.inner_steps == 100);
     CHECK(got.batch == 4);
+    CHECK(got.participants == 3);
   }
   {
     const std::vector<int32_t> s = {0, 3, 4};

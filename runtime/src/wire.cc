@@ -614,7 +614,8 @@ Status Decode(PayloadReader& r, const fb::GradSum& t, GradSumMsg* m) {
 std::string_view Encoder::Encode(const Header& h, const InnerLoopMsg& m) {
   fbb_.Clear();
   auto mu = AsVector(Vector(m.mu));
-  auto body = fb::CreateInnerLoop(fbb_, m.epoch, m.version, mu, m.eta, m.inner_steps, m.batch);
+  auto body = fb::CreateInnerLoop(fbb_, m.epoch, m.version, mu, m.eta, m.inner_steps, m.batch,
+                                  m.participants);
   return Finish(h, Type(fb::Message::InnerLoop), body.Union());
 }
 
@@ -633,6 +634,10 @@ Status Decode(PayloadReader& r, const fb::InnerLoop& t, InnerLoopMsg* m) {
     return Refuse("InnerLoop.inner_steps", std::to_string(m->inner_steps) + " (at least 1)");
   m->batch = t.batch();
   if (m->batch < 1) return Refuse("InnerLoop.batch", std::to_string(m->batch) + " (at least 1)");
+  m->participants = t.participants();
+  if (m->participants < 1) {
+    return Refuse("InnerLoop.participants", std::to_string(m->participants) + " (at least 1)");
+  }
   return Status::Ok();
 }
 

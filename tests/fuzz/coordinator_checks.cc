@@ -346,12 +346,12 @@ struct Slot {
   Dataset data;
   ProblemSpec spec;
   std::unique_ptr<SvrgWorker> worker;
-  ModelReplica model;
+  PipelineReplica model;  // its copy, kept as the agent keeps it (update_answer.h)
   int64_t version = 0, epoch = 0;
   int64_t snapshot_epoch = -1;  // the epoch whose snapshot ComputeSnapshot last saw
   std::vector<double> grad, mu;
   DualSums dual;
-  ModelUpdate update;
+  ModelUpdate step, update;
   std::vector<int32_t> pos;
   bool grad_due = false, step_due = false, bye_due = false, awaiting = false;
   uint64_t update_seq = 0;
@@ -772,13 +772,14 @@ void Harness::OnWelcome(Slot& s, const wire::Header& h, const wire::WelcomeMsg& 
   s.spec = w.problem;
   s.worker = std::make_unique<SvrgWorker>(&s.data, s.spec, w.seed);
   s.model.Reset(p);
-  s.model.Assign(w.model);
+  s.model.Assign(w.model, w.version);
   s.version = w.version;
   s.epoch = w.epoch;
   s.snapshot_epoch = -1;
   s.grad.assign(static_cast<size_t>(p), 0.0);
   s.mu.assign(static_cast<size_t>(p), 0.0);
   s.update.Reset(p);
+  s.step.Reset(p);
   s.pos.assign(static_cast<size_t>(p), -1);
   s.grad_due = s.step_due = s.awaiting = false;
   s.curvature_due.reset();
@@ -807,7 +808,7 @@ void Harness::OnMessage(Slot& s, const wire::Message& m) {
       if (s.state == Slot::State::kWaitPlan) s.grad_due = true;  // our sum was lost: again
       return;
     }
-    s.model.Assign(e->snapshot);
+    s.model.Assign(e->snapshot, e->version);
     s.version = e->version;
     s.epoch = e->epoch;
     s.awaiting = s.step_due = false;
@@ -838,8 +839,9 @@ void Harness::OnMessage(Slot& s, const wire::Message& m) {
     s.curvature_due.emplace(c->support.begin(), c->support.end());
   } else if (const auto* x = std::get_if<wire::ModelMsg>(&m.body)) {
     if (x->epoch != s.epoch || s.state != Slot::State::kInner) return;
-    if (!AdoptAnswer(*x, {s.awaiting, s.update_seq, &s.update}, &s.model, &s.version)) return;
-    if (!s.awaiting || x->update_seq != s.update_seq) return;
+    s.model.Adopt(*x);
+    s.version = s.model.version();
+    if (!s.awaiting || s.model.acked_seq() != s.update_seq) return;
     s.awaiting = false;
     if (x->inner_done) {
       s.state = Slot::State::kIdle;
@@ -924,12 +926,15 @@ void Harness::SendGradSum(Slot& s, int kind) {
 
 void Harness::SendUpdate(Slot& s, int kind) {
   s.step_due = false;
-  s.worker->Step(s.model.View(), &s.update);
-  wire::UpdateMsg u{s.epoch, s.version, s.update.delta.View(), s.update.guarded.View()};
+  s.worker->Step(s.model.View(), &s.step);
+  s.model.ApplyStep(s.step);
+  const int64_t steps = s.model.TakePending(&s.update);
+  wire::UpdateMsg u{s.epoch, s.model.version(), s.update.delta.View(), s.update.guarded.View(),
+                    steps};
   std::vector<int32_t>& index = scratch_index_[0];
   std::vector<double>& value = scratch_value_[0];
   const int64_t p = s.model.p();
-  // A copy of the delta the input may break (the honest one stays in s.update for AdoptAnswer).
+  // A copy of the delta the input may break (the honest one stays in s.update, in flight).
   const VectorView d = u.delta;
   index.clear();
   value.clear();
@@ -983,6 +988,7 @@ void Harness::SendUpdate(Slot& s, int kind) {
   Send(s, u);
   s.awaiting = true;
   s.update_seq = s.seq;
+  s.model.InFlight(s.seq, steps, s.update, {}, 0);
 }
 
 void Harness::SendCurvature(Slot& s, int kind) {

@@ -146,6 +146,7 @@ struct InnerLoopMsg {
   double eta = 0;
   int64_t inner_steps = 0;
   int32_t batch = 1;
+  int32_t participants = 1;  // agents in this inner phase
 };
 
 struct CurvatureRequestMsg {

@@ -100,6 +100,12 @@ Status EdgeAgent::CheckHandshakes(double now) {
     switch (e.kind) {
       case Kind::kSucceeded:
         handshake_failures_ = 0;
+        // A Hello sent before the connection was up went nowhere (the socket queues only to a
+        // completed connection): say it now rather than at the next retry.
+        if (session_->state() == AgentSession::State::kHello) {
+          next_hello_ = now;
+          hello_backoff_ = options_.hello_retry;
+        }
         break;
       case Kind::kRefused:   // the coordinator refused our key: only the operator can change that
       case Kind::kProtocol:  // CURVE against plain text, or a broken peer (libzmq gives up too)

@@ -55,6 +55,10 @@ std::string Text(const MessageRefused& e) {
          Safe(e.detail);
 }
 std::string Text(const KeyRefused& e) {
+  if (e.count > 1) {
+    return "refused " + std::to_string(e.count) + " more connections (" + e.domain +
+           ") whose key is not on the allow-list (not shown: rate limit)";
+  }
   return "refused a connection from " + Safe(e.peer) + " (" + e.domain + "): key " +
          (e.key.empty() ? "(none)" : Safe(e.key)) + " is not on the allow-list";
 }
@@ -86,6 +90,15 @@ std::string Text(const EpochEnded& e) {
   return e.stalled ? "no update applied for a while (--stall-timeout): the epoch ended early" : "";
 }
 std::string Text(const RunStatus&) { return ""; }  // the stream's; the table says enough
+std::string Text(const LogStreamRebound& e) {
+  if (e.reason == "failed") return "the log stream is closed: " + Safe(e.detail);
+  if (e.reason == "subscriber_key_removed") {
+    return "a subscriber key was removed: the log stream was bound anew (subscribers authenticate "
+           "again)";
+  }
+  return "the log stream was bound anew: " + std::to_string(e.ignored_subscriptions) +
+         " subscriptions to no topic (a subscriber floods it; see docs/security.md)";
+}
 std::string Text(const Note& e) { return Printable(e.text, 4 * kMaxShown); }
 
 }  // namespace

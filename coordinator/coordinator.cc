@@ -75,6 +75,7 @@ Status Coordinator::LoadAllowLists() {
 
 void Coordinator::ReloadAllowLists() {
   if (options_.insecure) return;
+  const transport::AllowList old_log_keys = log_keys_;
   if (Status st = LoadAllowLists(); !st.ok()) {
     // Keep the old lists: a typo must not open or close the door.
     events_.Emit(AllowListError{st.message()});
@@ -83,20 +84,57 @@ void Coordinator::ReloadAllowLists() {
   events_.Emit(AllowListReloaded{static_cast<int64_t>(agent_keys_.size()),
                                  static_cast<int64_t>(log_keys_.size())});
   driver_->Revoke();
+  // A subscriber stays connected after its key is removed: make every subscriber authenticate
+  // again (the stream is bound anew, they reconnect by themselves; the removed key is refused).
+  if (options_.secure_log && !log_keys_.Includes(old_log_keys)) {
+    const Status st = log_.Rebind();
+    log_rebinds_ = log_.rebinds();
+    events_.Emit(LogStreamRebound{st.ok() ? "subscriber_key_removed" : "failed",
+                                  log_.ignored_subscriptions(), st.ok() ? "" : st.message()});
+  }
 }
 
 void Coordinator::OnHandshakeFailure(const std::string& what) {
   // Garbage connections must not flood the log: one line per 10 s window, then a count.
-  const double now = clock_->Now();
   last_handshake_ = what;
-  if (now < handshake_window_end_) {
-    ++handshakes_hidden_;
+  const BurstLimit::Verdict v = handshake_limit_.Admit(clock_->Now());
+  if (v.hidden > 0) events_.Emit(HandshakeFailed{what, v.hidden});
+  if (v.show) events_.Emit(HandshakeFailed{what, 1});
+}
+
+void Coordinator::OnKeyRefused(const KeyRefused& refused) {
+  // A device with a key nobody allowed retries forever: five lines per 10 s, then a count.
+  last_key_refused_ = refused;
+  const BurstLimit::Verdict v = key_limit_.Admit(clock_->Now());
+  if (v.hidden > 0) events_.Emit(KeyRefused{refused.domain, "", "", v.hidden});
+  if (v.show) events_.Emit(refused);
+}
+
+void Coordinator::ReportHidden(double now) {
+  if (int64_t h = handshake_limit_.Flush(now); h > 0) {
+    events_.Emit(HandshakeFailed{last_handshake_, h});
+  }
+  if (int64_t h = key_limit_.Flush(now); h > 0) {
+    events_.Emit(KeyRefused{last_key_refused_.domain, "", "", h});
+  }
+}
+
+void Coordinator::ServiceLogStream() {
+  const bool ok = log_.Service();
+  if (log_.rebinds() == log_rebinds_) return;
+  log_rebinds_ = log_.rebinds();
+  if (!ok) {
+    events_.Emit(LogStreamRebound{"failed", log_.ignored_subscriptions(),
+                                  "it could not be bound again at " + log_endpoint_});
     return;
   }
-  if (handshakes_hidden_ > 0) events_.Emit(HandshakeFailed{what, handshakes_hidden_});
-  handshakes_hidden_ = 0;
-  handshake_window_end_ = now + 10;
-  events_.Emit(HandshakeFailed{what, 1});
+  // A flooding subscriber reconnects and floods again: one line a minute, then a count.
+  const BurstLimit::Verdict v = rebind_limit_.Admit(clock_->Now());
+  if (v.show || v.hidden > 0) {
+    events_.Emit(LogStreamRebound{
+        "subscription_flood", log_.ignored_subscriptions(),
+        v.hidden > 0 ? std::to_string(v.hidden) + " rebinds before this one not shown" : ""});
+  }
 }
 
 Status Coordinator::SetUpSecurity(transport::CurveConfig* log_curve) {
@@ -124,7 +162,7 @@ Status Coordinator::SetUpSecurity(transport::CurveConfig* log_curve) {
   if (options_.secure_log) zap_->SetAllowList("log", &log_keys_);
   zap_->OnDecision([this](const std::string& domain, const std::string& address,
                           const std::string& key, bool ok) {
-    if (!ok) events_.Emit(KeyRefused{domain, address, key});
+    if (!ok) OnKeyRefused(KeyRefused{domain, address, key, 1});
   });
   router_.AttachZap(zap_.get());
   transport::ApplyCurve(router_.socket(),
@@ -197,14 +235,17 @@ Result<RunSummary> Coordinator::Run(const std::atomic<bool>* stop_requested,
     if (stop_requested != nullptr && stop_requested->load()) driver_->RequestStop("interrupted");
     if (reload_requested != nullptr && reload_requested->exchange(false)) ReloadAllowLists();
     const double now = clock_->Now();
+    // At most 50 ms: the log stream's subscriptions are read between messages.
     const int timeout_ms =
-        static_cast<int>(std::clamp((driver_->NextDeadline() - now) * 1000.0, 0.0, 200.0));
+        static_cast<int>(std::clamp((driver_->NextDeadline() - now) * 1000.0, 0.0, 50.0));
     if (router_.Receive(timeout_ms, &in)) {
       handle();
       // Drain what is queued before looking at the timers again.
       for (int k = 0; k < 256 && !driver_->done() && router_.Receive(0, &in); ++k) handle();
     }
     driver_->Tick();
+    ServiceLogStream();
+    ReportHidden(clock_->Now());
   }
   router_.LingerOnClose(2000);  // the last Stops must reach the agents before the process exits
   if (!driver_->failure().ok()) return driver_->failure();

@@ -14,6 +14,7 @@
 #include <string>
 #include <zmq.hpp>
 
+#include "burst_limit.h"
 #include "console_sink.h"
 #include "driver.h"
 #include "edgetrain/checkpoint.h"
@@ -53,6 +54,9 @@ class Coordinator {
   Status SetUpSecurity(transport::CurveConfig* log_curve);
   Result<std::optional<Checkpoint>> LoadResume();
   void OnHandshakeFailure(const std::string& what);
+  void OnKeyRefused(const KeyRefused& refused);
+  void ReportHidden(double now);
+  void ServiceLogStream();
   void Note(const std::string& text) { events_.Emit(coordinator::Note{text}); }
 
   CoordinatorOptions options_;
@@ -72,10 +76,13 @@ class Coordinator {
   EventFanout events_;
   std::unique_ptr<CheckpointStore> checkpoints_;
   std::unique_ptr<Driver> driver_;
-  // Handshake failures are summarised: the first of a window is shown, the rest counted.
-  double handshake_window_end_ = 0;
-  int64_t handshakes_hidden_ = 0;
+  // Handshake failures and refused keys are summarised: a few per window shown, the rest counted.
+  BurstLimit handshake_limit_{1, 10.0};
+  BurstLimit key_limit_{5, 10.0};
+  BurstLimit rebind_limit_{1, 60.0};
   std::string last_handshake_;
+  KeyRefused last_key_refused_;
+  int64_t log_rebinds_ = 0;
 };
 
 // A run id: 16 hex digits from the clock and the process (distinct across restarts and hosts).

@@ -38,24 +38,18 @@ void Driver::Refuse(const Peer& peer, const std::string& who, const std::string&
                     const std::string& detail) {
   roster_.CountRefusal(who, reason);
   ++epoch_refused_[reason];
-  // Garbage from many connections must not flood the log: the first kRefusalBurst refusals of a
-  // window are shown, the rest counted and summarised when the window ends.
-  const double now = clock_->Now();
-  if (now >= refusal_window_end_) {
-    if (refusals_hidden_ > 0) {
-      events_->Emit(MessageRefused{
-          "(several)", "", "summary",
-          std::to_string(refusals_hidden_) + " more refusals were not shown (rate limit)"});
-    }
-    refusal_window_end_ = now + kRefusalWindow;
-    refusals_shown_ = 0;
-    refusals_hidden_ = 0;
-  }
-  if (++refusals_shown_ > kRefusalBurst) {
-    ++refusals_hidden_;
-    return;
-  }
+  // Garbage from many connections must not flood the log (BurstLimit).
+  const BurstLimit::Verdict v = refusal_limit_.Admit(clock_->Now());
+  ReportHiddenRefusals(v.hidden);
+  if (!v.show) return;
   events_->Emit(MessageRefused{who, std::string(peer.address), reason, detail});
+}
+
+void Driver::ReportHiddenRefusals(int64_t hidden) {
+  if (hidden == 0) return;
+  events_->Emit(
+      MessageRefused{"(several)", "", "summary",
+                     std::to_string(hidden) + " more refusals were not shown (rate limit)"});
 }
 
 void Driver::Reject(const Peer& peer, std::string_view agent_id, wire::RejectReason reason,
@@ -135,6 +129,7 @@ void Driver::Receive(const Peer& peer, const void* data, size_t size) {
 }
 
 void Driver::Dispatch(Agent& a, const Peer& peer, const wire::Message& m) {
+  a.health.last_message = wire::MessageName(m.body);
   if (run_ == Run::kStopping) {  // only a Bye ends it; anything else hears the Stop again
     if (std::holds_alternative<wire::ByeMsg>(m.body)) {
       RemoveAgent(a.identity, "said goodbye after the stop");
@@ -155,7 +150,8 @@ void Driver::Dispatch(Agent& a, const Peer& peer, const wire::Message& m) {
         } else if constexpr (std::is_same_v<T, wire::CurvatureMsg>) {
           OnCurvature(a, body);
         } else if constexpr (std::is_same_v<T, wire::HeartbeatMsg>) {
-          // last_heard is all a heartbeat is for (the roster updated it)
+          // the roster updated last_heard, what a heartbeat is for
+          if (body.rtt_us > 0) a.health.rtt_us = body.rtt_us;
         } else if constexpr (std::is_same_v<T, wire::ByeMsg>) {
           RemoveAgent(a.identity, body.text.empty() ? "said goodbye"
                                                     : "said goodbye: " + std::string(body.text));

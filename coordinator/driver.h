@@ -34,6 +34,7 @@
 #include <string_view>
 #include <vector>
 
+#include "burst_limit.h"
 #include "edgetrain/checkpoint.h"
 #include "edgetrain/clock.h"
 #include "edgetrain/coordinator_state.h"
@@ -104,6 +105,9 @@ class Driver {
   // ---- messages (driver.cc)
   void Refuse(const Peer& peer, const std::string& who, const std::string& reason,
               const std::string& detail);
+  void ReportHiddenRefusals(int64_t hidden);
+  // A phase message or Update not applied: counted for the run, the epoch and the agent.
+  void CountRefusedUpdate(Agent* a, const char* reason);
   void Reject(const Peer& peer, std::string_view agent_id, wire::RejectReason reason,
               const std::string& text, uint16_t protocol = wire::kProtocolVersion);
   void Send(Agent& a, std::string_view bytes);
@@ -186,12 +190,8 @@ class Driver {
   // Agents dropped for silence in gradient phases, by id: admitted again after the time given.
   std::map<std::string, double, std::less<>> benched_;
   static constexpr size_t kMaxBenched = 1024;
-  // The refusal log's rate limit: kRefusalBurst events per kRefusalWindow seconds, then a count.
-  static constexpr int kRefusalBurst = 20;
-  static constexpr double kRefusalWindow = 10;
-  double refusal_window_end_ = 0;
-  int refusals_shown_ = 0;
-  int64_t refusals_hidden_ = 0;
+  // The refusal log's rate limit: 20 events per 10 s, then a count.
+  BurstLimit refusal_limit_{20, 10.0};
 
   // Counters.
   int64_t duplicates_ = 0, repeats_ = 0, updates_refused_ = 0, bytes_in_ = 0, bytes_out_ = 0;

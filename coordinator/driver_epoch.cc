@@ -101,11 +101,17 @@ bool Driver::PhaseComplete() const {
   return complete;
 }
 
+void Driver::CountRefusedUpdate(Agent* a, const char* reason) {
+  ++updates_refused_;
+  ++epoch_refused_[reason];
+  ++a->health.updates_refused;
+  ++a->health.refused_by_reason[reason];
+}
+
 void Driver::OnGradSum(Agent& a, const wire::GradSumMsg& m) {
   if (state_->phase() != CoordinatorState::Phase::kGradient || a.role != Role::kAwaiting ||
       m.epoch != state_->epoch()) {
-    ++updates_refused_;
-    ++epoch_refused_["late_gradient"];
+    CountRefusedUpdate(&a, "late_gradient");
     return;
   }
   // Counts are checked against what the agent declared: a sum over other rows than its Hello
@@ -238,8 +244,7 @@ void Driver::BeginCurvaturePhase(double now, int64_t working_set) {
 void Driver::OnCurvature(Agent& a, const wire::CurvatureMsg& m) {
   if (state_->phase() != CoordinatorState::Phase::kCurvature || a.role != Role::kAwaiting ||
       m.epoch != state_->epoch() || m.support_size != state_->newton_support().size()) {
-    ++updates_refused_;
-    ++epoch_refused_["late_curvature"];
+    CountRefusedUpdate(&a, "late_curvature");
     return;
   }
   a.role = Role::kAnswered;
@@ -315,16 +320,15 @@ wire::InnerLoopMsg Driver::InnerLoop() const {
 
 void Driver::OnUpdate(Agent& a, const wire::Header& h, const wire::UpdateMsg& m) {
   if (state_->phase() != CoordinatorState::Phase::kInner || m.epoch != state_->epoch()) {
-    ++updates_refused_;
-    ++epoch_refused_["late_update"];  // in flight when the epoch ended: expected, not an error
+    CountRefusedUpdate(&a, "late_update");  // in flight when the epoch ended: expected
     return;
   }
   if (a.role != Role::kInner) {
-    ++updates_refused_;
-    ++epoch_refused_["not_participant"];
+    CountRefusedUpdate(&a, "not_participant");
     return;
   }
   ++a.epoch_updates;
+  if (m.rtt_us > 0) a.health.rtt_us = m.rtt_us;
   const int64_t staleness = state_->ForeignVersions(m.base_version, a.session);
   const UpdateSender sender{a.NextHeader(), h.seq,         a.incremental,
                             a.session,      a.answered_to, a.session_applied};
@@ -339,9 +343,7 @@ void Driver::OnUpdate(Agent& a, const wire::Header& h, const wire::UpdateMsg& m)
     ++summary_.updates_applied;
     phase_deadline_ = clock_->Now() + options_.stall_timeout;
   } else {
-    ++a.health.updates_refused;
-    ++updates_refused_;
-    ++epoch_refused_[UpdateVerdictName(answer.verdict)];
+    CountRefusedUpdate(&a, UpdateVerdictName(answer.verdict));
   }
   if (answer.inner_done) {
     EndInnerPhase(false);

@@ -35,6 +35,7 @@ void Driver::Tick() {
   }
   if (run_ == Run::kDone) return;
   if (now >= next_status_) EmitStatus(now);
+  ReportHiddenRefusals(refusal_limit_.Flush(now));
   if (now >= next_liveness_) CheckLiveness(now);
   if (state_) OnTimeLimit(now);
   if (run_ != Run::kRunning) return;
@@ -350,6 +351,8 @@ RunStatus Driver::CurrentStatus(double now) const {
             : run_ == Run::kStopping ? "stopping"
                                      : "finished";
   s.why = run_ == Run::kWaiting ? waiting_why_ : summary_.stop_reason;
+  s.insecure = options_.insecure;
+  s.secure_log = options_.secure_log;
   s.agents = roster_.size();
   s.agents_needed = options_.min_agents;
   s.seconds = now - start_time_;
@@ -388,10 +391,16 @@ RunStatus Driver::CurrentStatus(double now) const {
     as.agent = a.agent_id;
     as.address = a.address;
     as.software_version = a.software_version;
+    // Agents say "VERSION ARCH" (edge_agent/agent.cc).
+    const size_t space = a.software_version.rfind(' ');
+    if (space != std::string::npos) as.arch = a.software_version.substr(space + 1);
     as.role = RoleName(a, phase);
     as.rows = a.rows;
     as.updates_applied = a.health.updates_applied;
     as.updates_refused = a.health.updates_refused;
+    as.refused_by_reason = a.health.refused_by_reason;
+    as.rtt_seconds = a.health.rtt_us > 0 ? a.health.rtt_us * 1e-6 : kNaN;
+    as.last_message = a.health.last_message;
     as.gradient_timeouts = a.health.gradient_timeouts;
     as.messages = a.health.messages;
     as.mean_staleness = a.health.updates_applied > 0

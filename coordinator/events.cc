@@ -31,6 +31,7 @@ Naming Name(const NewtonSolved&) { return {"newton", "epoch"}; }
 Naming Name(const Progress&) { return {"progress", "epoch"}; }
 Naming Name(const EpochEnded&) { return {"epoch_end", "epoch"}; }
 Naming Name(const RunStatus&) { return {"status", "status"}; }
+Naming Name(const LogStreamRebound&) { return {"log_stream_rebound", "run"}; }
 Naming Name(const Note&) { return {"note", "run"}; }
 
 Naming NamingOf(const Event& e) {

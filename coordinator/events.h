@@ -62,16 +62,20 @@ struct RunFinished {
 // ---- topic "status": the whole state, periodically and on every change of state; the log stream
 // keeps the last one and gives it to every new subscriber at once (docs/log-stream.md).
 struct AgentStatus {
-  std::string agent, address, software_version, role;  // role: pending, idle, gradient, ...
+  std::string agent, address, software_version, arch, role;  // role: pending, idle, gradient, ...
   int64_t rows = 0, updates_applied = 0, updates_refused = 0, gradient_timeouts = 0;
+  std::map<std::string, int64_t> refused_by_reason;
   int64_t messages = 0;
   double mean_staleness = 0;  // versions, over its applied updates (NaN: none yet)
+  double rtt_seconds = 0;     // the agent's measured Update round trip (NaN: not reported)
   double seconds_since_heard = 0;
+  std::string last_message;  // its type
 };
 struct RunStatus {
-  std::string state;  // "waiting", "running", "stopping", "finished"
-  std::string why;    // waiting: for what; finished: the stop reason
-  std::string phase;  // running: "gradient", "curvature", "inner"
+  bool insecure = false, secure_log = false;  // how agents and subscribers are authenticated
+  std::string state;                          // "waiting", "running", "stopping", "finished"
+  std::string why;                            // waiting: for what; finished: the stop reason
+  std::string phase;                          // running: "gradient", "curvature", "inner"
   int64_t epoch = 0, agents = 0, agents_needed = 0, rows = 0;
   int64_t steps_applied = 0, inner_steps = 0;  // of the running inner phase
   double seconds = 0;
@@ -102,6 +106,7 @@ struct MessageRefused {
 };
 struct KeyRefused {
   std::string domain, peer, key;
+  int64_t count = 1;  // > 1: a summary of refusals not shown (rate limit); peer and key empty
 };
 struct HandshakeFailed {
   std::string detail;
@@ -148,16 +153,22 @@ struct EpochEnded {
   int64_t guarded_refused = 0, guarded_clipped = 0, bytes_in = 0, bytes_out = 0;
   bool stalled = false;  // ended early: no update applied for --stall-timeout
 };
+// The log stream's socket was closed and bound again: every subscriber reconnects by itself.
+struct LogStreamRebound {
+  std::string reason;                 // "subscriber_key_removed", "subscription_flood", "failed"
+  int64_t ignored_subscriptions = 0;  // subscriptions to no topic, since the start
+  std::string detail;                 // failed: why the stream is closed now
+};
 // A human-readable note with no structured content (console only): "a connection failed ...".
 struct Note {
   std::string text;
 };
 
-using Event =
-    std::variant<RunInsecure, RunStarted, RunResumed, WaitingForAgents, CheckpointError,
-                 RunFinished, AgentJoined, AgentLeft, AgentRefused, MessageRefused, KeyRefused,
-                 HandshakeFailed, AllowListReloaded, AllowListError, GradientTimeout, EpochBegan,
-                 NewtonTrial, NewtonSolved, Progress, EpochEnded, RunStatus, Note>;
+using Event = std::variant<RunInsecure, RunStarted, RunResumed, WaitingForAgents, CheckpointError,
+                           RunFinished, AgentJoined, AgentLeft, AgentRefused, MessageRefused,
+                           KeyRefused, HandshakeFailed, AllowListReloaded, AllowListError,
+                           GradientTimeout, EpochBegan, NewtonTrial, NewtonSolved, Progress,
+                           EpochEnded, RunStatus, LogStreamRebound, Note>;
 
 // The event's name in the log stream ("run_started", ...) and its topic ("run", "agent", "epoch").
 const char* EventName(const Event& e);

@@ -107,7 +107,7 @@ json Fields(const MessageRefused& e) {
 }
 
 json Fields(const KeyRefused& e) {
-  return {{"domain", e.domain}, {"peer", e.peer}, {"key", e.key}};
+  return {{"domain", e.domain}, {"peer", e.peer}, {"key", e.key}, {"count", e.count}};
 }
 
 json Fields(const HandshakeFailed& e) { return {{"detail", e.detail}, {"count", e.count}}; }
@@ -204,16 +204,22 @@ json Fields(const RunStatus& e) {
     agents.push_back({{"agent", a.agent},
                       {"address", a.address},
                       {"software_version", a.software_version},
+                      {"arch", a.arch},
                       {"role", a.role},
                       {"rows", a.rows},
                       {"updates_applied", a.updates_applied},
                       {"updates_refused", a.updates_refused},
+                      {"refused_by_reason", a.refused_by_reason},
                       {"gradient_timeouts", a.gradient_timeouts},
                       {"messages", a.messages},
                       {"mean_staleness", Number(a.mean_staleness)},
+                      {"rtt_seconds", Number(a.rtt_seconds)},
+                      {"last_message", a.last_message},
                       {"seconds_since_heard", a.seconds_since_heard}});
   }
-  return {{"state", e.state},
+  return {{"insecure", e.insecure},
+          {"secure_log", e.secure_log},
+          {"state", e.state},
           {"why", e.why},
           {"phase", e.phase},
           {"epoch", e.epoch},
@@ -231,6 +237,12 @@ json Fields(const RunStatus& e) {
           {"epoch_eta_seconds", Number(e.epoch_eta_seconds)},
           {"run_eta_seconds", Number(e.run_eta_seconds)},
           {"agent_status", agents}};
+}
+
+json Fields(const LogStreamRebound& e) {
+  return {{"reason", e.reason},
+          {"ignored_subscriptions", e.ignored_subscriptions},
+          {"detail", e.detail}};
 }
 
 json Fields(const Note& e) { return {{"text", e.text}}; }

@@ -14,6 +14,7 @@
 #include "edgetrain/dataset.h"
 #include "edgetrain/epoch_policy.h"
 #include "edgetrain/problem.h"
+#include "edgetrain/readers.h"
 #include "edgetrain/transport/channel.h"
 
 namespace edgetrain::coordinator {
@@ -38,7 +39,8 @@ struct CoordinatorOptions {
   std::optional<LabelMap> labels;             // a fixed label mapping
   std::optional<std::string> positive_label;  // else: which of the agents' two labels is +1
   int32_t dimension = 0;                      // 0: the largest among the agents present at start
-  int32_t max_dimension = 1 << 22;  // no agent whose data is wider is admitted (--max-dim)
+  int32_t max_dimension =
+      kDefaultMaxDimension;  // no agent whose data is wider is admitted (--max-dim)
 
   int min_agents = 1;
   int max_agents = 1024;  // connections admitted at once; Hellos beyond are refused

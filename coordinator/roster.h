@@ -51,6 +51,9 @@ struct AgentHealth {
   int64_t messages = 0;
   int64_t staleness_sum = 0;  // over applied updates
   int64_t gradient_timeouts = 0;
+  std::map<std::string, int64_t> refused_by_reason;  // the driver's fixed words: bounded
+  uint32_t rtt_us = 0;                               // as the agent last reported it
+  const char* last_message = "";                     // wire::MessageName of the last one
 };
 
 struct Agent {

@@ -33,6 +33,7 @@
 #include "edgetrain/clock.h"
 #include "edgetrain/dataset.h"
 #include "edgetrain/model_replica.h"
+#include "edgetrain/readers.h"
 #include "edgetrain/support_newton.h"
 #include "edgetrain/svrg_worker.h"
 #include "edgetrain/transport/channel.h"
@@ -58,6 +59,8 @@ struct AgentOptions {
   // The inner loop's pipeline (0: chosen from the measured round trip and step cost).
   int64_t steps_per_update = 0;
   int max_in_flight = 0;
+  // A coordinator's model wider than this is refused before anything is allocated (--max-dim).
+  int32_t max_dimension = kDefaultMaxDimension;
   transport::ChannelOptions channel;
 };
 

@@ -128,11 +128,18 @@ void AgentSession::SayBye(std::string_view why) {
   Send(encoder_.Encode(NextHeader(), wire::ByeMsg{why}));
 }
 
-Status AgentSession::OnWelcome(const wire::Header& h, const wire::WelcomeMsg& w) {
+Status AgentSession::CheckWelcome(const wire::WelcomeMsg& w) {
   // The decoder checked the problem, the labels' text and that the model has the problem's size
   // for w.dimension; what remains is whether this shard fits the run.
   EDGETRAIN_RETURN_IF_ERROR(
       w.problem.Validate(data_->task()).WithContext("the coordinator's problem"));
+  if (w.dimension > options_.max_dimension) {
+    return Status::InvalidArgument(
+        "the coordinator's model has " + std::to_string(w.dimension) +
+        " features, more than this agent's --max-dim " + std::to_string(options_.max_dimension) +
+        " (start the coordinator with --dim, or raise --max-dim if the model is meant to be so "
+        "wide)");
+  }
   if (w.dimension < data_->dim()) {
     return Status::InvalidArgument(
         "the coordinator's model has " + std::to_string(w.dimension) +
@@ -144,6 +151,16 @@ Status AgentSession::OnWelcome(const wire::Header& h, const wire::WelcomeMsg& w)
       return Status::InvalidArgument("the coordinator sent no labels for a classification run");
     EDGETRAIN_RETURN_IF_ERROR(
         data_->ApplyLabelMap({std::string(w.label_negative), std::string(w.label_positive)}));
+  }
+  return Status::Ok();
+}
+
+Status AgentSession::OnWelcome(const wire::Header& h, const wire::WelcomeMsg& w) {
+  if (Status st = CheckWelcome(w); !st.ok()) {
+    // Say so in the session offered, so that the coordinator drops this agent at once.
+    Send(encoder_.Encode(wire::Header{options_.agent_id, h.session, 1},
+                         wire::ByeMsg{"leaving: " + Printable(st.message(), 256)}));
+    return st;
   }
   data_->set_dim(w.dimension);
   spec_ = w.problem;
@@ -403,12 +420,16 @@ bool AgentSession::has_work() const {
   // (pipeline_.depth <= Pipeline::kMaxDepth == PipelineReplica::kMaxInFlight)
 }
 
+uint32_t AgentSession::RttMicros() const {
+  return static_cast<uint32_t>(std::clamp(srtt_ * 1e6, 0.0, 4e9));
+}
+
 void AgentSession::Flush() {
   const int64_t steps = replica_.TakePending(&outgoing_);
   const wire::Header header = NextHeader();
   const std::string_view bytes =
       encoder_.Encode(header, wire::UpdateMsg{epoch_, replica_.version(), outgoing_.delta.View(),
-                                              outgoing_.guarded.View(), steps});
+                                              outgoing_.guarded.View(), steps, RttMicros()});
   const double now = clock_->Now();
   replica_.InFlight(header.seq, steps, outgoing_, bytes, now);
   Send(bytes);
@@ -469,7 +490,8 @@ void AgentSession::Tick() {
     }
   }
   if (session_ != 0 && now - last_sent_ >= heartbeat_) {
-    Send(encoder_.Encode(NextHeader(), wire::HeartbeatMsg{epoch_, replica_.version()}));
+    Send(
+        encoder_.Encode(NextHeader(), wire::HeartbeatMsg{epoch_, replica_.version(), RttMicros()}));
   }
 }
 

@@ -29,6 +29,7 @@
 #include "edgetrain/clock.h"
 #include "edgetrain/dataset.h"
 #include "edgetrain/duality.h"
+#include "edgetrain/readers.h"
 #include "edgetrain/svrg_worker.h"
 #include "edgetrain/update_answer.h"
 #include "edgetrain/wire.h"
@@ -50,7 +51,9 @@ struct SessionOptions {
   // The pipeline (0: chosen from the measured round trip and step cost, the default).
   int64_t steps_per_update = 0;
   int max_in_flight = 0;
-  std::string software_version;  // sent in Hello
+  std::string software_version;                  // sent in Hello
+  int32_t max_dimension = kDefaultMaxDimension;  // a wider Welcome is refused (one bad Hello on the
+                                                 // coordinator must not take the fleet's memory)
 };
 
 // How many steps go into one Update (k) and how many Updates may be in flight (depth), from the
@@ -135,6 +138,9 @@ class AgentSession {
   void OnStop(const wire::StopMsg& s);
   void Flush();
   void MeasureRoundTrip(double rtt);
+  uint32_t RttMicros() const;
+  // Whether this shard fits the run a Welcome offers (dimension, problem, labels).
+  Status CheckWelcome(const wire::WelcomeMsg& w);  // for the coordinator's health view
   double RetransmitTimeout() const;
   void Log(std::string line) { log_.push_back(std::move(line)); }
 

@@ -187,16 +187,33 @@ TEST_CASE("driver: malformed messages are refused and counted, a flood is summar
   CHECK(reject->reason == wire::RejectReason::kNotWelcome);
 }
 
+// One agent of a run with inner loops only, past its first gradient phase: `loop` is its InnerLoop.
+struct OneAgentInnerLoop {
+  static coordinator::CoordinatorOptions Options() {
+    coordinator::CoordinatorOptions o = DriverRig::DefaultOptions();
+    o.policy.newton_max_support = 0;
+    return o;
+  }
+  OneAgentInnerLoop() : o(Options()), rig(o), a(&rig, 0, 1) {
+    a.Hello();
+    REQUIRE(a.AnswerEpoch(a.agent->Inbox()));
+    inbox = a.agent->Inbox();
+    loop = FakeAgent::Last<wire::InnerLoopMsg>(inbox);
+    REQUIRE(loop != nullptr);
+  }
+  coordinator::CoordinatorOptions o;
+  DriverRig rig;
+  ShardAgent a;
+  std::vector<Received> inbox;
+  const wire::InnerLoopMsg* loop = nullptr;
+};
+
 TEST_CASE("driver: a repeated Update is answered again and never applied twice") {
-  coordinator::CoordinatorOptions o = DriverRig::DefaultOptions();
-  o.policy.newton_max_support = 0;
-  DriverRig rig(o);
-  ShardAgent a(&rig, 0, 1);
-  a.Hello();
-  REQUIRE(a.AnswerEpoch(a.agent->Inbox()));
-  const std::vector<Received> inbox = a.agent->Inbox();
-  const auto* loop = FakeAgent::Last<wire::InnerLoopMsg>(inbox);
-  REQUIRE(loop != nullptr);
+  OneAgentInnerLoop run;
+  const coordinator::CoordinatorOptions& o = run.o;
+  DriverRig& rig = run.rig;
+  ShardAgent& a = run.a;
+  const wire::InnerLoopMsg* loop = run.loop;
   // One real inner step from the shard.
   SvrgWorker worker(&a.shard, o.problem, 1);
   std::vector<double> x(Spam().dim(), 0.0), g(Spam().dim());
@@ -217,6 +234,31 @@ TEST_CASE("driver: a repeated Update is answered again and never applied twice")
   CHECK(answers[0].As<wire::ModelMsg>()->applied);
   CHECK_FALSE(answers[1].As<wire::ModelMsg>()->applied);
   CHECK(answers[1].As<wire::ModelMsg>()->since == -1);  // the whole model
+}
+
+TEST_CASE("driver: the status event's health of an agent: round trip, last message, refusals") {
+  OneAgentInnerLoop run;
+  DriverRig& rig = run.rig;
+  ShardAgent& a = run.a;
+  const int64_t epoch = run.loop->epoch;
+  std::vector<int32_t> idx = {0};
+  std::vector<double> val = {1e-3};
+  const VectorView delta{idx.data(), val.data(), 1, Spam().dim()};
+  a.agent->Send(wire::UpdateMsg{epoch, 0, delta, {}, 1, 2500});
+  a.agent->Send(wire::UpdateMsg{epoch + 7, 0, delta, {}, 1, 2500});  // not this epoch: refused
+  a.agent->Send(wire::HeartbeatMsg{epoch, 1, 3000});
+  rig.Run(1.5);
+  const std::vector<coordinator::RunStatus> status = rig.events.Of<coordinator::RunStatus>();
+  REQUIRE_FALSE(status.empty());
+  const coordinator::RunStatus& s = status.back();
+  CHECK(s.insecure);
+  REQUIRE(s.agent_status.size() == 1);
+  const coordinator::AgentStatus& h = s.agent_status[0];
+  CHECK(h.updates_applied == 1);
+  CHECK(h.updates_refused == 1);
+  CHECK(h.refused_by_reason == std::map<std::string, int64_t>{{"late_update", 1}});
+  CHECK(h.rtt_seconds == doctest::Approx(3e-3));  // the latest report: the heartbeat's
+  CHECK(h.last_message == "Heartbeat");
 }
 
 TEST_CASE("driver: a revoked key is shut out, also on its open connection") {

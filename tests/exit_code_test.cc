@@ -205,71 +205,114 @@ TEST_CASE("another protocol version: the coordinator's Reject reaches it, the ag
   CHECK(Contains(out, "this coordinator speaks protocol version 2"));
 }
 
-TEST_CASE("a hostile coordinator's mini-batch of 2^31-1 rows: the agent refuses it and exits 2") {
-  testing::TempDir dir;
+// Plays the coordinator on a ROUTER socket: the agent's messages decoded, ours encoded.
+struct FakeCoordinator {
   zmq::context_t context;
-  zmq::socket_t router(context, zmq::socket_type::router);  // plays the coordinator
-  router.set(zmq::sockopt::linger, 0);
-  router.bind("tcp://127.0.0.1:0");
-  ChildProcess agent(
-      Agent({"--insecure", "--coordinator", router.get(zmq::sockopt::last_endpoint)}),
-      dir.File("agent.out"));
+  zmq::socket_t router{context, zmq::socket_type::router};
   wire::Encoder encoder;
   wire::Decoder decoder;
   std::string identity;
-  zmq::message_t frame, payload;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  std::chrono::steady_clock::time_point deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(20);
+
+  FakeCoordinator() {
+    router.set(zmq::sockopt::linger, 0);
+    router.bind("tcp://127.0.0.1:0");
+  }
+  std::string endpoint() { return router.get(zmq::sockopt::last_endpoint); }
   // The agent's next message (fails the test after the deadline).
-  auto receive = [&]() -> wire::Message {
+  wire::Message Receive() {
     REQUIRE(std::chrono::steady_clock::now() < deadline);
     zmq::pollitem_t item{router.handle(), 0, ZMQ_POLLIN, 0};
     REQUIRE(zmq::poll(&item, 1, std::chrono::milliseconds(10000)) == 1);
+    zmq::message_t frame;
     REQUIRE(router.recv(frame, zmq::recv_flags::dontwait));
     identity = frame.to_string();
     REQUIRE(router.recv(payload, zmq::recv_flags::dontwait));
     Result<wire::Message> m = decoder.Decode(payload.data(), payload.size());
     REQUIRE_MESSAGE(m.ok(), m.status().ToString());
     return *m;
-  };
-  auto send = [&](std::string_view bytes) {
+  }
+  void Send(std::string_view bytes) {
     router.send(zmq::buffer(identity), zmq::send_flags::sndmore);
     router.send(zmq::buffer(bytes.data(), bytes.size()), zmq::send_flags::none);
-  };
-  wire::Message hello = receive();
-  REQUIRE(std::holds_alternative<wire::HelloMsg>(hello.body));
-  const wire::HelloMsg& h = std::get<wire::HelloMsg>(hello.body);
-  REQUIRE(h.labels.size() == 2);
-  const std::string negative(h.labels[0]), positive(h.labels[1]);
-  const std::vector<double> zeros(static_cast<size_t>(h.dimension), 0.0);
-  const VectorView x = VectorView::Dense(zeros.data(), h.dimension);
-  wire::WelcomeMsg welcome;
-  welcome.problem.reg.l1 = 1e-3;
-  welcome.dimension = h.dimension;
-  welcome.label_negative = negative;
-  welcome.label_positive = positive;
-  welcome.heartbeat_ms = 1000;
-  welcome.model = x;
-  decoder.set_model_size(h.dimension);
-  send(encoder.Encode({"press-7", 1, 1}, welcome));
-  send(encoder.Encode({"press-7", 1, 2}, wire::EpochBeginMsg{1, 0, x}));
+  }
+  // Waits for the Hello and welcomes the agent to a model of `dimension` features (0: the
+  // shard's) at zero; returns the dimension.
+  int32_t Welcome(int32_t dimension = 0) {
+    wire::Message hello = Receive();
+    REQUIRE(std::holds_alternative<wire::HelloMsg>(hello.body));
+    const wire::HelloMsg& h = std::get<wire::HelloMsg>(hello.body);
+    REQUIRE(h.labels.size() == 2);
+    labels = {std::string(h.labels[0]), std::string(h.labels[1])};
+    if (dimension == 0) dimension = h.dimension;
+    zeros.assign(static_cast<size_t>(dimension), 0.0);
+    wire::WelcomeMsg welcome;
+    welcome.problem.reg.l1 = 1e-3;
+    welcome.dimension = dimension;
+    welcome.label_negative = labels[0];
+    welcome.label_positive = labels[1];
+    welcome.heartbeat_ms = 1000;
+    welcome.model = x();
+    decoder.set_model_size(dimension);
+    Send(encoder.Encode({"press-7", 1, 1}, welcome));
+    return dimension;
+  }
+  VectorView x() const {
+    return VectorView::Dense(zeros.data(), static_cast<int32_t>(zeros.size()));
+  }
+  // Reads until the agent's Bye; returns its text.
+  std::string ByeText() {
+    for (;;) {
+      const wire::Message m = Receive();
+      if (const auto* bye = std::get_if<wire::ByeMsg>(&m.body)) return std::string(bye->text);
+    }
+  }
+
+  zmq::message_t payload;
+  std::vector<std::string> labels;
+  std::vector<double> zeros;
+};
+
+TEST_CASE("a hostile coordinator's mini-batch of 2^31-1 rows: the agent refuses it and exits 2") {
+  testing::TempDir dir;
+  FakeCoordinator coordinator;
+  ChildProcess agent(Agent({"--insecure", "--coordinator", coordinator.endpoint()}),
+                     dir.File("agent.out"));
+  coordinator.Welcome();
+  coordinator.Send(
+      coordinator.encoder.Encode({"press-7", 1, 2}, wire::EpochBeginMsg{1, 0, coordinator.x()}));
   for (;;) {  // its gradient sum (heartbeats may come first)
-    const wire::Message m = receive();
+    const wire::Message m = coordinator.Receive();
     if (std::holds_alternative<wire::GradSumMsg>(m.body)) break;
   }
-  send(encoder.Encode({"press-7", 1, 3}, wire::InnerLoopMsg{1, 0, x, 0.1, 100, INT_MAX}));
+  coordinator.Send(coordinator.encoder.Encode(
+      {"press-7", 1, 3}, wire::InnerLoopMsg{1, 0, coordinator.x(), 0.1, 100, INT_MAX}));
   CHECK(agent.Wait(10) == 2);
   const std::string out = testing::ReadText(dir.File("agent.out"));
   INFO(out);
   CHECK(Contains(out,
                  "the coordinator's mini-batch of 2147483647 rows is larger than this "
                  "shard's 270 rows"));
-  for (;;) {  // it said why it left
-    const wire::Message m = receive();
-    if (const auto* bye = std::get_if<wire::ByeMsg>(&m.body)) {
-      CHECK(Contains(std::string(bye->text), "leaving: the coordinator's mini-batch"));
-      break;
-    }
-  }
+  CHECK(Contains(coordinator.ByeText(), "leaving: the coordinator's mini-batch"));
+}
+
+TEST_CASE("a Welcome wider than the agent's --max-dim: the agent refuses it and exits 2") {
+  // Issue 15 case 6: one rogue Hello at the wire's cap became the run's dimension, and every
+  // agent welcomed with it allocated gigabytes. The agent's own bound stops that.
+  testing::TempDir dir;
+  FakeCoordinator coordinator;
+  ChildProcess agent(
+      Agent({"--insecure", "--coordinator", coordinator.endpoint(), "--max-dim", "100"}),
+      dir.File("agent.out"));
+  coordinator.Welcome(101);
+  CHECK(agent.Wait(10) == 2);
+  const std::string out = testing::ReadText(dir.File("agent.out"));
+  INFO(out);
+  CHECK(Contains(out,
+                 "the coordinator's model has 101 features, more than this agent's "
+                 "--max-dim 100"));
+  CHECK(Contains(coordinator.ByeText(), "leaving: the coordinator's model has 101 features"));
 }
 
 }  // namespace

@@ -262,8 +262,10 @@ TEST_CASE("every message round-trips through the typed API with its header") {
     u.delta.Push(1, -0.5);
     u.guarded.Push(4, 2.0);
     const UpdateMsg got = Decoded<UpdateMsg>(
-        d, e.Encode(kHeader, UpdateMsg{3, 16, u.delta.View(), u.guarded.View(), 40}), &storage);
+        d, e.Encode(kHeader, UpdateMsg{3, 16, u.delta.View(), u.guarded.View(), 40, 1250}),
+        &storage);
     CHECK(got.epoch == 3);
+    CHECK(got.rtt_us == 1250);
     CHECK(got.base_version == 16);
     CHECK(got.steps == 40);
     CHECK(Values(got.delta) == std::vector<double>{0, -0.5, 0, 0.25, 0});
@@ -302,8 +304,9 @@ TEST_CASE("every message round-trips through the typed API with its header") {
   }
   {
     const HeartbeatMsg got =
-        Decoded<HeartbeatMsg>(d, e.Encode(kHeader, HeartbeatMsg{5, 6}), &storage);
+        Decoded<HeartbeatMsg>(d, e.Encode(kHeader, HeartbeatMsg{5, 6, 980}), &storage);
     CHECK(got.epoch == 5);
+    CHECK(got.rtt_us == 980);
     CHECK(got.version == 6);
     CHECK(Decoded<ByeMsg>(d, e.Encode(kHeader, ByeMsg{"SIGTERM"}), &storage).text == "SIGTERM");
     const StopMsg stop = Decoded<StopMsg>(d, e.Encode(kHeader, StopMsg{"kkt", 9, 0.3}), &storage);

@@ -247,7 +247,8 @@ void AddInputFlags(CLI::App* app, DataFlags* f, const std::string& missing_help)
       ->capture_default_str()
       ->group(group);
   app->add_option("--max-dim", f->max_dim,
-                  "Refuse libsvm indices (CSV feature columns) above this, naming the place")
+                  "Refuse libsvm indices (CSV feature columns) above this, naming the place; "
+                  "run: also a coordinator's model with more features")
       ->check(CLI::Range(1, static_cast<int>(kMaxModelDimension)))
       ->capture_default_str()
       ->group(group);

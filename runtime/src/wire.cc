@@ -752,7 +752,7 @@ std::string_view Encoder::Encode(const Header& h, const UpdateMsg& m) {
   auto d = AsVector(Vector(m.delta));
   flatbuffers::Offset<fb::Vector> g = 0;
   if (m.guarded.count > 0) g = AsVector(Vector(m.guarded));
-  auto body = fb::CreateUpdate(fbb_, m.epoch, m.base_version, d, g, m.steps);
+  auto body = fb::CreateUpdate(fbb_, m.epoch, m.base_version, d, g, m.steps, m.rtt_us);
   return Finish(h, Type(fb::Message::Update), body.Union());
 }
 
@@ -763,6 +763,7 @@ Status Decode(PayloadReader& r, const fb::Update& t, UpdateMsg* m) {
   m->base_version = t.base_version();
   EDGETRAIN_RETURN_IF_ERROR(NonNegative(m->epoch, "Update.epoch"));
   EDGETRAIN_RETURN_IF_ERROR(NonNegative(m->base_version, "Update.base_version"));
+  m->rtt_us = t.rtt_us();
   m->steps = t.steps();
   if (m->steps < 1 || m->steps > kMaxStepsPerUpdate) {
     return Refuse("Update.steps",
@@ -838,7 +839,7 @@ Status Decode(PayloadReader& r, const fb::Model& t, ModelMsg* m) {
 std::string_view Encoder::Encode(const Header& h, const HeartbeatMsg& m) {
   fbb_.Clear();
   return Finish(h, Type(fb::Message::Heartbeat),
-                fb::CreateHeartbeat(fbb_, m.epoch, m.version).Union());
+                fb::CreateHeartbeat(fbb_, m.epoch, m.version, m.rtt_us).Union());
 }
 
 std::string_view Encoder::Encode(const Header& h, const ByeMsg& m) {
@@ -857,6 +858,7 @@ std::string_view Encoder::Encode(const Header& h, const StopMsg& m) {
 namespace {
 
 Status Decode(PayloadReader&, const fb::Heartbeat& t, HeartbeatMsg* m) {
+  m->rtt_us = t.rtt_us();
   return EpochAndVersion(t, "Heartbeat", &m->epoch, &m->version);
 }
 

@@ -154,6 +154,13 @@ std::string AllowList::NameOf(const std::string& z85) const {
   return it == keys_.end() ? "" : it->second;
 }
 
+bool AllowList::Includes(const AllowList& other) const {
+  for (const auto& [key, name] : other.keys_) {
+    if (keys_.count(key) == 0) return false;
+  }
+  return true;
+}
+
 void ApplyCurve(zmq::socket_t& socket, const CurveConfig& c) {
   switch (c.mode) {
     case CurveConfig::Mode::kNone:

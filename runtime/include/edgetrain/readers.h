@@ -33,6 +33,9 @@
 
 namespace edgetrain {
 
+// The default of every --max-dim (readers, agents, coordinator): 4 194 304 features, 32 MB per
+// dense vector of the model, what a small board can hold several times over.
+constexpr int32_t kDefaultMaxDimension = int32_t{1} << 22;
 // The largest dimension a model file may declare. Weights are held dense (8 bytes a feature:
 // 512 MiB here), so readers refuse larger indices and the model reader larger files rather than
 // trying to allocate them.

@@ -168,8 +168,9 @@ struct UpdateMsg {
   int64_t epoch = 0;
   int64_t base_version = 0;
   VectorView delta;
-  VectorView guarded;  // disjoint from delta
-  int64_t steps = 1;   // inner steps summed into it (1 to kMaxStepsPerUpdate)
+  VectorView guarded;   // disjoint from delta
+  int64_t steps = 1;    // inner steps summed into it (1 to kMaxStepsPerUpdate)
+  uint32_t rtt_us = 0;  // the agent's smoothed round trip (health reporting; 0: unknown)
 };
 
 struct ModelMsg {
@@ -187,6 +188,7 @@ struct ModelMsg {
 struct HeartbeatMsg {
   int64_t epoch = 0;
   int64_t version = 0;
+  uint32_t rtt_us = 0;  // as in UpdateMsg
 };
 
 struct ByeMsg {

@@ -109,7 +109,7 @@ struct DataFlags {
   std::string format = "auto";
   std::string delimiter = ",";
   std::string missing = "error";  // predict and score set "": the model's policy
-  int32_t max_dim = kMaxModelDimension;
+  int32_t max_dim = kDefaultMaxDimension;
 
   ReadOptions ToReadOptions() const;
 };

@@ -48,6 +48,8 @@ class AllowList {
   // The name written after the key, or "".
   std::string NameOf(const std::string& z85) const;
   size_t size() const { return keys_.size(); }
+  // True if every key of `other` is on this list too.
+  bool Includes(const AllowList& other) const;
   const std::string& path() const { return path_; }
 
  private:

@@ -17,8 +17,8 @@ class BurstLimit {
   BurstLimit(int burst, double window) : burst_(burst), window_(window) {}
 
   struct Verdict {
-    bool show = false;       // log this event
-    int64_t hidden = 0;      // events hidden in the window that just ended: report them first
+    bool show = false;   // log this event
+    int64_t hidden = 0;  // events hidden in the window that just ended: report them first
   };
   Verdict Admit(double now) {
     Verdict v;

@@ -58,11 +58,11 @@ LogCollector::~LogCollector() {
   thread_.join();
 }
 
-std::vector<JsonValue> LogCollector::Events(const std::string& name) {
+std::vector<testing::Json> LogCollector::Events(const std::string& name) {
   std::lock_guard<std::mutex> lock(mu_);
-  std::vector<JsonValue> out;
-  for (const JsonValue& e : events_) {
-    if (e["event"].string == name) out.push_back(e);
+  std::vector<testing::Json> out;
+  for (const testing::Json& e : events_) {
+    if (testing::Str(e, "event") == name) out.push_back(e);
   }
   return out;
 }
@@ -73,11 +73,11 @@ void LogCollector::Loop() {
     zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
     if (zmq::poll(&item, 1, std::chrono::milliseconds(50)) == 0) continue;
     if (!socket_.recv(topic) || !socket_.recv(body)) continue;
-    Result<JsonValue> v = ParseJson(body.to_string_view());
+    Result<testing::Json> v = testing::ParseJson(body.to_string_view());
     if (!v.ok()) continue;
     std::lock_guard<std::mutex> lock(mu_);
     events_.push_back(std::move(v).value());
-    if (events_.back()["event"].string == "run_finished") done_ = true;
+    if (Str(events_.back(), "event") == "run_finished") done_ = true;
   }
 }
 

@@ -15,8 +15,8 @@
 
 #include "agent.h"
 #include "coordinator.h"
-#include "edgetrain/json.h"
 #include "edgetrain/transport/curve.h"
+#include "json_util.h"
 
 namespace edgetrain::testing {
 
@@ -36,7 +36,7 @@ class LogCollector {
   LogCollector(zmq::context_t* context, const std::string& endpoint);
   ~LogCollector();
 
-  std::vector<JsonValue> Events(const std::string& name);
+  std::vector<testing::Json> Events(const std::string& name);
   // Waits until an event satisfies `pred` (or the timeout).
   template <typename Pred>
   bool WaitFor(Pred pred, double seconds) {
@@ -44,7 +44,7 @@ class LogCollector {
     while (std::chrono::steady_clock::now() < deadline) {
       {
         std::lock_guard<std::mutex> lock(mu_);
-        for (const JsonValue& e : events_) {
+        for (const testing::Json& e : events_) {
           if (pred(e)) return true;
         }
       }
@@ -60,7 +60,7 @@ class LogCollector {
   std::thread thread_;
   std::atomic<bool> done_{false};
   std::mutex mu_;
-  std::vector<JsonValue> events_;
+  std::vector<testing::Json> events_;
 };
 
 // How an agent of a Cluster runs.

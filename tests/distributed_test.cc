@@ -9,8 +9,8 @@
 
 #include "cluster.h"
 #include "doctest/doctest.h"
-#include "edgetrain/json.h"
 #include "edgetrain/wire.h"
+#include "json_util.h"
 #include "test_util.h"
 
 namespace edgetrain {
@@ -62,13 +62,13 @@ void RunWithAgents(int k) {
   CHECK(r.messages_refused == 0);
   // The log stream told the same story.
   CHECK(cluster.log().WaitFor(
-      [](const JsonValue& e) { return e["event"].string == "run_finished"; }, 5));
+      [](const testing::Json& e) { return testing::Str(e, "event") == "run_finished"; }, 5));
   const auto finished = cluster.log().Events("run_finished");
   REQUIRE(finished.size() == 1);
-  CHECK(finished[0]["updates_applied"].number == static_cast<double>(r.updates_applied));
+  CHECK(testing::Num(finished[0], "updates_applied") == static_cast<double>(r.updates_applied));
   int64_t applied_by_epoch = 0;
-  for (const JsonValue& e : cluster.log().Events("epoch_end"))
-    applied_by_epoch += static_cast<int64_t>(e["updates_applied"].number);
+  for (const testing::Json& e : cluster.log().Events("epoch_end"))
+    applied_by_epoch += static_cast<int64_t>(testing::Num(e, "updates_applied"));
   CHECK(applied_by_epoch == r.updates_applied);
 }
 
@@ -90,9 +90,9 @@ TEST_CASE(
   CHECK(r.epochs <= 15);  // inner loops alone need several times as many (the tests above)
   const auto newton = cluster.log().Events("newton");
   REQUIRE(!newton.empty());
-  for (const JsonValue& e : newton) {
-    CHECK(e["rows"].number == 1600);  // every row's curvature, from all three agents
-    CHECK(e["support"].number <= 2000);
+  for (const testing::Json& e : newton) {
+    CHECK(testing::Num(e, "rows") == 1600);  // every row's curvature, from all three agents
+    CHECK(testing::Num(e, "support") <= 2000);
   }
   for (int i = 0; i < 3; ++i) {
     REQUIRE(cluster.agent_result(i).ok());
@@ -113,8 +113,8 @@ TEST_CASE(
   cluster.AddAgent(0, 3);
   const size_t victim = cluster.AddAgent(1, 3, /*say_bye=*/false);
   cluster.AddAgent(2, 3);
-  REQUIRE(
-      cluster.log().WaitFor([](const JsonValue& e) { return e["event"].string == "newton"; }, 30));
+  REQUIRE(cluster.log().WaitFor(
+      [](const testing::Json& e) { return testing::Str(e, "event") == "newton"; }, 30));
   cluster.StopAgent(
       victim);  // no Bye: curvature or gradient phases wait for it in vain, then go on
   const RunSummary& r = cluster.Wait();
@@ -124,8 +124,9 @@ TEST_CASE(
   CHECK(r.rows < 1600);
   // Newton epochs went on with the two agents left: blocks of their rows only, steps taken.
   bool two_left = false;
-  for (const JsonValue& e : cluster.log().Events("newton")) {
-    two_left = two_left || (e["taken"].boolean && e["rows"].number == static_cast<double>(r.rows));
+  for (const testing::Json& e : cluster.log().Events("newton")) {
+    two_left = two_left || (testing::Bool(e, "taken") &&
+                            testing::Num(e, "rows") == static_cast<double>(r.rows));
   }
   CHECK(two_left);
 }
@@ -141,8 +142,8 @@ TEST_CASE("a late joiner is welcomed with the current model and takes part") {
     cluster.AddAgent(spec);
   }
   REQUIRE(cluster.log().WaitFor(
-      [](const JsonValue& e) {
-        return e["event"].string == "epoch_begin" && e["epoch"].number >= 2;
+      [](const testing::Json& e) {
+        return testing::Str(e, "event") == "epoch_begin" && testing::Num(e, "epoch") >= 2;
       },
       30));
   const size_t late = cluster.AddAgent(2, 3);
@@ -154,8 +155,8 @@ TEST_CASE("a late joiner is welcomed with the current model and takes part") {
   CHECK(cluster.agent_result(late)->updates_applied > 0);
   // Once it had joined, epochs had three agents and all the rows.
   bool three = false;
-  for (const JsonValue& e : cluster.log().Events("epoch_begin"))
-    three = three || (e["agents"].number == 3 && e["rows"].number == 1600);
+  for (const testing::Json& e : cluster.log().Events("epoch_begin"))
+    three = three || (testing::Num(e, "agents") == 3 && testing::Num(e, "rows") == 1600);
   CHECK(three);
 }
 
@@ -166,16 +167,17 @@ TEST_CASE("an agent that dies mid-epoch does not stall the run beyond the timeou
   cluster.AddAgent(2, 3);
   // epoch_begin is published as the inner phase starts: the agent dies mid-epoch.
   REQUIRE(cluster.log().WaitFor(
-      [](const JsonValue& e) {
-        return e["event"].string == "epoch_begin" && e["epoch"].number >= 2;
+      [](const testing::Json& e) {
+        return testing::Str(e, "event") == "epoch_begin" && testing::Num(e, "epoch") >= 2;
       },
       30));
   const auto died = std::chrono::steady_clock::now();
   cluster.StopAgent(victim);  // no Bye: the coordinator must notice by itself
   REQUIRE(cluster.log().WaitFor(
-      [](const JsonValue& e) {
-        return e["event"].string == "gradient_timeout" ||
-               (e["event"].string == "agent_left" && e["agent"].string == "agent-1of3");
+      [](const testing::Json& e) {
+        return testing::Str(e, "event") == "gradient_timeout" ||
+               (testing::Str(e, "event") == "agent_left" &&
+                testing::Str(e, "agent") == "agent-1of3");
       },
       10));
   // Noticed within the gradient timeout (2 s) or the heartbeat patience (0.2 s x 10), plus slack.
@@ -194,8 +196,8 @@ TEST_CASE(
   cluster.AddAgent(0, 2);
   cluster.AddAgent(1, 2);
   REQUIRE(cluster.log().WaitFor(
-      [](const JsonValue& e) {
-        return e["event"].string == "epoch_begin" && e["epoch"].number >= 1;
+      [](const testing::Json& e) {
+        return testing::Str(e, "event") == "epoch_begin" && testing::Num(e, "epoch") >= 1;
       },
       30));
   // A rogue connection, as an attacker or a broken device would be.
@@ -226,8 +228,9 @@ TEST_CASE(
     rogue.send(zmq::buffer(m), zmq::send_flags::none);
   }
   REQUIRE(cluster.log().WaitFor(
-      [](const JsonValue& ev) {
-        return ev["event"].string == "message_refused" && ev["reason"].string == "unknown_sender";
+      [](const testing::Json& ev) {
+        return testing::Str(ev, "event") == "message_refused" &&
+               testing::Str(ev, "reason") == "unknown_sender";
       },
       10));
   const RunSummary& r = cluster.Wait();
@@ -236,16 +239,16 @@ TEST_CASE(
   const auto refused = cluster.log().Events("message_refused");
   REQUIRE(refused.size() == 5);
   int malformed = 0;
-  for (const JsonValue& ev : refused) {
-    CHECK(ev["peer"].string == "127.0.0.1");
-    malformed += ev["reason"].string == "malformed";
+  for (const testing::Json& ev : refused) {
+    CHECK(testing::Str(ev, "peer") == "127.0.0.1");
+    malformed += testing::Str(ev, "reason") == "malformed";
   }
   CHECK(malformed == 4);
   bool dimension = false, non_finite = false;
-  for (const JsonValue& ev : refused) {
-    dimension = dimension ||
-                ev["detail"].string.find("dimension 10446, expected 10445") != std::string::npos;
-    non_finite = non_finite || ev["detail"].string.find("non-finite") != std::string::npos;
+  for (const testing::Json& ev : refused) {
+    dimension = dimension || testing::Str(ev, "detail").find("dimension 10446, expected 10445") !=
+                                 std::string::npos;
+    non_finite = non_finite || testing::Str(ev, "detail").find("non-finite") != std::string::npos;
   }
   CHECK(dimension);
   CHECK(non_finite);

@@ -2,12 +2,13 @@
 // get the state at once (last-value cache), subscriptions to no topic cannot make it hold memory
 // (ignored, then the socket is bound anew and honest subscribers come back by themselves), and a
 // subscriber key removed from --log-allow stops receiving once the stream is bound anew.
+#include "../coordinator/log_stream.h"
+
 #include <chrono>
 #include <string>
 #include <thread>
 #include <zmq.hpp>
 
-#include "../coordinator/log_stream.h"
 #include "doctest/doctest.h"
 #include "edgetrain/transport/curve.h"
 #include "test_util.h"
@@ -76,9 +77,8 @@ TEST_CASE("log stream: a late subscriber gets the run's settings and the current
   zmq::socket_t all = Subscriber(&ctx, *endpoint, "");
   CHECK(ReceiveContaining(&stream, &all, R"({"replay":true,"event":"run_started")", 10));
   zmq::socket_t status = Subscriber(&ctx, *endpoint, "status");
-  CHECK(ReceiveContaining(&stream, &status,
-                          R"({"replay":true,"event":"status","run_id":"r1","state":"running")",
-                          10));
+  CHECK(ReceiveContaining(
+      &stream, &status, R"({"replay":true,"event":"status","run_id":"r1","state":"running")", 10));
   // A subscriber to "epoch" gets no replay, and then the live lines.
   zmq::socket_t epoch = Subscriber(&ctx, *endpoint, "epoch");
   CHECK(ReceiveContaining(&stream, &epoch, R"("event":"epoch_begin")", 10, nullptr, "epoch",
@@ -111,8 +111,7 @@ TEST_CASE("log stream: subscriptions to no topic are ignored, then the socket is
   CHECK(stream.rebinds() == 1);
   CHECK(stream.ignored_subscriptions() > LogStream::kMaxIgnored);
   // The honest subscriber reconnects by itself, subscribes again and gets the cached state.
-  CHECK(ReceiveContaining(&stream, &honest, R"({"replay":true,"event":"status","n":"hello"})",
-                          20));
+  CHECK(ReceiveContaining(&stream, &honest, R"({"replay":true,"event":"status","n":"hello"})", 20));
   CHECK(ReceiveContaining(&stream, &honest, "after", 10, nullptr, "status",
                           R"({"event":"status","n":"after"})"));
 }
@@ -123,22 +122,23 @@ TEST_CASE("log stream: a subscriber key removed from the list hears nothing once
   Result<transport::CurveKeyPair> kept = transport::GenerateKeyFiles(dir.File("kept"), "kept");
   Result<transport::CurveKeyPair> gone = transport::GenerateKeyFiles(dir.File("gone"), "gone");
   REQUIRE((server.ok() && kept.ok() && gone.ok()));
-  testing::WriteText(dir.File("allow"), kept->public_key + " kept\n" + gone->public_key + " gone\n");
+  testing::WriteText(dir.File("allow"),
+                     kept->public_key + " kept\n" + gone->public_key + " gone\n");
   transport::AllowList list;
   REQUIRE(list.Load(dir.File("allow")).ok());
   zmq::context_t ctx;
   transport::ZapHandler zap(&ctx);
   zap.SetAllowList("log", &list);
   LogStream stream(&ctx);
-  Result<std::string> endpoint = stream.Bind(
-      "tcp://127.0.0.1:*", {transport::CurveConfig::Mode::kServer, *server, "", "log"});
+  Result<std::string> endpoint =
+      stream.Bind("tcp://127.0.0.1:*", {transport::CurveConfig::Mode::kServer, *server, "", "log"});
   REQUIRE(endpoint.ok());
   auto secured = [&](const transport::CurveKeyPair& keys) {
     zmq::socket_t sub(ctx, zmq::socket_type::sub);
     sub.set(zmq::sockopt::linger, 0);
     sub.set(zmq::sockopt::reconnect_ivl, 20);
-    transport::ApplyCurve(sub, {transport::CurveConfig::Mode::kClient, keys,
-                                server->public_key, ""});
+    transport::ApplyCurve(sub,
+                          {transport::CurveConfig::Mode::kClient, keys, server->public_key, ""});
     sub.set(zmq::sockopt::subscribe, "");
     sub.connect(*endpoint);
     return sub;

@@ -20,8 +20,8 @@
 
 #include "cluster.h"
 #include "doctest/doctest.h"
-#include "edgetrain/json.h"
 #include "edgetrain/model.h"
+#include "json_util.h"
 #include "test_util.h"
 
 namespace edgetrain {
@@ -119,10 +119,10 @@ std::map<std::string, std::string> RunMixed(const std::vector<std::string>& coor
   std::map<std::string, std::string> arch_of, outputs;
   std::istringstream log(testing::ReadText(dir.File("log.jsonl")));
   for (std::string line; std::getline(log, line);) {
-    Result<JsonValue> e = ParseJson(line);
+    Result<testing::Json> e = testing::ParseJson(line);
     REQUIRE(e.ok());
-    if ((*e)["event"].string == "agent_joined")
-      arch_of[(*e)["agent"].string] = (*e)["software_version"].string;
+    if (testing::Str((*e), "event") == "agent_joined")
+      arch_of[testing::Str((*e), "agent")] = testing::Str((*e), "software_version");
   }
   for (const Device& d : devices) {
     INFO(d.id, " reported '", arch_of[d.id], "'");

@@ -14,9 +14,9 @@
 
 #include "cluster.h"
 #include "doctest/doctest.h"
-#include "edgetrain/json.h"
 #include "edgetrain/local_trainer.h"
 #include "edgetrain/model.h"
+#include "json_util.h"
 #include "test_util.h"
 
 namespace edgetrain {
@@ -32,11 +32,11 @@ std::vector<std::string> Cmd(const std::string& program, std::vector<std::string
   return cmd;
 }
 
-std::vector<JsonValue> JsonLines(const std::string& path) {
-  std::vector<JsonValue> out;
+std::vector<testing::Json> JsonLines(const std::string& path) {
+  std::vector<testing::Json> out;
   std::istringstream in(testing::ReadText(path));
   for (std::string line; std::getline(in, line);) {
-    Result<JsonValue> v = ParseJson(line);
+    Result<testing::Json> v = testing::ParseJson(line);
     REQUIRE_MESSAGE(v.ok(), "bad JSON line in ", path, ": ", line);
     out.push_back(std::move(v).value());
   }
@@ -50,7 +50,7 @@ bool WaitForEvent(const std::string& path, Pred pred, double seconds) {
       [&] {
         std::istringstream in(testing::ReadText(path));
         for (std::string line; std::getline(in, line);) {
-          Result<JsonValue> v = ParseJson(line);
+          Result<testing::Json> v = testing::ParseJson(line);
           if (v.ok() && pred(*v)) return true;
         }
         return false;
@@ -124,23 +124,23 @@ void RunProcesses(int agent_count, bool newton) {
   CHECK(std::fabs(ours - serial) <= 1e-6 * serial);
 
   // What pyzmq saw, checked against the documented format.
-  Result<JsonValue> seen = ParseJson(testing::ReadText(dir.File("subscriber.json")));
+  Result<testing::Json> seen = testing::ParseJson(testing::ReadText(dir.File("subscriber.json")));
   REQUIRE(seen.ok());
-  CHECK((*seen)["errors"].array.empty());
-  CHECK((*seen)["counts"]["agent_joined"].number == agent_count);
-  CHECK((*seen)["counts"]["run_started"].number == 1);
-  CHECK((*seen)["counts"]["epoch_begin"].number >= 3);
+  CHECK((*seen)["errors"].empty());
+  CHECK(testing::Num((*seen)["counts"], "agent_joined") == agent_count);
+  CHECK(testing::Num((*seen)["counts"], "run_started") == 1);
+  CHECK(testing::Num((*seen)["counts"], "epoch_begin") >= 3);
   if (newton) {
-    CHECK((*seen)["counts"]["newton"].number >= 1);
+    CHECK(testing::Num((*seen)["counts"], "newton") >= 1);
   } else {
-    CHECK((*seen)["counts"]["epoch_end"].number >= 1);
+    CHECK(testing::Num((*seen)["counts"], "epoch_end") >= 1);
   }
-  CHECK((*seen)["finished"]["reason"].string == "kkt");
+  CHECK(testing::Str((*seen)["finished"], "reason") == "kkt");
   // The JSON-lines file holds the same events.
   int begins = 0;
-  for (const JsonValue& e : JsonLines(dir.File("log.jsonl")))
-    begins += e["event"].string == "epoch_begin";
-  CHECK(begins == static_cast<int>((*seen)["counts"]["epoch_begin"].number));
+  for (const testing::Json& e : JsonLines(dir.File("log.jsonl")))
+    begins += testing::Str(e, "event") == "epoch_begin";
+  CHECK(begins == static_cast<int>(testing::Num((*seen)["counts"], "epoch_begin")));
   CHECK(testing::ReadText(dir.File("coordinator.out")).find("stopped: kkt") != std::string::npos);
   CHECK(testing::ReadText(dir.File("agent1.out")).find("stop: kkt") != std::string::npos);
 }
@@ -183,8 +183,8 @@ TEST_CASE("SIGTERM makes an agent say goodbye and exit 0 while the others finish
   }
   REQUIRE(WaitForEvent(
       dir.File("log.jsonl"),
-      [](const JsonValue& e) {
-        return e["event"].string == "epoch_begin" && e["epoch"].number >= 2;
+      [](const testing::Json& e) {
+        return testing::Str(e, "event") == "epoch_begin" && testing::Num(e, "epoch") >= 2;
       },
       60));
   agents[1]->Signal(SIGTERM);
@@ -194,9 +194,10 @@ TEST_CASE("SIGTERM makes an agent say goodbye and exit 0 while the others finish
   CHECK(agents[0]->Wait(10) == 0);
   CHECK(agents[2]->Wait(10) == 0);
   bool goodbye = false;
-  for (const JsonValue& e : JsonLines(dir.File("log.jsonl"))) {
-    goodbye = goodbye || (e["event"].string == "agent_left" && e["agent"].string == "line-2" &&
-                          e["reason"].string.find("said goodbye") == 0);
+  for (const testing::Json& e : JsonLines(dir.File("log.jsonl"))) {
+    goodbye = goodbye ||
+              (testing::Str(e, "event") == "agent_left" && testing::Str(e, "agent") == "line-2" &&
+               testing::Str(e, "reason").find("said goodbye") == 0);
   }
   CHECK(goodbye);
   Result<Model> model = ReadModelFile(dir.File("model.etm"));

@@ -81,7 +81,8 @@ TEST_CASE(
   // The model version counts applied updates exactly.
   const auto ends = cluster.log().Events("epoch_end");
   int64_t applied = 0;
-  for (const JsonValue& e : ends) applied += static_cast<int64_t>(e["updates_applied"].number);
+  for (const testing::Json& e : ends)
+    applied += static_cast<int64_t>(testing::Num(e, "updates_applied"));
   CHECK(applied == r.updates_applied);
 }
 
@@ -98,9 +99,9 @@ TEST_CASE(
 // Inner steps applied per second of inner phases.
 double AppliedRate(Cluster& cluster) {
   double steps = 0, seconds = 0;
-  for (const JsonValue& e : cluster.log().Events("epoch_end")) {
-    steps += e["steps_applied"].number;
-    seconds += e["inner_seconds"].number;
+  for (const testing::Json& e : cluster.log().Events("epoch_end")) {
+    steps += testing::Num(e, "steps_applied");
+    seconds += testing::Num(e, "inner_seconds");
   }
   return steps / std::max(1e-9, seconds);
 }

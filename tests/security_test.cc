@@ -123,17 +123,17 @@ TEST_CASE(
   cluster.AddAgent(Spec(0, 2, "stranger", s.Client(s.stranger, s.coordinator.public_key)));
   cluster.AddAgent(Spec(0, 2, "wrong-server", s.Client(s.good, s.other.public_key)));
   REQUIRE(cluster.log().WaitFor(
-      [](const JsonValue& e) { return e["event"].string == "key_refused"; }, 10));
+      [](const testing::Json& e) { return testing::Str(e, "event") == "key_refused"; }, 10));
   REQUIRE(cluster.log().WaitFor(
-      [](const JsonValue& e) { return e["event"].string == "handshake_failed"; }, 10));
+      [](const testing::Json& e) { return testing::Str(e, "event") == "handshake_failed"; }, 10));
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   CHECK(cluster.log().Events("agent_joined").empty());
   CHECK(cluster.log().Events("run_started").empty());
   const auto refused = cluster.log().Events("key_refused");
   REQUIRE_FALSE(refused.empty());
-  CHECK(refused[0]["peer"].string == "127.0.0.1");
-  CHECK(refused[0]["key"].string == s.stranger.public_key);
-  CHECK(refused[0]["domain"].string == "agents");
+  CHECK(testing::Str(refused[0], "peer") == "127.0.0.1");
+  CHECK(testing::Str(refused[0], "key") == s.stranger.public_key);
+  CHECK(testing::Str(refused[0], "domain") == "agents");
   // Now the real agent: it trains to the optimum of its shard and is the only one ever applied.
   const size_t good =
       cluster.AddAgent(Spec(1, 2, "good", s.Client(s.good, s.coordinator.public_key)));
@@ -145,8 +145,8 @@ TEST_CASE(
   CHECK(cluster.agent_result(good)->updates_applied == r.updates_applied);
   const auto joined = cluster.log().Events("agent_joined");
   REQUIRE(joined.size() == 1);
-  CHECK(joined[0]["key"].string == s.good.public_key);
-  CHECK(joined[0]["key_name"].string == "good");
+  CHECK(testing::Str(joined[0], "key") == s.good.public_key);
+  CHECK(testing::Str(joined[0], "key_name") == "good");
 }
 
 TEST_CASE(
@@ -162,16 +162,16 @@ TEST_CASE(
   cluster.AddAgent(Spec(0, 2, "good", s.Client(s.good, s.coordinator.public_key)));
   cluster.AddAgent(Spec(1, 2, "other", s.Client(s.other, s.coordinator.public_key)));
   REQUIRE(cluster.log().WaitFor(
-      [](const JsonValue& e) {
-        return e["event"].string == "epoch_begin" && e["epoch"].number >= 2;
+      [](const testing::Json& e) {
+        return testing::Str(e, "event") == "epoch_begin" && testing::Num(e, "epoch") >= 2;
       },
       90));
   testing::WriteText(s.dir.File("allowed"), s.good.public_key + " good\n");
   cluster.RequestReload();
   REQUIRE(cluster.log().WaitFor(
-      [](const JsonValue& e) {
-        return e["event"].string == "agent_left" && e["agent"].string == "other" &&
-               e["reason"].string.find("removed from the allow-list") != std::string::npos;
+      [](const testing::Json& e) {
+        return testing::Str(e, "event") == "agent_left" && testing::Str(e, "agent") == "other" &&
+               testing::Str(e, "reason").find("removed from the allow-list") != std::string::npos;
       },
       30));  // deadlines, not expectations: a loaded 2-core CI machine once needed more than 30 s
   const coordinator::RunSummary& r = cluster.Wait();
@@ -181,11 +181,11 @@ TEST_CASE(
   CHECK(cluster.log().Events("allow_list_reloaded").size() == 1);
   // Its messages after the reload were refused, and a reconnection is refused at the handshake.
   bool refused_message = false;
-  for (const JsonValue& e : cluster.log().Events("message_refused"))
-    refused_message |= e["reason"].string == "key_not_allowed";
+  for (const testing::Json& e : cluster.log().Events("message_refused"))
+    refused_message |= testing::Str(e, "reason") == "key_not_allowed";
   bool refused_key = false;
-  for (const JsonValue& e : cluster.log().Events("key_refused"))
-    refused_key |= e["key"].string == s.other.public_key;
+  for (const testing::Json& e : cluster.log().Events("key_refused"))
+    refused_key |= testing::Str(e, "key") == s.other.public_key;
   CHECK((refused_message || refused_key));
   CHECK(cluster.log().Events("agent_joined").size() == 2);
 }

@@ -8,7 +8,9 @@
 
 #include "cluster.h"
 #include "doctest/doctest.h"
+#include "edgetrain/local_trainer.h"
 #include "sim_cluster.h"
+#include "test_util.h"
 
 namespace edgetrain {
 namespace {
@@ -82,6 +84,49 @@ TEST_CASE("pipelined agents: lost, duplicated and reordered messages on every li
   faults.duplicate = 0.03;
   const Outcome o = RunAgents(3, faults, pipeline, 7);
   CHECK(o.rollbacks == 0);
+}
+
+// The epoch policy is one object in both modes (runtime/include/edgetrain/epoch_policy.h): a step
+// far too large makes both train-local and the coordinator's driver roll back (halving the step)
+// until the inner loops make progress, and both then stop by --tol at the same optimum.
+TEST_CASE("policy in both modes: a step 32x too large rolls back, then the run stops by --tol") {
+  EpochPolicyOptions policy;
+  policy.newton_max_support = 0;
+  policy.steps.step_scale = 64;  // 32x the default
+  policy.stop.max_epochs = 80;
+  policy.stop.kkt_tolerance = 0;
+  policy.stop.tolerance = 1e-6;
+  auto rollbacks_in = [](const auto& verdicts) {
+    int n = 0;
+    for (EpochDecision::Verdict v : verdicts) n += v == EpochDecision::Verdict::kRolledBack;
+    return n;
+  };
+  // As train-local.
+  TrainOptions local;
+  local.policy = policy;
+  std::vector<EpochDecision::Verdict> local_verdicts;
+  Result<TrainResult> serial =
+      TrainLocal(testing::LoadLibsvm(testing::SpamTrainPath()), testing::SpamSpec(), local,
+                 [&](const EpochReport& e) { local_verdicts.push_back(e.verdict); });
+  REQUIRE(serial.ok());
+  // As the coordinator's driver, with two agents.
+  coordinator::CoordinatorOptions o = InnerLoops(2);
+  o.policy = policy;
+  SimCluster sim(o, LinkFaults{}, 1);
+  for (int k = 0; k < 2; ++k) sim.AddAgent(testing::SpamShard(k, 2), "line-" + std::to_string(k));
+  REQUIRE(sim.Run(120));
+  const coordinator::RunSummary& r = sim.driver().summary();
+  std::vector<EpochDecision::Verdict> driver_verdicts;
+  for (const auto& e : sim.events().Of<coordinator::EpochBegan>())
+    driver_verdicts.push_back(e.decision.verdict);
+  INFO("train-local: ", serial->stop_reason, " after ", serial->last.epoch, " epochs, ",
+       rollbacks_in(local_verdicts), " rollbacks; driver: ", r.stop_reason, " after ", r.epochs,
+       " epochs, ", rollbacks_in(driver_verdicts), " rollbacks");
+  CHECK(rollbacks_in(local_verdicts) >= 1);
+  CHECK(rollbacks_in(driver_verdicts) >= 1);
+  CHECK(serial->stop_reason == "tol");
+  CHECK(r.stop_reason == "tol");
+  CHECK(r.objective == doctest::Approx(serial->last.objective).epsilon(2e-6));
 }
 
 }  // namespace

@@ -688,7 +688,8 @@ Status Decode(PayloadReader& r, const fb::CurvatureRequest& t, CurvatureRequestM
 
 std::string_view Encoder::Encode(const Header& h, const CurvatureMsg& m) {
   return Encode(h, m, [&](double* out) {
-    std::memcpy(out, m.hessian.data(), m.hessian.size() * sizeof(double));
+    // An empty block has no data pointer: memcpy from null is undefined even for 0 bytes.
+    if (!m.hessian.empty()) std::memcpy(out, m.hessian.data(), m.hessian.size() * sizeof(double));
   });
 }
 
@@ -700,8 +701,10 @@ std::string_view Encoder::Encode(const Header& h, const CurvatureMsg& m,
     const auto count = static_cast<size_t>(m.support_size * (m.support_size + 1) / 2);
     double* out = nullptr;
     v = fbb_.CreateUninitializedVector(count, &out);
-    std::memset(out, 0, count * sizeof(double));
-    fill(out);  // before any other builder call: `out` points into the builder's buffer
+    if (count > 0) {
+      std::memset(out, 0, count * sizeof(double));
+      fill(out);  // before any other builder call: `out` points into the builder's buffer
+    }
   }
   auto body = fb::CreateCurvature(fbb_, m.epoch, static_cast<uint32_t>(m.support_size), v, m.rows,
                                   m.declined);

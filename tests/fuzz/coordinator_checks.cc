@@ -1118,7 +1118,7 @@ void Harness::Craft(Slot& s) {
     case pg::kCraftCurvature: {
       wire::CurvatureMsg c;
       c.epoch = Integer(*in_, s.epoch);
-      c.support_size = 1 + in_->U8() % 12;  // (an empty block: wire.cc's memcpy from null, UB)
+      c.support_size = in_->U8() % 13;  // 0 included: an empty block
       c.rows = Integer(*in_, Shard(options_.task, s.index).rows());
       c.declined = (in_->U8() & 1) != 0;
       std::vector<double>& block = scratch_value_[0];

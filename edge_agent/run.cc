@@ -76,7 +76,7 @@ class RunCommand : public Command {
         ->group("")
         ->configurable(false);
     cli::AddDataFlags(sub_, &data_);
-    cli::AddFaultFlags(sub_, &options_.channel.faults);
+    cli::AddFaultFlags(sub_, &options_.channel.faults, /*latency=*/true);
     cli::AddConfigFlags(sub_);
   }
 

@@ -332,7 +332,7 @@ void AddPolicyFlags(CLI::App* app, EpochPolicyOptions* policy, int64_t newton_li
       ->group(group);
 }
 
-void AddFaultFlags(CLI::App* app, transport::FaultOptions* f) {
+void AddFaultFlags(CLI::App* app, transport::FaultOptions* f, bool latency) {
   const std::string group = "Testing";
   app->add_option("--fault-drop", f->drop,
                   "Probability of dropping each message this program sends")
@@ -347,6 +347,14 @@ void AddFaultFlags(CLI::App* app, transport::FaultOptions* f) {
       ->check(InRange(0, 1))
       ->capture_default_str()
       ->group(group);
+  if (latency) {
+    app->add_option("--fault-latency", f->latency,
+                    "Seconds of one-way latency added to every message sent and received (a "
+                    "plant's network on loopback: the round trip grows by twice this)")
+        ->check(InRange(0, 10))
+        ->capture_default_str()
+        ->group(group);
+  }
   app->add_option("--fault-seed", f->seed, "Seed of the fault injection")
       ->capture_default_str()
       ->group(group);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <climits>
 
 namespace edgetrain::transport {
 namespace {
@@ -87,6 +88,20 @@ class DealerChannel::Monitor : public zmq::monitor_t {
 FaultInjector::FaultInjector(const FaultOptions& options)
     : options_(options), state_(options.seed) {}
 
+namespace {
+std::chrono::steady_clock::duration Seconds(double s) {
+  return std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+      std::chrono::duration<double>(s));
+}
+}  // namespace
+
+void FaultInjector::Queue(TimePoint due, const std::string& identity, std::string_view bytes) {
+  // Nearly always at the end (one latency for all); a random delay goes where it belongs.
+  auto it = outbound_.end();
+  while (it != outbound_.begin() && std::prev(it)->due > due) --it;
+  outbound_.insert(it, Held{due, identity, std::string(bytes)});
+}
+
 int FaultInjector::Decide(const std::string& identity, std::string_view bytes,
                           TrafficCounters* counters) {
   auto uniform = [this] {  // splitmix64: small and seeded
@@ -100,19 +115,43 @@ int FaultInjector::Decide(const std::string& identity, std::string_view bytes,
     ++counters->injected_drops;
     return 0;
   }
+  double hold = options_.latency;
+  int copies = 1;
   if (u < options_.drop + options_.delay) {
     ++counters->injected_delays;
-    delayed_.push_back({std::chrono::steady_clock::now() +
-                            std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                std::chrono::duration<double>(options_.delay_seconds)),
-                        identity, std::string(bytes)});
-    return 0;
-  }
-  if (u < options_.drop + options_.delay + options_.duplicate) {
+    hold += options_.delay_seconds;
+  } else if (u < options_.drop + options_.delay + options_.duplicate) {
     ++counters->injected_duplicates;
-    return 2;
+    copies = 2;
   }
-  return 1;
+  if (hold <= 0) return copies;
+  const TimePoint due = std::chrono::steady_clock::now() + Seconds(hold);
+  for (int k = 0; k < copies; ++k) Queue(due, identity, bytes);
+  return 0;
+}
+
+void FaultInjector::Hold(zmq::message_t&& message) {
+  inbound_.emplace_back(std::chrono::steady_clock::now() + Seconds(options_.latency),
+                        std::move(message));
+}
+
+bool FaultInjector::TakeArrived(zmq::message_t* message) {
+  if (inbound_.empty() || inbound_.front().first > std::chrono::steady_clock::now()) return false;
+  message->move(inbound_.front().second);
+  inbound_.pop_front();
+  return true;
+}
+
+int FaultInjector::MillisToNextDue(int cap_ms) const {
+  TimePoint next = TimePoint::max();
+  if (!outbound_.empty()) next = outbound_.front().due;
+  if (!inbound_.empty()) next = std::min(next, inbound_.front().first);
+  if (next == TimePoint::max()) return cap_ms;
+  const auto left = next - std::chrono::steady_clock::now();
+  const int64_t ms =
+      std::max<int64_t>(0, std::chrono::ceil<std::chrono::milliseconds>(left).count());
+  return cap_ms < 0 ? static_cast<int>(std::min<int64_t>(ms, INT_MAX))  // -1: no cap (forever)
+                    : static_cast<int>(std::min<int64_t>(ms, cap_ms));
 }
 
 namespace {
@@ -179,7 +218,7 @@ bool RouterChannel::Receive(int timeout_ms, Inbound* in) {
   if (faults_) {
     faults_->ForEachDue(
         [this](const std::string& id, const std::string& bytes) { SendNow(id, bytes); });
-    timeout_ms = std::min(timeout_ms, 10);  // come back for delayed messages
+    timeout_ms = faults_->MillisToNextDue(timeout_ms);  // come back for delayed messages
   }
   try {
     if (monitor_) {
@@ -299,7 +338,8 @@ std::vector<HandshakeEvent> DealerChannel::TakeHandshakeEvents() {
 bool DealerChannel::Receive(int timeout_ms, zmq::message_t* payload) {
   if (faults_) {
     faults_->ForEachDue([this](const std::string&, const std::string& bytes) { SendNow(bytes); });
-    timeout_ms = std::min(timeout_ms, 10);
+    if (faults_->TakeArrived(payload)) return Arrived(*payload);
+    timeout_ms = faults_->MillisToNextDue(timeout_ms);  // come back for held messages
   }
   zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
   try {
@@ -313,8 +353,16 @@ bool DealerChannel::Receive(int timeout_ms, zmq::message_t* payload) {
     if (e.num() == EINTR) return false;
     throw;
   }
+  if (faults_ && faults_->latency() > 0) {
+    faults_->Hold(std::move(*payload));  // delivered by a later call, once due
+    return false;
+  }
+  return Arrived(*payload);
+}
+
+bool DealerChannel::Arrived(const zmq::message_t& payload) {
   ++counters_.messages_in;
-  counters_.bytes_in += static_cast<int64_t>(payload->size());
+  counters_.bytes_in += static_cast<int64_t>(payload.size());
   return true;
 }
 

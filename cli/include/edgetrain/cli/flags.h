@@ -134,8 +134,9 @@ void AddStepFlags(CLI::App* app, StepOptions* steps);
 void AddPolicyFlags(CLI::App* app, EpochPolicyOptions* policy, int64_t newton_limit);
 
 // --fault-drop/--fault-duplicate/--fault-delay/--fault-seed: inject faults into this program's
-// sends (group "Testing"; for the reliability tests and soak runs, off by default).
-void AddFaultFlags(CLI::App* app, transport::FaultOptions* faults);
+// sends (group "Testing"; for the reliability tests and soak runs, off by default); with
+// `latency` (agents) also --fault-latency, a constant one-way latency on every message.
+void AddFaultFlags(CLI::App* app, transport::FaultOptions* f, bool latency = false);
 
 }  // namespace edgetrain::cli
 

@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
@@ -35,7 +36,10 @@ struct FaultOptions {
   double delay = 0;
   double delay_seconds = 0.05;
   uint64_t seed = 1;
-  bool enabled() const { return drop > 0 || duplicate > 0 || delay > 0; }
+  // A plant's network on loopback (DEALER only): every message sent and every message received
+  // is held this many seconds, so a round trip costs twice this more.
+  double latency = 0;
+  bool enabled() const { return drop > 0 || duplicate > 0 || delay > 0 || latency > 0; }
 };
 
 struct ChannelOptions {
@@ -64,35 +68,42 @@ struct TrafficCounters {
   int64_t injected_drops = 0, injected_duplicates = 0, injected_delays = 0;
 };
 
-// Applies FaultOptions to outgoing messages; delayed ones wait in a queue until Due().
+// Applies FaultOptions to outgoing messages; delayed ones (and, with a latency, all of them) wait
+// in a queue ordered by due time. With a latency, received messages are held the same way.
 class FaultInjector {
  public:
   explicit FaultInjector(const FaultOptions& options);
-  // How many copies of the message to send now (0, 1 or 2); a delayed one is queued instead.
+  // How many copies of the message to send now (0, 1 or 2); held ones are queued instead.
   int Decide(const std::string& identity, std::string_view bytes, TrafficCounters* counters);
-  // Hands out the delayed messages whose time has come.
+  // Hands out the held messages whose time has come, in due order.
   template <typename F>
   void ForEachDue(F&& send) {
-    if (delayed_.empty()) return;
     const auto now = std::chrono::steady_clock::now();
-    for (size_t k = 0; k < delayed_.size();) {
-      if (delayed_[k].due <= now) {
-        send(delayed_[k].identity, delayed_[k].bytes);
-        delayed_.erase(delayed_.begin() + static_cast<std::ptrdiff_t>(k));
-      } else {
-        ++k;
-      }
+    while (!outbound_.empty() && outbound_.front().due <= now) {
+      send(outbound_.front().identity, outbound_.front().bytes);
+      outbound_.pop_front();
     }
   }
+  double latency() const { return options_.latency; }
+  // Holds a received message for the latency.
+  void Hold(zmq::message_t&& message);
+  // The oldest held received message, once its time has come.
+  bool TakeArrived(zmq::message_t* message);
+  // Milliseconds until the next held message (either way) is due, at most `cap_ms` (-1: no cap;
+  // returned as is when nothing is held).
+  int MillisToNextDue(int cap_ms) const;
 
  private:
-  struct Delayed {
-    std::chrono::steady_clock::time_point due;
+  using TimePoint = std::chrono::steady_clock::time_point;
+  struct Held {
+    TimePoint due;
     std::string identity, bytes;
   };
+  void Queue(TimePoint due, const std::string& identity, std::string_view bytes);
   FaultOptions options_;
   uint64_t state_;
-  std::vector<Delayed> delayed_;
+  std::deque<Held> outbound_;
+  std::deque<std::pair<TimePoint, zmq::message_t>> inbound_;
 };
 
 // The address ZeroMQ reports for a bound endpoint (with the port an ephemeral bind chose).
@@ -186,6 +197,7 @@ class DealerChannel {
   class Monitor;
   void Open();
   bool SendNow(std::string_view bytes);
+  bool Arrived(const zmq::message_t& payload);  // counts it; true
 
   zmq::context_t* context_;
   ChannelOptions options_;

@@ -103,11 +103,29 @@ std::string Text(const Note& e) { return Printable(e.text, 4 * kMaxShown); }
 
 }  // namespace
 
-void ConsoleSink::Line(const std::string& text) {
-  if (text.empty()) return;
-  std::fputs(text.c_str(), out_);
-  std::fputc('\n', out_);
-  std::fflush(out_);
+using cli::Priority;
+
+Priority PriorityOf(const Event& e) {
+  return std::visit(
+      [](const auto& v) {
+        using T = std::decay_t<decltype(v)>;
+        if constexpr (std::is_same_v<T, CheckpointError> || std::is_same_v<T, AllowListError>) {
+          return Priority::kError;
+        } else if constexpr (std::is_same_v<T, RunInsecure> || std::is_same_v<T, AgentRefused> ||
+                             std::is_same_v<T, MessageRefused> || std::is_same_v<T, KeyRefused> ||
+                             std::is_same_v<T, HandshakeFailed> ||
+                             std::is_same_v<T, GradientTimeout> || std::is_same_v<T, AgentLeft> ||
+                             std::is_same_v<T, LogStreamRebound>) {
+          return Priority::kWarning;
+        } else if constexpr (std::is_same_v<T, RunStarted> || std::is_same_v<T, RunResumed> ||
+                             std::is_same_v<T, RunFinished> || std::is_same_v<T, AgentJoined> ||
+                             std::is_same_v<T, AllowListReloaded>) {
+          return Priority::kNotice;
+        } else {
+          return Priority::kInfo;
+        }
+      },
+      e);
 }
 
 void ConsoleSink::Row(const EpochBegan& e) {
@@ -129,12 +147,14 @@ void ConsoleSink::Row(const EpochBegan& e) {
   }
   if (e.decision.newton_alpha > 0)
     notes += "Newton step, alpha " + Fixed("%g", e.decision.newton_alpha);
-  std::fprintf(
-      out_,
-      "%6" PRId64 "  %-22.16g  %-10.3e  %-10.3e  %8" PRId64 "  %9.3f  %6" PRId64 "  %9s  %s\n",
+  char row[512];
+  std::snprintf(
+      row, sizeof row,
+      "%6" PRId64 "  %-22.16g  %-10.3e  %-10.3e  %8" PRId64 "  %9.3f  %6" PRId64 "  %9s  %s",
       r.epoch - 1, r.objective, r.kkt, r.relative_gap, r.nnz, e.seconds, e.agents,
       e.updates_per_second > 0 ? Fixed("%.0f", e.updates_per_second).c_str() : "-", notes.c_str());
-  std::fflush(out_);
+  out_->Write(e.decision.verdict == Verdict::kRolledBack ? Priority::kWarning : Priority::kInfo,
+              row);
 }
 
 void ConsoleSink::Emit(const Event& e) {
@@ -142,11 +162,14 @@ void ConsoleSink::Emit(const Event& e) {
     Row(*began);
     return;
   }
-  Line(std::visit([](const auto& v) { return Text(v); }, e));
+  const std::string text = std::visit([](const auto& v) { return Text(v); }, e);
+  if (!text.empty()) out_->Write(PriorityOf(e), text);
   if (std::holds_alternative<RunStarted>(e)) {
-    std::fprintf(out_, "%6s  %-22s  %-10s  %-10s  %8s  %9s  %6s  %9s  %s\n", "epoch", "objective",
-                 "kkt", "rel_gap", "nnz", "seconds", "agents", "updates/s", "notes");
-    std::fflush(out_);
+    char header[256];
+    std::snprintf(header, sizeof header, "%6s  %-22s  %-10s  %-10s  %8s  %9s  %6s  %9s  %s",
+                  "epoch", "objective", "kkt", "rel_gap", "nnz", "seconds", "agents", "updates/s",
+                  "notes");
+    out_->Write(Priority::kInfo, header);
   }
 }
 

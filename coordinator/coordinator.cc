@@ -54,13 +54,14 @@ Coordinator::Coordinator(const CoordinatorOptions& options, zmq::context_t* cont
       clock_(clock),
       run_id_(NewRunId(clock)),
       router_(context, options.channel),
-      log_(context) {
+      log_(context),
+      console_out_(stdout, options.console_journal) {
   outbox_ = std::make_unique<RouterOutbox>(&router_);
   writer_ = std::make_unique<StreamWriter>(&log_);
   json_ = std::make_unique<JsonEventSink>(clock, run_id_, writer_.get());
   events_.Add(json_.get());
   if (!options_.quiet && options_.log_json != "-") {
-    console_ = std::make_unique<ConsoleSink>(stdout);
+    console_ = std::make_unique<ConsoleSink>(&console_out_);
     events_.Add(console_.get());
   }
 }

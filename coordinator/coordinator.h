@@ -72,6 +72,7 @@ class Coordinator {
   std::unique_ptr<RouterOutbox> outbox_;
   std::unique_ptr<StreamWriter> writer_;
   std::unique_ptr<JsonEventSink> json_;
+  cli::LineSink console_out_;
   std::unique_ptr<ConsoleSink> console_;
   EventFanout events_;
   std::unique_ptr<CheckpointStore> checkpoints_;

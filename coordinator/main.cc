@@ -219,6 +219,7 @@ int Main(int argc, char** argv, const cli::Console& console) {
   std::signal(SIGHUP, OnHangup);
   zmq::context_t context(1);
   edgetrain::SteadyClock clock;
+  o.console_journal = console.out().journal();
   edgetrain::coordinator::Coordinator coordinator(o, &context, &clock);
   if (edgetrain::Status st = coordinator.Bind(); !st.ok()) {
     console.Fail(kProgram, st);

@@ -56,7 +56,8 @@ struct CoordinatorOptions {
   double heartbeat_interval = 1;  // seconds
   int heartbeat_patience = 10;    // intervals of silence before an agent is declared gone
   uint64_t seed = 1;
-  bool quiet = false;  // no human-readable progress on stdout
+  bool quiet = false;            // no human-readable progress on stdout
+  bool console_journal = false;  // stdout is the journal's stream: lines carry "<N>" priorities
 
   // Checkpoints (runtime/include/edgetrain/checkpoint.h): written at every epoch start and every
   // checkpoint_interval seconds into checkpoint_dir (empty: none). With resume the newest loadable

@@ -4,10 +4,14 @@
 // in milliseconds and without a socket.
 #include "driver.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
+#include "console_sink.h"
 #include "doctest/doctest.h"
 #include "driver_harness.h"
 #include "edgetrain/readers.h"
@@ -323,6 +327,31 @@ TEST_CASE("driver: a Newton epoch with nothing to move runs the inner loop inste
   inbox = a->Inbox();
   CHECK(FakeAgent::Last<wire::InnerLoopMsg>(inbox) != nullptr);
   CHECK(FakeAgent::Last<wire::CurvatureRequestMsg>(inbox) == nullptr);
+}
+
+TEST_CASE("console lines carry journal priorities: warnings for refusals, notices for milestones") {
+  char* text = nullptr;
+  size_t size = 0;
+  std::FILE* out = open_memstream(&text, &size);
+  REQUIRE(out != nullptr);
+  {
+    const cli::LineSink journal(out, /*journal=*/true);
+    coordinator::ConsoleSink sink(&journal);
+    sink.Emit(coordinator::AgentJoined{"line-1", "10.0.0.1", "(insecure)", "", "0.1 x86_64", 10});
+    sink.Emit(coordinator::MessageRefused{"line-2", "10.0.0.2", "malformed", "bad bytes"});
+    sink.Emit(coordinator::CheckpointError{"disk full"});
+    sink.Emit(coordinator::EpochBegan{});
+    sink.Emit(coordinator::RunStatus{});  // the stream's only: no line
+  }
+  std::fclose(out);
+  const std::string lines(text, size);
+  std::free(text);
+  INFO(lines);
+  CHECK(lines.find("<5>agent line-1 joined") != std::string::npos);
+  CHECK(lines.find("<4>refused a message from line-2") != std::string::npos);
+  CHECK(lines.find("<3>checkpoint not written: disk full") != std::string::npos);
+  CHECK(lines.find("<6>    -1  0   ") != std::string::npos);  // the (empty) epoch row
+  CHECK(std::count(lines.begin(), lines.end(), '\n') == 4);
 }
 
 }  // namespace

@@ -461,7 +461,8 @@ TEST_CASE("hostile: terminal escapes from the network reach the console escaped,
 
   std::FILE* console = std::tmpfile();
   REQUIRE(console != nullptr);
-  coordinator::ConsoleSink sink(console);
+  const cli::LineSink console_lines(console, /*journal=*/false);
+  coordinator::ConsoleSink sink(&console_lines);
   Lines stream;
   coordinator::JsonEventSink json(&rig.clock, "run-1", &stream);
   for (const coordinator::Event& e : rig.events.events) {

@@ -33,7 +33,8 @@ TEST_CASE("transport: a constant latency holds every message both ways, in order
     const auto deadline = Clock::now() + std::chrono::seconds(10);
     while (order.size() < 6 && Clock::now() < deadline) {
       if (router.Receive(1, &in)) {
-        router.Send(in.identity, std::string_view(static_cast<const char*>(in.payload.data()), in.payload.size()));
+        router.Send(in.identity, std::string_view(static_cast<const char*>(in.payload.data()),
+                                                  in.payload.size()));
         ++echoed;
       }
       if (dealer.Receive(1, &back)) order += back.to_string();

@@ -309,7 +309,8 @@ void CheckingSink::Emit(const co::Event& e) {
   size_t size = 0;
   std::FILE* out = open_memstream(&text, &size);
   FUZZ_CHECK(out != nullptr, "open_memstream");
-  co::ConsoleSink(out).Emit(e);
+  const cli::LineSink line(out, /*journal=*/false);
+  co::ConsoleSink(&line).Emit(e);
   std::fclose(out);
   const std::string_view shown(text, size);
   const bool printable = IsValidUtf8(shown) && std::none_of(shown.begin(), shown.end(), [](char c) {

@@ -42,10 +42,10 @@ EdgeAgent::EdgeAgent(const AgentOptions& options, Dataset data, zmq::context_t* 
 
 EdgeAgent::~EdgeAgent() = default;
 
-void EdgeAgent::Log(const std::string& line) const {
+void EdgeAgent::Log(const std::string& line, cli::Priority priority) const {
   if (!options_.verbose) return;
-  std::printf("agent %s: %s\n", Printable(options_.agent_id).c_str(), line.c_str());
-  std::fflush(stdout);
+  cli::LineSink(stdout, options_.journal)
+      .Write(priority, "agent " + Printable(options_.agent_id) + ": " + line);
 }
 
 void EdgeAgent::PrintSessionLog() {
@@ -73,7 +73,7 @@ AgentSummary EdgeAgent::Summary() const {
 void EdgeAgent::Repeated(RepeatedLine* line, const std::string& text, double now) {
   if (!text.empty()) {
     if (line->next == 0) {
-      Log(text);
+      Log(text, cli::Priority::kWarning);
       line->next = now + kRepeatedLinePeriod;
       return;
     }
@@ -86,7 +86,7 @@ void EdgeAgent::Repeated(RepeatedLine* line, const std::string& text, double now
       std::snprintf(buf, sizeof buf,
                     "%lld more in the last %.0f s; the last: ", static_cast<long long>(line->count),
                     kRepeatedLinePeriod);
-      Log(buf + line->last);
+      Log(buf + line->last, cli::Priority::kWarning);
       line->count = 0;
       line->next = now + kRepeatedLinePeriod;
     } else {
@@ -175,7 +175,7 @@ Result<AgentSummary> EdgeAgent::Run(const std::atomic<bool>* stop_requested) {
     }
     if (session_->state() != State::kHello &&
         now - session_->last_heard() > session_->heartbeat() * options_.heartbeat_patience) {
-      Log("the coordinator is silent: reconnecting");
+      Log("the coordinator is silent: reconnecting", cli::Priority::kWarning);
       channel_.Reconnect();
       session_->SayHello();
       hello_backoff_ = options_.hello_retry;
@@ -211,7 +211,7 @@ Result<AgentSummary> EdgeAgent::Run(const std::atomic<bool>* stop_requested) {
   }
   if (session_->state() == State::kDone) channel_.LingerOnClose(1000);  // the Bye must get out
   const AgentSummary summary = Summary();
-  if (!summary.stop_reason.empty()) Log("finished: " + summary.stop_reason);
+  if (!summary.stop_reason.empty()) Log("finished: " + summary.stop_reason, cli::Priority::kNotice);
   const SessionSummary& s = session_->summary();
   char buf[256];
   std::snprintf(buf, sizeof buf,

@@ -30,6 +30,7 @@
 #include <zmq.hpp>
 
 #include "agent_session.h"
+#include "edgetrain/cli/log.h"
 #include "edgetrain/clock.h"
 #include "edgetrain/dataset.h"
 #include "edgetrain/model_replica.h"
@@ -59,6 +60,7 @@ struct AgentOptions {
   // The inner loop's pipeline (0: chosen from the measured round trip and step cost).
   int64_t steps_per_update = 0;
   int max_in_flight = 0;
+  bool journal = false;  // stdout is the journal's stream: lines carry "<N>" priorities (cli/log.h)
   // A coordinator's model wider than this is refused before anything is allocated (--max-dim).
   int32_t max_dimension = kDefaultMaxDimension;
   transport::ChannelOptions channel;
@@ -111,7 +113,7 @@ class EdgeAgent {
   // The handshake events since the last call: an error when one says no retry can fix it.
   Status CheckHandshakes(double now);
   void Repeated(RepeatedLine* line, const std::string& text, double now);
-  void Log(const std::string& line) const;
+  void Log(const std::string& line, cli::Priority priority = cli::Priority::kInfo) const;
   void PrintSessionLog();
   AgentSummary Summary() const;
 

@@ -118,6 +118,7 @@ class RunCommand : public Command {
                         : sampling_ == "importance" ? SvrgWorker::Sampling::kImportance
                                                     : SvrgWorker::Sampling::kAuto;
     options_.verbose = !quiet_;
+    options_.journal = console.out().journal();
     options_.max_dimension = data_.max_dim;
     std::signal(SIGINT, OnSignal);
     std::signal(SIGTERM, OnSignal);

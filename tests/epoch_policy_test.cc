@@ -149,6 +149,60 @@ TEST_CASE("policy: Newton epochs when the weights fit, a failed line search, the
   CHECK(d.Next(0.85).action == Action::kInner);
 }
 
+// An accepted Newton step from `d`'s best snapshot: its direction, then the trial point judged.
+EpochDecision NewtonStep(Driver* d, double objective, double rel_gap) {
+  NewtonSupport s;
+  s.index = {0};
+  s.sign = {1};
+  d->policy.BeginLineSearch(s, {1.0}, -1.0, {0.0});
+  return d->Next(objective, 100, 1, rel_gap, 10);
+}
+
+TEST_CASE("policy: Newton or inner loop by what each bought per second, wire time included") {
+  EpochPolicyOptions o;
+  o.newton_max_support = 50;
+  o.stop.max_epochs = 1000;
+  o.stop.kkt_tolerance = 0;
+  o.stop.tolerance = 1e-12;
+  SUBCASE("slow Newton epochs (large blocks on a slow link): inner loops take over") {
+    Driver d(o);
+    REQUIRE(d.Next(1.0, 100, 1, 1e-1, 10).action == Action::kNewton);
+    d.context.seconds += 20;  // the Hessian blocks took 20 s to arrive; the gap fell 10x
+    const EpochDecision after = NewtonStep(&d, 0.9, 1e-2);
+    CHECK(after.newton_alpha == 1.0);
+    CHECK(after.action == Action::kInner);  // slow and no inner epoch measured yet: measure one
+    d.context.seconds += 0.5;               // an inner epoch: 0.5 s, the gap fell 2x
+    CHECK(d.Next(0.89, 100, 1, 5e-3, 10).action == Action::kInner);
+    CHECK(d.policy.inner_progress().rate() > d.policy.newton_progress().rate());
+    // Inner loops keep the run while they buy more; Newton is tried again every few epochs.
+    int newton = 0;
+    double gap = 5e-3;
+    for (int k = 0; k < 2 * EpochPolicy::kNewtonProbeEvery; ++k) {
+      d.context.seconds += 0.5;
+      gap *= 0.5;
+      const EpochDecision e = d.Next(0.88 - 1e-3 * k, 100, 1, gap, 10);
+      if (e.action == Action::kNewton) {
+        ++newton;
+        d.context.seconds += 20;
+        gap *= 0.1;
+        NewtonStep(&d, 0.87 - 1e-3 * k, gap);
+      }
+    }
+    CHECK(newton >= 1);
+    CHECK(newton <= 2);
+  }
+  SUBCASE("fast Newton epochs stay Newton epochs") {
+    Driver d(o);
+    REQUIRE(d.Next(1.0, 100, 1, 1e-1, 10).action == Action::kNewton);
+    d.context.seconds += 0.05;
+    CHECK(NewtonStep(&d, 0.9, 1e-4).action == Action::kNewton);
+    d.context.seconds += 0.05;
+    CHECK(NewtonStep(&d, 0.89, 1e-8).action == Action::kNewton);
+    CHECK(d.policy.newton_progress().known());
+    CHECK_FALSE(d.policy.inner_progress().known());
+  }
+}
+
 TEST_CASE("policy: no Newton with a box, a participant that cannot, or too many weights") {
   EpochPolicyOptions o;
   o.newton_max_support = 50;

@@ -75,6 +75,53 @@ std::string EpochPolicy::StopReason(const SnapshotReport& r, bool best,
   return "";
 }
 
+void ProgressMeter::Record(double seconds, double measure_before, double measure_after) {
+  if (!(seconds > 0) || !(measure_before > 0) || !(measure_after > 0) ||
+      !std::isfinite(measure_before) || !std::isfinite(measure_after)) {
+    return;
+  }
+  const double rate = (std::log(measure_before) - std::log(measure_after)) / seconds;
+  rate_ = count_++ == 0 ? rate : 0.5 * rate_ + 0.5 * rate;
+  last_seconds_ = seconds;
+}
+
+namespace {
+// The stop rule's measure of a snapshot: the certified relative gap, else the KKT violation.
+double StopMeasure(const SnapshotReport& r) {
+  return std::isfinite(r.relative_gap) && r.relative_gap > 0 ? r.relative_gap : r.kkt;
+}
+}  // namespace
+
+void EpochPolicy::StartMeasuring(Running kind, double seconds) {
+  running_ = kind;
+  running_since_ = seconds;
+  running_measure_ = have_best_ ? StopMeasure(best_) : 0;
+}
+
+void EpochPolicy::Measure(double seconds) {
+  // What the epoch kind running since the last decision bought: the best snapshot's measure now
+  // against then (a Newton epoch includes its curvature phase and line-search trials).
+  if (running_ == Running::kNone || !have_best_) return;
+  ProgressMeter& meter = running_ == Running::kNewton ? newton_meter_ : inner_meter_;
+  meter.Record(seconds - running_since_, running_measure_, StopMeasure(best_));
+  running_ = Running::kNone;
+}
+
+bool EpochPolicy::NewtonPaysOff() {
+  // Never measured against each other: Newton, unless its last epoch was slow and no inner epoch
+  // has been measured yet (then one inner epoch, to compare).
+  if (!inner_meter_.known()) {
+    return !(newton_meter_.known() && newton_meter_.last_seconds() > kSlowNewtonSeconds);
+  }
+  if (!newton_meter_.known() || newton_meter_.rate() >= inner_meter_.rate()) return true;
+  // Inner loops have bought more per second: Newton again now and then, as costs change.
+  if (++newton_skipped_ >= kNewtonProbeEvery) {
+    newton_skipped_ = 0;
+    return true;
+  }
+  return false;
+}
+
 bool EpochPolicy::WantNewton(const SnapshotReport& r, bool best, const EpochContext& ctx) {
   // A proximal Newton step on a working set S (the non-zero weights and the zero ones whose
   // optimality condition fails most) replaces the epoch's inner loop whenever the non-zero
@@ -88,7 +135,8 @@ bool EpochPolicy::WantNewton(const SnapshotReport& r, bool best, const EpochCont
   if (options_.newton_max_support <= 0 || !best || spec_.reg.HasBox() || !ctx.newton_capable) {
     return false;
   }
-  return r.nnz + (spec_.intercept ? 1 : 0) <= options_.newton_max_support;
+  if (r.nnz + (spec_.intercept ? 1 : 0) > options_.newton_max_support) return false;
+  return NewtonPaysOff();
 }
 
 Result<EpochDecision> EpochPolicy::Decide(const SnapshotReport& r, const EpochContext& ctx) {
@@ -120,6 +168,7 @@ Result<EpochDecision> EpochPolicy::Decide(const SnapshotReport& r, const EpochCo
     }
   }
   if (!trial_failed) d.verdict = Judge(r);
+  if (!trial_failed) Measure(ctx.seconds);  // a pending line search is still the Newton epoch
   const bool best = d.verdict == Verdict::kBest || d.verdict == Verdict::kBaseline;
   d.keep_as_best = best;
   // The divergence safeguard halves the step on a rollback; a run of improving epochs earns it
@@ -155,8 +204,10 @@ Result<EpochDecision> EpochPolicy::Decide(const SnapshotReport& r, const EpochCo
   if (WantNewton(r, best, ctx)) {
     d.action = Action::kNewton;
     d.working_set = NewtonWorkingSetSize(r.nnz, options_.newton_max_support);
+    StartMeasuring(Running::kNewton, ctx.seconds);
   } else {
     d.action = Action::kInner;
+    StartMeasuring(Running::kInner, ctx.seconds);
   }
   return d;
 }
@@ -170,6 +221,9 @@ const std::vector<double>& EpochPolicy::BeginLineSearch(NewtonSupport s,
   return trial_point_;
 }
 
-void EpochPolicy::NewtonDeclined() { newton_cooldown_ = kNewtonCooldownEpochs; }
+void EpochPolicy::NewtonDeclined() {
+  newton_cooldown_ = kNewtonCooldownEpochs;
+  if (running_ == Running::kNewton) running_ = Running::kInner;  // the epoch runs the inner loop
+}
 
 }  // namespace edgetrain

@@ -24,6 +24,16 @@
 // snapshot); the policy keeps the numbers and says which vector to keep (keep_as_best) or to return
 // to.
 //
+// Newton or inner loop, by measured cost: a Newton epoch moves a working set's Hessian blocks
+// (|S|(|S|+1)/2 numbers from every agent) besides its gradient passes, so on a slow network or a
+// large working set an inner-loop epoch can buy more. The policy measures what each kind of
+// epoch bought: the decrease of log(stop measure) (the certified relative gap, else the KKT
+// violation) of the best snapshot per second of the run's clock, time on the wire included
+// (ProgressMeter). When both are known and inner loops have been faster, eligible epochs run the
+// inner loop, and Newton is tried again every kNewtonProbeEvery of them; when a Newton epoch took
+// longer than kSlowNewtonSeconds and no inner epoch has been measured yet, the next one is an
+// inner loop, to measure it.
+//
 // The step: halved on every rollback, doubled back (up to the planned step) after
 // kStepRecoveryEpochs best snapshots in a row; after kMaxStepHalvings halvings the run stops as
 // "diverged" (a failure: no model is published).
@@ -111,8 +121,25 @@ struct EpochDecision {
 const char* ActionName(EpochDecision::Action action);     // "stop", "roll-back", ...
 const char* VerdictName(EpochDecision::Verdict verdict);  // "baseline", "best", ...
 
+// Progress per second of one kind of epoch: an exponentially weighted mean (half weight on the
+// newest) of -d log(measure) / d seconds over the epochs recorded.
+class ProgressMeter {
+ public:
+  // REQUIRES: seconds > 0; measures > 0 and finite (else nothing is recorded).
+  void Record(double seconds, double measure_before, double measure_after);
+  bool known() const { return count_ > 0; }
+  double rate() const { return rate_; }  // decades of e per second
+  double last_seconds() const { return last_seconds_; }
+
+ private:
+  int count_ = 0;
+  double rate_ = 0, last_seconds_ = 0;
+};
+
 class EpochPolicy {
  public:
+  static constexpr int kNewtonProbeEvery = 8;
+  static constexpr double kSlowNewtonSeconds = 1.0;
   static constexpr int kStepRecoveryEpochs = 8;
   static constexpr int kMaxStepHalvings = 40;
 
@@ -147,6 +174,8 @@ class EpochPolicy {
   int64_t rollbacks() const { return rollbacks_; }
   int64_t newton_steps() const { return newton_steps_; }        // line searches begun
   int64_t newton_rejected() const { return newton_rejected_; }  // line searches given up
+  const ProgressMeter& newton_progress() const { return newton_meter_; }
+  const ProgressMeter& inner_progress() const { return inner_meter_; }
   const NewtonSupport& line_search_support() const { return search_.support(); }
   double line_search_alpha() const { return search_.alpha(); }  // of the pending trial point
 
@@ -154,6 +183,11 @@ class EpochPolicy {
   EpochDecision::Verdict Judge(const SnapshotReport& r);
   std::string StopReason(const SnapshotReport& r, bool best, const EpochContext& ctx) const;
   bool WantNewton(const SnapshotReport& r, bool best, const EpochContext& ctx);
+  bool NewtonPaysOff();
+  // The epoch kind running since the last decision (none after a stop, rollback or trial).
+  enum class Running : uint8_t { kNone, kNewton, kInner };
+  void Measure(double seconds);
+  void StartMeasuring(Running kind, double seconds);
 
   ProblemSpec spec_;
   EpochPolicyOptions options_;
@@ -170,6 +204,10 @@ class EpochPolicy {
   NewtonLineSearch search_;
   std::vector<double> trial_point_;
   std::string requested_stop_;
+  ProgressMeter newton_meter_, inner_meter_;
+  Running running_ = Running::kNone;
+  double running_since_ = 0, running_measure_ = 0;
+  int newton_skipped_ = 0;
 };
 
 }  // namespace edgetrain

@@ -6,8 +6,9 @@ books and writes out/soak/report.md (plus rss.csv and the logs).
 
 Checks (exit 1 if one fails):
   - the coordinator's RSS after warm-up stays flat (growth <= --rss-growth-mb over the run);
-  - the model version equals the updates applied (each applied update bumps it exactly once),
-    and the epoch_end counts add up to run_finished's updates_applied;
+  - the model version equals the updates applied plus the model's replacements by the epoch
+    policy (a rollback to the best snapshot bumps it too, so agents see the change): each applied
+    update bumps it exactly once; the epoch_end counts add up to run_finished's updates_applied;
   - the final objective is within --max-gap (relative) of the serial optimum (train-local);
   - the coordinator and every agent exit cleanly at the end (exit code 0).
 """
@@ -236,8 +237,21 @@ def main():
     versions = [e["version"] for e in last if e["event"] in ("epoch_begin", "epoch_end")]
     version = max(versions) if versions else -1
     applied = fin.get("updates_applied", -1)
-    if version != applied:
-        failures.append("model version %s != updates applied %s" % (version, applied))
+    # Replacements of the model outside updates (RevertToBest, Newton trial points) bump the
+    # version once each; the last one shows only if an epoch began after it.
+    jump_actions = ("roll-back", "newton-rejected", "trial-point")
+    begins = [e for e in last if e["event"] == "epoch_begin"]
+    jumps = sum(1 for e in begins[:-1] if e.get("action") in jump_actions)
+    base_jumps = resumed[0]["version"] - resumed[0]["updates_applied"] if resumed else 0
+    if version != applied + base_jumps + jumps:
+        failures.append("model version %s != updates applied %s + model replacements %s" % (
+            version, applied, base_jumps + jumps))
+    if resumed:
+        earlier = sum(1 for log in logs[:-1] for e in log
+                      if e["event"] == "epoch_begin" and e.get("action") in jump_actions)
+        if base_jumps > earlier:
+            failures.append("the checkpoint's version is %d ahead of its updates, more than the %d "
+                            "model replacements before it" % (base_jumps, earlier))
     if summed != applied:
         failures.append("checkpointed %d + epoch_end sums %d != run_finished %s" % (base, summed - base, applied))
     begins = [e for e in last if e["event"] == "epoch_begin"]
@@ -297,8 +311,9 @@ def main():
             ", ".join(s.operator_stopped) or "none"),
         "| joins / departures | %d agent_joined; agent_left by reason %s |" % (joined, json.dumps(left, sort_keys=True)),
         "| epochs | %s |" % fin.get("epoch"),
-        "| updates applied | %s (model version %s; checkpoint %d + epoch_end sums %d) |" % (
-            applied, version, base, summed - base),
+        "| updates applied | %s (model version %s = applied + %d rollbacks and trial points; "
+        "checkpoint %d + epoch_end sums %d) |" % (applied, version, version - applied, base,
+                                                   summed - base),
         "| refused (all incarnations) | %s |" % json.dumps(refused, sort_keys=True),
         "| duplicates / repeats | %s / %s |" % (fin.get("duplicates"), fin.get("repeats")),
         "| final objective | %.15g (serial optimum %.15g; relative gap %.2e) |" % (

@@ -2,7 +2,9 @@
 // stream (docs/log-stream.md, section "Monitor"), shows a live view on a terminal or one line per
 // event otherwise (or passes the JSON through with --json), and writes a CSV of the per-epoch
 // series and a convergence chart (SVG) when the run ends. With --key/--server-key it is a CURVE
-// client of a coordinator that runs with --log-secure (docs/security.md).
+// client of a coordinator that runs with --log-secure (docs/security.md). With --http it also
+// serves the operators' view: a live page, /state.json, Prometheus /metrics and /healthz
+// (docs/operations.md), from the same single-threaded event loop.
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -22,12 +24,14 @@
 
 #include "edgetrain/cli/flags.h"
 #include "edgetrain/cli/keygen.h"
-#include "edgetrain/json.h"
 #include "edgetrain/text.h"
 #include "edgetrain/transport/curve.h"
+#include "event_json.h"
+#include "http_server.h"
 #include "report_files.h"
 #include "run_record.h"
 #include "terminal_view.h"
+#include "web_views.h"
 
 namespace {
 
@@ -46,6 +50,7 @@ struct MonitorFlags {
   double timeout = 0;           // seconds without a message before giving up; 0 = wait forever
   std::string key_path;         // this subscriber's secret key (CURVE client)
   std::string server_key_path;  // the coordinator's public key (pinned)
+  std::string http;             // ADDR:PORT of the operators' page and /metrics ("" = none)
 };
 
 // Why nothing arrives when the handshake with the log stream fails (ZeroMQ reports it only to a
@@ -108,8 +113,8 @@ class HandshakeWatch : public zmq::monitor_t {
 };
 
 // Where a plain event line belongs in the journal.
-cli::Priority EventPriority(const edgetrain::JsonValue& event) {
-  const std::string name = event["event"].StringOr("");
+cli::Priority EventPriority(const edgetrain::monitor::Json& event) {
+  const std::string name = edgetrain::monitor::EventName(event);
   for (const char* warning :
        {"insecure", "agent_refused", "message_refused", "key_refused", "handshake_failed",
         "allow_list_error", "gradient_timeout", "checkpoint_error", "waiting_for_agents"}) {
@@ -172,7 +177,8 @@ int Main(int argc, char** argv, const cli::Console& console) {
   namespace monitor = edgetrain::monitor;
   CLI::App app{
       "edgetrain-monitor: watches a training run on the coordinator's log stream; live view, "
-      "JSON pass-through, convergence chart and CSV when the run ends",
+      "JSON pass-through, convergence chart and CSV when the run ends, and with --http a live "
+      "page and Prometheus metrics for operators",
       kProgram};
   app.set_version_flag("--version", cli::VersionLine(kProgram));
   const cli::KeygenCommand keygen(&app, "edgetrain log subscriber", "~/.config/edgetrain/monitor",
@@ -195,8 +201,16 @@ int Main(int argc, char** argv, const cli::Console& console) {
       ->capture_default_str();
   app.add_option("--timeout", flags.timeout,
                  "Exit with code 1 after this many seconds in which nothing arrived, counted from "
-                 "the start and from every event (0 = wait forever)")
+                 "the start and from every event; the coordinator publishes a status every second "
+                 "(0 = wait forever)")
       ->check(cli::kNonNegative)
+      ->capture_default_str();
+  app.add_option("--http", flags.http,
+                 "Serve the operators' view on [ADDR:]PORT: a live page at /, /state.json, "
+                 "Prometheus /metrics, /healthz. ADDR defaults to 127.0.0.1 (loopback); name an "
+                 "address (0.0.0.0, [::]) to expose it. The monitor then keeps serving after the "
+                 "run finishes, until stopped (empty: no HTTP)")
+      ->type_name("[ADDR:]PORT")
       ->capture_default_str();
   const std::string sec = "Security";
   app.add_option("--key", flags.key_path,
@@ -228,9 +242,29 @@ int Main(int argc, char** argv, const cli::Console& console) {
     curve = {edgetrain::transport::CurveConfig::Mode::kClient, *keys, *server, ""};
   }
 
+  // What the views read: the run, the recent events, the monitor itself. One thread: the HTTP
+  // handler runs inside HttpServer::Service, between two receives.
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point started = Clock::now();
+  monitor::RunRecord record;
+  monitor::EventLog event_log;
+  monitor::MonitorInfo info;
+  info.endpoint = flags.connect;
+  info.version = cli::VersionLine(kProgram);
+  info.curve = curve.mode != edgetrain::transport::CurveConfig::Mode::kNone;
+  std::unique_ptr<monitor::HttpServer> http;
+  if (!flags.http.empty()) {
+    edgetrain::Result<std::unique_ptr<monitor::HttpServer>> server =
+        monitor::HttpServer::Listen(flags.http, [&](const monitor::HttpRequest& request) {
+          return monitor::ServeMonitor(request, record, event_log, info);
+        });
+    if (!server.ok()) return console.UsageError(kProgram, "--http: " + server.status().message());
+    http = std::move(*server);
+  }
+
   zmq::context_t context(1);
   zmq::socket_t socket(context, zmq::socket_type::sub);
-  HandshakeWatch watch(curve.mode != edgetrain::transport::CurveConfig::Mode::kNone);
+  HandshakeWatch watch(info.curve);
   try {
     socket.set(zmq::sockopt::linger, 0);
     socket.set(zmq::sockopt::rcvhwm, 100000);
@@ -250,20 +284,36 @@ int Main(int argc, char** argv, const cli::Console& console) {
   const bool live = !flags.json && ::isatty(STDOUT_FILENO) == 1;
   std::unique_ptr<LiveTerminal> terminal;
   if (live) terminal = std::make_unique<LiveTerminal>(flags.connect);
+  const auto note = [&](cli::Priority priority, const std::string& text) {
+    console.err().Write(priority, std::string(kProgram) + ": " + text);
+  };
   if (!flags.json && !live) {
-    console.err().Write(
-        cli::Priority::kNotice,
-        std::string(kProgram) + ": listening to " + flags.connect +
-            (curve.mode == edgetrain::transport::CurveConfig::Mode::kNone ? "" : " (CURVE)"));
+    note(cli::Priority::kNotice, "listening to " + flags.connect + (info.curve ? " (CURVE)" : ""));
   }
+  if (http) {
+    note(cli::Priority::kNotice,
+         "serving " + http->url() + " (the page; /state.json, /metrics, /healthz)" +
+             (http->loopback() ? "" : " on a non-loopback address: reachable from the network"));
+  }
+  // The files, written when a run finishes (each run, with --http) and when the monitor stops.
+  const auto write_files = [&]() -> edgetrain::Status {
+    if (!flags.csv.empty()) {
+      if (edgetrain::Status st = monitor::WriteCsv(flags.csv, record); !st.ok()) return st;
+      note(cli::Priority::kNotice, "per-epoch series written to " + flags.csv);
+    }
+    if (!flags.chart.empty()) {
+      if (edgetrain::Status st = monitor::WriteSvgChart(flags.chart, record); !st.ok()) return st;
+      note(cli::Priority::kNotice, "convergence chart written to " + flags.chart);
+    }
+    return edgetrain::Status::Ok();
+  };
 
-  using Clock = std::chrono::steady_clock;
-  monitor::RunRecord record;
-  Clock::time_point last_heard = Clock::now();
+  Clock::time_point last_heard = started;
   Clock::time_point last_draw = last_heard - std::chrono::seconds(1);
   bool dirty = true;
-  int64_t rejected = 0;
+  bool heard_any = false;
   Outcome outcome = Outcome::kSignalled;
+  std::vector<zmq::pollitem_t> items;
   while (true) {
     if (g_stop.load()) {
       outcome = Outcome::kSignalled;
@@ -275,16 +325,23 @@ int Main(int argc, char** argv, const cli::Console& console) {
       outcome = Outcome::kRefused;
       break;
     }
-    zmq::pollitem_t items[] = {{socket.handle(), 0, ZMQ_POLLIN, 0}};
+    items.assign(1, {socket.handle(), 0, ZMQ_POLLIN, 0});
+    if (http) {
+      for (const monitor::HttpServer::Interest& i : http->Interests()) {
+        items.push_back({nullptr, i.fd, static_cast<short>(i.write ? ZMQ_POLLOUT : ZMQ_POLLIN), 0});
+      }
+    }
     try {
-      zmq::poll(items, 1, std::chrono::milliseconds(100));
+      zmq::poll(items.data(), items.size(), std::chrono::milliseconds(100));
     } catch (const zmq::error_t& e) {
       if (e.num() == EINTR) continue;
       return console.Fail(kProgram, edgetrain::Status::Unavailable(
                                         "receiving from " + flags.connect + ": " + e.what()));
     }
-    bool finished = false;
-    while (!finished && (items[0].revents & ZMQ_POLLIN) != 0) {
+    const bool was_finished = record.finished();
+    // At most this many messages between two turns of the HTTP server, so a busy stream cannot
+    // starve the page.
+    for (int budget = 1000; budget > 0 && (items[0].revents & ZMQ_POLLIN) != 0; --budget) {
       // One event = topic frame + JSON frame; take the last frame of whatever arrives as the body.
       zmq::message_t frame;
       std::string body;
@@ -302,17 +359,18 @@ int Main(int argc, char** argv, const cli::Console& console) {
       }
       if (!got) break;
       last_heard = Clock::now();
-      edgetrain::Result<edgetrain::JsonValue> event = edgetrain::ParseJson(body);
-      edgetrain::Status status = event.ok() ? record.Consume(*event) : event.status();
-      if (!status.ok()) {
-        if (++rejected <= 10) {
-          console.err().Write(cli::Priority::kWarning,
-                              std::string(kProgram) +
-                                  ": ignoring a message that is not a log-stream event: " +
-                                  edgetrain::Printable(status.message(), 300));
+      heard_any = true;
+      ++info.messages;
+      edgetrain::Result<monitor::Json> event = monitor::ParseEvent(body);
+      if (!event.ok()) {
+        if (++info.refused <= 10) {
+          note(cli::Priority::kWarning, "ignoring a message that is not a log-stream event: " +
+                                            edgetrain::Printable(event.status().message(), 300));
         }
         continue;
       }
+      if (edgetrain::Status st = record.ConsumeEvent(*event); !st.ok()) continue;  // (cannot fail)
+      event_log.Add(*event, record);
       dirty = true;
       if (flags.json) {
         std::fwrite(body.data(), 1, body.size(), stdout);
@@ -325,19 +383,32 @@ int Main(int argc, char** argv, const cli::Console& console) {
           console.out().Write(EventPriority(*event), *line);
         }
       }
-      finished = record.finished();
+      if (record.finished() && !http) break;  // the files are written below, after the loop
     }
-    if (live && dirty && (finished || Clock::now() - last_draw >= std::chrono::milliseconds(100))) {
+    const Clock::time_point now = Clock::now();
+    if (http) {
+      info.seconds_running = std::chrono::duration<double>(now - started).count();
+      info.seconds_since_message =
+          heard_any ? std::chrono::duration<double>(now - last_heard).count() : monitor::kMissing;
+      http->Service(now);
+    }
+    const bool finished = record.finished();
+    if (live && dirty && (finished || now - last_draw >= std::chrono::milliseconds(100))) {
       terminal->Draw(record);
-      last_draw = Clock::now();
+      last_draw = now;
       dirty = false;
     }
-    if (finished) {
+    if (finished && !http) {
       outcome = Outcome::kFinished;
       break;
     }
-    if (flags.timeout > 0 &&
-        std::chrono::duration<double>(Clock::now() - last_heard).count() >= flags.timeout) {
+    if (finished && !was_finished) {  // --http: write this run's files, serve on
+      if (edgetrain::Status st = write_files(); !st.ok()) return console.Fail(kProgram, st);
+    }
+    // Silence counts while a run may still be going: after run_finished (--http) the coordinator
+    // may well be gone until the next run.
+    if (flags.timeout > 0 && !finished &&
+        std::chrono::duration<double>(now - last_heard).count() >= flags.timeout) {
       outcome = Outcome::kTimedOut;
       break;
     }
@@ -351,9 +422,6 @@ int Main(int argc, char** argv, const cli::Console& console) {
   int rc = outcome == Outcome::kTimedOut  ? cli::kExitFailure
            : outcome == Outcome::kRefused ? cli::kExitUsage
                                           : cli::kExitOk;
-  const auto note = [&](cli::Priority priority, const std::string& text) {
-    console.err().Write(priority, std::string(kProgram) + ": " + text);
-  };
   if (outcome == Outcome::kRefused) {
     note(cli::Priority::kError, "error: no events from " + flags.connect + ": " + watch.verdict());
   } else if (outcome == Outcome::kTimedOut) {
@@ -365,16 +433,7 @@ int Main(int argc, char** argv, const cli::Console& console) {
          edgetrain::StringPrintf("stopped before the run finished (%zu epochs seen)",
                                  record.epochs().size()));
   }
-  if (!flags.csv.empty()) {
-    if (edgetrain::Status st = monitor::WriteCsv(flags.csv, record); !st.ok())
-      return console.Fail(kProgram, st);
-    note(cli::Priority::kNotice, "per-epoch series written to " + flags.csv);
-  }
-  if (!flags.chart.empty()) {
-    if (edgetrain::Status st = monitor::WriteSvgChart(flags.chart, record); !st.ok())
-      return console.Fail(kProgram, st);
-    note(cli::Priority::kNotice, "convergence chart written to " + flags.chart);
-  }
+  if (edgetrain::Status st = write_files(); !st.ok()) return console.Fail(kProgram, st);
   return rc;
 }
 

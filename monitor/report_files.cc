@@ -83,6 +83,7 @@ constexpr const char* kFont = "DejaVu Sans, Helvetica, Arial, sans-serif";
 
 struct Point {
   double x, y;  // data coordinates; y > 0
+  int segment;  // points of different segments (sets of rows) are not joined
 };
 
 struct Series {
@@ -97,6 +98,7 @@ struct PanelSpec {
   std::string x_title;
   bool integer_x;
   std::vector<Series> series;
+  std::vector<double> baselines;  // x of the epochs that start a new segment
 };
 
 // Ticks at multiples of 1, 2 or 5 x 10^k, about `target` of them, within [lo, hi].
@@ -211,20 +213,33 @@ class SvgChart {
           "no epochs with positive values to plot</text>\n",
           x0 + kPlotWidth / 2, kPlotTop + kPlotHeight / 2);
     }
-    for (const Series& s : panel.series) {
-      if (s.points.empty()) continue;
-      std::string coords;
-      for (const Point& p : s.points) {
-        if (!coords.empty()) coords += ' ';
-        coords += Format("%.2f,%.2f", map_x(p.x), MapY(p.y));
-      }
+    for (double bx : panel.baselines) {
+      const double x = map_x(bx);
       *out += Format(
-          "<polyline class=\"series %s\" fill=\"none\" stroke=\"%s\" stroke-width=\"1.8\" "
-          "points=\"",
-          s.css_class.c_str(), s.color);
-      *out += coords;
-      *out += "\"/>\n";
-      if (s.points.size() <= 200) {  // markers while they stay readable
+          "<g class=\"baseline\"><line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" "
+          "stroke=\"#7b3294\" stroke-dasharray=\"4 3\"/><text x=\"%.2f\" y=\"%.2f\" "
+          "font-size=\"10\" fill=\"#7b3294\">rows changed</text></g>\n",
+          x, kPlotTop, x, kPlotTop + kPlotHeight, x + 3, kPlotTop + 12);
+    }
+    for (const Series& s : panel.series) {
+      // One polyline per segment: objectives over other rows are not joined.
+      for (size_t begin = 0; begin < s.points.size();) {
+        size_t end = begin;
+        while (end < s.points.size() && s.points[end].segment == s.points[begin].segment) ++end;
+        std::string coords;
+        for (size_t i = begin; i < end; ++i) {
+          if (!coords.empty()) coords += ' ';
+          coords += Format("%.2f,%.2f", map_x(s.points[i].x), MapY(s.points[i].y));
+        }
+        *out += Format(
+            "<polyline class=\"series %s\" fill=\"none\" stroke=\"%s\" stroke-width=\"1.8\" "
+            "points=\"",
+            s.css_class.c_str(), s.color);
+        *out += coords;
+        *out += "\"/>\n";
+        begin = end;
+      }
+      if (!s.points.empty() && s.points.size() <= 200) {  // markers while they stay readable
         *out += Format("<g class=\"markers %s\" fill=\"%s\">\n", s.css_class.c_str(), s.color);
         for (const Point& p : s.points) {
           *out += Format("<circle cx=\"%.2f\" cy=\"%.2f\" r=\"2.6\"/>\n", map_x(p.x), MapY(p.y));
@@ -240,10 +255,11 @@ class SvgChart {
 };
 
 std::string TitleLine(const RunRecord& record) {
-  if (!record.run())
-    return "edgetrain run (the monitor joined after run_started: settings not seen)";
+  const std::string id = record.run_id().empty() ? std::string() : " " + record.run_id();
+  if (!record.run()) return "edgetrain run" + id + " (its settings did not reach this monitor)";
   const RunInfo& r = *record.run();
-  std::string title = "edgetrain run: " + (r.loss.empty() ? std::string("?") : r.loss) + " loss";
+  std::string title =
+      "edgetrain run" + id + ": " + (r.loss.empty() ? std::string("?") : r.loss) + " loss";
   title += Format(", l1 = %g, l2 = %g", r.l1, r.l2);
   if (r.intercept) title += ", intercept";
   title += Format(", %lld agent%s, dimension %lld", static_cast<long long>(r.agents),
@@ -259,7 +275,9 @@ std::string SubtitleLine(const RunRecord& record) {
     line = "first event seen " + FormatUtc(record.first_event_time());
   }
   if (!line.empty()) line += "  \xC2\xB7  ";  // U+00B7 middle dot
-  if (const auto& f = record.finish()) {
+  if (const auto& f = record.finish(); f && !f->evaluated) {
+    line += Format("stopped (%s) before any epoch was evaluated: no model", f->reason.c_str());
+  } else if (f) {
     line += Format("stopped (%s) at epoch %lld after %.1f s: objective %.10g, KKT %.3g",
                    f->reason.c_str(), static_cast<long long>(f->epoch), f->seconds, f->objective,
                    f->kkt);
@@ -298,18 +316,23 @@ std::string RenderSvgChart(const RunRecord& record) {
   const bool reference = record.HasReferenceObjective();
   Series kkt_by_epoch{"kkt", kKktColor, {}}, subopt_by_epoch{"subopt", kSuboptColor, {}};
   Series kkt_by_time{"kkt", kKktColor, {}}, subopt_by_time{"subopt", kSuboptColor, {}};
+  std::vector<double> baselines_by_epoch, baselines_by_time;
   double y_min = INFINITY, y_max = -INFINITY;
   auto plottable = [](double v) { return std::isfinite(v) && v > 0; };
   for (const EpochPoint& p : record.epochs()) {
     const double subopt = record.Suboptimality(p);
     const double x = static_cast<double>(p.epoch);
     if (plottable(p.kkt)) {
-      kkt_by_epoch.points.push_back({x, p.kkt});
-      if (std::isfinite(p.seconds)) kkt_by_time.points.push_back({p.seconds, p.kkt});
+      kkt_by_epoch.points.push_back({x, p.kkt, p.segment});
+      if (std::isfinite(p.seconds)) kkt_by_time.points.push_back({p.seconds, p.kkt, p.segment});
     }
     if (plottable(subopt)) {
-      subopt_by_epoch.points.push_back({x, subopt});
-      if (std::isfinite(p.seconds)) subopt_by_time.points.push_back({p.seconds, subopt});
+      subopt_by_epoch.points.push_back({x, subopt, p.segment});
+      if (std::isfinite(p.seconds)) subopt_by_time.points.push_back({p.seconds, subopt, p.segment});
+    }
+    if (p.segment > 0 && p.verdict == "baseline") {
+      baselines_by_epoch.push_back(x);
+      if (std::isfinite(p.seconds)) baselines_by_time.push_back(p.seconds);
     }
     for (double v : {p.kkt, subopt}) {
       if (plottable(v)) {
@@ -349,14 +372,21 @@ std::string RenderSvgChart(const RunRecord& record) {
              kRightPanelX + kPlotWidth / 2, kPlotTop - 8);
 
   SvgChart chart(y_lo, y_hi);
-  chart.Panel(&out, {"panel-epoch", kLeftPanelX, "epoch", true, {kkt_by_epoch, subopt_by_epoch}},
+  chart.Panel(&out,
+              {"panel-epoch",
+               kLeftPanelX,
+               "epoch",
+               true,
+               {kkt_by_epoch, subopt_by_epoch},
+               baselines_by_epoch},
               have_any);
   chart.Panel(&out,
               {"panel-time",
                kRightPanelX,
                "seconds since training started",
                false,
-               {kkt_by_time, subopt_by_time}},
+               {kkt_by_time, subopt_by_time},
+               baselines_by_time},
               have_any);
 
   // legend, centred under the panels
@@ -368,6 +398,7 @@ std::string RenderSvgChart(const RunRecord& record) {
   } else {
     subopt_label = "suboptimality (P - P_best)/|P_best|, P_best the lowest objective seen";
   }
+  if (!baselines_by_epoch.empty()) subopt_label += ", within each set of rows";
   const double legend_y = kHeight - 22;
   constexpr double kCharWidth = 7.2;  // about, for 13 px text
   const double first_width = 36 + kCharWidth * 13 + 40;

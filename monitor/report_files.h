@@ -7,13 +7,15 @@
 // shortest form that reads back to the same double; missing values (null in the stream, no
 // epoch_end) are empty fields.
 //
-// SVG: a title (loss, l1, l2, agents, dimension from run_started, the date, how the run ended),
-// then two panels side by side with the same log10 y axis: KKT violation and suboptimality
-// against the epoch (left) and against the seconds since training started (right). The
-// suboptimality is rel_subopt when the run reports it, else (P - P_final)/|P_final| with P_final
-// from run_finished (RunRecord::Suboptimality); values that are not positive are left out. Each
-// panel is a <g class="panel"> with one <polyline class="series kkt"> and one
-// <polyline class="series subopt"> (a series with no plottable point has no polyline).
+// SVG: a title (run id, loss, l1, l2, agents, dimension from run_started, the date, how the run
+// ended), then two panels side by side with the same log10 y axis: KKT violation and
+// suboptimality against the epoch (left) and against the seconds since training started (right).
+// The suboptimality is rel_subopt when the run reports it, else (P - P_ref)/|P_ref| within each
+// segment (set of rows), P_ref from run_finished for the last one (RunRecord::Suboptimality);
+// values that are not positive are left out. Each panel is a <g class="panel"> with, per
+// segment, one <polyline class="series kkt"> and one <polyline class="series subopt"> (a series
+// with no plottable point has no polyline), and a <g class="baseline"> dashed line where a new
+// segment starts (the rows changed).
 //
 // Thread-safety: pure functions of the record. Ownership: nothing retained.
 #ifndef EDGETRAIN_MONITOR_REPORT_FILES_H_

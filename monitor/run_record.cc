@@ -4,155 +4,412 @@
 #include <cmath>
 
 namespace edgetrain::monitor {
-namespace {
 
-double Number(const JsonValue& event, const std::string& key) {
-  return event[key].NumberOr(kMissing);
+const char* MarkerKindName(Marker::Kind kind) {
+  switch (kind) {
+    case Marker::Kind::kAgentJoined:
+      return "agent_joined";
+    case Marker::Kind::kAgentLeft:
+      return "agent_left";
+    case Marker::Kind::kNewton:
+      return "newton";
+    case Marker::Kind::kRolledBack:
+      return "rolled_back";
+    case Marker::Kind::kBaseline:
+      return "baseline";
+  }
+  return "?";
 }
 
-int64_t Integer(const JsonValue& event, const std::string& key, int64_t fallback = 0) {
-  const double v = event[key].NumberOr(kMissing);
-  return std::isfinite(v) ? static_cast<int64_t>(std::llround(v)) : fallback;
+const char* RunStateName(RunState state) {
+  switch (state) {
+    case RunState::kUnknown:
+      return "unknown";
+    case RunState::kWaiting:
+      return "waiting";
+    case RunState::kRunning:
+      return "running";
+    case RunState::kStopping:
+      return "stopping";
+    case RunState::kFinished:
+      return "finished";
+  }
+  return "?";
 }
-
-bool Boolean(const JsonValue& event, const std::string& key) {
-  const JsonValue& v = event[key];
-  return v.type == JsonValue::Type::kBool && v.boolean;
-}
-
-}  // namespace
 
 Status RunRecord::Consume(std::string_view json_text) {
-  Result<JsonValue> parsed = ParseJson(json_text);
+  Result<Json> parsed = ParseEvent(json_text);
   if (!parsed.ok()) return parsed.status();
-  return Consume(*parsed);
+  return ConsumeEvent(*parsed);
 }
 
-Status RunRecord::Consume(const JsonValue& e) {
-  if (e.type != JsonValue::Type::kObject)
-    return Status::InvalidArgument("event is not a JSON object");
-  const JsonValue& name_value = e["event"];
-  if (name_value.type != JsonValue::Type::kString) {
+void RunRecord::Reset() { *this = RunRecord(); }
+
+Status RunRecord::ConsumeEvent(const Json& e) {
+  if (!e.is_object()) return Status::InvalidArgument("event is not a JSON object");
+  const auto name_it = e.find("event");
+  if (name_it == e.end() || !name_it->is_string())
     return Status::InvalidArgument("event object has no string field \"event\"");
+  const std::string& name = name_it->get_ref<const std::string&>();
+  const double time = NumberField(e, "time");
+  const std::string run_id = StringField(e, "run_id");
+
+  // Whose event is it? Another run's starts a new record; run_started without a run_id (an older
+  // coordinator) too.
+  if ((!run_id.empty() && !run_id_.empty() && run_id != run_id_) ||
+      (name == "run_started" && run_id.empty() && events_seen_ > 0)) {
+    Reset();
   }
-  const std::string& name = name_value.string;
-  const double time = Number(e, "time");
+  if (!run_id.empty()) run_id_ = run_id;
   ++events_seen_;
   if (std::isnan(first_event_time_)) first_event_time_ = time;
+  status_news_ = false;
 
-  if (name == "run_started") {
-    // A new run: forget the previous one (a coordinator restarted under a running monitor).
-    *this = RunRecord();
-    events_seen_ = 1;
-    first_event_time_ = time;
-    RunInfo r;
-    r.time = time;
-    r.agents = Integer(e, "agents");
-    r.dimension = Integer(e, "dimension");
-    r.loss = e["loss"].StringOr("");
-    r.l1 = Number(e, "l1");
-    r.l2 = Number(e, "l2");
-    r.intercept = Boolean(e, "intercept");
-    r.max_epochs = Integer(e, "max_epochs");
-    r.kkt_tolerance = Number(e, "kkt_tolerance");
-    r.reference_objective = Number(e, "reference_objective");
-    r.label_negative = e["label_negative"].StringOr("");
-    r.label_positive = e["label_positive"].StringOr("");
-    agents_connected_ = r.agents;
-    run_ = std::move(r);
+  if (name == "status") {
+    OnStatus(e, time);
+  } else if (name == "run_started") {
+    StartRun(e, time);
   } else if (name == "waiting_for_agents") {
-    waiting_ = true;
+    state_ = RunState::kWaiting;
+    why_ = StringField(e, "why", "waiting for agents");
+    phase_.clear();
+    agents_connected_ = IntField(e, "agents", agents_connected_);
+    agents_needed_ = IntField(e, "needed", agents_needed_);
     progress_.active = false;
   } else if (name == "run_finished") {
-    FinishInfo f;
-    f.time = time;
-    f.reason = e["reason"].StringOr("");
-    f.epoch = Integer(e, "epoch");
-    f.objective = Number(e, "objective");
-    f.kkt = Number(e, "kkt");
-    f.nnz = Integer(e, "nnz");
-    f.updates_applied = Integer(e, "updates_applied");
-    f.updates_refused = Integer(e, "updates_refused");
-    f.agents_joined = Integer(e, "agents_joined");
-    f.seconds = Number(e, "seconds");
-    f.rel_subopt = Number(e, "rel_subopt");
-    f.model = e["model"].StringOr("");
-    finish_ = std::move(f);
-    progress_.active = false;
+    OnFinished(e, time);
   } else if (name == "epoch_begin") {
-    EpochPoint p;
-    p.epoch = Integer(e, "epoch");
-    p.time = time;
-    p.seconds = Number(e, "seconds");
-    p.objective = Number(e, "objective");
-    p.kkt = Number(e, "kkt");
-    p.gap_bound = Number(e, "gap_bound");
-    p.rel_subopt = Number(e, "rel_subopt");
-    p.nnz = Integer(e, "nnz");
-    p.agents = Integer(e, "agents");
-    p.eta = Number(e, "eta");
-    p.inner_steps = Integer(e, "inner_steps");
-    p.best = Boolean(e, "best");
-    p.rolled_back = Boolean(e, "rolled_back");
-    p.final = Boolean(e, "final");
-    waiting_ = false;
-    // The inner phase that follows (none after the final or a rolled-back snapshot).
-    progress_ = InnerProgress();
-    if (!p.final && !p.rolled_back) {
-      progress_.active = true;
-      progress_.epoch = p.epoch;
-      progress_.inner_steps = p.inner_steps;
-      progress_.seconds = p.seconds;
-    }
-    epochs_.push_back(std::move(p));
+    OnEpochBegin(e, time);
   } else if (name == "progress") {
     progress_.active = true;
-    progress_.epoch = Integer(e, "epoch");
-    progress_.updates_applied = Integer(e, "updates_applied");
-    progress_.inner_steps = Integer(e, "inner_steps");
-    progress_.updates_per_second = Number(e, "updates_per_second");
-    progress_.seconds = Number(e, "seconds");
+    progress_.epoch = IntField(e, "epoch");
+    progress_.updates_applied = IntField(e, "updates_applied");
+    progress_.inner_steps = IntField(e, "inner_steps");
+    progress_.updates_per_second = NumberField(e, "updates_per_second");
+    progress_.seconds = NumberField(e, "seconds");
+    NoteTrainingTime(time, progress_.seconds);
     if (std::isfinite(progress_.updates_per_second)) update_rate_ = progress_.updates_per_second;
-    agents_connected_ = Integer(e, "agents", agents_connected_);
-    waiting_ = false;
+    agents_connected_ = IntField(e, "agents", agents_connected_);
+    epoch_ = progress_.epoch;
+    if (!finished()) {
+      state_ = RunState::kRunning;
+      phase_ = "inner";
+    }
   } else if (name == "epoch_end") {
-    const int64_t epoch = Integer(e, "epoch", -1);
-    auto it = std::find_if(epochs_.rbegin(), epochs_.rend(),
-                           [&](const EpochPoint& p) { return p.epoch == epoch; });
-    const double rate = Number(e, "updates_per_second");
-    if (it != epochs_.rend()) {
-      it->ended = true;
-      it->updates_applied = Integer(e, "updates_applied");
-      it->updates_per_second = rate;
-      it->inner_seconds = Number(e, "inner_seconds");
-    }
-    if (std::isfinite(rate)) update_rate_ = rate;
-    if (progress_.epoch == epoch || progress_.epoch < 0) {
-      progress_.epoch = epoch;
-      progress_.updates_applied = Integer(e, "updates_applied");
-      progress_.inner_steps = Integer(e, "inner_steps", progress_.inner_steps);
-      progress_.updates_per_second = rate;
-      progress_.seconds = Number(e, "seconds");
-    }
-    progress_.active = false;
+    OnEpochEnd(e);
   } else if (name == "newton") {
     progress_.active = false;  // a Newton epoch: no inner phase follows this snapshot
+    phase_ = "gradient";
   } else if (name == "agent_joined" || name == "agent_left") {
-    agents_connected_ = Integer(e, "agents", agents_connected_);
-    if (name == "agent_joined") waiting_ = false;
+    agents_connected_ = IntField(e, "agents", agents_connected_);
+    Marker m;
+    m.kind = name == "agent_joined" ? Marker::Kind::kAgentJoined : Marker::Kind::kAgentLeft;
+    m.time = time;
+    m.agent = StringField(e, "agent");
+    m.detail = StringField(e, "reason");
+    AddMarker(std::move(m));
   }
   // agent_refused, message_refused, gradient_timeout and unknown events change nothing here.
   return Status::Ok();
 }
 
-double RunRecord::FinalObjective() const {
-  if (finish_ && std::isfinite(finish_->objective)) return finish_->objective;
+void RunRecord::StartRun(const Json& e, double time) {
+  RunInfo r;
+  r.time = time;
+  r.agents = IntField(e, "agents");
+  r.dimension = IntField(e, "dimension");
+  r.loss = StringField(e, "loss");
+  r.l1 = NumberField(e, "l1");
+  r.l2 = NumberField(e, "l2");
+  r.intercept = BoolField(e, "intercept");
+  r.max_epochs = IntField(e, "max_epochs");
+  r.kkt_tolerance = NumberField(e, "kkt_tolerance");
+  r.tolerance = NumberField(e, "tolerance");
+  r.reference_objective = NumberField(e, "reference_objective");
+  r.insecure = BoolField(e, "insecure");
+  r.secure_log = BoolField(e, "secure_log");
+  r.label_negative = StringField(e, "label_negative");
+  r.label_positive = StringField(e, "label_positive");
+  // The coordinator repeats run_started to new subscribers: it says nothing newer than a status.
+  if (!status_ && agents_connected_ < 0) agents_connected_ = r.agents;
+  run_ = std::move(r);
+}
+
+void RunRecord::OnStatus(const Json& e, double time) {
+  RunStatus s;
+  s.time = time;
+  s.state = StringField(e, "state");
+  s.why = StringField(e, "why");
+  s.phase = StringField(e, "phase");
+  s.epoch = IntField(e, "epoch");
+  s.seconds = NumberField(e, "seconds");
+  s.agents = IntField(e, "agents");
+  s.agents_needed = IntField(e, "agents_needed");
+  s.updates_applied = IntField(e, "updates_applied");
+  s.inner_steps = IntField(e, "inner_steps");
+  s.evaluated = BoolField(e, "evaluated");
+  s.objective = NumberField(e, "objective");
+  s.kkt = NumberField(e, "kkt");
+  s.rel_gap = NumberField(e, "rel_gap");
+  s.rows = IntField(e, "rows");
+  s.tolerance = NumberField(e, "tolerance");
+  s.epoch_eta_seconds = NumberField(e, "epoch_eta_seconds");
+  s.run_eta_seconds = NumberField(e, "run_eta_seconds");
+  const auto agents = e.find("agent_status");
+  if (agents != e.end() && agents->is_array()) {
+    for (const Json& a : *agents) {
+      if (!a.is_object()) continue;
+      AgentHealth h;
+      h.agent = StringField(a, "agent");
+      h.address = StringField(a, "address");
+      h.software_version = StringField(a, "software_version");
+      h.role = StringField(a, "role");
+      h.rows = IntField(a, "rows");
+      h.updates_applied = IntField(a, "updates_applied");
+      h.updates_refused = IntField(a, "updates_refused");
+      h.gradient_timeouts = IntField(a, "gradient_timeouts");
+      h.messages = IntField(a, "messages");
+      h.mean_staleness = NumberField(a, "mean_staleness");
+      h.seconds_since_heard = NumberField(a, "seconds_since_heard");
+      s.agents_health.push_back(std::move(h));
+    }
+  }
+
+  has_rel_gap_ = has_rel_gap_ || std::isfinite(s.rel_gap);
+  status_news_ = !status_ || status_->state != s.state || status_->why != s.why;
+  if (s.state == "waiting") {
+    state_ = RunState::kWaiting;
+  } else if (s.state == "running") {
+    state_ = RunState::kRunning;
+  } else if (s.state == "stopping") {
+    state_ = RunState::kStopping;
+  } else if (s.state == "finished") {
+    state_ = RunState::kFinished;
+  }
+  if (finished()) state_ = RunState::kFinished;  // run_finished has the last word
+  why_ = s.why;
+  phase_ = s.phase;
+  epoch_ = s.epoch;
+  agents_connected_ = s.agents;
+  agents_needed_ = s.agents_needed;
+  if (state_ == RunState::kRunning) NoteTrainingTime(time, s.seconds);
+  if (state_ == RunState::kRunning && s.phase == "inner") {
+    if (progress_.epoch != s.epoch) progress_ = InnerProgress();
+    progress_.active = true;
+    progress_.epoch = s.epoch;
+    progress_.updates_applied = s.updates_applied;
+    progress_.inner_steps = s.inner_steps;
+    progress_.seconds = s.seconds;
+  } else {
+    progress_.active = false;
+  }
+
+  // Run totals: per agent id, a count lower than the last one is a new session's.
+  for (const AgentHealth& h : s.agents_health) {
+    AgentCounts& c = agent_counts_[h.agent];
+    if (h.updates_applied < c.applied || h.updates_refused < c.refused) {
+      c.banked_applied += c.applied;
+      c.banked_refused += c.refused;
+    }
+    c.applied = h.updates_applied;
+    c.refused = h.updates_refused;
+  }
+  int64_t applied = 0, refused = 0;
+  for (const auto& [agent, c] : agent_counts_) {
+    applied += c.banked_applied + c.applied;
+    refused += c.banked_refused + c.refused;
+  }
+  updates_applied_total_ = std::max(updates_applied_total_, applied);
+  updates_refused_total_ = std::max(updates_refused_total_, refused);
+  status_ = std::move(s);
+}
+
+void RunRecord::OnEpochBegin(const Json& e, double time) {
+  EpochPoint p;
+  p.epoch = IntField(e, "epoch");
+  p.time = time;
+  p.seconds = NumberField(e, "seconds");
+  p.objective = NumberField(e, "objective");
+  p.kkt = NumberField(e, "kkt");
+  p.gap_bound = NumberField(e, "gap_bound");
+  p.rel_gap = NumberField(e, "rel_gap");
+  p.rel_subopt = NumberField(e, "rel_subopt");
+  p.nnz = IntField(e, "nnz");
+  p.rows = IntField(e, "rows");
+  p.agents = IntField(e, "agents");
+  p.eta = NumberField(e, "eta");
+  p.inner_steps = IntField(e, "inner_steps");
+  p.verdict = StringField(e, "verdict");
+  p.action = StringField(e, "action");
+  p.newton_alpha = NumberField(e, "newton_alpha");
+  p.best = BoolField(e, "best");
+  p.rolled_back = BoolField(e, "rolled_back");
+  p.final = BoolField(e, "final");
+  // A new baseline after the first epoch seen: the rows changed.
+  if (p.verdict == "baseline" && !epochs_.empty()) {
+    ++segment_;
+    Marker m;
+    m.kind = Marker::Kind::kBaseline;
+    m.time = time;
+    m.epoch = p.epoch;
+    m.detail = std::to_string(p.rows) + " rows from " + std::to_string(p.agents) +
+               (p.agents == 1 ? " agent" : " agents");
+    AddMarker(std::move(m));
+  }
+  p.segment = segment_;
+  has_rel_gap_ = has_rel_gap_ || std::isfinite(p.rel_gap);
+  if (p.rolled_back) AddMarker({Marker::Kind::kRolledBack, time, p.epoch, "", ""});
+  if (std::isfinite(p.newton_alpha)) AddMarker({Marker::Kind::kNewton, time, p.epoch, "", ""});
+  NoteTrainingTime(time, p.seconds);
+  epoch_ = p.epoch;
+  if (!finished()) {
+    state_ = p.final ? RunState::kStopping : RunState::kRunning;
+    phase_ = p.final                   ? ""
+             : p.action == "newton"    ? "curvature"
+             : p.action == "roll-back" ? "gradient"
+                                       : "inner";
+  }
+  // The inner phase that follows (none after the final or a rolled-back snapshot, nor before a
+  // Newton step).
+  progress_ = InnerProgress();
+  const bool inner = p.action.empty() ? !p.final && !p.rolled_back : p.action == "inner";
+  if (inner) {
+    progress_.active = true;
+    progress_.epoch = p.epoch;
+    progress_.inner_steps = p.inner_steps;
+    progress_.seconds = p.seconds;
+  }
+  epochs_.push_back(std::move(p));
+}
+
+void RunRecord::OnEpochEnd(const Json& e) {
+  const int64_t epoch = IntField(e, "epoch", -1);
+  auto it = std::find_if(epochs_.rbegin(), epochs_.rend(),
+                         [&](const EpochPoint& p) { return p.epoch == epoch; });
+  const double rate = NumberField(e, "updates_per_second");
+  if (it != epochs_.rend()) {
+    it->ended = true;
+    it->updates_applied = IntField(e, "updates_applied");
+    it->updates_per_second = rate;
+    it->inner_seconds = NumberField(e, "inner_seconds");
+  }
+  if (std::isfinite(rate)) update_rate_ = rate;
+  if (progress_.epoch == epoch || progress_.epoch < 0) {
+    progress_.epoch = epoch;
+    progress_.updates_applied = IntField(e, "updates_applied");
+    progress_.inner_steps = IntField(e, "inner_steps", progress_.inner_steps);
+    progress_.updates_per_second = rate;
+    progress_.seconds = NumberField(e, "seconds");
+  }
+  progress_.active = false;
+  if (!finished()) phase_ = "gradient";
+  if (const Json* refused = ObjectField(e, "refused")) {
+    for (const auto& [reason, count] : refused->items()) {
+      if (count.is_number_integer() && count.get<int64_t>() > 0)
+        refused_by_reason_[reason] += count.get<int64_t>();
+    }
+  }
+}
+
+void RunRecord::OnFinished(const Json& e, double time) {
+  FinishInfo f;
+  f.time = time;
+  f.reason = StringField(e, "reason");
+  f.epoch = IntField(e, "epoch");
+  f.objective = NumberField(e, "objective");
+  f.kkt = NumberField(e, "kkt");
+  f.rel_gap = NumberField(e, "rel_gap");
+  // Older coordinators did not say; then an objective means an evaluated snapshot.
+  f.evaluated = BoolField(e, "evaluated", std::isfinite(f.objective));
+  f.nnz = IntField(e, "nnz");
+  f.updates_applied = IntField(e, "updates_applied");
+  f.updates_refused = IntField(e, "updates_refused");
+  f.messages_refused = IntField(e, "messages_refused");
+  f.agents_joined = IntField(e, "agents_joined");
+  f.seconds = NumberField(e, "seconds");
+  f.rel_subopt = NumberField(e, "rel_subopt");
+  f.model = StringField(e, "model");
+  if (const Json* refused = ObjectField(e, "refused")) {
+    for (const auto& [reason, count] : refused->items()) {
+      if (!count.is_number_integer()) continue;
+      f.refused[reason] = count.get<int64_t>();
+      int64_t& total = refused_by_reason_[reason];
+      total = std::max(total, count.get<int64_t>());
+    }
+  }
+  updates_applied_total_ = std::max(updates_applied_total_, f.updates_applied);
+  updates_refused_total_ = std::max(updates_refused_total_, f.updates_refused);
+  state_ = RunState::kFinished;
+  why_ = f.reason;
+  phase_.clear();
+  if (f.evaluated) epoch_ = f.epoch;
+  finish_ = std::move(f);
+  progress_.active = false;
+}
+
+void RunRecord::AddMarker(Marker marker) {
+  if (markers_.size() >= kMaxMarkers)
+    markers_.erase(markers_.begin(), markers_.begin() + kMaxMarkers / 2);
+  markers_.push_back(std::move(marker));
+}
+
+void RunRecord::NoteTrainingTime(double time, double seconds) {
+  if (std::isnan(training_start_time_) && std::isfinite(time) && std::isfinite(seconds))
+    training_start_time_ = time - seconds;
+}
+
+double RunRecord::SecondsAt(double time) const {
+  if (!std::isfinite(time) || !std::isfinite(training_start_time_)) return kMissing;
+  return std::max(0.0, time - training_start_time_);
+}
+
+RunRecord::StopMeasure RunRecord::CurrentStopMeasure() const {
+  double rel_gap = kMissing, kkt = kMissing;
+  if (finish_ && finish_->evaluated) {
+    rel_gap = finish_->rel_gap;
+    kkt = finish_->kkt;
+  } else if (status_ && status_->evaluated) {
+    rel_gap = status_->rel_gap;
+    kkt = status_->kkt;
+  } else if (!epochs_.empty()) {
+    rel_gap = epochs_.back().rel_gap;
+    kkt = epochs_.back().kkt;
+  }
+  StopMeasure m;
+  // Before any snapshot, the measure --tol will compare.
+  if (has_rel_gap_ || std::isfinite(rel_gap) || epochs_.empty()) {
+    m.name = "rel_gap";
+    m.value = rel_gap;
+    m.tolerance = status_ ? status_->tolerance : (run_ ? run_->tolerance : kMissing);
+  } else {
+    m.name = "kkt";
+    m.value = kkt;
+    m.tolerance = run_ ? run_->kkt_tolerance : kMissing;
+  }
+  return m;
+}
+
+double RunRecord::epoch_eta_seconds() const {
+  const bool inner = state_ == RunState::kRunning && progress_.active;
+  return inner && status_ ? status_->epoch_eta_seconds : kMissing;
+}
+
+double RunRecord::run_eta_seconds() const {
+  return state_ == RunState::kRunning && status_ ? status_->run_eta_seconds : kMissing;
+}
+
+double RunRecord::ReferenceObjective(int segment) const {
+  if (segment == segment_ && finish_ && finish_->evaluated && std::isfinite(finish_->objective))
+    return finish_->objective;
   double best = kMissing;
   for (const EpochPoint& p : epochs_) {
-    if (std::isfinite(p.objective) && !(p.objective >= best)) best = p.objective;
+    if (p.segment == segment && std::isfinite(p.objective) && !(p.objective >= best))
+      best = p.objective;
   }
   return best;
 }
+
+double RunRecord::FinalObjective() const { return ReferenceObjective(segment_); }
 
 bool RunRecord::HasReferenceObjective() const {
   if (run_ && std::isfinite(run_->reference_objective)) return true;
@@ -162,10 +419,10 @@ bool RunRecord::HasReferenceObjective() const {
 
 double RunRecord::Suboptimality(const EpochPoint& point) const {
   if (HasReferenceObjective()) return point.rel_subopt;
-  const double final_objective = FinalObjective();
-  if (!std::isfinite(final_objective) || !std::isfinite(point.objective) || final_objective == 0)
+  const double reference = ReferenceObjective(point.segment);
+  if (!std::isfinite(reference) || !std::isfinite(point.objective) || reference == 0)
     return kMissing;
-  return (point.objective - final_objective) / std::fabs(final_objective);
+  return (point.objective - reference) / std::fabs(reference);
 }
 
 }  // namespace edgetrain::monitor

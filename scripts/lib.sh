@@ -3,8 +3,10 @@
 
 EDGETRAIN_BUILD_PACKAGES="build-essential cmake pkg-config libzmq3-dev cppzmq-dev libeigen3-dev \
 libflatbuffers-dev flatbuffers-compiler doctest-dev libcli11-dev zlib1g-dev nlohmann-json3-dev"
-# Real peers and reference implementations the tests compare against.
-EDGETRAIN_TEST_PACKAGES="liblinear-tools python3-sklearn python3-zmq python3-flatbuffers"
+# Real peers and reference implementations the tests compare against; a real browser for the
+# monitor's page (chromium driven by selenium) and Prometheus's promtool for its /metrics.
+EDGETRAIN_TEST_PACKAGES="liblinear-tools python3-sklearn python3-zmq python3-flatbuffers \
+chromium chromium-driver python3-selenium prometheus"
 # The Debian packages (scripts/package): dpkg-buildflags, dpkg-parsechangelog and dpkg-shlibdeps
 # (dpkg-dev), help2man for the man pages, hardening-check (devscripts) for the ARM binaries.
 EDGETRAIN_PACKAGE_PACKAGES="dpkg-dev file help2man devscripts"

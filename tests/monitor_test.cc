@@ -19,7 +19,8 @@
 #include <zmq.hpp>
 
 #include "doctest/doctest.h"
-#include "edgetrain/json.h"
+#include "event_json.h"
+#include "monitor_streams.h"
 #include "report_files.h"
 #include "run_record.h"
 #include "terminal_view.h"
@@ -28,145 +29,12 @@
 namespace edgetrain {
 namespace {
 
+using monitor::Json;
 using monitor::RunRecord;
-
-// ---- hand-written event sequences ---------------------------------------------------------------
-
-// A run with --reference-objective 0.38: two agents join, run_started, four snapshots (the
-// second worse than the first, an agent leaves in between, the last one final and already a
-// hair below the reference, so its rel_subopt is negative), run_finished.
-std::vector<std::pair<std::string, std::string>> RunWithReference() {
-  const double t0 = 1714560000.0;  // 2024-05-01 10:40:00 UTC
-  auto begin = [&](int epoch, double objective, double kkt, double rel_subopt, int nnz, int agents,
-                   double seconds, bool best, bool final_snapshot) {
-    JsonWriter w;
-    w.Field("event", "epoch_begin")
-        .Field("time", t0 + seconds)
-        .Field("epoch", epoch)
-        .Field("objective", objective)
-        .Field("kkt", kkt)
-        .Field("gap_bound", std::numeric_limits<double>::infinity())
-        .Field("nnz", nnz)
-        .Field("rows", 1600)
-        .Field("agents", agents)
-        .Field("version", epoch * 3200)
-        .Field("eta", 7.9998333129931432)
-        .Field("inner_steps", 3200)
-        .Field("batch", 1)
-        .Field("seconds", seconds)
-        .Field("best", best)
-        .Field("rolled_back", false)
-        .Field("final", final_snapshot)
-        .Field("rel_subopt", rel_subopt);
-    return std::make_pair(std::string("epoch"), w.Finish());
-  };
-  auto end = [&](int epoch, double rate, double seconds) {
-    JsonWriter refused;
-    refused.Field("late_update", 1);
-    JsonWriter w;
-    w.Field("event", "epoch_end")
-        .Field("time", t0 + seconds)
-        .Field("epoch", epoch)
-        .Field("updates_applied", 3200)
-        .Field("inner_steps", 3200)
-        .Field("updates_per_second", rate)
-        .Field("inner_seconds", 3200 / rate)
-        .Field("staleness_histogram", std::vector<int64_t>{273, 2662, 258, 7, 0, 0, 0, 0})
-        .Object("refused", refused)
-        .Field("guarded_refused", 12)
-        .Field("guarded_clipped", 3)
-        .Field("bytes_in", 75838176)
-        .Field("bytes_out", 73160072)
-        .Field("version", (epoch + 1) * 3200)
-        .Field("seconds", seconds);
-    return std::make_pair(std::string("epoch"), w.Finish());
-  };
-  std::vector<std::pair<std::string, std::string>> events = {
-      {"agent",
-       R"({"event":"agent_joined","time":1714559999.5,"agent":"line-1","peer":"10.0.0.11","rows":800,)"
-       R"("dimension":57,"row_norm_sq_max":1.0000167,"software_version":"0.1.0","agents":1})"},
-      {"agent",
-       R"({"event":"agent_joined","time":1714559999.75,"agent":"line-2","peer":"10.0.0.12","rows":800,)"
-       R"("dimension":57,"row_norm_sq_max":1.0000208,"software_version":"0.1.0","agents":2})"},
-      {"run",
-       R"({"event":"run_started","time":1714560000,"agents":2,"dimension":57,"loss":"logistic","l1":0.001,)"
-       R"("l2":0,"intercept":false,"max_epochs":30,"kkt_tolerance":1e-08,"reference_objective":0.38,)"
-       R"("label_negative":"-1","label_positive":"1"})"},
-      begin(0, 0.6931471805599453, 0.011, 0.824, 0, 2, 0.003, true, false),
-      {"epoch",
-       R"({"event":"progress","time":1714560000.2,"epoch":0,"updates_applied":1600,"inner_steps":3200,)"
-       R"("updates_per_second":8000,"agents":2,"seconds":0.203})"},
-      end(0, 8021.5, 0.4),
-      begin(1, 0.8136, 0.0019, 1.141, 1788, 2, 0.41, false, false),
-      end(1, 13032.8, 0.65),
-      {"agent",
-       R"({"event":"agent_left","time":1714560000.7,"agent":"line-2","reason":"silent for 15.0 s","agents":1})"},
-      {"agent",
-       R"({"event":"message_refused","time":1714560000.71,"agent":"an unknown connection","peer":"10.0.0.99",)"
-       R"("reason":"malformed","detail":"not a FlatBuffer"})"},
-      begin(2, 0.4054, 4.5e-05, 0.067, 36, 1, 0.66, true, false),
-      end(2, 12361.7, 0.9),
-      begin(3, 0.37999999999723, 6.4e-09, -7.29e-12, 29, 1, 0.91, true, true),
-      {"run",
-       R"({"event":"run_finished","time":1714560001,"reason":"kkt","epoch":3,"objective":0.37999999999723,)"
-       R"("kkt":6.4e-09,"nnz":29,"updates_applied":9600,"updates_refused":3,"messages_refused":1,)"
-       R"("agents_joined":2,"seconds":0.91,"bytes_in":1,"bytes_out":2,"model":"/tmp/m.etm","refused":{},)"
-       R"("rel_subopt":-7.29e-12})"},
-  };
-  return events;
-}
-
-// A monitor that connected mid-run (no run_started), a run without --reference-objective:
-// epochs 5..7, the last one final; gap_bound null everywhere.
-std::vector<std::string> MidRunWithoutReference() {
-  return {
-      R"({"event":"progress","time":1714560100.0,"epoch":4,"updates_applied":2000,"inner_steps":3200,)"
-      R"("updates_per_second":9000,"agents":3,"seconds":5.0})",
-      R"({"event":"epoch_end","time":1714560100.1,"epoch":4,"updates_applied":3200,"inner_steps":3200,)"
-      R"("updates_per_second":9100,"inner_seconds":0.35,"seconds":5.1})",
-      R"({"event":"epoch_begin","time":1714560100.3,"epoch":5,"objective":0.5,"kkt":1e-3,"gap_bound":null,)"
-      R"("nnz":40,"rows":2400,"agents":3,"version":16000,"eta":2.5,"inner_steps":3200,"batch":1,"seconds":5.3,)"
-      R"("best":true,"rolled_back":false,"final":false})",
-      R"({"event":"epoch_end","time":1714560100.6,"epoch":5,"updates_applied":3200,"inner_steps":3200,)"
-      R"("updates_per_second":10000,"inner_seconds":0.32,"seconds":5.6})",
-      R"({"event":"epoch_begin","time":1714560100.8,"epoch":6,"objective":0.45,"kkt":1e-5,"gap_bound":null,)"
-      R"("nnz":31,"rows":2400,"agents":3,"version":19200,"eta":2.5,"inner_steps":3200,"batch":1,"seconds":5.8,)"
-      R"("best":true,"rolled_back":false,"final":false})",
-      R"({"event":"epoch_end","time":1714560101.1,"epoch":6,"updates_applied":3200,"inner_steps":3200,)"
-      R"("updates_per_second":11000,"inner_seconds":0.29,"seconds":6.1})",
-      R"({"event":"epoch_begin","time":1714560101.3,"epoch":7,"objective":0.4,"kkt":1e-7,"gap_bound":null,)"
-      R"("nnz":30,"rows":2400,"agents":3,"version":22400,"eta":2.5,"inner_steps":3200,"batch":1,"seconds":6.3,)"
-      R"("best":true,"rolled_back":false,"final":true})",
-      R"({"event":"run_finished","time":1714560101.4,"reason":"max-epochs","epoch":7,"objective":0.4,"kkt":1e-7,)"
-      R"("nnz":30,"updates_applied":22400,"updates_refused":0,"messages_refused":0,"agents_joined":3,)"
-      R"("seconds":6.3,"bytes_in":1,"bytes_out":2,"model":"m.etm","refused":{}})",
-  };
-}
-
-RunRecord Fold(const std::vector<std::pair<std::string, std::string>>& events) {
-  RunRecord record;
-  for (const auto& [topic, body] : events) {
-    INFO(body);
-    REQUIRE(record.Consume(body).ok());
-  }
-  return record;
-}
-
-RunRecord Fold(const std::vector<std::string>& events) {
-  RunRecord record;
-  for (const std::string& body : events) {
-    INFO(body);
-    REQUIRE(record.Consume(body).ok());
-  }
-  return record;
-}
-
-std::vector<std::string> Lines(const std::string& text) {
-  std::vector<std::string> lines;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  return lines;
-}
+using testing::Fold;
+using testing::Lines;
+using testing::MidRunWithoutReference;
+using testing::RunWithReference;
 
 // ---- a small XML reader: well-formedness (the subset an SVG writer emits) and a tree ------------
 
@@ -313,7 +181,9 @@ std::string AllText(const XmlElement& e) {
 
 struct PanelPoints {
   std::string id;
-  size_t kkt = 0, subopt = 0;  // points of each polyline; 0 when absent
+  size_t kkt = 0, subopt = 0;  // points of each series (over its polylines); 0 when absent
+  size_t kkt_lines = 0, subopt_lines = 0;  // polylines of each series (one per segment)
+  size_t baselines = 0;                    // <g class="baseline"> marks
   bool has_kkt = false, has_subopt = false;
 };
 
@@ -344,11 +214,19 @@ std::vector<PanelPoints> Panels(const std::string& svg, std::string* all_text = 
       }
       if (line->attributes.at("class") == "series kkt") {
         p.has_kkt = true;
-        p.kkt = n;
+        p.kkt += n;
+        ++p.kkt_lines;
       } else if (line->attributes.at("class") == "series subopt") {
         p.has_subopt = true;
-        p.subopt = n;
+        p.subopt += n;
+        ++p.subopt_lines;
       }
+    }
+    std::vector<const XmlElement*> inner;
+    Collect(*g, "g", &inner);
+    for (const XmlElement* mark : inner) {
+      auto c = mark->attributes.find("class");
+      p.baselines += c != mark->attributes.end() && c->second == "baseline";
     }
     panels.push_back(p);
   }
@@ -459,6 +337,305 @@ TEST_CASE("a second run_started starts a new record") {
   CHECK(record.run().has_value());
 }
 
+TEST_CASE("events are parsed strictly: anything but one strict JSON object is refused") {
+  const std::vector<std::string> bad = {
+      R"({"event":"x","v":NaN})",
+      R"({"event":"x","v":Infinity})",
+      R"({"event":"x","v":-inf})",
+      R"({"event":"x","v":.5})",
+      R"({"event":"x","v":01})",
+      R"({"event":"x","v":1e400})",
+      "{\"event\":\"x\",\"s\":\"a\tb\"}",          // raw tab in a string
+      "{\"event\":\"x\",\"s\":\"a\nb\"}",          // raw newline in a string
+      "{\"event\":\"x\",\"s\":\"\xff\"}",          // not UTF-8
+      "{\"event\":\"x\",\"s\":\"\xc0\xaf\"}",      // overlong
+      "{\"event\":\"x\",\"s\":\"\xed\xa0\x80\"}",  // a surrogate in UTF-8
+      R"({"event":"x","s":"\ud800"})",             // a lone surrogate escape
+      R"({"event":"x","event":"y"})",              // duplicate key
+      R"({"event":"x","o":{"a":1,"a":2}})",        // duplicate key, nested
+      R"({"event":"x"} {"event":"y"})",            // two objects
+      R"({"event":"x",})",                         // trailing comma
+      R"({"event":"x" /* note */})",               // comment
+      "\xEF\xBB\xBF{\"event\":\"x\"}",             // byte-order mark
+      R"({'event':'x'})",
+      R"(["event","x"])",
+      R"({"event":3})",
+      R"({"time":1})",
+      "",
+  };
+  for (const std::string& text : bad) {
+    INFO(text);
+    const Result<Json> parsed = monitor::ParseEvent(text);
+    CHECK_FALSE(parsed.ok());
+    RunRecord record;
+    CHECK_FALSE(record.Consume(text).ok());
+    CHECK(record.events_seen() == 0);
+  }
+  // The place is named.
+  CHECK(monitor::ParseEvent(R"({"event":"x","v":NaN})").status().message().find("column") !=
+        std::string::npos);
+  CHECK(monitor::ParseEvent(R"({"event":"x","event":"y"})").status().message().find("\"event\"") !=
+        std::string::npos);
+  for (const std::string& good :
+       {std::string(
+            R"({"event":"x","v":-0.5e-3,"n":null,"s":"caf\u00e9 \"q\"","a":[1,{"b":true}]})"),
+        std::string("{\"event\":\"x\",\"s\":\"caf\xc3\xa9\"}\n"),
+        std::string(R"( {"event":"x","big":18446744073709551615} )")}) {
+    INFO(good);
+    CHECK(monitor::ParseEvent(good).ok());
+  }
+  // Field reads never throw: wrong types read as the fallback.
+  const Json e = *monitor::ParseEvent(
+      R"({"event":"x","n":"7","i":2.6,"b":1,"s":5,"o":[1],"huge":1e300,"u":18446744073709551615})");
+  CHECK(std::isnan(monitor::NumberField(e, "n")));
+  CHECK(monitor::IntField(e, "i") == 3);
+  CHECK(monitor::IntField(e, "huge", -1) == -1);
+  CHECK(monitor::IntField(e, "u") == std::numeric_limits<int64_t>::max());
+  CHECK_FALSE(monitor::BoolField(e, "b"));
+  CHECK(monitor::StringField(e, "s", "?") == "?");
+  CHECK(monitor::ObjectField(e, "o") == nullptr);
+}
+
+TEST_CASE("the record takes the run's state from the first status, before run_started") {
+  const testing::Stream events = testing::OperatorsRun();
+  RunRecord record;
+  REQUIRE(record.Consume(events[0].second).ok());  // status: waiting, no agents
+  CHECK(record.run_id() == testing::kOperatorsRunId);
+  CHECK(record.state() == monitor::RunState::kWaiting);
+  CHECK(record.agents_connected() == 0);
+  CHECK(record.agents_needed() == 2);
+  CHECK(record.status_news());
+  CHECK(monitor::StateSummary(record) == "waiting for agents (0 of 2 connected)");
+  REQUIRE(record.Consume(events[1].second).ok());  // run_started of the same run: kept
+  CHECK(record.status().has_value());
+  CHECK(record.state() == monitor::RunState::kWaiting);
+  REQUIRE(record.run().has_value());
+  CHECK(record.run()->tolerance == 1e-6);
+  CHECK(record.run()->insecure);
+  for (size_t i = 2; i <= 8; ++i) REQUIRE(record.Consume(events[i].second).ok());
+  CHECK(record.state() == monitor::RunState::kRunning);
+  CHECK(record.phase() == "inner");
+  CHECK(record.epoch() == 0);
+  CHECK(record.progress().active);
+  CHECK(record.progress().updates_applied == 1600);
+  REQUIRE(record.status().has_value());
+  CHECK(record.status()->epoch_eta_seconds == 0.2);
+  CHECK(std::isnan(record.status()->run_eta_seconds));
+  REQUIRE(record.status()->agents_health.size() == 2);
+  const monitor::AgentHealth& a = record.status()->agents_health[1];
+  CHECK(a.agent == testing::kHostileAgent);
+  CHECK(a.role == "inner");
+  CHECK(a.updates_applied == 800);
+  CHECK(a.mean_staleness == 0.75);
+  CHECK(a.seconds_since_heard == 0.02);
+  CHECK(std::isnan(RunRecord().training_start_time()));
+  // From the first running status: 0.05 s at 0.4.
+  CHECK(record.training_start_time() - 1714560000.0 == doctest::Approx(0.35));
+  CHECK(StateSummary(record) == "running epoch 0 (inner phase)");
+}
+
+TEST_CASE("an event of another run starts a new record, the same run's repeats refresh it") {
+  const testing::Stream events = testing::OperatorsRun();
+  RunRecord record = testing::Fold(events);
+  REQUIRE(record.finished());
+  REQUIRE(record.epochs().size() == 6);
+  // The coordinator repeats run_started and status to a new subscriber: nothing is lost.
+  REQUIRE(record.Consume(events[1].second).ok());
+  CHECK(record.epochs().size() == 6);
+  CHECK(record.finished());
+  // A restarted coordinator: a new run id.
+  Json next = *monitor::ParseEvent(events[0].second);
+  next["run_id"] = "1111222233334444";
+  REQUIRE(record.ConsumeEvent(next).ok());
+  CHECK(record.run_id() == "1111222233334444");
+  CHECK(record.epochs().empty());
+  CHECK_FALSE(record.finished());
+  CHECK_FALSE(record.run().has_value());
+  CHECK(record.state() == monitor::RunState::kWaiting);
+  CHECK(record.events_seen() == 1);
+  CHECK(record.updates_applied_total() == 0);
+}
+
+TEST_CASE("a change of rows starts a new segment: no comparison across it") {
+  const RunRecord record = testing::Fold(testing::OperatorsRun());
+  const auto& e = record.epochs();
+  REQUIRE(e.size() == 6);
+  const std::vector<int> segments = {0, 0, 0, 1, 1, 2};
+  for (size_t i = 0; i < e.size(); ++i) CHECK(e[i].segment == segments[i]);
+  CHECK(e[2].newton_alpha == 1);
+  CHECK(e[4].rolled_back);
+  CHECK(e[4].action == "roll-back");
+  // Each segment is measured against its own lowest objective (the last one against the final).
+  CHECK(record.ReferenceObjective(0) == 0.40);
+  CHECK(record.ReferenceObjective(1) == 0.50);
+  CHECK(record.ReferenceObjective(2) == 0.39);
+  CHECK(record.Suboptimality(e[0]) == doctest::Approx((0.6931 - 0.40) / 0.40));
+  CHECK(record.Suboptimality(e[4]) == doctest::Approx(0.04));
+  CHECK(record.Suboptimality(e[5]) == 0);
+  // Markers: joined x3, left, the Newton point, baselines at 3 and 5, the roll-back at 4.
+  std::vector<std::string> kinds;
+  for (const monitor::Marker& m : record.markers()) kinds.push_back(MarkerKindName(m.kind));
+  CHECK(kinds == std::vector<std::string>{"agent_joined", "agent_joined", "newton", "agent_left",
+                                          "baseline", "rolled_back", "agent_joined", "baseline"});
+  CHECK(record.markers()[4].detail == "800 rows from 1 agent");
+  // Training started at 0.35 (the first running status: 0.05 s at 0.4).
+  CHECK(record.SecondsAt(record.markers()[3].time) == doctest::Approx(0.95));
+  CHECK(record.SecondsAt(record.markers()[0].time) == 0);  // before training: at its start
+  // The plain lines say so instead of comparing.
+  RunRecord replay;
+  std::vector<std::string> lines;
+  for (const auto& [topic, body] : testing::OperatorsRun()) {
+    const Json event = *monitor::ParseEvent(body);
+    REQUIRE(replay.ConsumeEvent(event).ok());
+    if (auto line = monitor::DescribeEvent(event, replay)) lines.push_back(*line);
+  }
+  const auto line_of = [&](const std::string& start) {
+    for (const std::string& l : lines)
+      if (l.rfind(start, 0) == 0) return l;
+    return std::string();
+  };
+  CHECK(line_of("epoch   3").find("new baseline: 800 rows, not compared") != std::string::npos);
+  CHECK(line_of("epoch   3").find("(+") == std::string::npos);  // no change from epoch 2
+  CHECK(line_of("epoch   3").find("best") == std::string::npos);
+  CHECK(line_of("epoch   4").find("(+2.00e-02)") != std::string::npos);
+  CHECK(line_of("epoch   4").find("rolled back") != std::string::npos);
+  CHECK(line_of("epoch   2").find("Newton point (alpha 1)") != std::string::npos);
+  CHECK(line_of("epoch   2").find("rel_gap 1.000e-02") != std::string::npos);
+  // The chart: one polyline per segment and series, a dashed mark at each new baseline.
+  const std::vector<PanelPoints> panels = Panels(monitor::RenderSvgChart(record));
+  REQUIRE(panels.size() == 2);
+  for (const PanelPoints& p : panels) {
+    CHECK(p.kkt == 6);
+    CHECK(p.kkt_lines == 3);
+    CHECK(p.subopt == 3);  // each segment's best is 0 there: not on a log axis
+    CHECK(p.baselines == 2);
+  }
+}
+
+TEST_CASE("run totals add every agent session's counts and never decrease") {
+  const testing::Stream events = testing::OperatorsRun();
+  RunRecord record;
+  const auto upto = [&](size_t last) {
+    for (size_t i = static_cast<size_t>(record.events_seen()); i <= last; ++i)
+      REQUIRE(record.Consume(events[i].second).ok());
+  };
+  upto(8);
+  CHECK(record.updates_applied_total() == 1600);
+  CHECK(record.updates_refused_total() == 1);
+  upto(14);  // line-1 left (its 800 stay counted); the other agent at 1500
+  CHECK(record.updates_applied_total() == 2300);
+  upto(testing::kOperatorsAgentsBack);  // line-1 back: a new session at 100
+  CHECK(record.updates_applied_total() == 800 + 100 + 1700);
+  CHECK(record.updates_refused_total() == 1);
+  CHECK(record.refused_by_reason() ==
+        std::map<std::string, int64_t>{{"late_update", 3}, {"too_stale", 2}});
+  upto(events.size() - 1);  // run_finished's totals
+  CHECK(record.updates_applied_total() == 2700);
+  CHECK(record.updates_refused_total() == 3);
+  CHECK(record.refused_by_reason() ==
+        std::map<std::string, int64_t>{{"late_update", 3}, {"malformed", 1}, {"too_stale", 2}});
+}
+
+TEST_CASE("a run that stopped before any epoch says so everywhere") {
+  const testing::Stream events = testing::RunWithoutEpochs();
+  RunRecord record;
+  std::vector<std::string> lines;
+  for (const auto& [topic, body] : events) {
+    const Json event = *monitor::ParseEvent(body);
+    REQUIRE(record.ConsumeEvent(event).ok());
+    if (auto line = monitor::DescribeEvent(event, record)) lines.push_back(*line);
+  }
+  REQUIRE(record.finished());
+  CHECK_FALSE(record.finish()->evaluated);
+  REQUIRE(lines.size() == 3);
+  CHECK(lines[2] ==
+        "run finished (interrupted) before any epoch was evaluated: no model; 0 agents joined, "
+        "3.00 s");
+  CHECK(lines[2].find("objective") == std::string::npos);
+  CHECK(monitor::StateSummary(record) ==
+        "finished (interrupted) before any epoch was evaluated: no model");
+  monitor::LiveViewOptions options;
+  options.width = 120;
+  const std::vector<std::string> view = monitor::RenderLiveView(record, options);
+  CHECK(view[1] == "finished (interrupted) before any epoch was evaluated: no model");
+  CHECK(view[2] == "objective -");
+  std::string text;
+  Panels(monitor::RenderSvgChart(record), &text);
+  CHECK(text.find("stopped (interrupted) before any epoch was evaluated: no model") !=
+        std::string::npos);
+  CHECK(text.find("objective 0") == std::string::npos);
+  CHECK(Lines(monitor::RenderCsv(record)).size() == 1);
+}
+
+TEST_CASE("the live view shows the run id, the state, the ETAs and the agents' table") {
+  const testing::Stream events = testing::OperatorsRun();
+  RunRecord record;
+  for (size_t i = 0; i <= 14; ++i) REQUIRE(record.Consume(events[i].second).ok());
+  monitor::LiveViewOptions options;
+  options.width = 140;
+  options.unicode = false;
+  options.endpoint = "tcp://10.0.0.1:5556";
+  const std::vector<std::string> view = monitor::RenderLiveView(record, options);
+  std::string shown;
+  for (const std::string& line : view) shown += line + "\n";
+  INFO(shown);
+  REQUIRE(view.size() == 7);  // 5 lines, the table's header and one agent
+  CHECK(view[0] ==
+        "tcp://10.0.0.1:5556 | run 00c0ffee00c0ffee | logistic, l1 0.001, l2 0, d 57 | "
+        "tol 1e-06");
+  CHECK(view[1].find("epoch 2 [") == 0);
+  CHECK(view[1].find("1200/3200 updates") != std::string::npos);
+  CHECK(view[2].find("objective 0.4 ") == 0);
+  CHECK(view[3].find("rel_gap   1.000e-02") == 0);
+  CHECK(view[3].find("down 10x") != std::string::npos);
+  CHECK(view[3].find("(tol 1e-06)") != std::string::npos);
+  CHECK(view[4].find("agents 1 of 2 needed") == 0);
+  CHECK(view[4].find("epoch ETA 0.40 s") != std::string::npos);
+  CHECK(view[4].find("run ETA 3.5 s") != std::string::npos);
+  CHECK(
+      view[5] ==
+      "agent                 address   version       role   rows  applied  refused  stale  heard  "
+      "timeouts");
+  // The hostile id is escaped: no escape character reaches the terminal.
+  CHECK(view[6].find("press\\x1b[2J<b>&\"7\\\\  10.0.0.8  0.1.0 x86_64  inner   800     1500"
+                     "        0   0.70  0.1 s         1") == 0);
+  for (const std::string& line : view) {
+    CHECK(line.find('\x1b') == std::string::npos);
+    CHECK(line.size() <= 140);
+  }
+  // Narrow terminals cut every line; many agents are summarised.
+  options.width = 40;
+  options.max_agent_rows = 0;
+  const std::vector<std::string> narrow = monitor::RenderLiveView(record, options);
+  REQUIRE(narrow.size() == 7);
+  CHECK(narrow[6] == "... and 1 more agent");
+  for (const std::string& line : narrow) CHECK(line.size() <= 40);
+  // Waiting, from the first status alone: no "settings not seen".
+  RunRecord joined;
+  REQUIRE(joined.Consume(events[0].second).ok());
+  const std::vector<std::string> waiting = monitor::RenderLiveView(joined, options);
+  REQUIRE(waiting.size() == 5);
+  CHECK(waiting[0] == "tcp://10.0.0.1:5556 | run 00c0ffee00c0ff");  // (cut to 40 columns)
+  CHECK(waiting[1] == "waiting for agents (0 of 2 connected)");
+}
+
+TEST_CASE("plain output: a status makes a line only when the state changes") {
+  RunRecord record;
+  std::vector<std::string> lines;
+  for (const auto& [topic, body] : testing::OperatorsRun()) {
+    const Json event = *monitor::ParseEvent(body);
+    REQUIRE(record.ConsumeEvent(event).ok());
+    if (monitor::EventName(event) != "status") continue;
+    if (auto line = monitor::DescribeEvent(event, record)) lines.push_back(*line);
+  }
+  // waiting (first), running, stopping; between them only phases and counts change; after
+  // run_finished nothing.
+  REQUIRE(lines.size() == 3);
+  CHECK(lines[0] == "run 00c0ffee00c0ffee: waiting for agents (0 of 2 connected)");
+  CHECK(lines[1] == "run 00c0ffee00c0ffee: running epoch 0 (gradient phase), 2 agents");
+  CHECK(lines[2] == "run 00c0ffee00c0ffee: stopping (tol): waiting for the agents' goodbyes");
+}
+
 // ---- CSV and SVG ------------------------------------------------------------------------------
 
 TEST_CASE("the CSV has one row per epoch with epoch_end's throughput") {
@@ -509,7 +686,7 @@ TEST_CASE("the SVG of a mid-run monitor uses the final objective and has no run 
     CHECK(p.kkt == 3);
     CHECK(p.subopt == 2);  // the final snapshot is P_final itself: 0 is left out
   }
-  CHECK(text.find("settings not seen") != std::string::npos);
+  CHECK(text.find("settings did not reach this monitor") != std::string::npos);
   CHECK(text.find("P_final") != std::string::npos);
   CHECK(text.find("2024-05-01") != std::string::npos);  // the first event's date
 }
@@ -546,9 +723,9 @@ TEST_CASE("strings from the stream are escaped in the SVG") {
 TEST_CASE("strings from the stream are escaped in the plain lines") {
   RunRecord record;
   const auto line = [&](const std::string& json) {
-    Result<JsonValue> e = ParseJson(json);
+    Result<Json> e = monitor::ParseEvent(json);
     REQUIRE(e.ok());
-    REQUIRE(record.Consume(*e).ok());
+    REQUIRE(record.ConsumeEvent(*e).ok());
     return monitor::DescribeEvent(*e, record);
   };
   // An agent id that would forge a second line, clear the screen and set the window title.
@@ -569,15 +746,15 @@ TEST_CASE("plain lines for epochs and agent events, none for progress") {
   RunRecord record;
   std::vector<std::string> lines;
   for (const auto& [topic, body] : events) {
-    Result<JsonValue> value = ParseJson(body);
+    Result<Json> value = monitor::ParseEvent(body);
     REQUIRE(value.ok());
-    REQUIRE(record.Consume(*value).ok());
+    REQUIRE(record.ConsumeEvent(*value).ok());
     if (auto line = monitor::DescribeEvent(*value, record)) lines.push_back(*line);
   }
   // 2 joined + run_started + 4 epochs + left + refused + run_finished; no progress, no epoch_end
   REQUIRE(lines.size() == 10);
   CHECK(lines[0].find("agent line-1 joined from 10.0.0.11") != std::string::npos);
-  CHECK(lines[2].find("run started: logistic loss") != std::string::npos);
+  CHECK(lines[2].find("run started: logistic loss") != std::string::npos);  // (no run id)
   CHECK(lines[3].find("epoch   0") == 0);
   CHECK(lines[4].find("epoch   1") == 0);
   CHECK(lines[4].find("(down 5.79x)") != std::string::npos);  // KKT 0.011 -> 0.0019
@@ -606,7 +783,7 @@ TEST_CASE("the live view shows the progress bar, trends, agents and the update r
   CHECK(view[1].find("#####") != std::string::npos);
   CHECK(view[2].find("objective 0.6931471806") == 0);
   CHECK(view[3].find("KKT") == 0);
-  CHECK(view[4].find("agents 2 connected") != std::string::npos);
+  CHECK(view[4].find("agents 2") == 0);
   CHECK(view[4].find("8000 updates/s") != std::string::npos);
   for (const std::string& line : view) CHECK(line.size() <= 100);
 
@@ -671,14 +848,15 @@ struct Publisher {
 TEST_CASE("--help documents every option with its default") {
   const testing::CommandResult help = testing::Run(MonitorCommand({"--help"}));
   CHECK(help.exit_code == 0);
-  for (const char* option : {"--connect", "--json", "--chart", "--csv", "--timeout", "--key",
-                             "--server-key", "--config", "--print-config", "keygen"}) {
+  for (const char* option : {"--connect", "--json", "--chart", "--csv", "--timeout", "--http",
+                             "--key", "--server-key", "--config", "--print-config", "keygen"}) {
     INFO(option);
     CHECK(help.out.find(option) != std::string::npos);
   }
   CHECK(help.out.find("--connect TEXT=tcp://127.0.0.1:5556") != std::string::npos);
   CHECK(help.out.find("--timeout FLOAT:NUMBER >= 0=0") != std::string::npos);
   CHECK(help.out.find("--key FILE") != std::string::npos);
+  CHECK(help.out.find("--http [ADDR:]PORT") != std::string::npos);
   CHECK(testing::Run(MonitorCommand({"--version"})).exit_code == 0);
 }
 

@@ -122,8 +122,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Listen(const std::string& addres
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
   addrinfo* found = nullptr;
-  if (int rc = ::getaddrinfo(parsed->host.c_str(), parsed->port.c_str(), &hints, &found);
-      rc != 0) {
+  if (int rc = ::getaddrinfo(parsed->host.c_str(), parsed->port.c_str(), &hints, &found); rc != 0) {
     return Status::InvalidArgument("'" + address + "': " + ::gai_strerror(rc));
   }
   std::string error = "no address";

@@ -65,8 +65,7 @@ class HttpServer {
 
   // Binds and listens. InvalidArgument for an address that does not parse or resolve; IoError,
   // with the system's reason, when the socket cannot be bound (port in use, no permission).
-  static Result<std::unique_ptr<HttpServer>> Listen(const std::string& address,
-                                                    HttpHandler handler,
+  static Result<std::unique_ptr<HttpServer>> Listen(const std::string& address, HttpHandler handler,
                                                     HttpServerOptions options = {});
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 namespace edgetrain::monitor {
 
@@ -305,8 +306,11 @@ void RunRecord::OnEpochEnd(const Json& e) {
   if (!finished()) phase_ = "gradient";
   if (const Json* refused = ObjectField(e, "refused")) {
     for (const auto& [reason, count] : refused->items()) {
-      if (count.is_number_integer() && count.get<int64_t>() > 0)
-        refused_by_reason_[reason] += count.get<int64_t>();
+      const int64_t n = IntField(*refused, reason.c_str());
+      if (n <= 0) continue;
+      int64_t& total = refused_by_reason_[reason];
+      total = n > std::numeric_limits<int64_t>::max() - total ? std::numeric_limits<int64_t>::max()
+                                                              : total + n;
     }
   }
 }
@@ -331,10 +335,11 @@ void RunRecord::OnFinished(const Json& e, double time) {
   f.model = StringField(e, "model");
   if (const Json* refused = ObjectField(e, "refused")) {
     for (const auto& [reason, count] : refused->items()) {
-      if (!count.is_number_integer()) continue;
-      f.refused[reason] = count.get<int64_t>();
+      if (!count.is_number()) continue;
+      const int64_t n = IntField(*refused, reason.c_str());
+      f.refused[reason] = n;
       int64_t& total = refused_by_reason_[reason];
-      total = std::max(total, count.get<int64_t>());
+      total = std::max(total, n);
     }
   }
   updates_applied_total_ = std::max(updates_applied_total_, f.updates_applied);

@@ -93,8 +93,8 @@ Best BestSnapshot(const RunRecord& record) {
     if (record.status() && record.status()->evaluated) b.rows = record.status()->rows;
     return b;
   }
-  if (const auto& s = record.status(); s && s->evaluated) return {s->objective, s->kkt, s->rel_gap,
-                                                                  s->rows, true};
+  if (const auto& s = record.status(); s && s->evaluated)
+    return {s->objective, s->kkt, s->rel_gap, s->rows, true};
   for (auto it = record.epochs().rbegin(); it != record.epochs().rend(); ++it) {
     if (it->best) return {it->objective, it->kkt, it->rel_gap, it->rows, true};
   }
@@ -132,11 +132,11 @@ void EventLog::Add(const Json& event, const RunRecord& record) {
   if (std::optional<std::string> line = DescribeEvent(event, record)) {
     entry.text = std::move(*line);
   } else if (name == "epoch_end") {
-    entry.text = StringPrintf(
-        "epoch %lld: inner phase ended, %lld updates at %.0f/s in %.2f s",
-        static_cast<long long>(IntField(event, "epoch")),
-        static_cast<long long>(IntField(event, "updates_applied")),
-        NumberField(event, "updates_per_second", 0), NumberField(event, "inner_seconds", 0));
+    entry.text = StringPrintf("epoch %lld: inner phase ended, %lld updates at %.0f/s in %.2f s",
+                              static_cast<long long>(IntField(event, "epoch")),
+                              static_cast<long long>(IntField(event, "updates_applied")),
+                              NumberField(event, "updates_per_second", 0),
+                              NumberField(event, "inner_seconds", 0));
     if (const Json* refused = ObjectField(event, "refused"); refused && !refused->empty()) {
       const char* separator = "; refused: ";
       for (const auto& [reason, count] : refused->items()) {
@@ -171,8 +171,8 @@ std::string RenderStateJson(const RunRecord& record, const EventLog& log, const 
   j["why"] = record.why();
   j["phase"] = record.phase();
   j["epoch"] = record.epoch() >= 0 ? OrderedJson(record.epoch()) : OrderedJson(nullptr);
-  j["agents"] =
-      record.agents_connected() >= 0 ? OrderedJson(record.agents_connected()) : OrderedJson(nullptr);
+  j["agents"] = record.agents_connected() >= 0 ? OrderedJson(record.agents_connected())
+                                               : OrderedJson(nullptr);
   j["agents_needed"] =
       record.agents_needed() >= 0 ? OrderedJson(record.agents_needed()) : OrderedJson(nullptr);
   j["seconds"] = Number(Elapsed(record));
@@ -298,7 +298,7 @@ std::string RenderMetrics(const RunRecord& record, const MonitorInfo& info) {
          "Seconds since the last message from the log stream (since the monitor started before "
          "the first); the coordinator publishes a status every second.")
       .Sample({}, std::isfinite(info.seconds_since_message) ? info.seconds_since_message
-                                                             : info.seconds_running);
+                                                            : info.seconds_running);
   if (record.run_id().empty()) return out;
 
   const std::string& id = record.run_id();
@@ -307,8 +307,8 @@ std::string RenderMetrics(const RunRecord& record, const MonitorInfo& info) {
     Family f(&out, "edgetrain_run_state", "gauge",
              "The run's state: 1 for the current one (waiting, running, stopping, finished).");
     if (record.state() != RunState::kUnknown) {
-      for (RunState s : {RunState::kWaiting, RunState::kRunning, RunState::kStopping,
-                         RunState::kFinished}) {
+      for (RunState s :
+           {RunState::kWaiting, RunState::kRunning, RunState::kStopping, RunState::kFinished}) {
         f.Sample({{"run_id", id}, {"state", RunStateName(s)}}, record.state() == s ? 1 : 0);
       }
     }
@@ -333,8 +333,8 @@ std::string RenderMetrics(const RunRecord& record, const MonitorInfo& info) {
       .Sample(run, record.agents_connected() >= 0 ? static_cast<double>(record.agents_connected())
                                                   : kMissing);
   Family(&out, "edgetrain_run_agents_needed", "gauge", "--min-agents: agents training waits for.")
-      .Sample(run, record.agents_needed() >= 0 ? static_cast<double>(record.agents_needed())
-                                               : kMissing);
+      .Sample(run,
+              record.agents_needed() >= 0 ? static_cast<double>(record.agents_needed()) : kMissing);
   Family(&out, "edgetrain_run_updates_per_second", "gauge",
          "Updates applied per second in the last inner phase.")
       .Sample(run, record.update_rate());

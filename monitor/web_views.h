@@ -50,11 +50,11 @@ class EventLog {
 
 // The monitor itself, as the views report it.
 struct MonitorInfo {
-  std::string endpoint;  // --connect
-  std::string version;   // "edgetrain-monitor 0.1.0 (commit)"
-  bool curve = false;    // subscribed with CURVE keys
-  int64_t messages = 0;  // messages received
-  int64_t refused = 0;   // of which not strict JSON events (ParseEvent), ignored
+  std::string endpoint;                     // --connect
+  std::string version;                      // "edgetrain-monitor 0.1.0 (commit)"
+  bool curve = false;                       // subscribed with CURVE keys
+  int64_t messages = 0;                     // messages received
+  int64_t refused = 0;                      // of which not strict JSON events (ParseEvent), ignored
   double seconds_since_message = kMissing;  // kMissing before the first one
   double seconds_running = 0;               // since the monitor started
 };

@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cmath>
 #include <functional>
+#include <limits>
 #include <map>
 #include <regex>
 #include <set>
@@ -26,7 +27,9 @@
 #include "event_json.h"
 #include "http_server.h"
 #include "monitor_streams.h"
+#include "report_files.h"
 #include "run_record.h"
+#include "terminal_view.h"
 #include "test_util.h"
 #include "web_views.h"
 
@@ -116,8 +119,9 @@ Response ParseResponse(const std::string& raw) {
 
 // Runs the server's loop (poll + Service, then `each_turn`) on this thread while `client` runs on
 // another.
-void Serve(HttpServer& server, const std::function<void()>& client,
-           const std::function<void()>& each_turn = [] {}) {
+void Serve(
+    HttpServer& server, const std::function<void()>& client,
+    const std::function<void()>& each_turn = [] {}) {
   std::atomic<bool> done{false};
   std::thread t([&] {
     client();
@@ -177,8 +181,8 @@ TEST_CASE("the HTTP server answers GET and HEAD and refuses the rest, closing ev
     got["get"] = ParseResponse(Get(port, "/hello?x=1"));
     got["head"] = ParseResponse(Exchange(port, "HEAD /hello HTTP/1.1\r\nHost: localhost\r\n\r\n"));
     got["404"] = ParseResponse(Get(port, "/nothing"));
-    got["post"] = ParseResponse(Exchange(
-        port, "POST /hello HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\n\r\nhi"));
+    got["post"] = ParseResponse(
+        Exchange(port, "POST /hello HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\n\r\nhi"));
     got["garbage"] = ParseResponse(Exchange(port, "HELLO\r\n\r\n"));
     got["absolute"] =
         ParseResponse(Exchange(port, "GET http://evil.example/hello HTTP/1.1\r\n\r\n"));
@@ -187,12 +191,11 @@ TEST_CASE("the HTTP server answers GET and HEAD and refuses the rest, closing ev
         Exchange(port, "GET /hello HTTP/1.1\r\nHost: localhost\r\n continued\r\n\r\n"));
     got["two hosts"] = ParseResponse(
         Exchange(port, "GET /hello HTTP/1.1\r\nHost: localhost\r\nHost: evil.example\r\n\r\n"));
-    got["big"] = ParseResponse(Exchange(
-        port, "GET /hello HTTP/1.1\r\nX-Fill: " + std::string(10000, 'a') + "\r\n\r\n"));
+    got["big"] = ParseResponse(
+        Exchange(port, "GET /hello HTTP/1.1\r\nX-Fill: " + std::string(10000, 'a') + "\r\n\r\n"));
     // DNS rebinding: a page elsewhere that resolved its own name to 127.0.0.1.
-    got["rebinding"] = ParseResponse(
-        Exchange(port, "GET /hello HTTP/1.1\r\nHost: evil.example:" + std::to_string(port) +
-                           "\r\n\r\n"));
+    got["rebinding"] = ParseResponse(Exchange(
+        port, "GET /hello HTTP/1.1\r\nHost: evil.example:" + std::to_string(port) + "\r\n\r\n"));
     got["v6 host"] = ParseResponse(Exchange(port, "GET /hello HTTP/1.1\r\nHost: [::1]:80\r\n\r\n"));
     got["127/8"] = ParseResponse(Exchange(port, "GET /hello HTTP/1.1\r\nHost: 127.1.2.3\r\n\r\n"));
     got["1.0"] = ParseResponse(Exchange(port, "GET /hello HTTP/1.0\r\n\r\n"));
@@ -267,12 +270,12 @@ TEST_CASE("the HTTP server drops clients that stall and holds at most max_connec
 }
 
 TEST_CASE("--http on a port in use or an address that is not ours: the reason, exit code 2") {
-  Result<std::unique_ptr<HttpServer>> first =
-      HttpServer::Listen("127.0.0.1:0", [](const monitor::HttpRequest&) { return monitor::HttpResponse(); });
+  Result<std::unique_ptr<HttpServer>> first = HttpServer::Listen(
+      "127.0.0.1:0", [](const monitor::HttpRequest&) { return monitor::HttpResponse(); });
   REQUIRE(first.ok());
   const std::string taken = "127.0.0.1:" + std::to_string((*first)->port());
-  Result<std::unique_ptr<HttpServer>> second =
-      HttpServer::Listen(taken, [](const monitor::HttpRequest&) { return monitor::HttpResponse(); });
+  Result<std::unique_ptr<HttpServer>> second = HttpServer::Listen(
+      taken, [](const monitor::HttpRequest&) { return monitor::HttpResponse(); });
   REQUIRE_FALSE(second.ok());
   CHECK(second.status().message() == "cannot listen on " + taken + ": Address already in use");
   for (const std::string& bad : {taken, std::string("192.0.2.1:8080"), std::string("8080x")}) {
@@ -510,8 +513,9 @@ TEST_CASE("/metrics: the run's and every agent's numbers, labelled run_id and ag
 // `promtool check metrics` (Prometheus's linter: format and naming conventions) on `text`.
 testing::CommandResult Promtool(const testing::TempDir& dir, const std::string& text) {
   testing::WriteText(dir.File("metrics.txt"), text);
-  return testing::Run({"/bin/sh", "-c",
-                       std::string(EDGETRAIN_PROMTOOL) + " check metrics < " + dir.File("metrics.txt")});
+  return testing::Run(
+      {"/bin/sh", "-c",
+       std::string(EDGETRAIN_PROMTOOL) + " check metrics < " + dir.File("metrics.txt")});
 }
 
 TEST_CASE("promtool accepts /metrics at every point of a run") {
@@ -530,8 +534,8 @@ TEST_CASE("promtool accepts /metrics at every point of a run") {
     CHECK(r.err.empty());
   }
   // It is a real check: a gauge named like a counter is reported.
-  const testing::CommandResult bad =
-      Promtool(dir, "# HELP edgetrain_x_total x\n# TYPE edgetrain_x_total gauge\nedgetrain_x_total 1\n");
+  const testing::CommandResult bad = Promtool(
+      dir, "# HELP edgetrain_x_total x\n# TYPE edgetrain_x_total gauge\nedgetrain_x_total 1\n");
   CHECK((bad.exit_code != 0 || !bad.out.empty() || !bad.err.empty()));
 }
 
@@ -604,7 +608,8 @@ TEST_CASE("the page is one self-contained document whose strings are set as text
     if (at != std::string::npos) CHECK(page.find(outside, at + 1) == std::string::npos);
   }
   // No markup built from strings.
-  for (const char* sink : {"innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("})
+  for (const char* sink :
+       {"innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("})
     CHECK(page.find(sink) == std::string::npos);
   // The routes.
   RunRecord record;
@@ -629,16 +634,76 @@ TEST_CASE("the page is one self-contained document whose strings are set as text
   CHECK(route("/other").status == 404);
 }
 
+TEST_CASE("every field of every event may hold any JSON value: the views still render") {
+  // The coordinator validates what it publishes, but the monitor trusts no field's type or range:
+  // each field of each event of a whole run in turn holds each of these, and the record and every
+  // view must take it (no exception, no crash, well-formed output).
+  const std::vector<Json> odd = {nullptr,
+                                 "text\x1b[2J",
+                                 -1,
+                                 std::numeric_limits<int64_t>::min(),
+                                 std::numeric_limits<uint64_t>::max(),
+                                 1e308,
+                                 -1e-308,
+                                 true,
+                                 Json::array({1, "x", nullptr}),
+                                 Json{{"a", Json{{"b", 1}}}}};
+  const testing::Stream events = testing::OperatorsRun();
+  testing::TempDir dir;
+  size_t variants = 0;
+  for (size_t i = 0; i < events.size(); ++i) {
+    const Json original = *monitor::ParseEvent(events[i].second);
+    for (const auto& [key, unused] : original.items()) {
+      if (key == "event") continue;
+      for (const Json& value : odd) {
+        RunRecord record;
+        monitor::EventLog log;
+        for (size_t j = 0; j < events.size(); ++j) {
+          Json e = *monitor::ParseEvent(events[j].second);
+          if (j == i) e[key] = value;
+          REQUIRE(record.ConsumeEvent(e).ok());
+          log.Add(e, record);
+          (void)monitor::DescribeEvent(e, record);
+        }
+        INFO("event ", i, " field ", key, " = ", value.dump());
+        CHECK(Json::accept(monitor::RenderStateJson(record, log, Info())));
+        (void)monitor::RenderMetrics(record, Info());
+        (void)monitor::RenderLiveView(record, monitor::LiveViewOptions());
+        (void)monitor::RenderCsv(record);
+        (void)monitor::RenderSvgChart(record);
+        ++variants;
+      }
+    }
+  }
+  CHECK(variants > 2000);
+  // The metrics stay valid for promtool even so (one odd field: a hostile agent id of any type).
+  RunRecord record;
+  for (const auto& [topic, body] : events) {
+    Json e = *monitor::ParseEvent(body);
+    if (e.contains("agent_status")) {
+      for (Json& a : e["agent_status"]) a["agent"] = "\"}\n# TYPE x counter\nx{a=\"";
+    }
+    REQUIRE(record.ConsumeEvent(e).ok());
+    if (monitor::EventName(e) == "status" && record.status() &&
+        !record.status()->agents_health.empty()) {
+      const testing::CommandResult r = Promtool(dir, monitor::RenderMetrics(record, Info()));
+      INFO(r.out, r.err);
+      CHECK(r.exit_code == 0);
+      break;
+    }
+  }
+}
+
 // ---- the program -----------------------------------------------------------------------------
 
 TEST_CASE("end to end: a monitor joining a waiting coordinator knows its state at once") {
   testing::TempDir dir;
   std::vector<std::string> coordinator_cmd =
       testing::ProgramCommand("coordinator/edgetrain-coordinator");
-  coordinator_cmd.insert(coordinator_cmd.end(),
-                         {"--bind", "tcp://127.0.0.1:0", "--log-bind", "tcp://127.0.0.1:0",
-                          "--endpoints-file", dir.File("endpoints"), "--min-agents", "2",
-                          "--insecure", "--quiet"});
+  coordinator_cmd.insert(
+      coordinator_cmd.end(),
+      {"--bind", "tcp://127.0.0.1:0", "--log-bind", "tcp://127.0.0.1:0", "--endpoints-file",
+       dir.File("endpoints"), "--min-agents", "2", "--insecure", "--quiet"});
   testing::ChildProcess coordinator(coordinator_cmd, dir.File("coordinator.out"));
   REQUIRE(testing::WaitForFile(dir.File("endpoints"), 20));
   const std::string log = testing::ReadEndpoints(dir.File("endpoints"))["log"];
@@ -653,9 +718,11 @@ TEST_CASE("end to end: a monitor joining a waiting coordinator knows its state a
   const size_t at = err.find("http://127.0.0.1:") + 17;
   const int port = std::stoi(err.substr(at));
   // The first line: the run's state, from the first status (no run_started needed).
-  REQUIRE(testing::WaitForText(dir.File("monitor.out"), "waiting for agents (0 of 2 connected)", 20));
+  REQUIRE(
+      testing::WaitForText(dir.File("monitor.out"), "waiting for agents (0 of 2 connected)", 20));
   const std::string first = testing::Lines(testing::ReadText(dir.File("monitor.out")))[0];
-  CHECK(std::regex_match(first, std::regex("run [0-9a-f]{16}: waiting for agents \\(0 of 2 connected\\)")));
+  CHECK(std::regex_match(
+      first, std::regex("run [0-9a-f]{16}: waiting for agents \\(0 of 2 connected\\)")));
   // Statuses keep arriving for longer than --timeout.
   Json state;
   const bool kept = testing::WaitUntil(
@@ -677,8 +744,9 @@ TEST_CASE("end to end: a monitor joining a waiting coordinator knows its state a
   coordinator.Signal(SIGTERM);
   CHECK(coordinator.Wait(20) != -1);
   REQUIRE(testing::WaitForText(dir.File("monitor.out"), "run finished (interrupted)", 20));
-  CHECK(testing::ReadText(dir.File("monitor.out"))
-            .find("before any epoch was evaluated: no model") != std::string::npos);
+  CHECK(
+      testing::ReadText(dir.File("monitor.out")).find("before any epoch was evaluated: no model") !=
+      std::string::npos);
   state = Json::parse(ParseResponse(Get(port, "/state.json")).body);
   CHECK(state["state"] == "finished");
   CHECK(state["finish"]["evaluated"] == false);

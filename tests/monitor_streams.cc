@@ -372,16 +372,16 @@ Stream RunWithoutEpochs() {
   return {
       Event("status", "status", 0,
             Status("waiting", "waiting for agents", "", 0, 0, 0, Json::array())),
-      Event("run", "run_started", 0,
-            {{"agents", 0},
-             {"dimension", 0},
-             {"loss", "logistic"},
-             {"l1", 0.001},
-             {"l2", 0},
-             {"intercept", false},
-             {"max_epochs", 30},
-             {"kkt_tolerance", 1e-8},
-             {"tolerance", 1e-6}}),
+      [] {
+        auto started = OperatorsRun()[1];  // the same run's settings, before any agent
+        started.second = [&] {
+          Json e = Json::parse(started.second);
+          e["time"] = kT0;
+          e["dimension"] = 0;
+          return e.dump();
+        }();
+        return started;
+      }(),
       Event("run", "run_finished", 3,
             {{"reason", "interrupted"},
              {"evaluated", false},

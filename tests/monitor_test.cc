@@ -944,7 +944,7 @@ TEST_CASE("end to end: --timeout exits 1 when nothing arrives") {
 }
 
 TEST_CASE(
-    "end to end: --log-secure serves the monitors on --log-allow; the others exit 2 saying why") {
+    "end to end: --log-secure serves the monitors on --log-allow, the others exit 2 saying why") {
   testing::TempDir dir;
   const auto program = [](const std::string& name, std::vector<std::string> args) {
     std::vector<std::string> cmd = testing::ProgramCommand(name);

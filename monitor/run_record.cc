@@ -5,6 +5,15 @@
 #include <limits>
 
 namespace edgetrain::monitor {
+namespace {
+
+// The inner steps applied (progress, epoch_end, status): "steps_applied"; coordinators before the
+// pipelined agents applied one step per Update and sent "updates_applied" only.
+int64_t StepsApplied(const Json& e) {
+  return IntField(e, "steps_applied", IntField(e, "updates_applied"));
+}
+
+}  // namespace
 
 const char* MarkerKindName(Marker::Kind kind) {
   switch (kind) {
@@ -85,6 +94,7 @@ Status RunRecord::ConsumeEvent(const Json& e) {
     progress_.active = true;
     progress_.epoch = IntField(e, "epoch");
     progress_.updates_applied = IntField(e, "updates_applied");
+    progress_.steps_applied = StepsApplied(e);
     progress_.inner_steps = IntField(e, "inner_steps");
     progress_.updates_per_second = NumberField(e, "updates_per_second");
     progress_.seconds = NumberField(e, "seconds");
@@ -146,7 +156,7 @@ void RunRecord::OnStatus(const Json& e, double time) {
   s.seconds = NumberField(e, "seconds");
   s.agents = IntField(e, "agents");
   s.agents_needed = IntField(e, "agents_needed");
-  s.updates_applied = IntField(e, "updates_applied");
+  s.steps_applied = StepsApplied(e);
   s.inner_steps = IntField(e, "inner_steps");
   s.evaluated = BoolField(e, "evaluated");
   s.objective = NumberField(e, "objective");
@@ -198,7 +208,7 @@ void RunRecord::OnStatus(const Json& e, double time) {
     if (progress_.epoch != s.epoch) progress_ = InnerProgress();
     progress_.active = true;
     progress_.epoch = s.epoch;
-    progress_.updates_applied = s.updates_applied;
+    progress_.steps_applied = s.steps_applied;
     progress_.inner_steps = s.inner_steps;
     progress_.seconds = s.seconds;
   } else {
@@ -298,6 +308,7 @@ void RunRecord::OnEpochEnd(const Json& e) {
   if (progress_.epoch == epoch || progress_.epoch < 0) {
     progress_.epoch = epoch;
     progress_.updates_applied = IntField(e, "updates_applied");
+    progress_.steps_applied = StepsApplied(e);
     progress_.inner_steps = IntField(e, "inner_steps", progress_.inner_steps);
     progress_.updates_per_second = rate;
     progress_.seconds = NumberField(e, "seconds");
@@ -366,6 +377,18 @@ void RunRecord::NoteTrainingTime(double time, double seconds) {
 double RunRecord::SecondsAt(double time) const {
   if (!std::isfinite(time) || !std::isfinite(training_start_time_)) return kMissing;
   return std::max(0.0, time - training_start_time_);
+}
+
+double RunRecord::TrainingSeconds() const {
+  double seconds = kMissing;
+  const auto later = [&](double s) {
+    if (std::isfinite(s) && !(seconds >= s)) seconds = s;
+  };
+  if (finish_) later(finish_->seconds);
+  if (status_ && state_ != RunState::kWaiting) later(status_->seconds);
+  if (!epochs_.empty()) later(epochs_.back().seconds);
+  later(progress_.seconds);
+  return seconds;
 }
 
 RunRecord::StopMeasure RunRecord::CurrentStopMeasure() const {

@@ -89,7 +89,8 @@ struct EpochPoint {
 struct InnerProgress {
   bool active = false;
   int64_t epoch = -1;
-  int64_t updates_applied = 0;
+  int64_t updates_applied = 0;  // Update messages applied (one may carry several steps)
+  int64_t steps_applied = 0;    // inner steps applied: the phase ends at inner_steps
   int64_t inner_steps = 0;
   double updates_per_second = kMissing;
   double seconds = kMissing;
@@ -137,7 +138,7 @@ struct RunStatus {
   double seconds = kMissing;
   int64_t agents = 0;
   int64_t agents_needed = 0;
-  int64_t updates_applied = 0;  // of the running inner phase
+  int64_t steps_applied = 0;  // of the running inner phase, out of inner_steps
   int64_t inner_steps = 0;
   bool evaluated = false;  // then objective, kkt, rel_gap, rows are the best snapshot's
   double objective = kMissing;
@@ -213,6 +214,10 @@ class RunRecord {
   double training_start_time() const { return training_start_time_; }
   // Seconds since training started at Unix time `time` (kMissing when unknown; 0 before training).
   double SecondsAt(double time) const;
+  // Training time as of the last event that said: the latest "seconds" of run_finished, status
+  // (not while waiting: those count from the coordinator's start), epoch_begin, progress and
+  // epoch_end. kMissing before one.
+  double TrainingSeconds() const;
   // Whether the last event consumed was a status that changed the state or its reason (or the
   // first status): the plain output prints a line for those only.
   bool status_news() const { return status_news_; }

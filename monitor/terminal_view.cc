@@ -386,10 +386,10 @@ std::vector<std::string> RenderLiveView(const RunRecord& record, const LiveViewO
   std::string state;
   if (record.state() == RunState::kRunning && pr.active && pr.inner_steps > 0) {
     const double fraction =
-        std::clamp(static_cast<double>(pr.updates_applied) / pr.inner_steps, 0.0, 1.0);
+        std::clamp(static_cast<double>(pr.steps_applied) / pr.inner_steps, 0.0, 1.0);
     const std::string prefix = StringPrintf("epoch %lld ", static_cast<long long>(pr.epoch));
-    const std::string suffix = StringPrintf(" %3.0f%%  %lld/%lld updates", 100 * fraction,
-                                            static_cast<long long>(pr.updates_applied),
+    const std::string suffix = StringPrintf(" %3.0f%%  %lld/%lld steps", 100 * fraction,
+                                            static_cast<long long>(pr.steps_applied),
                                             static_cast<long long>(pr.inner_steps));
     const int bar =
         std::clamp(options.width - static_cast<int>(prefix.size() + suffix.size()) - 2, 10, 60);
@@ -458,14 +458,8 @@ std::vector<std::string> RenderLiveView(const RunRecord& record, const LiveViewO
   }
   status += dot + Rate(record.update_rate()) + " updates/s";
   if (last != nullptr) status += dot + StringPrintf("nnz %lld", static_cast<long long>(last->nnz));
-  double seconds = kMissing;
-  if (record.status() && std::isfinite(record.status()->seconds) &&
-      record.state() != RunState::kWaiting) {
-    seconds = record.status()->seconds;
-  }
-  if (last != nullptr && !(seconds >= last->seconds)) seconds = last->seconds;
-  if (pr.active && std::isfinite(pr.seconds) && !(seconds >= pr.seconds)) seconds = pr.seconds;
-  if (std::isfinite(seconds)) status += dot + FormatDuration(seconds);
+  if (const double seconds = record.TrainingSeconds(); std::isfinite(seconds))
+    status += dot + FormatDuration(seconds);
   if (std::isfinite(record.epoch_eta_seconds()))
     status += dot + "epoch ETA " + FormatDuration(record.epoch_eta_seconds());
   if (record.state() == RunState::kRunning && record.status()) {

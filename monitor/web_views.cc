@@ -102,17 +102,6 @@ Best BestSnapshot(const RunRecord& record) {
 }
 
 // Seconds since training started, as of the last event that said.
-double Elapsed(const RunRecord& record) {
-  double seconds = kMissing;
-  if (const auto& f = record.finish()) seconds = f->seconds;
-  if (record.status() && record.state() != RunState::kWaiting &&
-      !(seconds >= record.status()->seconds))
-    seconds = record.status()->seconds;
-  if (!record.epochs().empty() && !(seconds >= record.epochs().back().seconds))
-    seconds = record.epochs().back().seconds;
-  return seconds;
-}
-
 std::string RandomNonce() {
   std::random_device device;
   std::string nonce;
@@ -175,11 +164,12 @@ std::string RenderStateJson(const RunRecord& record, const EventLog& log, const 
                                                : OrderedJson(nullptr);
   j["agents_needed"] =
       record.agents_needed() >= 0 ? OrderedJson(record.agents_needed()) : OrderedJson(nullptr);
-  j["seconds"] = Number(Elapsed(record));
+  j["seconds"] = Number(record.TrainingSeconds());
   const InnerProgress& p = record.progress();
   j["progress"] = {{"active", p.active && record.state() == RunState::kRunning},
                    {"epoch", p.epoch},
                    {"updates_applied", p.updates_applied},
+                   {"steps_applied", p.steps_applied},
                    {"inner_steps", p.inner_steps}};
   j["updates_per_second"] = Number(record.update_rate());
   j["epoch_eta_seconds"] = Number(record.epoch_eta_seconds());
@@ -316,7 +306,7 @@ std::string RenderMetrics(const RunRecord& record, const MonitorInfo& info) {
   Family(&out, "edgetrain_run_epoch", "gauge", "The current epoch (0: the initial model).")
       .Sample(run, record.epoch() >= 0 ? static_cast<double>(record.epoch()) : kMissing);
   Family(&out, "edgetrain_run_elapsed_seconds", "gauge", "Seconds since training started.")
-      .Sample(run, Elapsed(record));
+      .Sample(run, record.TrainingSeconds());
   const Best best = BestSnapshot(record);
   Family(&out, "edgetrain_run_objective", "gauge", "The best snapshot's objective P(x).")
       .Sample(run, best.objective);

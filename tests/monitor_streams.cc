@@ -166,7 +166,7 @@ Json Agent(const std::string& id, const char* role, int rows, int applied, int r
 
 Json Status(const char* state, const char* why, const char* phase, int epoch, double seconds,
             int agents, Json agent_status, Json best = nullptr, double epoch_eta = NAN,
-            double run_eta = NAN, int applied = 0, int steps = 0) {
+            double run_eta = NAN, int steps_applied = 0, int steps = 0) {
   const auto number = [](double v) { return std::isfinite(v) ? Json(v) : Json(nullptr); };
   return {{"state", state},
           {"why", why},
@@ -175,7 +175,7 @@ Json Status(const char* state, const char* why, const char* phase, int epoch, do
           {"agents", agents},
           {"agents_needed", 2},
           {"rows", best.is_null() ? 0 : best.value("rows", 0)},
-          {"updates_applied", applied},
+          {"steps_applied", steps_applied},
           {"inner_steps", steps},
           {"seconds", seconds},
           {"evaluated", !best.is_null()},
@@ -270,6 +270,7 @@ Stream OperatorsRun() {
       Event("epoch", "progress", 0.7,
             {{"epoch", 0},
              {"updates_applied", 1600},
+             {"steps_applied", 1600},
              {"inner_steps", 3200},
              {"updates_per_second", 8000},
              {"agents", 2},
@@ -282,6 +283,7 @@ Stream OperatorsRun() {
       Event("epoch", "epoch_end", 0.9,
             {{"epoch", 0},
              {"updates_applied", 3200},
+             {"steps_applied", 3200},
              {"inner_steps", 3200},
              {"updates_per_second", 8000},
              {"inner_seconds", 0.4},
@@ -316,6 +318,7 @@ Stream OperatorsRun() {
       Event("epoch", "epoch_end", 1.5,
             {{"epoch", 2},
              {"updates_applied", 3200},
+             {"steps_applied", 3200},
              {"inner_steps", 3200},
              {"updates_per_second", 9000},
              {"inner_seconds", 0.35},

@@ -14,12 +14,16 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <utility>
 #include <vector>
 #include <zmq.hpp>
 
 #include "doctest/doctest.h"
+#include "edgetrain/clock.h"
 #include "event_json.h"
+#include "events.h"
+#include "json_sink.h"
 #include "monitor_streams.h"
 #include "report_files.h"
 #include "run_record.h"
@@ -283,11 +287,122 @@ TEST_CASE("the record follows the inner phase with progress and epoch_end") {
   CHECK(record.progress().updates_applied == 0);
   REQUIRE(record.Consume(events[4].second).ok());  // progress
   CHECK(record.progress().updates_applied == 1600);
+  CHECK(record.progress().steps_applied == 1600);  // no steps_applied: one step per Update
   CHECK(record.update_rate() == 8000);
   REQUIRE(record.Consume(events[5].second).ok());  // epoch_end
   CHECK_FALSE(record.progress().active);
   CHECK(record.progress().updates_applied == 3200);
+  CHECK(record.progress().steps_applied == 3200);
   CHECK(record.update_rate() == 8021.5);
+}
+
+TEST_CASE("pipelined agents: the inner phase's progress counts steps, not Updates") {
+  // Since the pipelined agents an Update may carry several inner steps: progress and epoch_end
+  // carry both counts, status only steps_applied; the phase ends when the steps reach inner_steps.
+  auto events = RunWithReference();
+  RunRecord record;
+  for (size_t i = 0; i < 4; ++i) REQUIRE(record.Consume(events[i].second).ok());
+  REQUIRE(record
+              .Consume(R"({"event":"progress","time":1714560000.2,"epoch":0,)"
+                       R"("updates_applied":400,"steps_applied":2400,"inner_steps":3200,)"
+                       R"("updates_per_second":2000,"agents":2,"seconds":0.2})")
+              .ok());
+  CHECK(record.progress().updates_applied == 400);
+  CHECK(record.progress().steps_applied == 2400);
+  monitor::LiveViewOptions options;
+  options.width = 100;
+  options.unicode = false;
+  std::vector<std::string> view = monitor::RenderLiveView(record, options);
+  CHECK(view[1].find("75%  2400/3200 steps") != std::string::npos);
+  REQUIRE(record
+              .Consume(R"({"event":"status","time":1714560000.3,"state":"running","phase":)"
+                       R"("inner","epoch":0,"agents":2,"agents_needed":2,"steps_applied":800,)"
+                       R"("inner_steps":3200,"seconds":0.3,"epoch_eta_seconds":0.9})")
+              .ok());
+  CHECK(record.status()->steps_applied == 800);
+  CHECK(record.progress().steps_applied == 800);
+  view = monitor::RenderLiveView(record, options);
+  CHECK(view[1].find("25%  800/3200 steps") != std::string::npos);
+  CHECK(record.epoch_eta_seconds() == 0.9);
+}
+
+TEST_CASE("the record reads the fields the coordinator's JSON sink writes") {
+  // The coordinator's own renderer (coordinator/json_sink.cc), not a copy of its field names: a
+  // field renamed there and not here fails this case.
+  ManualClock clock(10, 1714560000 - 10);
+  coordinator::JsonEventSink sink(&clock, "0123456789abcdef", nullptr);
+  // Set field by field (std::tie): aggregate initialisation would stop compiling, or warn, when
+  // the coordinator's structs gain a field.
+  coordinator::AgentStatus press1;
+  std::tie(press1.agent, press1.address, press1.software_version, press1.role) =
+      std::make_tuple("press-1", "10.0.0.7", "0.1.0 aarch64", "inner");
+  std::tie(press1.rows, press1.updates_applied, press1.updates_refused, press1.gradient_timeouts,
+           press1.messages) = std::make_tuple(800, 150, 4, 1, 170);
+  std::tie(press1.mean_staleness, press1.seconds_since_heard) = std::make_tuple(1.5, 0.75);
+  coordinator::AgentStatus press2 = press1;
+  press2.agent = "press-2";
+  press2.mean_staleness = std::numeric_limits<double>::quiet_NaN();  // none applied yet: null
+  coordinator::RunStatus s;
+  std::tie(s.state, s.phase) = std::make_tuple("running", "inner");
+  std::tie(s.epoch, s.agents, s.agents_needed, s.rows, s.steps_applied, s.inner_steps) =
+      std::make_tuple(7, 2, 3, 1600, 2400, 3200);
+  s.evaluated = true;
+  std::tie(s.seconds, s.objective, s.kkt, s.relative_gap, s.tolerance, s.epoch_eta_seconds,
+           s.run_eta_seconds) = std::make_tuple(12.5, 0.38, 2e-6, 3e-4, 1e-6, 0.25, 42.0);
+  s.agent_status = {press1, press2};
+
+  RunRecord record;
+  REQUIRE(record.Consume(sink.Render(s)).ok());
+  CHECK(record.run_id() == "0123456789abcdef");
+  CHECK(record.state() == monitor::RunState::kRunning);
+  CHECK(std::make_tuple(record.phase(), record.epoch(), record.agents_connected(),
+                        record.agents_needed()) ==
+        std::tie(s.phase, s.epoch, s.agents, s.agents_needed));
+  REQUIRE(record.status().has_value());
+  const monitor::RunStatus& r = *record.status();
+  CHECK(r.time == 1714560000);
+  CHECK(std::tie(r.steps_applied, r.inner_steps, r.seconds, r.evaluated, r.objective, r.kkt,
+                 r.rel_gap, r.rows,
+                 r.tolerance) == std::tie(s.steps_applied, s.inner_steps, s.seconds, s.evaluated,
+                                          s.objective, s.kkt, s.relative_gap, s.rows, s.tolerance));
+  CHECK(record.epoch_eta_seconds() == 0.25);
+  CHECK(record.run_eta_seconds() == 42);
+  CHECK(record.progress().steps_applied == 2400);
+  REQUIRE(r.agents_health.size() == 2);
+  const monitor::AgentHealth& h = r.agents_health[0];
+  CHECK(std::tie(h.agent, h.address, h.software_version, h.role, h.rows, h.updates_applied,
+                 h.updates_refused, h.gradient_timeouts, h.messages, h.mean_staleness,
+                 h.seconds_since_heard) ==
+        std::tie(press1.agent, press1.address, press1.software_version, press1.role, press1.rows,
+                 press1.updates_applied, press1.updates_refused, press1.gradient_timeouts,
+                 press1.messages, press1.mean_staleness, press1.seconds_since_heard));
+  CHECK(r.agents_health[1].agent == "press-2");
+  CHECK(std::isnan(r.agents_health[1].mean_staleness));
+  CHECK(record.updates_applied_total() == 300);
+  CHECK(record.updates_refused_total() == 8);
+
+  // progress during the inner phase, epoch_end at its end: the Updates applied and the steps they
+  // carried (the bar), the rate, the training time (never back to the older status's).
+  coordinator::Progress progress;
+  std::tie(progress.epoch, progress.updates_applied, progress.steps_applied, progress.inner_steps,
+           progress.agents) = std::make_tuple(7, 600, 2800, 3200, 2);
+  std::tie(progress.updates_per_second, progress.seconds) = std::make_tuple(480.0, 13.0);
+  coordinator::EpochEnded end;
+  std::tie(end.epoch, end.updates_applied, end.steps_applied, end.inner_steps) =
+      std::make_tuple(7, 700, 3200, 3200);
+  std::tie(end.updates_per_second, end.seconds) = std::make_tuple(470.0, 13.5);
+  REQUIRE(record.Consume(sink.Render(progress)).ok());
+  CHECK(record.progress().active);
+  CHECK(std::make_tuple(record.progress().updates_applied, record.progress().steps_applied,
+                        record.progress().inner_steps, record.update_rate(),
+                        record.TrainingSeconds()) ==
+        std::tie(progress.updates_applied, progress.steps_applied, progress.inner_steps,
+                 progress.updates_per_second, progress.seconds));
+  REQUIRE(record.Consume(sink.Render(end)).ok());
+  CHECK_FALSE(record.progress().active);
+  CHECK(std::make_tuple(record.progress().updates_applied, record.progress().steps_applied,
+                        record.update_rate(), record.TrainingSeconds()) ==
+        std::tie(end.updates_applied, end.steps_applied, end.updates_per_second, end.seconds));
 }
 
 TEST_CASE("the record copes with a monitor that joined mid-run and a run without a reference") {
@@ -417,7 +532,7 @@ TEST_CASE("the record takes the run's state from the first status, before run_st
   CHECK(record.phase() == "inner");
   CHECK(record.epoch() == 0);
   CHECK(record.progress().active);
-  CHECK(record.progress().updates_applied == 1600);
+  CHECK(record.progress().steps_applied == 1600);
   REQUIRE(record.status().has_value());
   CHECK(record.status()->epoch_eta_seconds == 0.2);
   CHECK(std::isnan(record.status()->run_eta_seconds));
@@ -584,7 +699,7 @@ TEST_CASE("the live view shows the run id, the state, the ETAs and the agents' t
         "tcp://10.0.0.1:5556 | run 00c0ffee00c0ffee | logistic, l1 0.001, l2 0, d 57 | "
         "tol 1e-06");
   CHECK(view[1].find("epoch 2 [") == 0);
-  CHECK(view[1].find("1200/3200 updates") != std::string::npos);
+  CHECK(view[1].find("1200/3200 steps") != std::string::npos);
   CHECK(view[2].find("objective 0.4 ") == 0);
   CHECK(view[3].find("rel_gap   1.000e-02") == 0);
   CHECK(view[3].find("down 10x") != std::string::npos);
@@ -779,7 +894,7 @@ TEST_CASE("the live view shows the progress bar, trends, agents and the update r
   CHECK(view[0].find("tcp://127.0.0.1:5556") != std::string::npos);
   CHECK(view[1].find("epoch 0 [") == 0);
   CHECK(view[1].find("50%") != std::string::npos);
-  CHECK(view[1].find("1600/3200 updates") != std::string::npos);
+  CHECK(view[1].find("1600/3200 steps") != std::string::npos);
   CHECK(view[1].find("#####") != std::string::npos);
   CHECK(view[2].find("objective 0.6931471806") == 0);
   CHECK(view[3].find("KKT") == 0);

@@ -129,6 +129,9 @@ try:
     agent("2/2", "press-2")
     counts_while_running = set()
     max_agent_rows = 0
+    healthy = {}  # agent -> its row once it had updates applied and a mean staleness
+    etas = {"epoch-eta": set(), "run-eta": set()}
+    live_metrics = None
     late = None
     deadline = time.monotonic() + 30
     state = ""
@@ -137,8 +140,21 @@ try:
         count = int(text("epoch-count") or "0")
         if state == "running":
             counts_while_running.add(count)
-            max_agent_rows = max(max_agent_rows, len(driver.find_elements(
-                By.CSS_SELECTOR, "#agents-table tbody tr")))
+            # In one script: the page redraws the table at every poll.
+            rows = driver.execute_script(
+                "return Array.from(document.querySelectorAll('#agents-table tbody tr'))"
+                ".map(tr => Array.from(tr.cells).map(td => td.textContent));")
+            max_agent_rows = max(max_agent_rows, len(rows))
+            for row in rows:  # agent, address, version, role, rows, applied, refused, stale, ...
+                if len(row) == 10 and row[5].isdigit() and int(row[5]) > 0 and \
+                        re.fullmatch(r"\d+\.\d\d", row[7]):
+                    healthy.setdefault(row[0], row)
+            for eta in etas:
+                if text(eta) not in ("", "\u2013"):
+                    etas[eta].add(text(eta))
+            if live_metrics is None and len(healthy) >= 2:
+                with urllib.request.urlopen(url + "metrics", timeout=5) as r:
+                    live_metrics = r.read().decode()
             if late is None and count >= 2:
                 late = agent(None, "late-line", "data/spam/test.svm")
         if state == "finished":
@@ -149,10 +165,36 @@ try:
     check(len(growing) >= 3, "the epoch count did not grow on the page during the run: %s" % growing)
     check(max_agent_rows >= 2, "the agents' table had %d rows during the run" % max_agent_rows)
     check(late is not None, "the late agent was never started (the run ended too soon)")
+    # Every agent's health from the coordinator's status events: rows as it announced them,
+    # updates applied, a mean staleness, its software version.
+    logged = [json.loads(line) for line in read(os.path.join(WORK, "log.jsonl")).splitlines()]
+    joined_rows = {e["agent"]: e for e in logged if e["event"] == "agent_joined"}
+    for name in ("press-1", "press-2"):
+        row = healthy.get(name)
+        if check(row is not None, "the agents' table never showed %s with updates applied and a "
+                 "staleness: %s" % (name, healthy)):
+            check(row[4] == str(joined_rows[name]["rows"]) and
+                  row[2] == joined_rows[name]["software_version"],
+                  "%s's rows and version on the page: %s" % (name, row))
+    check(etas["epoch-eta"] and etas["run-eta"], "the ETAs never showed: %s" % etas)
+    # /metrics while the run ran: per-agent series with the run id, accepted by promtool.
+    if check(live_metrics is not None, "no /metrics while two agents were healthy"):
+        promtool = subprocess.run(["promtool", "check", "metrics"], input=live_metrics.encode(),
+                                  capture_output=True, timeout=30)
+        check(promtool.returncode == 0, "promtool check metrics (during the run): %s %s" % (
+            promtool.stdout, promtool.stderr))
+        for name in ("press-1", "press-2"):
+            check(re.search(r'^edgetrain_agent_rows\{run_id="%s",agent="%s"\} %d$' % (
+                run_id, name, joined_rows[name]["rows"]), live_metrics, re.M) is not None,
+                "/metrics during the run: no rows for %s" % name)
+            check(re.search(r'^edgetrain_agent_updates_applied_total\{run_id="%s",agent="%s"\} '
+                            r'[1-9]' % (run_id, name), live_metrics, re.M) is not None,
+                  "/metrics during the run: no updates applied for %s" % name)
+        check(re.search(r'^edgetrain_run_eta_seconds\{run_id="%s"\} ' % run_id, live_metrics,
+                        re.M) is not None, "/metrics during the run: no run ETA")
 
     # ---- 3. the final state
     time.sleep(0.5)  # one more poll after the last events (agents saying goodbye)
-    logged = [json.loads(line) for line in read(os.path.join(WORK, "log.jsonl")).splitlines()]
     epochs = [e for e in logged if e["event"] == "epoch_begin"]
     finished = [e for e in logged if e["event"] == "run_finished"]
     check(len(finished) == 1 and finished[0]["reason"] == "time-limit", "run_finished: %s" % finished)
@@ -224,4 +266,5 @@ if len(processes) >= 2:
 if failures:
     print("monitor log:\n" + read(os.path.join(WORK, "monitor.err")), file=sys.stderr)
     sys.exit(1)
-print("the page followed the run: epoch counts seen while it ran %s" % sorted(counts_while_running))
+print("the page followed the run: epoch counts seen while it ran %s, ETAs shown %s" % (
+    sorted(counts_while_running), {k: len(v) for k, v in etas.items()}))

@@ -370,18 +370,20 @@ int Main(int argc, char** argv, const cli::Console& console) {
         continue;
       }
       if (edgetrain::Status st = record.ConsumeEvent(*event); !st.ok()) continue;  // (cannot fail)
-      event_log.Add(*event, record);
-      dirty = true;
-      if (flags.json) {
+      if (flags.json) {  // every event as it came, replays included ("replay": true)
         std::fwrite(body.data(), 1, body.size(), stdout);
         std::fputc('\n', stdout);
         std::fflush(stdout);
-      } else if (std::optional<std::string> line = monitor::DescribeEvent(*event, record)) {
-        if (live) {
-          terminal->AddLine(*line);
-        } else {
-          console.out().Write(EventPriority(*event), *line);
-        }
+      }
+      if (record.repeated()) continue;  // a replay of what the views show already
+      event_log.Add(*event, record);
+      dirty = true;
+      std::optional<std::string> line;
+      if (!flags.json) line = monitor::DescribeEvent(*event, record);
+      if (line && live) {
+        terminal->AddLine(*line);
+      } else if (line) {
+        console.out().Write(EventPriority(*event), *line);
       }
       if (record.finished() && !http) break;  // the files are written below, after the loop
     }

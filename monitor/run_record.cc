@@ -74,6 +74,12 @@ Status RunRecord::ConsumeEvent(const Json& e) {
   ++events_seen_;
   if (std::isnan(first_event_time_)) first_event_time_ = time;
   status_news_ = false;
+  // A replay from the log stream's last-value cache repeats the latest status or run_started,
+  // whenever any subscriber connects: news only to a record that has none of the kind yet. Folded
+  // again, an old status would take back the progress that came after it.
+  repeated_ =
+      BoolField(e, "replay") && ((name == "status" && status_) || (name == "run_started" && run_));
+  if (repeated_) return Status::Ok();
 
   if (name == "status") {
     OnStatus(e, time);

@@ -7,10 +7,11 @@
 //
 // Any event may come first: a monitor that connects mid-run knows where the run is from the first
 // status (which the coordinator publishes every second). Events carry the run's id: an event of
-// another run (a coordinator restarted under a running monitor) starts a new record; run_started
-// and status of the same run (the coordinator repeats them to every new subscriber) only refresh
-// it. Events without a run_id (older coordinators) belong to the current record, except
-// run_started, which then starts a new one.
+// another run (a coordinator restarted under a running monitor) starts a new record; a repeated
+// run_started of the same run only refreshes it. The log stream's last-value cache replays the
+// latest status and run_started ("replay": true) to every subscriber whenever one connects: a
+// replay of a kind the record already has is ignored (repeated()). Events without a run_id (older
+// coordinators) belong to the current record, except run_started, which then starts a new one.
 //
 // Objectives over different sets of rows are not compared. An epoch whose verdict is "baseline"
 // after the first one seen (agents joined or left) starts a new segment: suboptimalities are
@@ -221,6 +222,10 @@ class RunRecord {
   // Whether the last event consumed was a status that changed the state or its reason (or the
   // first status): the plain output prints a line for those only.
   bool status_news() const { return status_news_; }
+  // Whether the last event consumed was a replay ("replay": true, the log stream's last-value
+  // cache) of a status or run_started this record already had: it was ignored, and the views
+  // should not show it again.
+  bool repeated() const { return repeated_; }
 
   // The stop measure's current value and name: rel_gap (the certified relative gap, compared
   // with --tol) before any snapshot and once any snapshot of the run had one, else the KKT
@@ -288,6 +293,7 @@ class RunRecord {
   double first_event_time_ = kMissing;
   double training_start_time_ = kMissing;
   bool status_news_ = false;
+  bool repeated_ = false;
   bool has_rel_gap_ = false;
   int segment_ = 0;
 

@@ -549,6 +549,47 @@ TEST_CASE("the record takes the run's state from the first status, before run_st
   CHECK(StateSummary(record) == "running epoch 0 (inner phase)");
 }
 
+TEST_CASE("a replay from the last-value cache is news only to a record without one") {
+  // The log stream replays its latest status and run_started ("replay": true) to every
+  // subscriber whenever one connects: an old status must not take back the progress after it.
+  const testing::Stream events = testing::OperatorsRun();
+  const auto replay = [&](size_t i) {
+    Json e = Json::parse(events[i].second);
+    e["replay"] = true;
+    return e.dump();
+  };
+  RunRecord record;
+  for (size_t i = 0; i <= 8; ++i) REQUIRE(record.Consume(events[i].second).ok());
+  REQUIRE(monitor::EventName(Json::parse(events[8].second)) == "status");
+  REQUIRE(record
+              .Consume(R"({"event":"progress","time":1714560000.8,"run_id":")" +
+                       std::string(testing::kOperatorsRunId) +
+                       R"(","epoch":0,"updates_applied":600,"steps_applied":2400,)"
+                       R"("inner_steps":3200,"updates_per_second":800,"agents":2,"seconds":0.4})")
+              .ok());
+  CHECK_FALSE(record.repeated());
+  const int64_t seen = record.events_seen();
+  REQUIRE(record.Consume(replay(8)).ok());  // the status at 1600 steps
+  CHECK(record.repeated());
+  CHECK(record.progress().steps_applied == 2400);
+  CHECK(record.events_seen() == seen + 1);
+  REQUIRE(record.Consume(replay(1)).ok());  // run_started
+  CHECK(record.repeated());
+  REQUIRE(record.Consume(events[9].second).ok());  // epoch_end: not a replay
+  CHECK_FALSE(record.repeated());
+
+  // A monitor that just connected: the replays are all it knows.
+  RunRecord joined;
+  REQUIRE(monitor::EventName(Json::parse(events[1].second)) == "run_started");
+  REQUIRE(joined.Consume(replay(8)).ok());
+  CHECK_FALSE(joined.repeated());
+  CHECK(joined.state() == monitor::RunState::kRunning);
+  CHECK(joined.progress().steps_applied == 1600);
+  REQUIRE(joined.Consume(replay(1)).ok());
+  CHECK_FALSE(joined.repeated());
+  CHECK(joined.run().has_value());
+}
+
 TEST_CASE("an event of another run starts a new record, the same run's repeats refresh it") {
   const testing::Stream events = testing::OperatorsRun();
   RunRecord record = testing::Fold(events);
@@ -946,12 +987,12 @@ struct Publisher {
     endpoint = socket.get(zmq::sockopt::last_endpoint);
     watch.init(socket, "inproc://monitor-test-pub-events", ZMQ_EVENT_ACCEPTED);
   }
-  // Waits for the subscriber's connection, then lets the subscription arrive (slow joiner).
-  void WaitForSubscriber() {
+  // Waits for `count` subscribers' connections, then lets the subscriptions arrive (slow joiner).
+  void WaitForSubscriber(int count = 1) {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (watch.accepted == 0 && std::chrono::steady_clock::now() < deadline)
+    while (watch.accepted < count && std::chrono::steady_clock::now() < deadline)
       watch.check_event(50);
-    REQUIRE_MESSAGE(watch.accepted > 0, "the monitor did not connect to " << endpoint);
+    REQUIRE_MESSAGE(watch.accepted >= count, "the monitor did not connect to " << endpoint);
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
   }
   void Publish(const std::string& topic, const std::string& body) {
@@ -1009,6 +1050,41 @@ TEST_CASE(
   REQUIRE(panels.size() == 2);
   CHECK(panels[0].kkt == 4);
   CHECK(panels[1].subopt == 3);
+}
+
+TEST_CASE("end to end: a replay from the last-value cache is passed through but not shown again") {
+  testing::TempDir dir;
+  Publisher pub;
+  const auto run = [&](std::vector<std::string> args, const std::string& out) {
+    args.insert(args.end(), {"--connect", pub.endpoint, "--timeout", "30"});
+    return std::make_unique<testing::ChildProcess>(MonitorCommand(args), dir.File(out),
+                                                   dir.File(out + ".err"));
+  };
+  auto plain = run({}, "plain.txt");
+  auto json = run({"--json"}, "json.txt");
+  pub.WaitForSubscriber(2);
+  const testing::Stream events = testing::OperatorsRun();
+  size_t sent = 0;
+  for (size_t i = 0; i < events.size(); ++i) {
+    pub.Publish(events[i].first, events[i].second);
+    ++sent;
+    if (i != 8) continue;  // after the first inner-phase status: another subscriber connected
+    for (size_t replayed : {size_t{8}, size_t{1}}) {
+      Json e = Json::parse(events[replayed].second);
+      e["replay"] = true;
+      pub.Publish(events[replayed].first, e.dump());
+      ++sent;
+    }
+  }
+  REQUIRE(plain->Wait(30) == 0);
+  REQUIRE(json->Wait(30) == 0);
+  const std::string shown = testing::ReadText(dir.File("plain.txt"));
+  INFO(shown);
+  size_t started = 0;
+  for (const std::string& line : Lines(shown)) started += line.find(" started: ") != line.npos;
+  CHECK(started == 1);
+  // --json passes every object through as it came, replays included.
+  CHECK(Lines(testing::ReadText(dir.File("json.txt"))).size() == sent - 1);  // up to run_finished
 }
 
 TEST_CASE("end to end: SIGTERM before the run ends writes what the monitor has and exits 0") {

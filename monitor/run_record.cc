@@ -13,6 +13,18 @@ int64_t StepsApplied(const Json& e) {
   return IntField(e, "steps_applied", IntField(e, "updates_applied"));
 }
 
+// Adds an object's positive integer counts (reason -> count) to `totals`, saturating.
+void AddCounts(const Json* counts, std::map<std::string, int64_t>* totals) {
+  if (counts == nullptr) return;
+  for (const auto& [reason, count] : counts->items()) {
+    const int64_t n = IntField(*counts, reason.c_str());
+    if (n <= 0) continue;
+    int64_t& total = (*totals)[reason];
+    total = n > std::numeric_limits<int64_t>::max() - total ? std::numeric_limits<int64_t>::max()
+                                                            : total + n;
+  }
+}
+
 }  // namespace
 
 const char* MarkerKindName(Marker::Kind kind) {
@@ -180,14 +192,18 @@ void RunRecord::OnStatus(const Json& e, double time) {
       h.agent = StringField(a, "agent");
       h.address = StringField(a, "address");
       h.software_version = StringField(a, "software_version");
+      h.arch = StringField(a, "arch");
       h.role = StringField(a, "role");
       h.rows = IntField(a, "rows");
       h.updates_applied = IntField(a, "updates_applied");
       h.updates_refused = IntField(a, "updates_refused");
+      AddCounts(ObjectField(a, "refused_by_reason"), &h.refused_by_reason);
       h.gradient_timeouts = IntField(a, "gradient_timeouts");
       h.messages = IntField(a, "messages");
       h.mean_staleness = NumberField(a, "mean_staleness");
+      h.rtt_seconds = NumberField(a, "rtt_seconds");
       h.seconds_since_heard = NumberField(a, "seconds_since_heard");
+      h.last_message = StringField(a, "last_message");
       s.agents_health.push_back(std::move(h));
     }
   }
@@ -321,15 +337,7 @@ void RunRecord::OnEpochEnd(const Json& e) {
   }
   progress_.active = false;
   if (!finished()) phase_ = "gradient";
-  if (const Json* refused = ObjectField(e, "refused")) {
-    for (const auto& [reason, count] : refused->items()) {
-      const int64_t n = IntField(*refused, reason.c_str());
-      if (n <= 0) continue;
-      int64_t& total = refused_by_reason_[reason];
-      total = n > std::numeric_limits<int64_t>::max() - total ? std::numeric_limits<int64_t>::max()
-                                                              : total + n;
-    }
-  }
+  AddCounts(ObjectField(e, "refused"), &refused_by_reason_);
 }
 
 void RunRecord::OnFinished(const Json& e, double time) {

@@ -117,16 +117,20 @@ struct FinishInfo {
   std::map<std::string, int64_t> refused;  // reason -> count over the run
 };
 
-// One agent in a status event's agent_status.
+// One agent in a status event's agent_status. arch, refused_by_reason, rtt_seconds and
+// last_message are newer fields: empty or kMissing from a coordinator that does not send them.
 struct AgentHealth {
-  std::string agent, address, software_version, role;
+  std::string agent, address, software_version, arch, role;
   int64_t rows = 0;
   int64_t updates_applied = 0;
   int64_t updates_refused = 0;
+  std::map<std::string, int64_t> refused_by_reason;  // its refusals (updates and messages)
   int64_t gradient_timeouts = 0;
   int64_t messages = 0;
   double mean_staleness = kMissing;  // versions; kMissing before its first applied update
+  double rtt_seconds = kMissing;     // its Updates' round trip as the agent measured it
   double seconds_since_heard = kMissing;
+  std::string last_message;  // the type of the last message heard from it
 };
 
 // The last status event: the coordinator's whole state.

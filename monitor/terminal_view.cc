@@ -326,17 +326,22 @@ std::vector<std::string> RenderAgentTable(const RunRecord& record, int max_rows)
   std::vector<std::string> lines;
   if (!record.status() || record.status()->agents_health.empty()) return lines;
   const std::vector<AgentHealth>& agents = record.status()->agents_health;
-  const std::vector<std::string> header = {"agent",   "address", "version", "role",  "rows",
-                                           "applied", "refused", "stale",   "heard", "timeouts"};
+  // Text columns first (left-aligned), then numbers (right-aligned).
+  const std::vector<std::string> header = {"agent", "address", "version", "role",
+                                           "last",  "rows",    "applied", "refused",
+                                           "stale", "rtt",     "heard",   "timeouts"};
+  constexpr size_t kTextColumns = 5;
   std::vector<std::vector<std::string>> rows;
   const size_t shown = std::min(agents.size(), static_cast<size_t>(std::max(0, max_rows)));
   for (size_t i = 0; i < shown; ++i) {
     const AgentHealth& a = agents[i];
     rows.push_back(
-        {Printable(a.agent, 24), Printable(a.address, 40), Printable(a.software_version, 16),
-         Printable(a.role, 12), std::to_string(a.rows), std::to_string(a.updates_applied),
+        {Printable(a.agent, 24), Printable(a.address, 40), Printable(a.software_version, 24),
+         Printable(a.role, 12), a.last_message.empty() ? "-" : Printable(a.last_message, 16),
+         std::to_string(a.rows), std::to_string(a.updates_applied),
          std::to_string(a.updates_refused),
          std::isfinite(a.mean_staleness) ? StringPrintf("%.2f", a.mean_staleness) : "-",
+         std::isfinite(a.rtt_seconds) ? StringPrintf("%.1f ms", 1e3 * a.rtt_seconds) : "-",
          std::isfinite(a.seconds_since_heard) ? StringPrintf("%.1f s", a.seconds_since_heard) : "-",
          std::to_string(a.gradient_timeouts)});
   }
@@ -349,8 +354,7 @@ std::vector<std::string> RenderAgentTable(const RunRecord& record, int max_rows)
     std::string out;
     for (size_t c = 0; c < cells.size(); ++c) {
       if (c > 0) out += "  ";
-      // Text columns to the left, numbers to the right.
-      out += c < 4 ? PadRight(cells[c], widths[c]) : PadLeft(cells[c], widths[c]);
+      out += c < kTextColumns ? PadRight(cells[c], widths[c]) : PadLeft(cells[c], widths[c]);
     }
     while (!out.empty() && out.back() == ' ') out.pop_back();
     return out;

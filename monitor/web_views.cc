@@ -255,14 +255,18 @@ std::string RenderStateJson(const RunRecord& record, const EventLog& log, const 
       agents.push_back({{"agent", a.agent},
                         {"address", a.address},
                         {"software_version", a.software_version},
+                        {"arch", a.arch},
                         {"role", a.role},
                         {"rows", a.rows},
                         {"updates_applied", a.updates_applied},
                         {"updates_refused", a.updates_refused},
+                        {"refused_by_reason", a.refused_by_reason},
                         {"gradient_timeouts", a.gradient_timeouts},
                         {"messages", a.messages},
                         {"mean_staleness", Number(a.mean_staleness)},
-                        {"seconds_since_heard", Number(a.seconds_since_heard)}});
+                        {"rtt_seconds", Number(a.rtt_seconds)},
+                        {"seconds_since_heard", Number(a.seconds_since_heard)},
+                        {"last_message", a.last_message}});
     }
   }
   j["agent_status"] = std::move(agents);
@@ -357,13 +361,24 @@ std::string RenderMetrics(const RunRecord& record, const MonitorInfo& info) {
   };
   {
     Family f(&out, "edgetrain_agent_info", "gauge",
-             "An agent connected to the coordinator: its address and software version.");
+             "An agent connected to the coordinator: its address, software version and "
+             "architecture.");
     for (const AgentHealth& a : agents) {
       f.Sample({{"run_id", id},
                 {"agent", a.agent},
                 {"address", a.address},
-                {"software_version", a.software_version}},
+                {"software_version", a.software_version},
+                {"arch", a.arch}},
                1);
+    }
+  }
+  {
+    Family f(&out, "edgetrain_agent_refused_total", "counter",
+             "The agent's updates and messages the coordinator refused, by reason (this session).");
+    for (const AgentHealth& a : agents) {
+      for (const auto& [reason, count] : a.refused_by_reason)
+        f.Sample({{"run_id", id}, {"agent", a.agent}, {"reason", reason}},
+                 static_cast<double>(count));
     }
   }
   per_agent("edgetrain_agent_rows", "gauge", "Rows of the agent's data.",
@@ -377,6 +392,9 @@ std::string RenderMetrics(const RunRecord& record, const MonitorInfo& info) {
   per_agent("edgetrain_agent_mean_staleness", "gauge",
             "Mean staleness of the agent's applied updates, in model versions.",
             [](const AgentHealth& a) { return a.mean_staleness; });
+  per_agent("edgetrain_agent_rtt_seconds", "gauge",
+            "Round trip of the agent's Updates, as the agent measured it (smoothed).",
+            [](const AgentHealth& a) { return a.rtt_seconds; });
   per_agent("edgetrain_agent_silence_seconds", "gauge",
             "Seconds since the coordinator last heard from the agent.",
             [](const AgentHealth& a) { return a.seconds_since_heard; });

@@ -154,14 +154,18 @@ Json Agent(const std::string& id, const char* role, int rows, int applied, int r
   return {{"agent", id},
           {"address", "10.0.0." + std::to_string(rows / 100)},
           {"software_version", "0.1.0 x86_64"},
+          {"arch", "x86_64"},
           {"role", role},
           {"rows", rows},
           {"updates_applied", applied},
           {"updates_refused", refused},
+          {"refused_by_reason", refused > 0 ? Json{{"too_stale", refused}} : Json::object()},
           {"gradient_timeouts", timeouts},
           {"messages", applied + refused + 3},
           {"mean_staleness", std::isfinite(staleness) ? Json(staleness) : Json(nullptr)},
-          {"seconds_since_heard", heard}};
+          {"rtt_seconds", applied > 0 ? Json(0.0042) : Json(nullptr)},
+          {"seconds_since_heard", heard},
+          {"last_message", applied > 0 ? "Update" : "Hello"}};
 }
 
 Json Status(const char* state, const char* why, const char* phase, int epoch, double seconds,

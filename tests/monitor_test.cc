@@ -543,6 +543,12 @@ TEST_CASE("the record takes the run's state from the first status, before run_st
   CHECK(a.updates_applied == 800);
   CHECK(a.mean_staleness == 0.75);
   CHECK(a.seconds_since_heard == 0.02);
+  CHECK(a.arch == "x86_64");
+  CHECK(a.rtt_seconds == 0.0042);
+  CHECK(a.last_message == "Update");
+  CHECK(a.refused_by_reason.empty());
+  CHECK(record.status()->agents_health[0].refused_by_reason ==
+        std::map<std::string, int64_t>{{"too_stale", 1}});
   CHECK(std::isnan(RunRecord().training_start_time()));
   // From the first running status: 0.05 s at 0.4.
   CHECK(record.training_start_time() - 1714560000.0 == doctest::Approx(0.35));
@@ -748,13 +754,14 @@ TEST_CASE("the live view shows the run id, the state, the ETAs and the agents' t
   CHECK(view[4].find("agents 1 of 2 needed") == 0);
   CHECK(view[4].find("epoch ETA 0.40 s") != std::string::npos);
   CHECK(view[4].find("run ETA 3.5 s") != std::string::npos);
-  CHECK(
-      view[5] ==
-      "agent                 address   version       role   rows  applied  refused  stale  heard  "
-      "timeouts");
+  CHECK(view[5] ==
+        "agent                 address   version       role   last    rows  applied  refused  "
+        "stale     "
+        "rtt  heard  timeouts");
   // The hostile id is escaped: no escape character reaches the terminal.
-  CHECK(view[6].find("press\\x1b[2J<b>&\"7\\\\  10.0.0.8  0.1.0 x86_64  inner   800     1500"
-                     "        0   0.70  0.1 s         1") == 0);
+  CHECK(
+      view[6].find("press\\x1b[2J<b>&\"7\\\\  10.0.0.8  0.1.0 x86_64  inner  Update   800     1500"
+                   "        0   0.70  4.2 ms  0.1 s         1") == 0);
   for (const std::string& line : view) {
     CHECK(line.find('\x1b') == std::string::npos);
     CHECK(line.size() <= 140);

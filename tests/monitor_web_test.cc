@@ -456,11 +456,13 @@ TEST_CASE("/metrics: the run's and every agent's numbers, labelled run_id and ag
       {"edgetrain_run_refused_total{" + run + ",reason=\"late_update\"}", 3},
       {"edgetrain_run_refused_total{" + run + ",reason=\"too_stale\"}", 2},
       {"edgetrain_agent_info{" + run + "," + hostile +
-           ",address=\"10.0.0.8\",software_version=\"0.1.0 x86_64\"}",
+           ",address=\"10.0.0.8\",software_version=\"0.1.0 x86_64\",arch=\"x86_64\"}",
        1},
       {"edgetrain_agent_info{" + run +
-           ",agent=\"line-1\",address=\"10.0.0.8\",software_version=\"0.1.0 x86_64\"}",
+           ",agent=\"line-1\",address=\"10.0.0.8\",software_version=\"0.1.0 x86_64\","
+           "arch=\"x86_64\"}",
        1},
+      {"edgetrain_agent_rtt_seconds{" + run + ",agent=\"line-1\"}", 0.0042},
       {"edgetrain_agent_rows{" + run + "," + hostile + "}", 800},
       {"edgetrain_agent_updates_applied_total{" + run + "," + hostile + "}", 1700},
       {"edgetrain_agent_updates_applied_total{" + run + ",agent=\"line-1\"}", 100},
@@ -488,6 +490,18 @@ TEST_CASE("/metrics: the run's and every agent's numbers, labelled run_id and ag
     CHECK(counter == (name.size() > 6 && name.substr(name.size() - 6) == "_total"));
     CHECK(text.find("# HELP " + name + " ") != std::string::npos);
   }
+
+  // An agent's refusals by reason, where the coordinator sends them (line-1 in epoch 0).
+  RunRecord early;
+  monitor::EventLog early_log;
+  FoldInto(events, 9, &early, &early_log);
+  m = Samples(monitor::RenderMetrics(early, Info()));
+  CHECK(m["edgetrain_agent_refused_total{" + run + ",agent=\"line-1\",reason=\"too_stale\"}"] == 1);
+  const Json agent =
+      Json::parse(monitor::RenderStateJson(early, early_log, Info()))["agent_status"][0];
+  CHECK(agent["refused_by_reason"] == Json{{"too_stale", 1}});
+  CHECK(agent["last_message"] == "Update");
+  CHECK(agent["rtt_seconds"] == 0.0042);
 
   // The end of the run: finished, run_finished's totals, no agents left.
   const RunRecord full = testing::Fold(events);

@@ -145,9 +145,10 @@ try:
                 "return Array.from(document.querySelectorAll('#agents-table tbody tr'))"
                 ".map(tr => Array.from(tr.cells).map(td => td.textContent));")
             max_agent_rows = max(max_agent_rows, len(rows))
-            for row in rows:  # agent, address, version, role, rows, applied, refused, stale, ...
-                if len(row) == 10 and row[5].isdigit() and int(row[5]) > 0 and \
-                        re.fullmatch(r"\d+\.\d\d", row[7]):
+            # agent, address, version, role, last message, rows, applied, refused, staleness, ...
+            for row in rows:
+                if len(row) == 12 and row[6].isdigit() and int(row[6]) > 0 and \
+                        re.fullmatch(r"\d+\.\d\d", row[8]):
                     healthy.setdefault(row[0], row)
             for eta in etas:
                 if text(eta) not in ("", "\u2013"):
@@ -173,7 +174,7 @@ try:
         row = healthy.get(name)
         if check(row is not None, "the agents' table never showed %s with updates applied and a "
                  "staleness: %s" % (name, healthy)):
-            check(row[4] == str(joined_rows[name]["rows"]) and
+            check(row[5] == str(joined_rows[name]["rows"]) and
                   row[2] == joined_rows[name]["software_version"],
                   "%s's rows and version on the page: %s" % (name, row))
     check(etas["epoch-eta"] and etas["run-eta"], "the ETAs never showed: %s" % etas)

@@ -13,6 +13,13 @@ int64_t StepsApplied(const Json& e) {
   return IntField(e, "steps_applied", IntField(e, "updates_applied"));
 }
 
+// A boolean field, nullopt when absent (or not a boolean).
+std::optional<bool> OptionalBool(const Json& e, const char* key) {
+  const auto it = e.find(key);
+  if (it == e.end() || !it->is_boolean()) return std::nullopt;
+  return it->get<bool>();
+}
+
 // Adds an object's positive integer counts (reason -> count) to `totals`, saturating.
 void AddCounts(const Json* counts, std::map<std::string, int64_t>* totals) {
   if (counts == nullptr) return;
@@ -184,6 +191,8 @@ void RunRecord::OnStatus(const Json& e, double time) {
   s.tolerance = NumberField(e, "tolerance");
   s.epoch_eta_seconds = NumberField(e, "epoch_eta_seconds");
   s.run_eta_seconds = NumberField(e, "run_eta_seconds");
+  s.insecure = OptionalBool(e, "insecure");
+  s.secure_log = OptionalBool(e, "secure_log");
   const auto agents = e.find("agent_status");
   if (agents != e.end() && agents->is_array()) {
     for (const Json& a : *agents) {
@@ -391,6 +400,11 @@ void RunRecord::NoteTrainingTime(double time, double seconds) {
 double RunRecord::SecondsAt(double time) const {
   if (!std::isfinite(time) || !std::isfinite(training_start_time_)) return kMissing;
   return std::max(0.0, time - training_start_time_);
+}
+
+std::optional<bool> RunRecord::insecure() const {
+  if (run_) return run_->insecure;
+  return status_ ? status_->insecure : std::nullopt;
 }
 
 double RunRecord::TrainingSeconds() const {

@@ -153,6 +153,9 @@ struct RunStatus {
   double tolerance = kMissing;
   double epoch_eta_seconds = kMissing;
   double run_eta_seconds = kMissing;
+  // Agents are not authenticated (--insecure); subscribers are (--log-secure). nullopt from a
+  // coordinator that does not send them.
+  std::optional<bool> insecure, secure_log;
   std::vector<AgentHealth> agents_health;  // agent_status, in the coordinator's order
 };
 
@@ -241,6 +244,11 @@ class RunRecord {
     double tolerance = kMissing;  // --tol for rel_gap, the KKT tolerance for kkt
   };
   StopMeasure CurrentStopMeasure() const;
+
+  // Whether the coordinator runs with --insecure: run_started's word, else the last status's
+  // (newer coordinators; it reaches a monitor that joined before run_started). nullopt before
+  // either.
+  std::optional<bool> insecure() const;
 
   // The ETAs of the last status, while they apply: the epoch's while its inner phase runs, the
   // run's while it runs (kMissing otherwise, and when the coordinator had no estimate).

@@ -383,6 +383,7 @@ std::vector<std::string> RenderLiveView(const RunRecord& record, const LiveViewO
   }
   const RunRecord::StopMeasure stop = record.CurrentStopMeasure();
   if (std::isfinite(stop.tolerance)) header += dot + StringPrintf("tol %g", stop.tolerance);
+  if (record.insecure().value_or(false)) header += dot + "INSECURE (no CURVE)";
   lines.push_back(header);
 
   // 2: state / progress bar

@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <optional>
 #include <random>
 
 #include "edgetrain/text.h"
@@ -165,6 +166,8 @@ std::string RenderStateJson(const RunRecord& record, const EventLog& log, const 
   j["agents_needed"] =
       record.agents_needed() >= 0 ? OrderedJson(record.agents_needed()) : OrderedJson(nullptr);
   j["seconds"] = Number(record.TrainingSeconds());
+  const std::optional<bool> insecure = record.insecure();
+  j["insecure"] = insecure ? OrderedJson(*insecure) : OrderedJson(nullptr);
   const InnerProgress& p = record.progress();
   j["progress"] = {{"active", p.active && record.state() == RunState::kRunning},
                    {"epoch", p.epoch},
@@ -307,6 +310,10 @@ std::string RenderMetrics(const RunRecord& record, const MonitorInfo& info) {
       }
     }
   }
+  Family(
+      &out, "edgetrain_run_insecure", "gauge",
+      "1: the coordinator runs with --insecure (agents not authenticated, traffic in the clear).")
+      .Sample(run, record.insecure() ? (*record.insecure() ? 1 : 0) : kMissing);
   Family(&out, "edgetrain_run_epoch", "gauge", "The current epoch (0: the initial model).")
       .Sample(run, record.epoch() >= 0 ? static_cast<double>(record.epoch()) : kMissing);
   Family(&out, "edgetrain_run_elapsed_seconds", "gauge", "Seconds since training started.")

@@ -339,6 +339,9 @@ TEST_CASE("the record reads the fields the coordinator's JSON sink writes") {
   std::tie(press1.rows, press1.updates_applied, press1.updates_refused, press1.gradient_timeouts,
            press1.messages) = std::make_tuple(800, 150, 4, 1, 170);
   std::tie(press1.mean_staleness, press1.seconds_since_heard) = std::make_tuple(1.5, 0.75);
+  std::tie(press1.arch, press1.last_message, press1.rtt_seconds) =
+      std::make_tuple("aarch64", "Update", 0.0042);
+  press1.refused_by_reason = {{"too_stale", 3}, {"late_update", 1}};
   coordinator::AgentStatus press2 = press1;
   press2.agent = "press-2";
   press2.mean_staleness = std::numeric_limits<double>::quiet_NaN();  // none applied yet: null
@@ -350,6 +353,7 @@ TEST_CASE("the record reads the fields the coordinator's JSON sink writes") {
   std::tie(s.seconds, s.objective, s.kkt, s.relative_gap, s.tolerance, s.epoch_eta_seconds,
            s.run_eta_seconds) = std::make_tuple(12.5, 0.38, 2e-6, 3e-4, 1e-6, 0.25, 42.0);
   s.agent_status = {press1, press2};
+  std::tie(s.insecure, s.secure_log) = std::make_tuple(true, false);
 
   RunRecord record;
   REQUIRE(record.Consume(sink.Render(s)).ok());
@@ -376,6 +380,10 @@ TEST_CASE("the record reads the fields the coordinator's JSON sink writes") {
         std::tie(press1.agent, press1.address, press1.software_version, press1.role, press1.rows,
                  press1.updates_applied, press1.updates_refused, press1.gradient_timeouts,
                  press1.messages, press1.mean_staleness, press1.seconds_since_heard));
+  CHECK(std::tie(h.arch, h.last_message, h.rtt_seconds, h.refused_by_reason) ==
+        std::tie(press1.arch, press1.last_message, press1.rtt_seconds, press1.refused_by_reason));
+  CHECK(record.insecure() == true);
+  CHECK(r.secure_log == false);
   CHECK(r.agents_health[1].agent == "press-2");
   CHECK(std::isnan(r.agents_health[1].mean_staleness));
   CHECK(record.updates_applied_total() == 300);
@@ -744,7 +752,7 @@ TEST_CASE("the live view shows the run id, the state, the ETAs and the agents' t
   REQUIRE(view.size() == 7);  // 5 lines, the table's header and one agent
   CHECK(view[0] ==
         "tcp://10.0.0.1:5556 | run 00c0ffee00c0ffee | logistic, l1 0.001, l2 0, d 57 | "
-        "tol 1e-06");
+        "tol 1e-06 | INSECURE (no CURVE)");
   CHECK(view[1].find("epoch 2 [") == 0);
   CHECK(view[1].find("1200/3200 steps") != std::string::npos);
   CHECK(view[2].find("objective 0.4 ") == 0);

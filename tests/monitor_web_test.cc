@@ -334,6 +334,7 @@ TEST_CASE("/state.json is the page's data contract") {
   CHECK(s["stop_measure"] == Json{{"name", "rel_gap"}, {"value", 0.05}, {"tolerance", 1e-6}});
   CHECK(s["settings"]["loss"] == "logistic");
   CHECK(s["settings"]["insecure"] == true);
+  CHECK(s["insecure"] == true);
   CHECK(s["finish"].is_null());
   REQUIRE(s["epochs"].size() == 5);
   CHECK(s["epochs"][3]["verdict"] == "baseline");
@@ -441,6 +442,7 @@ TEST_CASE("/metrics: the run's and every agent's numbers, labelled run_id and ag
       {"edgetrain_run_state{" + run + ",state=\"running\"}", 1},
       {"edgetrain_run_state{" + run + ",state=\"stopping\"}", 0},
       {"edgetrain_run_state{" + run + ",state=\"finished\"}", 0},
+      {"edgetrain_run_insecure{" + run + "}", 1},
       {"edgetrain_run_epoch{" + run + "}", 4},
       {"edgetrain_run_elapsed_seconds{" + run + "}", 1.7},
       {"edgetrain_run_objective{" + run + "}", 0.5},

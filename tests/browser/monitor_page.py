@@ -123,6 +123,9 @@ try:
     check(re.fullmatch(r"[0-9a-f]{16}", run_id) is not None, "the run id on the page: " + run_id)
     check(driver.find_element(By.TAG_NAME, "body").get_attribute("data-state") == "waiting",
           "data-state waiting")
+    # --insecure, known from the first status (run_started comes when the agents are there)
+    check("INSECURE" in text("settings"), "the waiting page does not say INSECURE: %r" %
+          text("settings"))
 
     # ---- 2. during the run
     agent("1/2", "press-1")
@@ -145,10 +148,12 @@ try:
                 "return Array.from(document.querySelectorAll('#agents-table tbody tr'))"
                 ".map(tr => Array.from(tr.cells).map(td => td.textContent));")
             max_agent_rows = max(max_agent_rows, len(rows))
-            # agent, address, version, role, last message, rows, applied, refused, staleness, ...
+            # agent, address, version, role, last message, rows, applied, refused, staleness,
+            # round trip, heard, timeouts
             for row in rows:
-                if len(row) == 12 and row[6].isdigit() and int(row[6]) > 0 and \
-                        re.fullmatch(r"\d+\.\d\d", row[8]):
+                if len(row) == 12 and row[4] not in ("", "\u2013") and row[6].isdigit() and \
+                        int(row[6]) > 0 and re.fullmatch(r"\d+\.\d\d", row[8]) and \
+                        re.fullmatch(r"\d+\.\d ms", row[9]):
                     healthy.setdefault(row[0], row)
             for eta in etas:
                 if text(eta) not in ("", "\u2013"):
@@ -172,8 +177,8 @@ try:
     joined_rows = {e["agent"]: e for e in logged if e["event"] == "agent_joined"}
     for name in ("press-1", "press-2"):
         row = healthy.get(name)
-        if check(row is not None, "the agents' table never showed %s with updates applied and a "
-                 "staleness: %s" % (name, healthy)):
+        if check(row is not None, "the agents' table never showed %s with its last message, "
+                 "updates applied, a staleness and a round trip: %s" % (name, healthy)):
             check(row[5] == str(joined_rows[name]["rows"]) and
                   row[2] == joined_rows[name]["software_version"],
                   "%s's rows and version on the page: %s" % (name, row))
@@ -191,6 +196,9 @@ try:
             check(re.search(r'^edgetrain_agent_updates_applied_total\{run_id="%s",agent="%s"\} '
                             r'[1-9]' % (run_id, name), live_metrics, re.M) is not None,
                   "/metrics during the run: no updates applied for %s" % name)
+            check(re.search(r'^edgetrain_agent_rtt_seconds\{run_id="%s",agent="%s"\} 0\.' % (
+                run_id, name), live_metrics, re.M) is not None,
+                "/metrics during the run: no round trip for %s" % name)
         check(re.search(r'^edgetrain_run_eta_seconds\{run_id="%s"\} ' % run_id, live_metrics,
                         re.M) is not None, "/metrics during the run: no run ETA")
 

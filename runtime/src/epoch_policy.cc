@@ -196,7 +196,9 @@ Result<EpochDecision> EpochPolicy::Decide(const SnapshotReport& r, const EpochCo
     d.action = Action::kRollBack;
     return d;
   }
-  Result<StepPlan> plan = PlanSteps(ctx.smoothness, spec_.reg.l2, options_.steps);
+  // The worker takes the l2 part in its prox (Regularizer::ProxWithL2): the step answers to the
+  // data's smoothness alone.
+  Result<StepPlan> plan = PlanSteps(ctx.smoothness, 0.0, options_.steps);
   if (!plan.ok()) return plan.status();
   d.plan = *plan;
   d.plan.eta *= step_factor_;

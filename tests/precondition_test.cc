@@ -94,8 +94,8 @@ TEST_CASE("column scales: powers of two that bring columns in any units near one
 TEST_CASE("column scales: received values are checked, models map back and forth") {
   CHECK(ColumnScales::FromValues({1.0, 0.25, 1024.0}).ok());
   CHECK(ColumnScales::FromValues({1.0, 1.0}).value().empty());  // the identity
-  for (double bad : std::vector<double>{0.0, -2.0, 3.0, 0.3, HUGE_VAL, std::nan(""),
-                                       std::ldexp(1.0, 300)}) {
+  for (double bad :
+       std::vector<double>{0.0, -2.0, 3.0, 0.3, HUGE_VAL, std::nan(""), std::ldexp(1.0, 300)}) {
     Result<ColumnScales> r = ColumnScales::FromValues({1.0, bad});
     CHECK_FALSE(r.ok());
     CHECK(r.status().message().find("column scale 1") != std::string::npos);
@@ -223,8 +223,9 @@ TEST_CASE("the preconditioner leaves the user's objective and optimum unchanged"
     CHECK(KktViolation(spec, grad.data(), with.result.x.data(), p).max_abs <= 2e-9);
     for (int64_t j = 0; j < p; ++j) {
       CAPTURE(j);
-      CHECK(with.result.x[j] ==
-            doctest::Approx(without.result.x[j]).epsilon(1e-5).scale(1e-6 * (1 + std::fabs(without.result.x[j]))));
+      CHECK(with.result.x[j] == doctest::Approx(without.result.x[j])
+                                    .epsilon(1e-5)
+                                    .scale(1e-6 * (1 + std::fabs(without.result.x[j]))));
     }
   }
 }
@@ -256,12 +257,10 @@ TEST_CASE("a uniform power-of-two scale changes nothing: the same iterates bit f
       o.policy.stop.tolerance = 0;
       o.policy.stop.kkt_tolerance = 0;
       std::vector<EpochReport> a, b;
-      Result<TrainResult> ra = TrainLocal(data, spec, o, [&](const EpochReport& e) {
-        a.push_back(e);
-      });
-      Result<TrainResult> rb = TrainLocal(scaled, scaled_spec, o, [&](const EpochReport& e) {
-        b.push_back(e);
-      });
+      Result<TrainResult> ra =
+          TrainLocal(data, spec, o, [&](const EpochReport& e) { a.push_back(e); });
+      Result<TrainResult> rb =
+          TrainLocal(scaled, scaled_spec, o, [&](const EpochReport& e) { b.push_back(e); });
       REQUIRE(ra.ok());
       REQUIRE(rb.ok());
       CAPTURE(lazy);

@@ -238,7 +238,14 @@ Status AgentSession::OnWelcome(const wire::Header& h, const wire::WelcomeMsg& w)
       "welcomed (session %llu): %lld rows, model of %d features; L_max %.4g, L_Q %.4g, %s sampling",
       static_cast<unsigned long long>(session_), static_cast<long long>(data_->rows()),
       data_->dim(), s.l_max, s.l_q, s.importance ? "importance" : "uniform");
-  Log(buf);
+  std::string line = buf;
+  if (w.scaler.kind != ScalerKind::kNone)
+    line += std::string("; scaler ") + ScalerName(w.scaler.kind);
+  if (!spec_.scales.empty()) {
+    line += "; preconditioned: " + std::to_string(spec_.scales.scaled_columns()) +
+            " columns scaled, " + std::to_string(spec_.scales.centred_columns()) + " centred";
+  }
+  Log(line);
   return Status::Ok();
 }
 

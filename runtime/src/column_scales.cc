@@ -88,6 +88,12 @@ ColumnScales ColumnScales::FromStats(const ColumnStats& stats, bool intercept) {
     identity &= e == 0;
   }
   if (identity) return ColumnScales();
+  // Columns past the last scaled or centred one are the identity (scale(j) is 1 there): a wide,
+  // sparse model's Welcome need not carry them.
+  size_t used = scale.size();
+  while (used > 0 && scale[used - 1] == 1.0 && offset[used - 1] == 0.0) --used;
+  scale.resize(used);
+  offset.resize(used);
   return ColumnScales(std::move(scale), std::move(offset));
 }
 

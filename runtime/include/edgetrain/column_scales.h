@@ -68,7 +68,8 @@ class ColumnScales {
                                          const std::vector<double>& offsets = {});
 
   bool empty() const { return data_ == nullptr; }
-  // Columns with a scale; scale(j) is 1 and offset(j) 0 from here on (the intercept, wider data).
+  // Columns with a scale; scale(j) is 1 and offset(j) 0 from here on (the intercept, wider data,
+  // and FromStats leaves out the identity columns after the last scaled or centred one).
   int32_t dim() const { return data_ == nullptr ? 0 : static_cast<int32_t>(data_->scale.size()); }
   double scale(int64_t j) const { return j < dim() ? data_->scale[j] : 1.0; }
   double inverse(int64_t j) const { return j < dim() ? data_->inverse[j] : 1.0; }

@@ -12,6 +12,7 @@ Writes bench/out/27-unscaled.md.
 """
 import os
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -72,7 +73,14 @@ def two_agents(path, label, l1, intercept, mode):
         wall = time.time() - t0
         for a in agents:
             a.wait()
-    stop = [line for line in out.splitlines() if line.startswith("stopped:")][0]
+    stops = [line for line in out.splitlines() if line.startswith("stopped:")]
+    if not stops:  # the run failed: the error line, and the last epoch it printed
+        error = [line for line in out.splitlines() if "error:" in line]
+        epochs = [line.split()[0] for line in out.splitlines() if line[:6].strip().isdigit()]
+        return {"reason": "failed", "error": error[-1].split("error: ", 1)[1] if error else out[-200:],
+                "epochs": int(epochs[-1]) if epochs else 0, "seconds": wall, "gap": float("nan"),
+                "command": " ".join(["edgetrain-coordinator"] + ccmd[1:]).replace(tmp, "TMP")}
+    stop = stops[0]
     # "stopped: tol; best snapshot: epoch 106, objective ..., relative duality gap 9.3e-06, ...; 2.63 s"
     return {"reason": stop.split()[1].rstrip(";"), "epochs": int(stop.split("epoch ")[1].split(",")[0]) - 1,
             "seconds": float(stop.rsplit("; ", 1)[1].split()[0]), "wall": wall,
@@ -82,6 +90,8 @@ def two_agents(path, label, l1, intercept, mode):
 
 
 def cell(r):
+    if r["reason"] == "failed":
+        return "failed after %d epochs, %.1f s: %s" % (r["epochs"], r["seconds"], r["error"])
     if r["reason"] == "tol":
         return "%d epochs, %.2f s" % (r["epochs"], r["seconds"])
     return "not reached: gap %.1e after %d epochs, %.1f s (%s)" % (r["gap"], r["epochs"], r["seconds"], r["reason"])
@@ -97,7 +107,10 @@ def main():
              "| problem | mode | " + " | ".join(m for m, _ in MODES) + " | raw / standardised epochs |",
              "|---|---|" + "---|" * len(MODES) + "---|"]
     commands = []
+    only = sys.argv[1:]  # problem names to run (default: all)
     for name, path, label, l1, intercept in PROBLEMS:
+        if only and name not in only:
+            continue
         title = "%s, l1 %g%s" % (name, l1, ", intercept" if intercept else "")
         for mode_name, run in (("serial", serial), ("2 agents", two_agents)):
             results = []

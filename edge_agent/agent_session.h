@@ -159,7 +159,7 @@ class AgentSession {
   wire::Decoder decoder_;
   uint64_t fingerprint_ = 0;
   double row_norm_sq_max_ = 0, row_norm_sq_mean_ = 0;
-  ColumnStats column_stats_;  // of the shard as read: sent in every Hello
+  ColumnStats column_stats_;  // of the shard as read (its own width): sent in every Hello
   // The shard as read, kept from the first Welcome that transforms it (a later session may bring
   // another transform), and what the shard holds now: the Welcome's scaler and scales, flattened
   // (empty: as read).

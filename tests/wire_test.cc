@@ -678,6 +678,20 @@ TEST_CASE("scaling on the wire: Hello's column statistics, Welcome's scaler and 
     CHECK(got.column_stats.empty());
     CHECK(got.scale == -1);
   }
+  {  // A shard widened by an earlier Welcome: fewer entries than its dimension.
+    HelloMsg wide = hello;
+    wide.dimension = 5;
+    Decoder fresh;
+    const HelloMsg got = Decoded<HelloMsg>(fresh, e.Encode(kHeader, wide), &storage);
+    CHECK(got.column_stats.ToStats(got.rows).dim() == 3);
+  }
+  {
+    HelloMsg narrow = hello;
+    narrow.dimension = 2;
+    Decoder fresh;
+    CHECK(Refusal(fresh, e.Encode(kHeader, narrow)) ==
+          "Hello.column_stats.nonzeros: 3 entries for 2 features");
+  }
   // Statistics that cannot be a shard's.
   auto refused = [&](ColumnStats bad, int64_t rows = 10) {
     HelloMsg h = hello;

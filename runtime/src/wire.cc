@@ -491,7 +491,13 @@ Status Decode(PayloadReader& r, const fb::Hello& t, HelloMsg* m) {
     return Refuse("Hello.scale", "unknown value " + std::to_string(m->scale));
   m->column_stats = {};
   if (const fb::ColumnStats* c = t.column_stats(); c != nullptr) {
-    const size_t d = static_cast<size_t>(m->dimension);
+    // Up to one entry per feature: a shard widened by an earlier Welcome says Hello with the
+    // model's dimension, and its columns beyond the stats hold no cells.
+    const size_t d = c->nonzeros() != nullptr ? c->nonzeros()->size() : 0;
+    if (d > static_cast<size_t>(m->dimension)) {
+      return Refuse("Hello.column_stats.nonzeros", std::to_string(d) + " entries for " +
+                                                       std::to_string(m->dimension) + " features");
+    }
     ColumnStatsView& v = m->column_stats;
     EDGETRAIN_RETURN_IF_ERROR(
         Numbers(c->nonzeros(), d, "Hello.column_stats.nonzeros", &v.nonzeros));

@@ -179,6 +179,16 @@ std::string Driver::HelloProblem(const wire::HelloMsg& m, std::string_view ident
     return "the agent's data has " + std::to_string(m.dimension) + " features; this coordinator " +
            "takes at most " + std::to_string(options_.max_dimension) + " (--max-dim)";
   }
+  *reason = wire::RejectReason::kTaskMismatch;
+  if (m.scale >= 0) {
+    const std::optional<ScalerKind> run = RunScale(identity);
+    if (run && static_cast<int8_t>(*run) != m.scale) {
+      return std::string("the agent asks --scale ") + ScalerName(static_cast<ScalerKind>(m.scale)) +
+             " but this run scales with " + ScalerName(*run) +
+             " (the coordinator's --scale, or the agents' first request, decides)";
+    }
+  }
+  *reason = wire::RejectReason::kDimensionTooLarge;
   const int32_t limit = state_ ? dimension_ : (resume_ ? resume_->dimension : options_.dimension);
   if (limit > 0 && m.dimension > limit) {
     return "the agent's data has " + std::to_string(m.dimension) + " features but the model has " +
@@ -244,6 +254,8 @@ void Driver::OnHello(const Peer& peer, const wire::Header& h, const wire::HelloM
   a.row_norm_sq_max = m.row_norm_sq_max;
   a.incremental = m.incremental_models;
   a.newton = m.newton;
+  a.scale_request = m.scale;
+  if (!state_ && !m.column_stats.empty()) a.column_stats = m.column_stats.ToStats(m.rows);
   a.seq_in = h.seq;
   ++agents_joined_;
   events_->Emit(AgentJoined{a.agent_id, a.address, a.key.empty() ? "(insecure)" : a.key,
@@ -285,7 +297,23 @@ void Driver::Welcome(Agent& a) {
   a.answered_to = state_->version();
   w.model = VectorView::Dense(state_->x().data(), state_->model_size());
   w.seed = DeriveSeed(options_.seed, Crc32c(a.agent_id.data(), a.agent_id.size()), a.session);
+  w.scaler = wire::ScalerView::Of(scaler_);
+  const std::vector<double>& scales = scales_.scales();
+  const std::vector<double>& offsets = scales_.offsets();
+  w.column_scales = scales;
+  w.column_offsets = offsets;
   Send(a, encoder_.Encode(a.NextHeader(), w, state_->support()));
+}
+
+std::optional<ScalerKind> Driver::RunScale(std::string_view except) const {
+  if (state_) return scaler_.kind;
+  if (options_.scale) return options_.scale;
+  std::optional<ScalerKind> asked;
+  roster_.ForEach([&](const Agent& a) {
+    if (!asked && a.identity != except && a.scale_request >= 0)
+      asked = static_cast<ScalerKind>(a.scale_request);
+  });
+  return asked;
 }
 
 void Driver::RemoveAgent(std::string_view identity, const std::string& why) {

@@ -37,6 +37,7 @@
 #include "burst_limit.h"
 #include "edgetrain/checkpoint.h"
 #include "edgetrain/clock.h"
+#include "edgetrain/column_scales.h"
 #include "edgetrain/coordinator_state.h"
 #include "edgetrain/epoch_policy.h"
 #include "edgetrain/update_answer.h"
@@ -116,6 +117,12 @@ class Driver {
                            wire::RejectReason* reason) const;
   void Dispatch(Agent& a, const Peer& peer, const wire::Message& m);
   void Welcome(Agent& a);
+  // The run's scaler kind: fixed once training started; before, the coordinator's --scale, else
+  // the first request of an agent present (other than the connection `except`), else none.
+  std::optional<ScalerKind> RunScale(std::string_view except) const;
+  // At the start: the run's scaler and the preconditioner from the merged statistics of the
+  // agents present (docs/protocol.md, "Scaling"). Errors: --scale without every agent's statistics.
+  edgetrain::Status ChooseScaling();
   void RemoveAgent(std::string_view identity, const std::string& why);
   void AgentGone(const Agent& gone);
 
@@ -170,6 +177,8 @@ class Driver {
   std::unique_ptr<UpdateAnswerer> answerer_;
   std::optional<LabelMap> labels_;
   int32_t dimension_ = 0;
+  Scaler scaler_;        // the run's (kind kNone: none), dimension_ entries, sent in Welcome
+  ColumnScales scales_;  // the solver's preconditioner (empty: none), in state_->spec() too
   uint64_t next_session_ = 1;
   StepPlan plan_;
   std::vector<Smoothness> smoothness_;  // of this epoch's participants

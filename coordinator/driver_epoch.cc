@@ -39,16 +39,24 @@ void Driver::StartTraining() {
     }
     labels_ = *map;
   }
-  // The model is allocated only now, for the dimension the agents present actually have.
-  state_ = std::make_unique<CoordinatorState>(options_.problem, dimension_);
+  if (Status st = ChooseScaling(); !st.ok()) {
+    Fail(st);
+    return;
+  }
+  // The model is allocated only now, for the dimension the agents present actually have. It is
+  // held in the preconditioner's coordinates (the spec carries the scales).
+  ProblemSpec spec = options_.problem;
+  spec.scales = scales_;
+  state_ = std::make_unique<CoordinatorState>(spec, dimension_);
   EpochPolicyOptions policy = options_.policy;
   policy.newton_max_support = std::min(policy.newton_max_support, wire::kMaxNewtonSupport);
-  policy_ = std::make_unique<EpochPolicy>(options_.problem, policy);
+  policy_ = std::make_unique<EpochPolicy>(spec, policy);
   answerer_ = std::make_unique<UpdateAnswerer>(state_->model_size());
   decoder_.set_model_size(state_->model_size());
   start_time_ = clock_->Now();
   if (resume_) {
-    state_->Restore(resume_->x, resume_->version, resume_->epoch);
+    // Checkpoints hold the user's model (SaveCheckpoint): into this run's coordinates.
+    state_->Restore(ModelToSolver(spec, resume_->x), resume_->version, resume_->epoch);
     policy_->RestoreStepFactor(resume_->step_factor);
     next_session_ = std::max(next_session_, resume_->next_session);
     summary_.updates_applied = resume_->updates_applied;
@@ -63,6 +71,42 @@ void Driver::StartTraining() {
   roster_.ForEach([&](Agent& a) { Welcome(a); });
   run_ = Run::kRunning;
   StartEpoch();
+}
+
+Status Driver::ChooseScaling() {
+  const ScalerKind kind = RunScale("").value_or(ScalerKind::kNone);
+  // The merged statistics of every agent present (the union of their shards), over the model's
+  // dimension (a feature no present shard has gets no cells).
+  const auto d = static_cast<size_t>(dimension_);
+  ColumnStats merged;
+  merged.nonzeros.assign(d, 0);
+  merged.sum.assign(d, 0.0);
+  merged.sum_squares = merged.min = merged.max = merged.sum;
+  std::string missing;
+  roster_.ForEach([&](Agent& a) {
+    if (!a.column_stats) {
+      missing = a.agent_id;
+      return;
+    }
+    merged.Merge(*a.column_stats);
+    a.column_stats.reset();  // merged once
+  });
+  scaler_ = Scaler();
+  scales_ = ColumnScales();
+  if (!missing.empty()) {
+    if (kind != ScalerKind::kNone) {
+      return Status::InvalidArgument(std::string("--scale ") + ScalerName(kind) +
+                                     " needs every agent's column statistics, and agent '" +
+                                     missing + "' sent none in its Hello");
+    }
+    return Status::Ok();  // no preconditioner without the whole picture
+  }
+  if (kind != ScalerKind::kNone) {
+    scaler_ = Scaler::FromStats(merged, kind);
+    merged = scaler_.ApplyToStats(merged);
+  }
+  if (options_.precondition) scales_ = ColumnScales::FromStats(merged, options_.problem.intercept);
+  return Status::Ok();
 }
 
 void Driver::StartEpoch() {
@@ -220,7 +264,7 @@ void Driver::Decided(const SnapshotReport& report, const EpochDecision& d, doubl
 void Driver::BeginCurvaturePhase(double now, int64_t working_set) {
   // The working set grows with the model, as in working-set l1 solvers (celer, blitz): small
   // blocks early keep the first steps (from x = 0, where every useful weight violates) cheap.
-  NewtonSupport support = ChooseNewtonSupport(options_.problem, state_->mu().data(),
+  NewtonSupport support = ChooseNewtonSupport(state_->spec(), state_->mu().data(),
                                               state_->snapshot().data(), dimension_, working_set);
   if (support.size() == 0) {  // no weight to move (x~ = 0 and optimal): nothing to ask for
     policy_->NewtonDeclined();

@@ -179,7 +179,7 @@ void Driver::SaveCheckpoint() {
   c.labels = labels_;
   c.epoch = state_->epoch();
   c.version = state_->version();
-  c.x = state_->x();
+  c.x = ModelToUser(state_->spec(), state_->x());  // the user's units, whatever the preconditioner
   c.step_factor = policy_->step_factor();
   c.next_session = next_session_;
   roster_.ForEach([&](const Agent& a) {
@@ -217,7 +217,7 @@ void Driver::Finish(const std::string& reason) {
   if (state_ && policy_->have_best()) {
     const SnapshotReport& best = policy_->best_report();
     summary_.evaluated = true;
-    summary_.x = state_->best_snapshot();
+    summary_.x = ModelToUser(state_->spec(), state_->best_snapshot());  // the user's units
     summary_.objective = best.objective;
     summary_.kkt = best.kkt;
     summary_.relative_gap = best.relative_gap;
@@ -275,6 +275,7 @@ void Driver::WriteModel(const std::string& reason) {
   if (!summary_.evaluated || !failure_.ok() || options_.model_path.empty()) return;
   Model model = Model::FromVector(summary_.x, dimension_, options_.task, options_.problem);
   model.labels = labels_;
+  if (scaler_.kind != ScalerKind::kNone) model.scaler = scaler_;
   TrainingSummary& s = model.summary;
   s.mode = "distributed";
   s.epochs = summary_.epochs;

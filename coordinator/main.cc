@@ -59,7 +59,8 @@ int Main(int argc, char** argv, const cli::Console& console) {
       ->type_name("FILE")
       ->group(sec);
   cli::ProblemFlags problem;
-  std::string task = "classification", labels, positive_label;
+  std::string task = "classification", labels, positive_label, scale = "auto";
+  bool no_precondition = false;
   double max_message_mb = static_cast<double>(o.channel.max_message_bytes) / (1 << 20);
   const std::string net = "Network", run = "Run";
   app.add_option("--bind", o.bind, "ROUTER endpoint the agents connect to")
@@ -108,6 +109,16 @@ int Main(int argc, char** argv, const cli::Console& console) {
   app.add_option(
          "--labels", labels,
          "Fixed label mapping NEGATIVE,POSITIVE (default: the two labels the agents report)")
+      ->group("Problem");
+  cli::AddScaleFlag(&app, &scale,
+                    "Feature scaling fitted on all agents' column statistics, the same for every "
+                    "agent, stored in the model: none, standard, minmax, maxabs, or auto (what "
+                    "the agents ask with run --scale, else none)",
+                    /*with_auto=*/true)
+      ->capture_default_str();
+  app.add_flag("--no-precondition", no_precondition,
+               "Train on the columns as they are, without the solver's per-column scaling "
+               "(docs/algorithm.md, the preconditioner; for comparisons)")
       ->group("Problem");
   app.add_option("--positive-label", positive_label,
                  "Which of the agents' two labels becomes +1 (default: the larger)")
@@ -204,6 +215,8 @@ int Main(int argc, char** argv, const cli::Console& console) {
     o.labels = edgetrain::LabelMap{labels.substr(0, comma), labels.substr(comma + 1)};
   }
   if (!positive_label.empty()) o.positive_label = positive_label;
+  if (scale != "auto") o.scale = edgetrain::ParseScalerName(scale);
+  o.precondition = !no_precondition;
   o.channel.max_message_bytes = static_cast<int64_t>(max_message_mb * (1 << 20));
   // What the run will write must be writable now, not when it ends.
   for (const edgetrain::Status& st :

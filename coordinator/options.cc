@@ -16,6 +16,9 @@ uint64_t CheckpointFingerprint(const CoordinatorOptions& o) {
   std::string s = text;
   if (o.labels) s += " labels=" + o.labels->negative + "," + o.labels->positive;
   if (o.positive_label) s += " positive=" + *o.positive_label;
+  // A checkpoint holds the model in the user's units: a run resumed with another preconditioner
+  // continues from the same model; with another scaler the features mean something else.
+  if (o.scale) s += std::string(" scale=") + ScalerName(*o.scale);
   return (static_cast<uint64_t>(Crc32c(s.data(), s.size())) << 32) |
          Crc32c(s.data(), s.size(), 0x9e3779b9u);
 }

@@ -15,6 +15,7 @@
 #include "edgetrain/epoch_policy.h"
 #include "edgetrain/problem.h"
 #include "edgetrain/readers.h"
+#include "edgetrain/scaler.h"
 #include "edgetrain/transport/channel.h"
 
 namespace edgetrain::coordinator {
@@ -38,7 +39,12 @@ struct CoordinatorOptions {
   ProblemSpec problem;
   std::optional<LabelMap> labels;             // a fixed label mapping
   std::optional<std::string> positive_label;  // else: which of the agents' two labels is +1
-  int32_t dimension = 0;                      // 0: the largest among the agents present at start
+  // --scale: the run's scaler, fitted on the merged ColumnStats of the agents present at the
+  // start and sent to every agent (Welcome); unset: what the agents ask (run --scale), else none.
+  std::optional<ScalerKind> scale;
+  // The solver's preconditioner (docs/algorithm.md) from the same statistics; false: none.
+  bool precondition = true;
+  int32_t dimension = 0;  // 0: the largest among the agents present at start
   int32_t max_dimension =
       kDefaultMaxDimension;  // no agent whose data is wider is admitted (--max-dim)
 

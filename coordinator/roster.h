@@ -25,6 +25,7 @@
 #include <string_view>
 #include <vector>
 
+#include "edgetrain/scaler.h"
 #include "edgetrain/wire.h"
 
 namespace edgetrain::coordinator {
@@ -67,6 +68,10 @@ struct Agent {
   std::vector<std::string> labels;
   double row_norm_sq_max = 0;
   bool incremental = false, newton = false;
+  // The shard's column statistics (until the run starts and merges them; empty: not sent) and
+  // the scaler it asked for (-1: none asked).
+  std::optional<ColumnStats> column_stats;
+  int8_t scale_request = -1;
   // The epoch.
   Role role = Role::kIdle;
   bool participant = false;  // its gradient sum is in this epoch's mu~

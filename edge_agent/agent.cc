@@ -36,6 +36,7 @@ EdgeAgent::EdgeAgent(const AgentOptions& options, Dataset data, zmq::context_t* 
   s.steps_per_update = options_.steps_per_update;
   s.max_in_flight = options_.max_in_flight;
   s.max_dimension = options_.max_dimension;
+  s.scale_request = options_.scale_request;
   s.software_version = EDGETRAIN_VERSION " " EDGETRAIN_TARGET_ARCH;
   session_ = std::make_unique<AgentSession>(s, &data_, clock_, link_.get());
 }

@@ -63,6 +63,7 @@ struct AgentOptions {
   bool journal = false;  // stdout is the journal's stream: lines carry "<N>" priorities (cli/log.h)
   // A coordinator's model wider than this is refused before anything is allocated (--max-dim).
   int32_t max_dimension = kDefaultMaxDimension;
+  int8_t scale_request = -1;  // run --scale: the ScalerKind asked for; -1: none asked
   transport::ChannelOptions channel;
 };
 

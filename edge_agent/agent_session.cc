@@ -52,6 +52,7 @@ AgentSession::AgentSession(const SessionOptions& options, Dataset* data, const C
     sum += sq;
   }
   row_norm_sq_mean_ = sum / static_cast<double>(std::max<int64_t>(data_->rows(), 1));
+  column_stats_ = ColumnStats::Compute(*data_);
 }
 
 AgentSession::~AgentSession() = default;
@@ -115,6 +116,8 @@ void AgentSession::SayHello() {
   hello.software_version = options_.software_version;
   hello.incremental_models = true;  // answers carry changes to add (PipelineReplica)
   hello.newton = true;              // Newton epochs: answers a CurvatureRequest (SendCurvature)
+  hello.column_stats = wire::ColumnStatsView::Of(column_stats_);
+  hello.scale = options_.scale_request;
   state_ = State::kHello;
   session_ = 0;
   seq_out_ = 0;
@@ -126,6 +129,49 @@ void AgentSession::SayHello() {
 void AgentSession::SayBye(std::string_view why) {
   if (session_ == 0) return;
   Send(encoder_.Encode(NextHeader(), wire::ByeMsg{why}));
+}
+
+Status AgentSession::ApplyTransform(const wire::WelcomeMsg& w) {
+  if (options_.scale_request >= 0 && static_cast<int8_t>(w.scaler.kind) != options_.scale_request) {
+    return Status::InvalidArgument(std::string("this agent was asked to --scale ") +
+                                   ScalerName(static_cast<ScalerKind>(options_.scale_request)) +
+                                   " but the run scales with " + ScalerName(w.scaler.kind) +
+                                   " (the coordinator's --scale decides)");
+  }
+  Result<ColumnScales> scales = ColumnScales::FromValues(
+      std::vector<double>(w.column_scales.begin(), w.column_scales.end()),
+      std::vector<double>(w.column_offsets.begin(), w.column_offsets.end()));
+  if (!scales.ok()) return scales.status().WithContext("the coordinator's Welcome");
+  // What the Welcome asks for, flattened: compared with what the shard holds already.
+  std::vector<double> transform;
+  if (w.scaler.kind != ScalerKind::kNone || !scales->empty()) {
+    transform.push_back(static_cast<double>(w.scaler.kind));
+    transform.push_back(static_cast<double>(w.scaler.offset.size()));
+    transform.insert(transform.end(), w.scaler.offset.begin(), w.scaler.offset.end());
+    transform.insert(transform.end(), w.scaler.factor.begin(), w.scaler.factor.end());
+    transform.push_back(static_cast<double>(w.column_scales.size()));
+    transform.insert(transform.end(), w.column_scales.begin(), w.column_scales.end());
+    transform.insert(transform.end(), w.column_offsets.begin(), w.column_offsets.end());
+  }
+  spec_.scales = *scales;
+  if (transform == applied_) return Status::Ok();
+  if (raw_ != nullptr) {
+    // Back to the shard as read, with this run's labels and width.
+    std::optional<LabelMap> labels = data_->labels();
+    *data_ = *raw_;
+    if (labels) EDGETRAIN_RETURN_IF_ERROR(data_->ApplyLabelMap(*labels));
+    data_->set_dim(std::max(data_->dim(), w.dimension));
+  } else {
+    raw_ = std::make_unique<Dataset>(*data_);
+  }
+  applied_ = transform;
+  if (w.scaler.kind != ScalerKind::kNone) {
+    Dataset scaled = w.scaler.ToScaler().Apply(*data_);
+    scaled.set_raw_labels(data_->raw_labels());
+    *data_ = std::move(scaled);
+  }
+  ApplyColumnScales(data_, spec_.scales);
+  return Status::Ok();
 }
 
 Status AgentSession::CheckWelcome(const wire::WelcomeMsg& w) {
@@ -156,14 +202,18 @@ Status AgentSession::CheckWelcome(const wire::WelcomeMsg& w) {
 }
 
 Status AgentSession::OnWelcome(const wire::Header& h, const wire::WelcomeMsg& w) {
-  if (Status st = CheckWelcome(w); !st.ok()) {
+  Status st = CheckWelcome(w);
+  if (st.ok()) {
+    data_->set_dim(w.dimension);
+    spec_ = w.problem;
+    st = ApplyTransform(w);
+  }
+  if (!st.ok()) {
     // Say so in the session offered, so that the coordinator drops this agent at once.
     Send(encoder_.Encode(wire::Header{options_.agent_id, h.session, 1},
                          wire::ByeMsg{"leaving: " + Printable(st.message(), 256)}));
     return st;
   }
-  data_->set_dim(w.dimension);
-  spec_ = w.problem;
   const int64_t p = spec_.ModelSize(data_->dim());
   decoder_.set_model_size(p);
   worker_ = std::make_unique<SvrgWorker>(data_, spec_, w.seed, options_.sampling);
@@ -188,7 +238,14 @@ Status AgentSession::OnWelcome(const wire::Header& h, const wire::WelcomeMsg& w)
       "welcomed (session %llu): %lld rows, model of %d features; L_max %.4g, L_Q %.4g, %s sampling",
       static_cast<unsigned long long>(session_), static_cast<long long>(data_->rows()),
       data_->dim(), s.l_max, s.l_q, s.importance ? "importance" : "uniform");
-  Log(buf);
+  std::string line = buf;
+  if (w.scaler.kind != ScalerKind::kNone)
+    line += std::string("; scaler ") + ScalerName(w.scaler.kind);
+  if (!spec_.scales.empty()) {
+    line += "; preconditioned: " + std::to_string(spec_.scales.scaled_columns()) +
+            " columns scaled, " + std::to_string(spec_.scales.centred_columns()) + " centred";
+  }
+  Log(line);
   return Status::Ok();
 }
 

@@ -30,6 +30,7 @@
 #include "edgetrain/dataset.h"
 #include "edgetrain/duality.h"
 #include "edgetrain/readers.h"
+#include "edgetrain/scaler.h"
 #include "edgetrain/svrg_worker.h"
 #include "edgetrain/update_answer.h"
 #include "edgetrain/wire.h"
@@ -54,6 +55,8 @@ struct SessionOptions {
   std::string software_version;                  // sent in Hello
   int32_t max_dimension = kDefaultMaxDimension;  // a wider Welcome is refused (one bad Hello on the
                                                  // coordinator must not take the fleet's memory)
+  // run --scale: the scaler asked for (sent in Hello; the run's must be the same); -1: no request.
+  int8_t scale_request = -1;
 };
 
 // How many steps go into one Update (k) and how many Updates may be in flight (depth), from the
@@ -130,6 +133,10 @@ class AgentSession {
   wire::Header NextHeader() { return {options_.agent_id, session_, ++seq_out_}; }
   Status OnReject(const wire::RejectMsg& r);
   Status OnWelcome(const wire::Header& h, const wire::WelcomeMsg& w);
+  // The run's scaler and preconditioner (Welcome) applied to the shard, unless already applied;
+  // sets spec_.scales. Errors: a scaler other than the one asked for, scales that are not powers
+  // of two.
+  Status ApplyTransform(const wire::WelcomeMsg& w);
   void OnEpochBegin(const wire::EpochBeginMsg& e);
   void SendGradSum();
   Status OnInnerLoop(const wire::InnerLoopMsg& l);
@@ -152,6 +159,12 @@ class AgentSession {
   wire::Decoder decoder_;
   uint64_t fingerprint_ = 0;
   double row_norm_sq_max_ = 0, row_norm_sq_mean_ = 0;
+  ColumnStats column_stats_;  // of the shard as read (its own width): sent in every Hello
+  // The shard as read, kept from the first Welcome that transforms it (a later session may bring
+  // another transform), and what the shard holds now: the Welcome's scaler and scales, flattened
+  // (empty: as read).
+  std::unique_ptr<Dataset> raw_;
+  std::vector<double> applied_;
 
   State state_ = State::kHello;
   uint64_t session_ = 0, seq_out_ = 0, seq_in_ = 0;

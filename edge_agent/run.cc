@@ -11,6 +11,7 @@
 #include "edgetrain/cli/flags.h"
 #include "edgetrain/cli/keygen.h"
 #include "edgetrain/readers.h"
+#include "edgetrain/scaler.h"
 #include "edgetrain/text.h"
 #include "edgetrain/transport/curve.h"
 
@@ -76,6 +77,13 @@ class RunCommand : public Command {
         ->group("")
         ->configurable(false);
     cli::AddDataFlags(sub_, &data_);
+    cli::AddScaleFlag(sub_, &scale_,
+                      "Feature scaling, fitted by the coordinator on all agents' column statistics "
+                      "(the same for every agent): none, standard, minmax, maxabs, or auto (no "
+                      "request: the run's). The run's scaler is the coordinator's --scale, or "
+                      "else what the agents ask; an agent that asks another is refused",
+                      /*with_auto=*/true)
+        ->capture_default_str();
     cli::AddFaultFlags(sub_, &options_.channel.faults, /*latency=*/true);
     cli::AddConfigFlags(sub_);
   }
@@ -120,6 +128,7 @@ class RunCommand : public Command {
     options_.verbose = !quiet_;
     options_.journal = console.out().journal();
     options_.max_dimension = data_.max_dim;
+    if (scale_ != "auto") options_.scale_request = static_cast<int8_t>(*ParseScalerName(scale_));
     std::signal(SIGINT, OnSignal);
     std::signal(SIGTERM, OnSignal);
     zmq::context_t context(1);
@@ -146,6 +155,7 @@ class RunCommand : public Command {
   CLI::App* sub_;
   AgentOptions options_;
   std::string data_path_, shard_, sampling_ = "auto";
+  std::string scale_ = "auto";  // no request (the coordinator's --scale, or none)
   std::string key_path_, server_key_path_;
   bool insecure_ = false;
   bool quiet_ = false;

@@ -43,12 +43,13 @@ class TrainLocalCommand : public Command {
         ->type_name("FILE");
     cli::AddProblemFlags(sub_, &problem_);
     cli::AddDataFlags(sub_, &data_);
-    sub_->add_option("--scale", scale_,
-                     "Feature scaling fitted on the training data: none, standard, minmax, maxabs")
-        ->check(CLI::IsMember({"none", "standard", "minmax", "maxabs"}))
-        ->capture_default_str()
-        ->group("Data");
+    cli::AddScaleFlag(sub_, &scale_,
+                      "Feature scaling fitted on the training data: none, standard, minmax, maxabs")
+        ->capture_default_str();
     cli::AddPolicyFlags(sub_, &options_.policy, kMaxNewtonSupport);
+    sub_->add_flag("--no-precondition", no_precondition_,
+                   "Train on the columns as they are, without the solver's per-column scaling "
+                   "(docs/algorithm.md, the preconditioner; for comparisons)");
     sub_->add_option("--seed", options_.seed, "Seed of the mini-batch sampler")
         ->capture_default_str();
     sub_->add_option("--reference-objective", reference_,
@@ -102,6 +103,7 @@ class TrainLocalCommand : public Command {
 
     cli::EpochTable table(console.out(), reference_);
     if (!quiet_) table.PrintHeader();
+    options_.precondition = !no_precondition_;
     Result<TrainResult> result = TrainLocal(*train, *spec, options_, [&](const EpochReport& r) {
       if (!quiet_) table.PrintRow(r);
     });
@@ -166,6 +168,7 @@ class TrainLocalCommand : public Command {
   cli::ProblemFlags problem_;
   cli::DataFlags data_;
   TrainOptions options_;
+  bool no_precondition_ = false;
   double reference_ = std::nan("");
   bool quiet_ = false;
 };

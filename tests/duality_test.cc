@@ -1,5 +1,6 @@
 // The certified duality gap against the mathematics it claims, on bundled real data: for every
-// loss, with and without an intercept, l1, elastic net, non-negativity and a box, the gap at any
+// loss, with and without an intercept, l1, elastic net, non-negativity and a box, in the user's
+// coordinates and in the preconditioner's (scaled, centred columns), the gap at any
 // point x bounds P(x) - P* from above (P* approached by a solution with KKT <= 1e-10), and it
 // shrinks to nothing at the solution.
 #include "edgetrain/duality.h"
@@ -90,6 +91,25 @@ std::vector<Case> Cases() {
   add("diabetes non-negative lasso, intercept", diabetes, LossKind::kSquared, 0.1, 0, true, 0.0);
   add("diabetes box [-5, 5], intercept", diabetes, LossKind::kSquared, 0.0, 0.0, true, -5, 5);
   add("heart l2 only, intercept", heart, LossKind::kLogistic, 0, 0.05, true);
+  // In the solver's coordinates of the preconditioner (column_scales.h): scaled, centred columns
+  // and per-coordinate penalties; the certificate is the user's all the same.
+  auto preconditioned = [&](std::string name, const Dataset& data, LossKind loss, double l1,
+                            double l2, bool intercept, double lower = -INFINITY,
+                            double upper = INFINITY) {
+    add(std::move(name), data, loss, l1, l2, intercept, lower, upper);
+    Case& c = cases.back();
+    c.spec.scales = ColumnScales::FromStats(ColumnStats::Compute(c.data), intercept);
+    REQUIRE_FALSE(c.spec.scales.empty());
+    ApplyColumnScales(&c.data, c.spec.scales);
+  };
+  preconditioned("wdbc unscaled L1-logistic, preconditioned", *wdbc, LossKind::kLogistic, 1e-3, 0,
+                 false);
+  preconditioned("wdbc unscaled elastic net, centred and scaled, intercept", *wdbc,
+                 LossKind::kLogistic, 1e-3, 1e-2, true);
+  preconditioned("wdbc unscaled non-negative L1 squared hinge, centred and scaled, intercept",
+                 *wdbc, LossKind::kSquaredHinge, 1e-3, 0, true, 0.0);
+  preconditioned("wdbc unscaled box [-0.5, 2], preconditioned", *wdbc, LossKind::kLogistic, 1e-3, 0,
+                 false, -0.5, 2.0);
   return cases;
 }
 
@@ -103,7 +123,7 @@ TEST_CASE("the duality gap bounds P(x) - P* from above everywhere and vanishes a
     Result<TrainResult> r = TrainLocal(c.data, c.spec, o, nullptr);
     REQUIRE_MESSAGE(r.ok(), r.status().ToString());
     REQUIRE(r->last.kkt <= 1e-10);
-    const std::vector<double>& x_star = r->x;
+    const std::vector<double> x_star = ModelToSolver(c.spec, r->x);  // in the data's coordinates
     double p_star = 0;  // P(x*) >= P*: P(x) - P(x*) <= P(x) - P* <= gap(x)
     const GapCertificate at_star = Certify(c.data, c.spec, x_star, &p_star);
     CHECK(at_star.relative <= 1e-8);
@@ -121,7 +141,10 @@ TEST_CASE("the duality gap bounds P(x) - P* from above everywhere and vanishes a
           if (rng.Uniform(3) != 0) continue;
           const bool weight = !c.spec.intercept || j + 1 < x.size();
           x[j] += size * (2 * rng.UniformDouble() - 1);
-          if (weight) x[j] = std::clamp(x[j], c.spec.reg.lower, c.spec.reg.upper);
+          if (weight) {
+            const Regularizer reg = c.spec.Penalty(static_cast<int64_t>(j));
+            x[j] = std::clamp(x[j], reg.lower, reg.upper);
+          }
         }
       }
       double objective = 0;

@@ -203,16 +203,17 @@ TEST_CASE("policy: Newton or inner loop by what each bought per second, wire tim
   }
 }
 
-TEST_CASE("policy: no Newton with a box, a participant that cannot, or too many weights") {
+TEST_CASE("policy: Newton with a box, but not for a participant that cannot, or too many weights") {
   EpochPolicyOptions o;
   o.newton_max_support = 50;
   ProblemSpec box;
   box.reg.lower = 0;
-  CHECK(Driver(o, box).Next(1.0).action == Action::kInner);
+  CHECK(Driver(o, box).Next(1.0).action == Action::kNewton);
   Driver unable(o);
   unable.context.newton_capable = false;
   CHECK(unable.Next(1.0).action == Action::kInner);
   CHECK(Driver(o).Next(1.0, 100, 1, 1, /*nnz=*/60).action == Action::kInner);
+  CHECK(Driver(o).Next(1.0, 100, 1, 1, /*nnz=*/50).action == Action::kInner);  // no room to grow
 }
 
 TEST_CASE("policy: every stop rule, checked on the snapshot it holds for") {

@@ -1,11 +1,15 @@
 // Proximal Newton pieces (support_newton.h), checked against the math: the Hessian block against
 // finite differences of the gradient, the direction against the optimality conditions of the
-// quadratic model it minimises, the working set against its definition.
+// quadratic model it minimises (l1, boxes, per-coordinate penalties of the preconditioner, and
+// raw columns five orders of magnitude apart), the working set against its definition, and
+// Newton epochs with a box against the inner loops' optimum.
 #include <cmath>
 #include <vector>
 
 #include "doctest/doctest.h"
+#include "edgetrain/local_trainer.h"
 #include "edgetrain/problem.h"
+#include "edgetrain/readers.h"
 #include "edgetrain/rng.h"
 #include "edgetrain/support_newton.h"
 #include "test_util.h"
@@ -134,6 +138,79 @@ TEST_CASE("the working set: every non-zero weight, then the worst violators, in 
   CHECK(NewtonWorkingSetSize(10, 0) == 0);
 }
 
+// The largest violation of q's optimality conditions at x + d, per coordinate the minimum-norm
+// subgradient of q there (regularizer.h: l1, box), the intercept's plain derivative; and d.H d.
+struct ModelCheck {
+  double worst = 0;
+  double dhd = 0;
+  int64_t zeros = 0, at_bound = 0;
+};
+
+ModelCheck CheckModelOptimality(const ProblemSpec& spec, const NewtonSupport& s,
+                                const std::vector<double>& packed, int64_t rows,
+                                const std::vector<double>& mu, const std::vector<double>& x,
+                                const std::vector<double>& d, int32_t dim) {
+  ModelCheck c;
+  const int64_t m = s.size();
+  const double n = static_cast<double>(rows);
+  for (int64_t a = 0; a < m; ++a) {
+    const int32_t j = s.index[a];
+    const bool weight = j < dim;
+    const Regularizer reg = weight ? spec.Penalty(j) : Regularizer();
+    double hd = 0;
+    for (int64_t b = 0; b < m; ++b) hd += Packed(packed, a, b) / n * d[b];
+    hd += reg.l2 * d[a];
+    const double r = mu[j] + reg.l2 * x[j] + hd;
+    c.dhd += d[a] * hd;
+    const double w = x[j] + d[a];
+    if (!weight) {
+      c.worst = std::max(c.worst, std::fabs(r));
+      continue;
+    }
+    CHECK(w >= reg.lower);  // x + d stays in the box
+    CHECK(w <= reg.upper);
+    c.zeros += w == 0.0;
+    c.at_bound += w == reg.lower || w == reg.upper;
+    Regularizer model = reg;  // the model's own penalty: l1 and the box (l2 is in H and g)
+    model.l2 = 0;
+    c.worst = std::max(c.worst, std::fabs(model.MinNormSubgradient(w, r)));
+  }
+  return c;
+}
+
+// The direction at x for data and spec: S of at most max_size, H, d; checks d minimises q exactly
+// and that P decreases along it (Armijo at some alpha >= 1/16) through feasible line points.
+ModelCheck CheckDirection(const Dataset& data, const ProblemSpec& spec,
+                          const std::vector<double>& x, int64_t max_size) {
+  const std::vector<double> mu = LossGradient(data, spec, x);
+  const NewtonSupport s = ChooseNewtonSupport(spec, mu.data(), x.data(), data.dim(), max_size);
+  const int64_t m = s.size();
+  REQUIRE(m > 0);
+  std::vector<int32_t> pos(x.size(), -1);
+  std::vector<double> packed(m * (m + 1) / 2, 0.0);
+  AccumulateSupportHessian(data, spec, x.data(), s, &pos, packed.data());
+  std::vector<double> d;
+  double decrease = 0;
+  int sweeps = 0;
+  REQUIRE(ProxNewtonDirection(spec, s, packed.data(), data.rows(), mu.data(), x.data(), data.dim(),
+                              &d, &decrease, 200, &sweeps));
+  const ModelCheck c = CheckModelOptimality(spec, s, packed, data.rows(), mu, x, d, data.dim());
+  INFO("|S| ", m, ", sweeps ", sweeps, ", zero weights ", c.zeros, ", at a bound ", c.at_bound,
+       ", largest violation ", c.worst);
+  CHECK(c.worst <= 1e-10);  // exact: CD found the face, the face's linear system finished it
+  CHECK(decrease < 0);
+  CHECK(decrease <= -c.dhd * (1 - 1e-9));  // g.d + l1 change <= -d.H d at the minimiser
+  std::vector<double> trial = x;
+  const double p0 = testing::ObjectiveOf(data, spec, x);
+  bool armijo = false;
+  for (double alpha = 1; alpha >= kNewtonMinAlpha && !armijo; alpha *= 0.5) {
+    NewtonLinePoint(s, d, alpha, x.data(), trial.data());
+    armijo = testing::ObjectiveOf(data, spec, trial) <= p0 + kNewtonArmijo * alpha * decrease;
+  }
+  CHECK(armijo);
+  return c;
+}
+
 TEST_CASE(
     "the proximal Newton direction satisfies the optimality conditions of the quadratic model") {
   const Dataset data = testing::LoadLibsvm(testing::SourcePath("data/spam/train.svm"));
@@ -144,56 +221,76 @@ TEST_CASE(
   Rng rng(9);
   std::vector<double> x(spec.ModelSize(data.dim()), 0.0);
   for (int32_t j = 0; j < data.dim(); j += 97) x[j] = rng.UniformDouble() - 0.5;
-  const std::vector<double> mu = LossGradient(data, spec, x);
-  const NewtonSupport s = ChooseNewtonSupport(spec, mu.data(), x.data(), data.dim(), 400);
-  const int64_t m = s.size();
-  REQUIRE(m > 100);
-  std::vector<int32_t> pos(x.size(), -1);
-  std::vector<double> packed(m * (m + 1) / 2, 0.0);
-  AccumulateSupportHessian(data, spec, x.data(), s, &pos, packed.data());
-  std::vector<double> d;
-  double decrease = 0;
-  int sweeps = 0;
-  REQUIRE(ProxNewtonDirection(spec, s, packed.data(), data.rows(), mu.data(), x.data(), data.dim(),
-                              &d, &decrease, 200, &sweeps));
-  // q(d) = g.d + d.H d / 2 + l1 (|x+d|_1 - |x|_1); at its minimiser r = g + H d lies in -l1 * the
-  // subdifferential of |x + d| for every weight (and is 0 for the intercept).
-  const double n = static_cast<double>(data.rows());
-  double worst = 0, dhd = 0;
-  int64_t zeros = 0;
-  for (int64_t a = 0; a < m; ++a) {
-    const int32_t j = s.index[a];
-    const bool weight = j < data.dim();
-    double r = mu[j] + (weight ? spec.reg.l2 * x[j] : 0.0);
-    double hd = 0;
-    for (int64_t b = 0; b < m; ++b) hd += Packed(packed, a, b) / n * d[b];
-    if (weight) hd += spec.reg.l2 * d[a];
-    r += hd;
-    dhd += d[a] * hd;
-    const double w = x[j] + d[a];
-    if (!weight) {
-      worst = std::max(worst, std::fabs(r));
-    } else if (w != 0.0) {
-      worst = std::max(worst, std::fabs(r + spec.reg.l1 * (w > 0 ? 1 : -1)));
-    } else {
-      ++zeros;
-      worst = std::max(worst, std::max(0.0, std::fabs(r) - spec.reg.l1));
-    }
+  const ModelCheck c = CheckDirection(data, spec, x, 400);
+  CHECK(c.zeros > 0);  // the l1 part bites: some weights of S stay (or become) zero
+}
+
+TEST_CASE("with a box the direction clamps, keeps bound entries fixed and stays feasible") {
+  const Dataset data =
+      testing::LoadLibsvm(testing::SourcePath("data/diabetes.svm"), Task::kRegression);
+  ProblemSpec spec;
+  spec.loss = LossKind::kSquared;
+  spec.reg.l1 = 0.05;
+  spec.intercept = true;
+  // The unconstrained lasso's weights reach -500 and +700: the box [-100, 300] binds.
+  spec.reg.lower = -100;
+  spec.reg.upper = 300;
+  std::vector<double> x(spec.ModelSize(data.dim()), 0.0);
+  ModelCheck c = CheckDirection(data, spec, x, 0);
+  CHECK(c.at_bound > 0);
+  // From inside the box, some weights at its bounds and some at zero.
+  x = {-100, 0, 300, 120, -30, 0, 0, 0, 300, 10, 150};
+  c = CheckDirection(data, spec, x, 0);
+  CHECK(c.at_bound > 0);
+  // Non-negativity: zero is both the kink and the bound.
+  spec.reg.lower = 0;
+  spec.reg.upper = INFINITY;
+  c = CheckDirection(data, spec, std::vector<double>(x.size(), 0.0), 0);
+  CHECK(c.zeros > 0);
+}
+
+TEST_CASE(
+    "raw columns five orders of magnitude apart: the direction is still the exact minimiser, "
+    "with and without per-coordinate penalties") {
+  ReadOptions o;
+  o.label_column = "diagnosis";
+  Result<Dataset> raw = ReadCsvFile(testing::SourcePath("data/wdbc.csv"), o);
+  REQUIRE(raw.ok());
+  ProblemSpec spec;
+  spec.reg.l1 = 1e-3;
+  // Coordinate descent alone stops after 200 sweeps far from the face here (H's condition number
+  // is 1e12); the face rounds finish it.
+  CheckDirection(*raw, spec, std::vector<double>(raw->dim(), 0.0), 0);
+  ProblemSpec scaled_spec = spec;
+  scaled_spec.scales = ColumnScales::FromStats(ColumnStats::Compute(*raw));
+  REQUIRE_FALSE(scaled_spec.scales.empty());
+  Dataset scaled = *raw;
+  ApplyColumnScales(&scaled, scaled_spec.scales);
+  CheckDirection(scaled, scaled_spec, std::vector<double>(raw->dim(), 0.0), 0);
+}
+
+TEST_CASE("Newton epochs on raw wdbc reach KKT 1e-9 in a few epochs, and with a box") {
+  ReadOptions o;
+  o.label_column = "diagnosis";
+  Result<Dataset> raw = ReadCsvFile(testing::SourcePath("data/wdbc.csv"), o);
+  REQUIRE(raw.ok());
+  for (bool box : {false, true}) {
+    ProblemSpec spec;
+    spec.reg.l1 = 1e-3;
+    spec.intercept = true;
+    if (box) spec.reg.lower = 0;  // non-negative weights
+    TrainOptions options;
+    options.policy.stop.max_epochs = 60;
+    options.policy.stop.kkt_tolerance = 1e-9;
+    options.policy.stop.tolerance = 0;
+    Result<TrainResult> r = TrainLocal(*raw, spec, options, nullptr);
+    REQUIRE(r.ok());
+    CAPTURE(box);
+    CHECK(r->stop_reason == "kkt");
+    CHECK(r->last.epoch <= 20);  // 69 before the face rounds: CD alone converged linearly
+    CHECK(r->newton_steps >= r->last.epoch / 2);
+    for (int32_t j = 0; j < raw->dim() && box; ++j) CHECK(r->x[j] >= 0.0);
   }
-  INFO("sweeps ", sweeps, ", zero weights in S ", zeros, ", largest violation ", worst);
-  CHECK(zeros > 0);       // the l1 part bites: some weights of S stay (or become) zero
-  CHECK(worst <= 1e-10);  // exact: CD found the face, the face's linear system finished it
-  CHECK(decrease < 0);
-  CHECK(decrease <= -dhd * (1 - 1e-9));  // g.d + l1 change <= -d.H d at the minimiser (convexity)
-  // And the step lowers P along d (Armijo at some alpha >= 1/16), as the trainers require.
-  std::vector<double> trial = x;
-  const double p0 = testing::ObjectiveOf(data, spec, x);
-  bool armijo = false;
-  for (double alpha = 1; alpha >= kNewtonMinAlpha && !armijo; alpha *= 0.5) {
-    NewtonLinePoint(s, d, alpha, x.data(), trial.data());
-    armijo = testing::ObjectiveOf(data, spec, trial) <= p0 + kNewtonArmijo * alpha * decrease;
-  }
-  CHECK(armijo);
 }
 
 }  // namespace

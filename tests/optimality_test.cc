@@ -1,6 +1,7 @@
 // The serial trainer against mathematics and against the real peers on bundled real data:
 // KKT optimality, liblinear's optimum for L1-logistic and L1-squared-hinge, scikit-learn's for
-// lasso, elastic net and non-negative lasso, and linear convergence with l2 > 0.
+// lasso, elastic net and non-negative lasso (inner loops and Newton epochs), SciPy's for a box,
+// and linear convergence with l2 > 0.
 #include <cmath>
 #include <sstream>
 #include <string>
@@ -120,6 +121,52 @@ TEST_CASE("lasso, elastic net and non-negative lasso on Diabetes match scikit-le
     if (c.nonneg) {
       for (int32_t j = 0; j < data.dim(); ++j) CHECK(r.x[j] >= 0.0);
     }
+  }
+}
+
+TEST_CASE("Newton epochs with a box on Diabetes: scikit-learn's non-negative lasso, SciPy's box") {
+  const std::string path = testing::SourcePath("data/diabetes.svm");
+  const Dataset data = testing::LoadLibsvm(path, Task::kRegression);
+  struct Case {
+    double l1, l2, lower, upper;
+    std::vector<std::string> args;
+  };
+  // The unconstrained lasso's weights reach -210 and +517, the elastic net's (alpha 0.05) -62
+  // and +102: the boxes bind.
+  const std::vector<Case> cases = {
+      {0.1, 0.0, 0.0, INFINITY, {path, "lasso", "0.1", "--positive"}},
+      {0.1, 0.0, -100, 300, {path, "box", "0.1", "1", "-100", "300"}},
+      {0.05 * 0.7, 0.05 * 0.3, -50, 100, {path, "box", "0.05", "0.7", "-50", "100"}},
+  };
+  for (const Case& c : cases) {
+    ProblemSpec spec;
+    spec.loss = LossKind::kSquared;
+    spec.reg.l1 = c.l1;
+    spec.reg.l2 = c.l2;
+    spec.reg.lower = c.lower;
+    spec.reg.upper = c.upper;
+    spec.intercept = true;
+    TrainOptions o;
+    o.policy.stop.max_epochs = 50;
+    o.policy.stop.kkt_tolerance = 1e-8;
+    o.policy.stop.tolerance = 0;
+    Result<TrainResult> r = TrainLocal(data, spec, o, nullptr);
+    REQUIRE(r.ok());
+    const double reference = SklearnObjective(c.args);
+    INFO(c.args[1], " l1=", c.l1, " l2=", c.l2, " box [", c.lower, ", ", c.upper, "]: ours ",
+         r->last.objective, " after ", r->last.epoch, " epochs, reference ", reference);
+    CHECK(r->stop_reason == "kkt");
+    CHECK(r->last.kkt <= 1e-8);
+    CHECK(r->newton_steps >= 1);
+    CHECK(r->last.epoch <= 5);  // the exact model minimiser: one or two Newton steps
+    CHECK(std::fabs(r->last.objective - reference) <= 1e-9 * std::fabs(reference));
+    int64_t at_bound = 0;
+    for (int32_t j = 0; j < data.dim(); ++j) {
+      CHECK(r->x[j] >= c.lower);
+      CHECK(r->x[j] <= c.upper);
+      at_bound += r->x[j] == c.lower || r->x[j] == c.upper;
+    }
+    CHECK(at_bound > 0);
   }
 }
 

@@ -261,7 +261,7 @@ TEST_CASE("bash completion offers what the programs' --help defines" *
   for (std::string line; std::getline(in, line);) lines.push_back(line);
   REQUIRE(lines.size() == 8);
   CHECK(lines[0] == "run train-local predict inspect score show-model export keygen");
-  CHECK(lines[1] == "--shard --sampling --server-key");
+  CHECK(lines[1] == "--shard --sampling --server-key --scale");
   CHECK(lines[2] == "squared squared-hinge");
   CHECK(lines[3] == testing::SourcePath("data/heart_scale.svm"));
   CHECK(lines[4].empty());  // a number: nothing to offer

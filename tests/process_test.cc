@@ -16,6 +16,8 @@
 #include "doctest/doctest.h"
 #include "edgetrain/local_trainer.h"
 #include "edgetrain/model.h"
+#include "edgetrain/readers.h"
+#include "edgetrain/scaler.h"
 #include "json_util.h"
 #include "test_util.h"
 
@@ -162,6 +164,70 @@ TEST_CASE(
     "8 agent processes reach the serial optimum with inner loops only, pyzmq reads the log "
     "stream") {
   RunProcesses(8, false);
+}
+
+// Raw wdbc (areas ~700 next to fractal dimensions ~0.005) on two agent processes: their Hellos
+// carry the shards' column statistics; the coordinator merges them into the preconditioner and,
+// when an agent asks run --scale standard, into the run's scaler, and writes the model in the
+// user's units (with the scaler): the serial optimum on the whole file, scaled the same way.
+TEST_CASE("raw wdbc on 2 agent processes: merged statistics, one scaler, the model in user units") {
+  const std::string wdbc = testing::SourcePath("data/wdbc.csv");
+  ReadOptions read;
+  read.label_column = "diagnosis";
+  Result<Dataset> whole = ReadCsvFile(wdbc, read);
+  REQUIRE(whole.ok());
+  for (bool scale : {false, true}) {
+    CAPTURE(scale);
+    testing::TempDir dir;
+    std::vector<std::string> args = CoordinatorArgs(dir, 2);
+    args.push_back("--intercept");
+    ChildProcess coordinator(Cmd("coordinator/edgetrain-coordinator", args),
+                             dir.File("coordinator.out"));
+    REQUIRE(testing::WaitForFile(dir.File("endpoints"), 10));
+    auto endpoints = testing::ReadEndpoints(dir.File("endpoints"));
+    std::vector<std::unique_ptr<ChildProcess>> agents;
+    for (int k = 1; k <= 2; ++k) {
+      std::vector<std::string> a = {"run",
+                                    "--coordinator",
+                                    endpoints["agents"],
+                                    "--data",
+                                    wdbc,
+                                    "--label-column",
+                                    "diagnosis",
+                                    "--shard",
+                                    std::to_string(k) + "/2",
+                                    "--insecure"};
+      if (scale && k == 1) a.insert(a.end(), {"--scale", "standard"});  // the other follows
+      agents.push_back(std::make_unique<ChildProcess>(Cmd("edge_agent/edgetrain-agent", a),
+                                                      dir.File("agent" + std::to_string(k))));
+    }
+    REQUIRE_MESSAGE(coordinator.Wait(120) == 0, testing::ReadText(dir.File("coordinator.out")));
+    for (auto& a : agents) CHECK_MESSAGE(a->Wait(20) == 0, testing::ReadText(a->output_path()));
+    Result<Model> model = ReadModelFile(dir.File("model.etm"));
+    REQUIRE_MESSAGE(model.ok(), model.status().ToString());
+    CHECK(model->summary.kkt_violation <= 1e-8);
+    // The reference: the whole file, scaled as train-local --scale would.
+    Dataset data = *whole;
+    if (scale) {
+      const Scaler fit = Scaler::Fit(data, ScalerKind::kStandard);
+      REQUIRE(model->scaler.kind == ScalerKind::kStandard);
+      for (size_t j = 0; j < fit.offset.size(); ++j) {
+        CHECK(model->scaler.offset[j] == doctest::Approx(fit.offset[j]).epsilon(1e-12));
+        CHECK(model->scaler.factor[j] == doctest::Approx(fit.factor[j]).epsilon(1e-12));
+      }
+      data = fit.Apply(data);
+    } else {
+      CHECK(model->scaler.kind == ScalerKind::kNone);
+    }
+    TrainOptions serial;
+    serial.policy.stop.kkt_tolerance = 1e-10;
+    Result<TrainResult> reference = TrainLocal(data, model->spec, serial, nullptr);
+    REQUIRE(reference.ok());
+    const double ours = Objective(data, model->spec, model->ToVector().data());
+    INFO("distributed ", ours, " serial ", reference->last.objective);
+    CHECK(std::fabs(ours - reference->last.objective) <= 1e-6 * reference->last.objective);
+    CHECK(ours == doctest::Approx(model->summary.objective).epsilon(1e-9));
+  }
 }
 
 TEST_CASE("SIGTERM makes an agent say goodbye and exit 0 while the others finish the run") {

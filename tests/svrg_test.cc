@@ -42,7 +42,8 @@ std::map<int32_t, double> AsMap(const ModelUpdate& u) {
 VectorView None() { return VectorView{}; }
 
 // With a one-row shard the mini-batch is known, so Delta can be computed from the formula
-//   Delta = prox(x^ - eta (q (phi'(a.x^) - phi'(a.x~)) [a;1] + mu + l2 w^)) - x^   (q = 1).
+//   Delta = prox_{eta (h + l2/2 |.|^2)}(x^ - eta (q (phi'(a.x^) - phi'(a.x~)) [a;1] + mu)) - x^
+// (q = 1; the l2 part in the prox).
 TEST_CASE("worker step equals the DAP-SVRG formula, with sparse and dense model views") {
   const Dataset one = Make("1 1:0.5 3:-2 5:1\n");
   ProblemSpec spec;
@@ -71,7 +72,7 @@ TEST_CASE("worker step equals the DAP-SVRG formula, with sparse and dense model 
   for (int64_t j = 0; j < p; ++j) {
     double next;
     if (j < one.dim()) {
-      next = spec.reg.Prox(x_hat[j] - eta * (c * a[j] + mu[j] + spec.reg.l2 * x_hat[j]), eta);
+      next = spec.reg.ProxWithL2(x_hat[j] - eta * (c * a[j] + mu[j]), eta);
     } else {
       next = x_hat[j] - eta * (c * a[j] + mu[j]);
     }
@@ -302,30 +303,41 @@ TEST_CASE("step plan: eta = scale / L(b), m = passes n / b, overrides win") {
 }
 
 TEST_CASE("the steady-state loop of worker and coordinator state does not allocate") {
-  const Dataset data = testing::LoadLibsvm(testing::SourcePath("data/spam/train.svm"));
-  ProblemSpec spec;
-  spec.reg.l1 = 1e-3;
-  SvrgWorker worker(&data, spec, 3);
-  CoordinatorState state(spec, data.dim());
-  const int64_t p = state.model_size();
-  std::vector<double> g(p);
-  ModelUpdate update;
-  update.Reset(p);
-  double loss;
-  for (int epoch = 0; epoch < 3; ++epoch) {
-    state.BeginEpoch();
-    worker.ComputeSnapshot(state.snapshot().data(), g.data(), &loss);
-    state.AddGradSum(VectorView::Dense(g.data(), p), loss, data.rows());
-    state.FinishGradientPhase();
-    state.BeginInnerPhase(2000);
-    worker.BeginEpoch(state.mu().data(), 4.0, 2);
-    const long before = testing::AllocationCount();
-    for (int t = 0; t < 2000; ++t) {
-      worker.Step(state.View(), &update);
-      REQUIRE(state.ApplyUpdate(update.delta.View(), update.guarded.View(), state.epoch(),
-                                state.version(), 0) == UpdateVerdict::kApplied);
+  const Dataset raw = testing::LoadLibsvm(testing::SourcePath("data/spam/train.svm"));
+  for (bool preconditioned : {false, true}) {
+    CAPTURE(preconditioned);
+    Dataset data = raw;
+    ProblemSpec spec;
+    spec.reg.l1 = 1e-3;
+    spec.reg.l2 = preconditioned ? 1e-4 : 0.0;
+    if (preconditioned) {  // per-coordinate penalties in every step
+      std::vector<double> s(static_cast<size_t>(data.dim()));
+      for (int32_t j = 0; j < data.dim(); ++j) s[j] = std::ldexp(1.0, j % 5 - 2);
+      spec.scales = ColumnScales::FromValues(s).value();
+      ApplyColumnScales(&data, spec.scales);
     }
-    CHECK(testing::AllocationCount() == before);
+    SvrgWorker worker(&data, spec, 3);
+    CoordinatorState state(spec, data.dim());
+    const int64_t p = state.model_size();
+    std::vector<double> g(p);
+    ModelUpdate update;
+    update.Reset(p);
+    double loss;
+    for (int epoch = 0; epoch < 3; ++epoch) {
+      state.BeginEpoch();
+      worker.ComputeSnapshot(state.snapshot().data(), g.data(), &loss);
+      state.AddGradSum(VectorView::Dense(g.data(), p), loss, data.rows());
+      state.FinishGradientPhase();
+      state.BeginInnerPhase(2000);
+      worker.BeginEpoch(state.mu().data(), 4.0, 2);
+      const long before = testing::AllocationCount();
+      for (int t = 0; t < 2000; ++t) {
+        worker.Step(state.View(), &update);
+        REQUIRE(state.ApplyUpdate(update.delta.View(), update.guarded.View(), state.epoch(),
+                                  state.version(), 0) == UpdateVerdict::kApplied);
+      }
+      CHECK(testing::AllocationCount() == before);
+    }
   }
 }
 
@@ -348,27 +360,44 @@ TEST_CASE("lazy l1 steps: the closed form equals k applications of the prox") {
   }
 }
 
-TEST_CASE("lazy updates give the eager iterates (serial mode, with and without intercept)") {
-  const Dataset data = testing::LoadLibsvm(testing::SourcePath("data/spam/train.svm"));
-  for (bool intercept : {false, true}) {
+TEST_CASE(
+    "lazy updates give the eager iterates (serial mode, with and without intercept, with "
+    "per-coordinate thresholds)") {
+  const Dataset raw = testing::LoadLibsvm(testing::SourcePath("data/spam/train.svm"));
+  // Preconditioned: scales 2^-6 .. 2^6, every coordinate its own l1 weight and threshold.
+  std::vector<double> s(static_cast<size_t>(raw.dim()));
+  for (int32_t j = 0; j < raw.dim(); ++j) s[j] = std::ldexp(1.0, j % 13 - 6);
+  for (bool scaled : {false, true}) {
+    Dataset data = raw;
     ProblemSpec spec;
     spec.reg.l1 = 1e-3;
-    spec.intercept = intercept;
-    TrainOptions options;
-    options.policy.stop.max_epochs = 6;
-    options.policy.stop.kkt_tolerance = 0;
-    options.policy.stop.tolerance = 0;
-    std::vector<double> objectives[2];
-    for (bool lazy : {false, true}) {
-      options.lazy = lazy;
-      Result<TrainResult> r = TrainLocal(data, spec, options, [&](const EpochReport& e) {
-        objectives[lazy].push_back(e.objective);
-      });
-      REQUIRE(r.ok());
+    if (scaled) {
+      spec.scales = ColumnScales::FromValues(s).value();
+      ApplyColumnScales(&data, spec.scales);
     }
-    REQUIRE(objectives[0].size() == objectives[1].size());
-    for (size_t e = 0; e < objectives[0].size(); ++e) {
-      CHECK(objectives[1][e] == doctest::Approx(objectives[0][e]).epsilon(1e-9));
+    for (bool intercept : {false, true}) {
+      spec.intercept = intercept;
+      TrainOptions options;
+      options.precondition = false;
+      options.policy.newton_max_support = 0;
+      options.policy.stop.max_epochs = 6;
+      options.policy.stop.kkt_tolerance = 0;
+      options.policy.stop.tolerance = 0;
+      std::vector<double> objectives[2];
+      for (bool lazy : {false, true}) {
+        options.lazy = lazy;
+        Result<TrainResult> r = TrainLocal(data, spec, options, [&](const EpochReport& e) {
+          objectives[lazy].push_back(e.objective);
+        });
+        REQUIRE(r.ok());
+      }
+      CAPTURE(scaled);
+      CAPTURE(intercept);
+      REQUIRE(objectives[0].size() == objectives[1].size());
+      for (size_t e = 0; e < objectives[0].size(); ++e) {
+        CHECK(objectives[1][e] == doctest::Approx(objectives[0][e]).epsilon(1e-9));
+      }
+      CHECK(objectives[0].back() < 0.99 * objectives[0].front());  // it did train
     }
   }
 }

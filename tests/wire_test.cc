@@ -641,5 +641,135 @@ TEST_CASE("another protocol version: its Reject is read, its Hello told apart, t
   CHECK(Refusal(d, e.Encode({"", 0, 1, 1}, RejectMsg{})) == "Envelope.agent_id: empty");
 }
 
+TEST_CASE("scaling on the wire: Hello's column statistics, Welcome's scaler and scales, checked") {
+  Encoder e;
+  std::vector<uint64_t> storage;
+  // A shard's statistics (3 columns, 10 rows) and the scaler it asks for.
+  ColumnStats stats;
+  stats.rows = 10;
+  stats.nonzeros = {10, 4, 0};
+  stats.sum = {55, -2, 0};
+  stats.sum_squares = {385, 6.5, 0};
+  stats.min = {1, -1.5, 0};
+  stats.max = {10, 1, 0};
+  HelloMsg hello;
+  hello.rows = 10;
+  hello.dimension = 3;
+  hello.column_stats = ColumnStatsView::Of(stats);
+  hello.scale = static_cast<int8_t>(ScalerKind::kMinMax);
+  {
+    Decoder fresh;
+    const HelloMsg got = Decoded<HelloMsg>(fresh, e.Encode(kHeader, hello), &storage);
+    const ColumnStats back = got.column_stats.ToStats(got.rows);
+    CHECK(back.rows == 10);
+    CHECK(back.nonzeros == stats.nonzeros);
+    CHECK(back.sum == stats.sum);
+    CHECK(back.sum_squares == stats.sum_squares);
+    CHECK(back.min == stats.min);
+    CHECK(back.max == stats.max);
+    CHECK(got.scale == static_cast<int8_t>(ScalerKind::kMinMax));
+  }
+  {  // An agent that sends none, and asks nothing.
+    HelloMsg plain = hello;
+    plain.column_stats = {};
+    plain.scale = -1;
+    Decoder fresh;
+    const HelloMsg got = Decoded<HelloMsg>(fresh, e.Encode(kHeader, plain), &storage);
+    CHECK(got.column_stats.empty());
+    CHECK(got.scale == -1);
+  }
+  {  // A shard widened by an earlier Welcome: fewer entries than its dimension.
+    HelloMsg wide = hello;
+    wide.dimension = 5;
+    Decoder fresh;
+    const HelloMsg got = Decoded<HelloMsg>(fresh, e.Encode(kHeader, wide), &storage);
+    CHECK(got.column_stats.ToStats(got.rows).dim() == 3);
+  }
+  {
+    HelloMsg narrow = hello;
+    narrow.dimension = 2;
+    Decoder fresh;
+    CHECK(Refusal(fresh, e.Encode(kHeader, narrow)) ==
+          "Hello.column_stats.nonzeros: 3 entries for 2 features");
+  }
+  // Statistics that cannot be a shard's.
+  auto refused = [&](ColumnStats bad, int64_t rows = 10) {
+    HelloMsg h = hello;
+    h.rows = rows;
+    h.column_stats = ColumnStatsView::Of(bad);
+    Decoder fresh;
+    return Refusal(fresh, e.Encode(kHeader, h));
+  };
+  ColumnStats short_sum = stats;
+  short_sum.sum.pop_back();
+  CHECK(refused(short_sum) == "Hello.column_stats.sum: 2 entries, expected 3");
+  ColumnStats too_many = stats;
+  too_many.nonzeros[1] = 11;
+  CHECK(
+      refused(too_many).starts_with("Hello.column_stats.nonzeros: column 1: 11 cells in 10 rows"));
+  ColumnStats infinite = stats;
+  infinite.sum_squares[0] = std::numeric_limits<double>::infinity();
+  CHECK(refused(infinite) == "Hello.column_stats.sum_squares: holds a non-finite value");
+  ColumnStats inverted = stats;
+  inverted.min[0] = 11;
+  CHECK(refused(inverted).starts_with("Hello.column_stats: column 0: inconsistent"));
+  HelloMsg odd = hello;
+  odd.scale = 4;
+  {
+    Decoder fresh;
+    CHECK(Refusal(fresh, e.Encode(kHeader, odd)) == "Hello.scale: unknown value 4");
+  }
+
+  // The Welcome: the run's scaler (3 entries) and the preconditioner (2 columns, centred).
+  const std::vector<double> x = {0.5, 0, -1, 2};
+  Scaler scaler;
+  scaler.kind = ScalerKind::kStandard;
+  scaler.offset = {5.5, -0.2, 0};
+  scaler.factor = {0.35, 1.2, 1};
+  const std::vector<double> scales = {0.25, 4}, offsets = {0.125, 0};
+  WelcomeMsg w;
+  w.problem.intercept = true;
+  w.dimension = 3;
+  w.heartbeat_ms = 100;
+  w.model = VectorView::Dense(x.data(), 4);
+  w.scaler = ScalerView::Of(scaler);
+  w.column_scales = scales;
+  w.column_offsets = offsets;
+  {
+    Decoder fresh;
+    const WelcomeMsg got = Decoded<WelcomeMsg>(fresh, e.Encode(kHeader, w), &storage);
+    const Scaler back = got.scaler.ToScaler();
+    CHECK(back.kind == ScalerKind::kStandard);
+    CHECK(back.offset == scaler.offset);
+    CHECK(back.factor == scaler.factor);
+    CHECK(std::vector<double>(got.column_scales.begin(), got.column_scales.end()) == scales);
+    CHECK(std::vector<double>(got.column_offsets.begin(), got.column_offsets.end()) == offsets);
+  }
+  auto welcome_refused = [&](const WelcomeMsg& bad) {
+    Decoder fresh;
+    return Refusal(fresh, e.Encode(kHeader, bad));
+  };
+  WelcomeMsg bad = w;
+  const std::vector<double> four = {1, 1, 1, 1};
+  bad.column_scales = four;
+  CHECK(welcome_refused(bad) == "Welcome.column_scales: 4 entries for 3 features");
+  bad = w;
+  const std::vector<double> negative = {0.25, -4};
+  bad.column_scales = negative;
+  CHECK(welcome_refused(bad) == "Welcome.column_scales: column 1 is not positive");
+  bad = w;
+  const std::vector<double> one_offset = {0.5};
+  bad.column_offsets = one_offset;
+  CHECK(welcome_refused(bad) == "Welcome.column_offsets: 1 entries, expected 2");
+  bad = w;
+  bad.column_scales = {};
+  CHECK(welcome_refused(bad) == "Welcome.column_offsets: offsets without column_scales");
+  Scaler zero = scaler;
+  zero.factor[2] = 0;
+  bad = w;
+  bad.scaler = ScalerView::Of(zero);
+  CHECK(welcome_refused(bad) == "Welcome.scaler.factor: column 2 is 0");
+}
+
 }  // namespace
 }  // namespace edgetrain::wire

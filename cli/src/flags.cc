@@ -254,6 +254,13 @@ void AddInputFlags(CLI::App* app, DataFlags* f, const std::string& missing_help)
       ->group(group);
 }
 
+CLI::Option* AddScaleFlag(CLI::App* app, std::string* scale, const std::string& help,
+                          bool with_auto) {
+  std::vector<std::string> kinds = {"none", "standard", "minmax", "maxabs"};
+  if (with_auto) kinds.insert(kinds.begin(), "auto");
+  return app->add_option("--scale", *scale, help)->check(CLI::IsMember(kinds))->group("Data");
+}
+
 void AddDataFlags(CLI::App* app, DataFlags* f) {
   const std::string group = "Data";
   app->add_option("--task", f->task, "classification (two labels, mapped to -1/+1) or regression")

@@ -54,8 +54,7 @@ CoordinatorState::CoordinatorState(const ProblemSpec& spec, int32_t dim)
       log_records_(kLogRecords),
       mark_(p_, 0) {
   support_.reserve(p_);
-  const double start = std::clamp(0.0, spec.reg.lower, spec.reg.upper);
-  for (int32_t j = 0; j < dim; ++j) x_[j] = start;
+  for (int32_t j = 0; j < dim; ++j) x_[j] = spec.Penalty(j).Start();
   best_ = x_;
   dual_.Reset(spec_, p_);
   RebuildSupport();

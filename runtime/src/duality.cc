@@ -121,8 +121,9 @@ GapCertificate CertifyGap(const ProblemSpec& spec, int32_t dim, int64_t n, doubl
     }
     return -u * inv_n;  // the argument of g*
   };
+  // With a preconditioner u~_j = s_j u_j and g~_j*(u~) = g_j*(u~ / s_j): the same D, term by term.
   double s = 1.0;
-  for (int32_t j = 0; j < dim; ++j) s = std::min(s, FeasibleScale(spec.reg, u_of(j)));
+  for (int32_t j = 0; j < dim; ++j) s = std::min(s, FeasibleScale(spec.Penalty(j), u_of(j)));
   // s u_j lands on l1 up to rounding; a hair less keeps every slope <= 0 for certain.
   if (s < 1.0) s *= 1.0 - 0x1p-50;
   // sum_i phi*(s theta'_i): exact for the squared loss (a quadratic in theta'), else bounded.
@@ -137,7 +138,7 @@ GapCertificate CertifyGap(const ProblemSpec& spec, int32_t dim, int64_t n, doubl
   GapCertificate c;
   c.scale = s;
   double penalty_conj = 0.0;
-  for (int32_t j = 0; j < dim; ++j) penalty_conj += PenaltyConjugate(spec.reg, s * u_of(j));
+  for (int32_t j = 0; j < dim; ++j) penalty_conj += PenaltyConjugate(spec.Penalty(j), s * u_of(j));
   c.dual = -conj * inv_n - penalty_conj;
   c.gap = std::isfinite(c.dual) ? objective - c.dual : kInf;
   c.relative = c.gap / std::max(std::fabs(objective), 1e-300);

@@ -126,16 +126,15 @@ bool EpochPolicy::WantNewton(const SnapshotReport& r, bool best, const EpochCont
   // A proximal Newton step on a working set S (the non-zero weights and the zero ones whose
   // optimality condition fails most) replaces the epoch's inner loop whenever the non-zero
   // weights fit: from the start on low-dimensional or very sparse problems, after first-order
-  // epochs have thinned the weights otherwise. The inner loop remains for boxes, for agents that
-  // cannot send curvature, after a Newton epoch that made no step and after a failed line search.
+  // epochs have thinned the weights otherwise. The inner loop remains for agents that cannot send
+  // curvature, after a Newton epoch that made no step and after a failed line search.
   if (newton_cooldown_ > 0) {
     --newton_cooldown_;
     return false;
   }
-  if (options_.newton_max_support <= 0 || !best || spec_.reg.HasBox() || !ctx.newton_capable) {
-    return false;
-  }
-  if (r.nnz + (spec_.intercept ? 1 : 0) > options_.newton_max_support) return false;
+  if (options_.newton_max_support <= 0 || !best || !ctx.newton_capable) return false;
+  // S must have room for a violating zero weight: the non-zero ones alone gain nothing.
+  if (r.nnz + (spec_.intercept ? 1 : 0) >= options_.newton_max_support) return false;
   return NewtonPaysOff();
 }
 
@@ -197,7 +196,9 @@ Result<EpochDecision> EpochPolicy::Decide(const SnapshotReport& r, const EpochCo
     d.action = Action::kRollBack;
     return d;
   }
-  Result<StepPlan> plan = PlanSteps(ctx.smoothness, spec_.reg.l2, options_.steps);
+  // The worker takes the l2 part in its prox (Regularizer::ProxWithL2): the step answers to the
+  // data's smoothness alone.
+  Result<StepPlan> plan = PlanSteps(ctx.smoothness, 0.0, options_.steps);
   if (!plan.ok()) return plan.status();
   d.plan = *plan;
   d.plan.eta *= step_factor_;

@@ -6,12 +6,12 @@
 #include "edgetrain/svrg_worker.h"
 
 namespace edgetrain {
+namespace {
 
-Result<TrainResult> TrainLocal(const Dataset& data, const ProblemSpec& spec,
-                               const TrainOptions& options,
-                               const std::function<void(const EpochReport&)>& on_epoch) {
-  if (data.rows() == 0) return Status::InvalidArgument("the training data has no rows");
-  EDGETRAIN_RETURN_IF_ERROR(spec.Validate(data.task()));
+// The run on the solver's columns: data scaled with spec.scales (none: as they are); the result's
+// x is the best snapshot in the solver's coordinates.
+Result<TrainResult> Train(const Dataset& data, const ProblemSpec& spec, const TrainOptions& options,
+                          const std::function<void(const EpochReport&)>& on_epoch) {
   SteadyClock steady;
   const Clock& clock = options.clock != nullptr ? *options.clock : steady;
   const double start = clock.Now();
@@ -110,6 +110,32 @@ Result<TrainResult> TrainLocal(const Dataset& data, const ProblemSpec& spec,
                         0);
     }
   }
+}
+
+}  // namespace
+
+Result<TrainResult> TrainLocal(const Dataset& data, const ProblemSpec& spec,
+                               const TrainOptions& options,
+                               const std::function<void(const EpochReport&)>& on_epoch) {
+  if (data.rows() == 0) return Status::InvalidArgument("the training data has no rows");
+  EDGETRAIN_RETURN_IF_ERROR(spec.Validate(data.task()));
+  ProblemSpec solver = spec;
+  Dataset scaled;
+  const Dataset* train = &data;
+  if (solver.scales.empty() && options.precondition) {
+    solver.scales = ColumnScales::FromStats(ColumnStats::Compute(data), spec.intercept);
+    if (!solver.scales.empty()) {
+      scaled = data;
+      ApplyColumnScales(&scaled, solver.scales);
+      train = &scaled;
+    }
+  }
+  Result<TrainResult> r = Train(*train, solver, options, on_epoch);
+  if (r.ok()) {
+    r->x = ModelToUser(solver, std::move(r->x));
+    r->scales = solver.scales;
+  }
+  return r;
 }
 
 }  // namespace edgetrain

@@ -76,7 +76,11 @@ void LossGradientSum(const Dataset& data, const ProblemSpec& spec, const double*
 double PenaltyValue(const ProblemSpec& spec, const double* x, int64_t p) {
   const int64_t weights = spec.intercept ? p - 1 : p;
   double sum = 0.0;
-  for (int64_t j = 0; j < weights; ++j) sum += spec.reg.Value(x[j]);
+  if (spec.scales.empty()) {
+    for (int64_t j = 0; j < weights; ++j) sum += spec.reg.Value(x[j]);
+  } else {
+    for (int64_t j = 0; j < weights; ++j) sum += spec.Penalty(j).Value(x[j]);
+  }
   return sum;
 }
 
@@ -88,11 +92,32 @@ double Objective(const Dataset& data, const ProblemSpec& spec, const double* x) 
   return ObjectiveFromLossSum(spec, loss_sum, data.rows(), x, p);
 }
 
+std::vector<double> ModelToUser(const ProblemSpec& spec, std::vector<double> z) {
+  if (spec.scales.empty() || z.empty()) return z;
+  const int64_t weights = static_cast<int64_t>(z.size()) - (spec.intercept ? 1 : 0);
+  spec.scales.ToUser(z.data(), weights, spec.intercept ? &z.back() : nullptr);
+  return z;
+}
+
+std::vector<double> ModelToSolver(const ProblemSpec& spec, std::vector<double> x) {
+  if (spec.scales.empty() || x.empty()) return x;
+  const int64_t weights = static_cast<int64_t>(x.size()) - (spec.intercept ? 1 : 0);
+  spec.scales.ToSolver(x.data(), weights, spec.intercept ? &x.back() : nullptr);
+  return x;
+}
+
 KktNorms KktViolation(const ProblemSpec& spec, const double* mu, const double* x, int64_t p) {
   const int64_t weights = spec.intercept ? p - 1 : p;
   double worst = 0.0, sumsq = 0.0;
+  // In the user's units: x_j = s_j z_j, dP/dx_j = (mu~_j + l2_j z_j) / s_j + m_j mu~_b.
+  const ColumnScales& sc = spec.scales;
+  const double mu_b = spec.intercept ? mu[p - 1] : 0.0;
   for (int64_t j = 0; j < weights; ++j) {
-    const double r = spec.reg.MinNormSubgradient(x[j], mu[j] + spec.reg.l2 * x[j]);
+    const double r =
+        sc.empty() ? spec.reg.MinNormSubgradient(x[j], mu[j] + spec.reg.l2 * x[j])
+                   : spec.reg.MinNormSubgradient(
+                         x[j] * sc.scale(j),
+                         (mu[j] + spec.Penalty(j).l2 * x[j]) * sc.inverse(j) + sc.offset(j) * mu_b);
     worst = std::max(worst, std::fabs(r));
     sumsq += r * r;
   }

@@ -134,6 +134,31 @@ Scaler Scaler::FromStats(const ColumnStats& stats, ScalerKind kind) {
   return s;
 }
 
+ColumnStats Scaler::ApplyToStats(const ColumnStats& stats) const {
+  ColumnStats out = stats;
+  const double n = static_cast<double>(stats.rows);
+  for (int32_t j = 0; j < stats.dim(); ++j) {
+    const double o = offset[j], f = factor[j];
+    double lo, hi;
+    if (o == 0.0) {  // the stored cells scale, the implicit zeros stay
+      out.sum[j] = stats.sum[j] * f;
+      out.sum_squares[j] = stats.sum_squares[j] * f * f;
+      lo = stats.min[j] * f;
+      hi = stats.max[j] * f;
+    } else {  // every row gets a cell (v - o) f, the implicit zeros -o f
+      out.nonzeros[j] = stats.rows;
+      out.sum[j] = (stats.sum[j] - n * o) * f;
+      out.sum_squares[j] =
+          std::max(0.0, (stats.sum_squares[j] - 2 * o * stats.sum[j] + n * o * o) * f * f);
+      lo = (stats.Min(j) - o) * f;
+      hi = (stats.Max(j) - o) * f;
+    }
+    out.min[j] = std::min(lo, hi);
+    out.max[j] = std::max(lo, hi);
+  }
+  return out;
+}
+
 Dataset Scaler::Apply(const Dataset& data) const {
   const int32_t d = data.dim();
   std::vector<int32_t> centred;  // features whose implicit zeros become non-zero

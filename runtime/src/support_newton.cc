@@ -4,6 +4,8 @@
 #include <Eigen/Core>
 #include <algorithm>
 #include <cmath>
+#include <limits>
+#include <utility>
 
 #include "edgetrain/loss.h"
 
@@ -17,33 +19,47 @@ int64_t NewtonWorkingSetSize(int64_t nonzero_weights, int64_t max_support) {
 NewtonSupport ChooseNewtonSupport(const ProblemSpec& spec, const double* mu, const double* x,
                                   int32_t dim, int64_t max_size) {
   // The non-zero weights, with their sign, and the zero weights whose optimality condition fails
-  // (|mu_j| > l1), with the sign of the orthant they move into (-sign mu_j).
-  std::vector<int32_t> nonzero, violators;
+  // (the minimum-norm subgradient there is not zero: |mu_j| > l1_j, or pointing into the box at a
+  // bound), with the sign of the orthant they move into (-sign mu_j). The violation is measured
+  // in the solver's coordinates, where every column has the same scale (column_scales.h).
+  std::vector<int32_t> nonzero;
+  std::vector<std::pair<double, int32_t>> violators;  // (violation, j)
   for (int32_t j = 0; j < dim; ++j) {
     if (x[j] != 0.0) {
       nonzero.push_back(j);
-    } else if (std::fabs(mu[j]) > spec.reg.l1) {
-      violators.push_back(j);
+      continue;
     }
+    const double r = std::fabs(spec.Penalty(j).MinNormSubgradient(0.0, mu[j]));
+    if (r > 0.0) violators.emplace_back(r, j);
   }
   NewtonSupport s;
   if (max_size > 0) {
     const int64_t room = max_size - static_cast<int64_t>(nonzero.size()) - (spec.intercept ? 1 : 0);
     if (room < 0) return s;
     if (static_cast<int64_t>(violators.size()) > room) {
-      auto worse = [&](int32_t a, int32_t b) { return std::fabs(mu[a]) > std::fabs(mu[b]); };
+      auto worse = [](const auto& a, const auto& b) {
+        return a.first > b.first || (a.first == b.first && a.second < b.second);
+      };
       std::nth_element(violators.begin(), violators.begin() + room, violators.end(), worse);
       violators.resize(static_cast<size_t>(room));
     }
   }
   s.index = nonzero;
-  s.index.insert(s.index.end(), violators.begin(), violators.end());
+  for (const auto& v : violators) s.index.push_back(v.second);
   std::sort(s.index.begin(), s.index.end());
   for (int32_t j : s.index)
     s.sign.push_back(x[j] != 0.0 ? (x[j] > 0 ? 1.0 : -1.0) : (mu[j] > 0 ? -1.0 : 1.0));
   if (spec.intercept) {
     s.index.push_back(dim);
     s.sign.push_back(0.0);
+  }
+  if (spec.reg.HasBox()) {
+    constexpr double kInf = std::numeric_limits<double>::infinity();
+    for (int32_t j : s.index) {
+      const Regularizer reg = j < dim ? spec.Penalty(j) : Regularizer();
+      s.lower.push_back(j < dim ? reg.lower : -kInf);
+      s.upper.push_back(j < dim ? reg.upper : kInf);
+    }
   }
   return s;
 }
@@ -63,49 +79,190 @@ void UnmarkSupport(const NewtonSupport& s, std::vector<int32_t>* pos) {
   for (int32_t j : s.index) (*pos)[j] = -1;
 }
 
-// Coordinate descent converges slowly on ill-conditioned H (correlated pixels, tf-idf terms), and
-// an inexact subproblem makes proximal Newton only linearly convergent. Once CD has found the
-// face -- which weights are zero and the signs of the others -- the model's minimiser on it
-// solves one linear system: with F the non-zero entries (the intercept always), G the zero ones,
-//   H_FF (w_F - x_F) = -(g_F + l1 sign w_F) + H_FG x_G.
-// It replaces CD's w when it keeps every sign and the zero entries stay optimal
-// (|g_G + (H (w - x))_G| <= l1), i.e. when it is the exact minimiser of q.
-void PolishOnFace(const NewtonSupport& s, const Eigen::MatrixXd& h, const Eigen::VectorXd& g,
-                  double l1, const double* x, int32_t dim, Eigen::VectorXd* w) {
-  constexpr int64_t kMaxFace = 1500;  // LDLT of the face: |F|^3 / 3 multiply-adds
-  const int64_t m = s.size();
-  std::vector<int64_t> face, zero;
-  for (int64_t a = 0; a < m; ++a) ((*w)[a] != 0.0 || s.index[a] >= dim ? face : zero).push_back(a);
-  const int64_t f = static_cast<int64_t>(face.size());
-  if (f == 0 || f > kMaxFace) return;
-  Eigen::MatrixXd hff(f, f);
-  Eigen::VectorXd rhs(f);
-  for (int64_t r = 0; r < f; ++r) {
-    const int64_t a = face[r];
-    const double sign = s.index[a] < dim ? ((*w)[a] > 0 ? 1.0 : -1.0) : 0.0;
-    double v = -(g[a] + l1 * sign);
-    for (int64_t b : zero) v += h(a, b) * x[s.index[b]];
-    rhs[r] = v;
-    for (int64_t c = 0; c < f; ++c) hff(r, c) = h(a, face[c]);
+// One entry's part of the model q: its l1 weight and box in the solver's coordinates (the
+// intercept: none), and whether it is penalised at all.
+struct EntryPenalty {
+  double l1 = 0;
+  double lower = -std::numeric_limits<double>::infinity();
+  double upper = std::numeric_limits<double>::infinity();
+  bool weight = false;
+  // The minimiser of (h/2)(w - u)^2 + l1 |w| over [lower, upper]: the soft threshold, clamped
+  // (for a convex function of one variable the constrained minimiser is the projection).
+  double Minimise(double u, double h) const {
+    if (!weight) return u;
+    const double t = l1 / h;
+    const double soft = u > t ? u - t : (u < -t ? u + t : 0.0);
+    return std::clamp(soft, lower, upper);
   }
-  const Eigen::LDLT<Eigen::MatrixXd> ldlt(hff);
-  if (ldlt.info() != Eigen::Success) return;
-  const Eigen::VectorXd step = ldlt.solve(rhs);
-  if (!step.allFinite()) return;
-  Eigen::VectorXd candidate = Eigen::VectorXd::Zero(m);
-  for (int64_t r = 0; r < f; ++r) {
-    const int64_t a = face[r];
-    candidate[a] = x[s.index[a]] + step[r];
-    if (s.index[a] < dim && (candidate[a] > 0) != ((*w)[a] > 0)) return;  // a sign flipped
-    if (s.index[a] < dim && candidate[a] == 0.0) return;
+  bool AtBound(double w) const { return w <= lower || w >= upper; }
+};
+
+// The model q on S, solved in place: w = x + d, hd = H d.
+//
+// Coordinate descent converges slowly on ill-conditioned H (correlated pixels, tf-idf terms, raw
+// sensor columns), and an inexact subproblem makes proximal Newton only linearly convergent. Once
+// CD has found the face -- which weights are zero or at a bound of the box (fixed, set G) and the
+// signs of the others (free, F; the intercept always) -- the model's minimiser on it solves one
+// linear system:
+//   H_FF (w_F - x_F) = -(g_F + l1_F sign w_F) - H_FG (w_G - x_G).
+// When that point keeps every sign, stays in the box and leaves the fixed entries optimal (the
+// model's minimum-norm subgradient there is zero) it is the exact minimiser of q. Otherwise the
+// face is corrected as in an active-set method, each move decreasing q: when CD stopped short of
+// the right face (a sign would flip, a bound would be crossed), w moves along the segment toward
+// that point up to the first crossing, where that entry becomes fixed; when the point is on the
+// right face but a fixed entry is not optimal there, w moves to it and the violating entries are
+// released by one exact coordinate move each. Then the face is solved again. This finishes in a
+// few rounds where CD alone would need thousands of sweeps (raw columns five orders of magnitude
+// apart, H's condition number 1e12).
+class ModelSolver {
+ public:
+  enum class Face : uint8_t { kExact, kCrossed, kViolated, kStuck };
+
+  ModelSolver(const NewtonSupport& s, const double* x, Eigen::MatrixXd h, Eigen::VectorXd g,
+              std::vector<EntryPenalty> pen)
+      : s_(s), h_(std::move(h)), g_(std::move(g)), pen_(std::move(pen)) {
+    const int64_t m = s.size();
+    x_.resize(m);
+    for (int64_t a = 0; a < m; ++a) x_[a] = x[s.index[a]];
+    w_ = x_;
+    hd_ = Eigen::VectorXd::Zero(m);
   }
-  Eigen::VectorXd d(m);
-  for (int64_t a = 0; a < m; ++a) d[a] = candidate[a] - x[s.index[a]];
-  for (int64_t b : zero) {
-    if (std::fabs(g[b] + h.row(b).dot(d)) > l1 * (1 + 1e-9)) return;  // a zero weight wants to move
+  const Eigen::VectorXd& w() const { return w_; }
+
+  // Cyclic CD, up to max_sweeps or until no entry moves by more than 1e-12 relative to the
+  // largest; returns the sweeps made.
+  int Sweeps(int max_sweeps) {
+    const int64_t m = s_.size();
+    int sweep = 0;
+    while (sweep < max_sweeps) {
+      ++sweep;
+      double largest_move = 0.0, largest_w = 0.0;
+      for (int64_t a = 0; a < m; ++a) {
+        largest_move = std::max(largest_move, std::fabs(Move(a)));
+        largest_w = std::max(largest_w, std::fabs(w_[a]));
+      }
+      if (largest_move <= 1e-12 * std::max(largest_w, 1e-300)) break;
+    }
+    return sweep;
   }
-  *w = candidate;
-}
+
+  // One exact coordinate move of every fixed entry whose optimality condition fails.
+  void ReleaseViolators() {
+    for (int64_t a = 0; a < s_.size(); ++a) {
+      if (Fixed(a) && Violation(a) > Tolerance(a)) Move(a);
+    }
+  }
+
+  // One face step (above): kExact (w is q's minimiser), kCrossed (w moved to the first
+  // crossing), kViolated (w moved to the face's minimiser, where a fixed entry is not optimal) or
+  // kStuck (an empty or singular face, or one past the budget of multiply-adds in *work).
+  Face FaceStep(double* work, double budget) {
+    const int64_t m = s_.size();
+    std::vector<int64_t> face, fixed;
+    for (int64_t a = 0; a < m; ++a) (Fixed(a) ? fixed : face).push_back(a);
+    const int64_t f = static_cast<int64_t>(face.size());
+    const double cost =
+        static_cast<double>(f) * static_cast<double>(f) * static_cast<double>(f) / 3;
+    if (f == 0 || *work + cost > budget) return Face::kStuck;
+    *work += cost;
+    Eigen::MatrixXd hff(f, f);
+    Eigen::VectorXd rhs(f);
+    for (int64_t r = 0; r < f; ++r) {
+      const int64_t a = face[r];
+      const double sign = pen_[a].weight ? (w_[a] > 0 ? 1.0 : -1.0) : 0.0;
+      double v = -(g_[a] + pen_[a].l1 * sign);
+      for (int64_t b : fixed) v -= h_(a, b) * (w_[b] - x_[b]);
+      rhs[r] = v;
+      for (int64_t c = 0; c < f; ++c) hff(r, c) = h_(a, face[c]);
+    }
+    const Eigen::LDLT<Eigen::MatrixXd> ldlt(hff);
+    if (ldlt.info() != Eigen::Success) return Face::kStuck;
+    const Eigen::VectorXd step = ldlt.solve(rhs);
+    if (!step.allFinite()) return Face::kStuck;
+    // The first crossing on the segment from w to the face's minimiser: t in (0, 1].
+    double t = 1.0;
+    int64_t limit = -1;
+    double limit_value = 0.0;
+    for (int64_t r = 0; r < f; ++r) {
+      const int64_t a = face[r];
+      if (!pen_[a].weight) continue;
+      const double from = w_[a], to = x_[a] + step[r];
+      double target = 0.0;
+      if ((to > 0) != (from > 0) || to == 0.0) {
+        target = 0.0;  // the sign flips: zero on the way (inside the box, where w is)
+      } else if (to < pen_[a].lower) {
+        target = pen_[a].lower;
+      } else if (to > pen_[a].upper) {
+        target = pen_[a].upper;
+      } else {
+        continue;
+      }
+      const double ta = (target - from) / (to - from);
+      if (ta < t) {
+        t = ta;
+        limit = a;
+        limit_value = target;
+      }
+    }
+    for (int64_t r = 0; r < f; ++r) {
+      const int64_t a = face[r];
+      const double to = x_[a] + step[r];
+      double v = limit < 0 ? to : w_[a] + t * (to - w_[a]);
+      if (pen_[a].weight && limit >= 0) {  // rounding must not cross what t stops short of
+        if ((v > 0) != (w_[a] > 0)) v = 0.0;
+        v = std::clamp(v, pen_[a].lower, pen_[a].upper);
+      }
+      w_[a] = v;
+    }
+    if (limit >= 0) w_[limit] = limit_value;
+    hd_.noalias() = h_ * (w_ - x_);
+    if (limit >= 0) return Face::kCrossed;
+    for (int64_t b : fixed) {
+      if (Violation(b) > Tolerance(b)) return Face::kViolated;
+    }
+    return Face::kExact;
+  }
+
+ private:
+  // Zero, or at a bound of the box: not part of the face's linear system.
+  bool Fixed(int64_t a) const { return pen_[a].weight && (w_[a] == 0.0 || pen_[a].AtBound(w_[a])); }
+  // The model's minimum-norm subgradient at an entry (a zero weight wanting to move, a bound the
+  // model pushes away from), in absolute value.
+  double Violation(int64_t a) const {
+    Regularizer r;
+    r.l1 = pen_[a].l1;
+    r.lower = pen_[a].lower;
+    r.upper = pen_[a].upper;
+    return std::fabs(r.MinNormSubgradient(w_[a], g_[a] + hd_[a]));
+  }
+  double Tolerance(int64_t a) const {
+    return 1e-9 * std::max({pen_[a].l1, std::fabs(g_[a]), 1e-300});
+  }
+  // The exact minimiser of q along entry a, box and l1 included (EntryPenalty::Minimise); hd
+  // follows (one column). Returns the move.
+  double Move(int64_t a) {
+    const double haa = h_(a, a);
+    const double next = pen_[a].Minimise(w_[a] - (g_[a] + hd_[a]) / haa, haa);
+    const double delta = next - w_[a];
+    if (delta != 0.0) {
+      w_[a] = next;
+      hd_.noalias() += delta * h_.col(a);
+    }
+    return delta;
+  }
+
+ private:
+  const NewtonSupport& s_;
+  Eigen::MatrixXd h_;  // symmetric, both triangles: column a is read whole
+  Eigen::VectorXd g_;
+  std::vector<EntryPenalty> pen_;
+  Eigen::VectorXd x_, w_, hd_;
+};
+
+// The face rounds' budget: factorisations worth two of the largest face (1500 entries, 1.1e9
+// multiply-adds each), at most kMaxFaceRounds of them.
+constexpr double kMaxFace = 1500;
+constexpr int kMaxFaceRounds = 200;
 
 }  // namespace
 
@@ -221,58 +378,47 @@ bool ProxNewtonDirection(const ProblemSpec& spec, const NewtonSupport& s, const 
                          int* sweeps) {
   const int64_t m = s.size();
   if (m == 0 || rows <= 0) return false;
-  const double l1 = spec.reg.l1, l2 = spec.reg.l2;
   const double inv_n = 1.0 / static_cast<double>(rows);
-  Eigen::MatrixXd h(m, m);  // symmetric, both triangles: column a is read whole
-  Eigen::VectorXd g(m), w(m);
+  Eigen::MatrixXd h(m, m);
+  Eigen::VectorXd g(m);
+  std::vector<EntryPenalty> pen_entries(static_cast<size_t>(m));
   for (int64_t a = 0; a < m; ++a) {
     const int32_t j = s.index[a];
     const bool weight = j < dim;
-    g[a] = mu[j] + (weight ? l2 * x[j] : 0.0);
-    w[a] = x[j];
+    double l2 = 0.0;
+    if (weight) {
+      const Regularizer reg = spec.Penalty(j);
+      pen_entries[a] = EntryPenalty{reg.l1, reg.lower, reg.upper, true};
+      l2 = reg.l2;
+    }
+    g[a] = mu[j] + l2 * x[j];
     const double* row = packed + a * (a + 1) / 2;
     for (int64_t b = 0; b <= a; ++b) h(a, b) = h(b, a) = row[b] * inv_n;
-    if (weight) h(a, a) += l2;
+    h(a, a) += l2;
     if (!(h(a, a) > 0.0)) {
       if (!weight || g[a] != 0.0) return false;  // no curvature along a moving coordinate
       h(a, a) = 1.0;                             // a column no row touches: d_a stays 0
     }
   }
-  // CD on q over the new point w = x + d; hd = H d kept up to date (one column per move).
-  Eigen::VectorXd hd = Eigen::VectorXd::Zero(m);
-  int sweep = 0;
-  while (sweep < max_sweeps) {
-    ++sweep;
-    double largest_move = 0.0, largest_w = 0.0;
-    for (int64_t a = 0; a < m; ++a) {
-      const double haa = h(a, a);
-      const double grad = g[a] + hd[a];
-      const double u = w[a] - grad / haa;
-      double next = u;
-      if (s.index[a] < dim) {
-        const double t = l1 / haa;
-        next = u > t ? u - t : (u < -t ? u + t : 0.0);
-      }
-      const double delta = next - w[a];
-      if (delta != 0.0) {
-        w[a] = next;
-        hd.noalias() += delta * h.col(a);
-        largest_move = std::max(largest_move, std::fabs(delta));
-      }
-      largest_w = std::max(largest_w, std::fabs(next));
-    }
-    if (largest_move <= 1e-12 * std::max(largest_w, 1e-300)) break;
+  ModelSolver solver(s, x, std::move(h), std::move(g), std::move(pen_entries));
+  int sweep = solver.Sweeps(max_sweeps);
+  double face_work = 0.0;
+  const double face_budget = 2 * kMaxFace * kMaxFace * kMaxFace / 3;
+  for (int round = 0; round < kMaxFaceRounds; ++round) {
+    const ModelSolver::Face face = solver.FaceStep(&face_work, face_budget);
+    if (face == ModelSolver::Face::kExact || face == ModelSolver::Face::kStuck) break;
+    if (face == ModelSolver::Face::kViolated) solver.ReleaseViolators();
   }
   if (sweeps != nullptr) *sweeps = sweep;
-  PolishOnFace(s, h, g, l1, x, dim, &w);
+  const Eigen::VectorXd& w = solver.w();
   direction->resize(static_cast<size_t>(m));
   double dec = 0.0;
   for (int64_t a = 0; a < m; ++a) {
     const int32_t j = s.index[a];
     const double d = w[a] - x[j];
     (*direction)[a] = d;
-    dec += g[a] * d;
-    if (j < dim) dec += l1 * (std::fabs(w[a]) - std::fabs(x[j]));
+    dec += (mu[j] + (j < dim ? spec.Penalty(j).l2 * x[j] : 0.0)) * d;
+    if (j < dim) dec += spec.Penalty(j).l1 * (std::fabs(w[a]) - std::fabs(x[j]));
   }
   *decrease = dec;
   return std::isfinite(dec);
@@ -280,13 +426,25 @@ bool ProxNewtonDirection(const ProblemSpec& spec, const NewtonSupport& s, const 
 
 void NewtonLinePoint(const NewtonSupport& s, const std::vector<double>& direction, double alpha,
                      const double* x, double* out) {
-  for (int64_t a = 0; a < s.size(); ++a) out[s.index[a]] = x[s.index[a]] + alpha * direction[a];
+  if (s.lower.empty()) {
+    for (int64_t a = 0; a < s.size(); ++a) out[s.index[a]] = x[s.index[a]] + alpha * direction[a];
+    return;
+  }
+  // x and x + d are in the box, so x + alpha d is for alpha in [0, 1]; only rounding can leave it
+  // (x + (b - x) need not be b), and a point a few ulps from a bound is put on it.
+  for (int64_t a = 0; a < s.size(); ++a) {
+    double v = x[s.index[a]] + alpha * direction[a];
+    const double lo = s.lower[a], hi = s.upper[a];
+    if (std::isfinite(lo) && v <= lo + 1e-15 * std::fabs(lo)) v = lo;
+    if (std::isfinite(hi) && v >= hi - 1e-15 * std::fabs(hi)) v = hi;
+    out[s.index[a]] = v;
+  }
 }
 
 bool SerialNewtonDirection(const Dataset& data, const ProblemSpec& spec, const double* mu,
                            const double* x, int64_t working_set, NewtonSupport* s,
                            std::vector<double>* direction, double* decrease) {
-  if (spec.reg.HasBox() || working_set <= 0) return false;
+  if (working_set <= 0) return false;
   const int32_t d = data.dim();
   *s = ChooseNewtonSupport(spec, mu, x, d, working_set);
   const int64_t m = s->size();
@@ -315,7 +473,10 @@ void NewtonLineSearch::Start(NewtonSupport s, std::vector<double> direction, dou
 
 NewtonLineSearch::Verdict NewtonLineSearch::Judge(double objective, double base_objective,
                                                   std::vector<double>* point) {
-  if (objective <= base_objective + kNewtonArmijo * alpha_ * decrease_) {
+  // Near the optimum the decrease is below the objective's rounding (a sum over all rows): a
+  // point within the policy's own tolerance for "no worse" (1e-12 relative) passes.
+  if (objective <=
+      base_objective + kNewtonArmijo * alpha_ * decrease_ + 1e-12 * std::fabs(base_objective)) {
     pending_ = false;
     return Verdict::kAccepted;
   }

@@ -86,7 +86,7 @@ void SvrgWorker::BeginEpoch(const double* mu, double eta, int32_t batch, int64_t
   // A coordinate at zero that no row of the mini-batch touches moves to prox(-eta mu_j).
   drift_.clear();
   for (int32_t j = 0; j < d_; ++j) {
-    if (spec_.reg.Prox(-eta_ * mu_[j], eta_) != 0.0) drift_.push_back(j);
+    if (spec_.Penalty(j).Prox(-eta_ * mu_[j], eta_) != 0.0) drift_.push_back(j);
   }
   if (spec_.intercept) drift_.push_back(d_);
 }
@@ -109,15 +109,15 @@ void SvrgWorker::LazyStepImpl(const ModelView& x_hat, ModelUpdate* update) {
     current_ = 1;
   }
   const double* x = x_hat.x;
-  const Regularizer& reg = spec_.reg;
   const double eta = eta_;
-  const double t = eta * reg.l1;
   const int64_t s = step_;
-  // First visit in this step: zero the accumulator, bring x_j up to step s.
+  // First visit in this step: zero the accumulator, bring x_j up to step s (its threshold is
+  // eta times its own l1 weight, the same number the prox below uses).
   auto visit = [&](int32_t j) {
     if (stamp_[j] == current_) return;
     Touch(j);
-    cur_[j] = j < d_ ? LazyL1Steps(x[j], s - last_[j], eta * mu_[j], t) : x[j];
+    cur_[j] =
+        j < d_ ? LazyL1Steps(x[j], s - last_[j], eta * mu_[j], eta * spec_.Penalty(j).l1) : x[j];
   };
   const double inv_b = 1.0 / batch_;
   for (int32_t b = 0; b < batch_; ++b) {
@@ -146,10 +146,10 @@ void SvrgWorker::LazyStepImpl(const ModelView& x_hat, ModelUpdate* update) {
   for (int32_t j : touched_) {
     last_[j] = s + 1;
     if (j < d_) {
-      const double next = reg.Prox(cur_[j] - eta * (acc_[j] + mu_[j]), eta);
+      const double next = spec_.Penalty(j).Prox(cur_[j] - eta * (acc_[j] + mu_[j]), eta);
       const double dj = next - x[j];
       if (dj == 0.0) continue;
-      (next == 0.0 && reg.l1 > 0 ? update->guarded : update->delta).Push(j, dj);
+      (next == 0.0 && spec_.reg.l1 > 0 ? update->guarded : update->delta).Push(j, dj);
     } else {
       const double dj = -eta * (acc_[j] + mu_[j]);
       if (dj != 0.0) update->delta.Push(j, dj);
@@ -186,14 +186,15 @@ void SvrgWorker::StepImpl(const ModelView& x_hat, ModelUpdate* update) {
     }
   }
 
-  const Regularizer& reg = spec_.reg;
   const double eta = eta_;
-  const bool kink_at_zero = reg.l1 > 0;
-  const bool box = reg.HasBox();
+  const bool kink_at_zero = spec_.reg.l1 > 0;
+  const bool box = spec_.reg.HasBox();
   auto apply = [&](int32_t j, double g_acc) {
     const double xj = x[j];
     if (j < d_) {
-      const double next = reg.Prox(xj - eta * (g_acc + mu_[j] + reg.l2 * xj), eta);
+      // The l2 part in the prox (regularizer.h): exact whatever its per-coordinate weight.
+      const Regularizer reg = spec_.Penalty(j);
+      const double next = reg.ProxWithL2(xj - eta * (g_acc + mu_[j]), eta);
       const double dj = next - xj;
       if (dj == 0.0) return;
       const bool kink =

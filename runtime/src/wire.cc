@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <string>
+#include <type_traits>
 
 #include "edgetrain/fb/wire_generated.h"
 #include "edgetrain/model.h"
@@ -151,7 +152,53 @@ struct EnvelopeHead : private flatbuffers::Table {
   }
 };
 
+// A vector of numbers read in place: exactly `count` entries (absent: refused unless count is
+// 0), 8-byte aligned (a crafted message can misplace them, see PayloadReader::Vector), finite.
+template <typename T>
+Status Numbers(const flatbuffers::Vector<T>* v, size_t count, const char* field,
+               std::span<const T>* out) {
+  *out = {};
+  const size_t size = v != nullptr ? v->size() : 0;
+  if (size != count) {
+    return Refuse(field, std::to_string(size) + " entries, expected " + std::to_string(count));
+  }
+  if (count == 0) return Status::Ok();
+  const T* data = v->data();
+  if (reinterpret_cast<uintptr_t>(data) % alignof(T) != 0)
+    return Refuse(field, "values not 8-byte aligned");
+  if constexpr (std::is_floating_point_v<T>) {
+    if (!AllFinite(data, count)) return Refuse(field, "holds a non-finite value");
+  }
+  *out = std::span<const T>(data, count);
+  return Status::Ok();
+}
+
 }  // namespace
+
+ColumnStatsView ColumnStatsView::Of(const ColumnStats& s) {
+  return {s.nonzeros, s.sum, s.sum_squares, s.min, s.max};
+}
+
+ColumnStats ColumnStatsView::ToStats(int64_t rows) const {
+  ColumnStats s;
+  s.rows = rows;
+  s.nonzeros.assign(nonzeros.begin(), nonzeros.end());
+  s.sum.assign(sum.begin(), sum.end());
+  s.sum_squares.assign(sum_squares.begin(), sum_squares.end());
+  s.min.assign(min.begin(), min.end());
+  s.max.assign(max.begin(), max.end());
+  return s;
+}
+
+ScalerView ScalerView::Of(const Scaler& s) { return {s.kind, s.offset, s.factor}; }
+
+Scaler ScalerView::ToScaler() const {
+  Scaler s;
+  s.kind = kind;
+  s.offset.assign(offset.begin(), offset.end());
+  s.factor.assign(factor.begin(), factor.end());
+  return s;
+}
 
 // The decoder's shared checks, for the per-message decoders below: vectors against the model
 // size, repeated indices (stamps sized to the model), strings.
@@ -392,9 +439,19 @@ std::string_view Encoder::Encode(const Header& h, const HelloMsg& m) {
   for (size_t k = 0; k < count; ++k) labels[k] = String(fbb_, m.labels[k]);
   auto labels_off = fbb_.CreateVector(labels, count);
   auto version = String(fbb_, m.software_version);
+  flatbuffers::Offset<fb::ColumnStats> stats = 0;
+  if (!m.column_stats.empty()) {
+    const ColumnStatsView& c = m.column_stats;
+    auto nonzeros = fbb_.CreateVector(c.nonzeros.data(), c.nonzeros.size());
+    auto sum = fbb_.CreateVector(c.sum.data(), c.sum.size());
+    auto sum_squares = fbb_.CreateVector(c.sum_squares.data(), c.sum_squares.size());
+    auto min = fbb_.CreateVector(c.min.data(), c.min.size());
+    auto max = fbb_.CreateVector(c.max.data(), c.max.size());
+    stats = fb::CreateColumnStats(fbb_, nonzeros, sum, sum_squares, min, max);
+  }
   auto body = fb::CreateHello(fbb_, m.rows, m.dimension, static_cast<::edgetrain::fb::Task>(m.task),
                               labels_off, m.row_norm_sq_max, m.row_norm_sq_mean, m.data_fingerprint,
-                              version, m.incremental_models, m.newton);
+                              version, m.incremental_models, m.newton, stats, m.scale);
   return Finish(h, Type(fb::Message::Hello), body.Union());
 }
 
@@ -429,6 +486,39 @@ Status Decode(PayloadReader& r, const fb::Hello& t, HelloMsg* m) {
                                        kMaxVersionBytes, false, &m->software_version));
   m->incremental_models = t.incremental_models();
   m->newton = t.newton();
+  m->scale = t.scale();
+  if (m->scale < -1 || m->scale > static_cast<int8_t>(ScalerKind::kMaxAbs))
+    return Refuse("Hello.scale", "unknown value " + std::to_string(m->scale));
+  m->column_stats = {};
+  if (const fb::ColumnStats* c = t.column_stats(); c != nullptr) {
+    // Up to one entry per feature: a shard widened by an earlier Welcome says Hello with the
+    // model's dimension, and its columns beyond the stats hold no cells.
+    const size_t d = c->nonzeros() != nullptr ? c->nonzeros()->size() : 0;
+    if (d > static_cast<size_t>(m->dimension)) {
+      return Refuse("Hello.column_stats.nonzeros", std::to_string(d) + " entries for " +
+                                                       std::to_string(m->dimension) + " features");
+    }
+    ColumnStatsView& v = m->column_stats;
+    EDGETRAIN_RETURN_IF_ERROR(
+        Numbers(c->nonzeros(), d, "Hello.column_stats.nonzeros", &v.nonzeros));
+    EDGETRAIN_RETURN_IF_ERROR(Numbers(c->sum(), d, "Hello.column_stats.sum", &v.sum));
+    EDGETRAIN_RETURN_IF_ERROR(
+        Numbers(c->sum_squares(), d, "Hello.column_stats.sum_squares", &v.sum_squares));
+    EDGETRAIN_RETURN_IF_ERROR(Numbers(c->min(), d, "Hello.column_stats.min", &v.min));
+    EDGETRAIN_RETURN_IF_ERROR(Numbers(c->max(), d, "Hello.column_stats.max", &v.max));
+    for (size_t j = 0; j < d; ++j) {
+      if (v.nonzeros[j] < 0 || v.nonzeros[j] > m->rows) {
+        return Refuse("Hello.column_stats.nonzeros",
+                      "column " + std::to_string(j) + ": " + std::to_string(v.nonzeros[j]) +
+                          " cells in " + std::to_string(m->rows) + " rows");
+      }
+      if (v.sum_squares[j] < 0 || (v.nonzeros[j] > 0 && v.min[j] > v.max[j])) {
+        return Refuse("Hello.column_stats", "column " + std::to_string(j) +
+                                                ": inconsistent (negative sum of squares, "
+                                                "or min above max)");
+      }
+    }
+  }
   return Status::Ok();
 }
 
@@ -445,8 +535,19 @@ flatbuffers::Offset<fb::Welcome> WelcomeBody(flatbuffers::FlatBufferBuilder& fbb
   auto problem = EncodeProblem(fbb, m.problem);
   auto neg = String(fbb, m.label_negative);
   auto pos = String(fbb, m.label_positive);
+  flatbuffers::Offset<fb::Scaler> scaler = 0;
+  if (m.scaler.kind != ScalerKind::kNone) {
+    auto offset = fbb.CreateVector(m.scaler.offset.data(), m.scaler.offset.size());
+    auto factor = fbb.CreateVector(m.scaler.factor.data(), m.scaler.factor.size());
+    scaler = fb::CreateScaler(fbb, static_cast<int8_t>(m.scaler.kind), offset, factor);
+  }
+  flatbuffers::Offset<flatbuffers::Vector<double>> scales = 0, offsets = 0;
+  if (!m.column_scales.empty())
+    scales = fbb.CreateVector(m.column_scales.data(), m.column_scales.size());
+  if (!m.column_offsets.empty())
+    offsets = fbb.CreateVector(m.column_offsets.data(), m.column_offsets.size());
   return fb::CreateWelcome(fbb, problem, m.dimension, neg, pos, m.heartbeat_ms, m.epoch, m.version,
-                           model, m.seed);
+                           model, m.seed, scaler, scales, offsets);
 }
 
 }  // namespace
@@ -492,6 +593,42 @@ Status Decode(PayloadReader& r, const fb::Welcome& t, WelcomeMsg* m) {
   }
   EDGETRAIN_RETURN_IF_ERROR(r.Distinct(m->model, increasing, "Welcome.model"));
   m->seed = t.seed();
+  const size_t d = static_cast<size_t>(m->dimension);
+  m->scaler = {};
+  if (const fb::Scaler* sc = t.scaler(); sc != nullptr) {
+    const int8_t kind = sc->kind();
+    if (kind < static_cast<int8_t>(ScalerKind::kStandard) ||
+        kind > static_cast<int8_t>(ScalerKind::kMaxAbs))
+      return Refuse("Welcome.scaler.kind", "unknown value " + std::to_string(kind));
+    m->scaler.kind = static_cast<ScalerKind>(kind);
+    EDGETRAIN_RETURN_IF_ERROR(Numbers(sc->offset(), d, "Welcome.scaler.offset", &m->scaler.offset));
+    EDGETRAIN_RETURN_IF_ERROR(Numbers(sc->factor(), d, "Welcome.scaler.factor", &m->scaler.factor));
+    for (size_t j = 0; j < d; ++j) {
+      if (m->scaler.factor[j] == 0.0)
+        return Refuse("Welcome.scaler.factor", "column " + std::to_string(j) + " is 0");
+    }
+  }
+  m->column_scales = {};
+  m->column_offsets = {};
+  if (t.column_scales() != nullptr) {
+    const size_t count = t.column_scales()->size();
+    if (count > d) {
+      return Refuse("Welcome.column_scales",
+                    std::to_string(count) + " entries for " + std::to_string(d) + " features");
+    }
+    EDGETRAIN_RETURN_IF_ERROR(
+        Numbers(t.column_scales(), count, "Welcome.column_scales", &m->column_scales));
+    for (size_t j = 0; j < count; ++j) {
+      if (!(m->column_scales[j] > 0))
+        return Refuse("Welcome.column_scales", "column " + std::to_string(j) + " is not positive");
+    }
+    if (t.column_offsets() != nullptr) {
+      EDGETRAIN_RETURN_IF_ERROR(
+          Numbers(t.column_offsets(), count, "Welcome.column_offsets", &m->column_offsets));
+    }
+  } else if (t.column_offsets() != nullptr) {
+    return Refuse("Welcome.column_offsets", "offsets without column_scales");
+  }
   return Status::Ok();
 }
 

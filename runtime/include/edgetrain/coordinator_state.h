@@ -71,7 +71,10 @@ class CoordinatorState {
   static constexpr int kStalenessBuckets = 8;
   static int StalenessBucket(int64_t staleness);
 
-  // The model starts at the point of the box closest to zero (zero without a box).
+  // The model starts at the point of the box closest to zero (zero without a box). With a
+  // preconditioner (spec.scales) x is in the solver's coordinates throughout: the agents' shards
+  // are scaled with the same scales, and the model written is ModelToUser(spec, best_snapshot()).
+  // The objective, KKT violation and gap in the reports are the user's (problem.h).
   CoordinatorState(const ProblemSpec& spec, int32_t dim);
 
   const ProblemSpec& spec() const { return spec_; }

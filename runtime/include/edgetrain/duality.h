@@ -27,6 +27,10 @@
 // Without l1 and l2 on an unbounded coordinate whose u_j is not 0, s = 0 and the certificate is
 // the trivial D = 0 (gap = P): then only the KKT violation can stop a run.
 //
+// With a preconditioner (ProblemSpec::scales) the sums are over the solver's columns and g_j is
+// weight j's Penalty: u~_j = s_j u_j and g~_j*(u~_j) = g_j*(u_j), so D, the gap and s are the
+// user's, term by term.
+//
 // Shapes: A~ = [A, 1] (the 1 only with an intercept), p = d (+1) entries in every vector.
 // Thread-safety: value types and pure functions.
 #ifndef EDGETRAIN_DUALITY_H_

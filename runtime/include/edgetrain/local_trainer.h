@@ -8,6 +8,12 @@
 // its duality gap are reported, and training stops when the stop rule holds, returning the best
 // snapshot (so the returned model carries a checked optimality certificate).
 //
+// By default the solver runs on preconditioned columns (column_scales.h): the scales come from
+// the data's column statistics, the data is scaled (a copy, or in place for the Dataset* form),
+// and everything returned is in the user's units all the same: x (TrainResult::x is the user's
+// weights), P, the KKT violation and the gap. Only the smoothness and the step describe the
+// solver's (scaled) columns.
+//
 // Thread-safety: a free function; the callback runs on the caller's thread. Ownership: borrows
 // the data and the clock.
 #ifndef EDGETRAIN_LOCAL_TRAINER_H_
@@ -19,6 +25,7 @@
 #include <vector>
 
 #include "edgetrain/clock.h"
+#include "edgetrain/column_scales.h"
 #include "edgetrain/dataset.h"
 #include "edgetrain/epoch_policy.h"
 #include "edgetrain/problem.h"
@@ -37,6 +44,9 @@ struct TrainOptions {
   // Lazy (just-in-time) l1 updates: a step costs O(nnz of its rows) instead of also visiting
   // the support and the drift set; the same iterates (SvrgWorker::set_lazy). l1 without l2/box.
   bool lazy = true;
+  // Run on preconditioned columns (column_scales.h), unless the spec brings its own scales (then
+  // the data must already be scaled with them). false: on the columns as they are.
+  bool precondition = true;
   const Clock* clock = nullptr;  // the run's time (time limit, reports); null: a SteadyClock
 };
 
@@ -59,17 +69,20 @@ struct EpochReport {
 };
 
 struct TrainResult {
-  std::vector<double> x;  // the best snapshot (p entries); `last` describes it
+  std::vector<double> x;  // the best snapshot (p entries), in the user's units; `last` describes it
   EpochReport last;
-  StepPlan plan;
-  Smoothness smoothness;
+  StepPlan plan;            // of the solver's columns
+  Smoothness smoothness;    // of the solver's columns
+  ColumnScales scales;      // the preconditioner the solver ran with (empty: none)
   std::string stop_reason;  // "tol", "kkt", "max-epochs" or "time-limit"
   int step_halvings = 0;    // times the divergence safeguard halved the step
   int newton_steps = 0;     // epochs that were proximal Newton steps
 };
 
 // Errors: no rows, a problem that does not fit the data, or a run that diverged even with the
-// step halved EpochPolicy::kMaxStepHalvings times.
+// step halved EpochPolicy::kMaxStepHalvings times. spec.scales empty: the preconditioner is chosen
+// here (options.precondition) and the run works on a scaled copy of `data`; set: `data` is already
+// scaled with them (ApplyColumnScales), as a caller short of memory does in place.
 Result<TrainResult> TrainLocal(const Dataset& data, const ProblemSpec& spec,
                                const TrainOptions& options,
                                const std::function<void(const EpochReport&)>& on_epoch);

@@ -12,6 +12,9 @@
 // (for a convex function of one variable plus an interval, the prox is the projection of the
 // unconstrained prox). The intercept coordinate has h = 0 and prox = identity.
 //
+// The solver's preconditioner (column_scales.h) gives each weight its own copy, Scaled(s_j): the
+// same penalty of x_j = s_j z_j written in z_j. ProblemSpec::Penalty(j) hands it out.
+//
 // Thread-safety: a value type; methods are const and pure.
 #ifndef EDGETRAIN_REGULARIZER_H_
 #define EDGETRAIN_REGULARIZER_H_
@@ -35,11 +38,30 @@ struct Regularizer {
 
   bool HasBox() const { return std::isfinite(lower) || std::isfinite(upper); }
 
+  // The penalty of z = w / s: l1 s |z| + (l2 s^2 / 2) z^2 on [lower / s, upper / s].
+  // REQUIRES: s > 0, inv_s = 1 / s (both powers of two: every product is exact).
+  Regularizer Scaled(double s, double inv_s) const {
+    return Regularizer{l1 * s, l2 * s * s, lower * inv_s, upper * inv_s};
+  }
+  // Where a coordinate starts: the point of the box closest to zero.
+  double Start() const { return std::clamp(0.0, lower, upper); }
+
   // prox_{eta h}(v) for a penalised coordinate. REQUIRES: eta > 0.
   double Prox(double v, double eta) const {
     const double t = eta * l1;
     double s = v > t ? v - t : (v < -t ? v + t : 0.0);
     return std::clamp(s, lower, upper);
+  }
+
+  // prox of eta (h + (l2/2) w^2), the l2 part taken exactly as well:
+  //   clamp(soft(v, eta l1) / (1 + eta l2), lower, upper)
+  // (the l2 part is smooth, but its curvature l2 s_j^2 in a preconditioned coordinate can be far
+  // above the data's: inside the prox it costs the step nothing). Prox(v, eta) when l2 = 0, bit
+  // for bit. REQUIRES: eta > 0.
+  double ProxWithL2(double v, double eta) const {
+    const double t = eta * l1;
+    double s = v > t ? v - t : (v < -t ? v + t : 0.0);
+    return std::clamp(s / (1.0 + eta * l2), lower, upper);
   }
 
   // h(w_j) + (l2/2) w_j^2 for one coordinate (+inf outside the box).

@@ -61,6 +61,11 @@ struct Scaler {
   // The scaled copy of `data` (features with a non-zero offset become dense).
   // REQUIRES: data.dim() <= offset.size().
   Dataset Apply(const Dataset& data) const;
+  // The statistics of Apply(data) from those of data, up to rounding: what a coordinator that
+  // holds only the agents' statistics needs to precondition the scaled columns (column_scales.h).
+  // A feature with a non-zero offset counts every row as stored. REQUIRES: stats.dim() <=
+  // offset.size().
+  ColumnStats ApplyToStats(const ColumnStats& stats) const;
 };
 
 }  // namespace edgetrain

@@ -1,16 +1,18 @@
 // Step size eta and inner-loop length m of (DAP-)ProxSVRG, chosen from the data.
 //
-// Smoothness of the loss part per row: L_i = c ||[a_i; 1]||^2 + l2, c the loss curvature bound
-// (the 1 only with an intercept). L_max = max_i L_i, L_avg = mean_i L_i, and L_f the smoothness
-// of the average f, c lambda_max(A^T A)/n + l2, estimated by power iteration (a Rayleigh
-// quotient, a lower bound, so it is inflated by a safety factor).
+// Smoothness of the loss part per row: L_i = c ||[a_i; 1]||^2, c the loss curvature bound
+// (the 1 only with an intercept), of the solver's columns (after the preconditioner). L_max = max_i
+// L_i, L_avg = mean_i L_i, and L_f the smoothness of the average f, c lambda_max(A^T A)/n + l2,
+// estimated by power iteration (a Rayleigh quotient, a lower bound, so it is inflated by a safety
+// factor).
 //
 // For i.i.d. mini-batches of size b the variance-reduced estimator behaves like a function with
 // "expected smoothness" L(b) = (1 - 1/b) L_f + L_Q / b (Gower et al., SGD: general analysis and
 // improved rates, ICML 2019), where L_Q is the smoothness of one drawn row as the sampler weights
 // it (L_max for uniform sampling, at most 2 L_avg for importance sampling, see RowSampler). The
-// step is eta = step_scale / L(b); each epoch runs m = epoch_passes * n / b inner steps (Xiao &
-// Zhang use m ~ 2n for b = 1).
+// step is eta = step_scale / (L(b) + l2); each epoch runs m = epoch_passes * n / b inner steps
+// (Xiao & Zhang use m ~ 2n for b = 1). The worker takes l2 in its prox, so EpochPolicy plans with
+// l2 = 0.
 //
 // Thread-safety: pure functions.
 #ifndef EDGETRAIN_STEP_SIZE_H_

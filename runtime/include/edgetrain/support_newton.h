@@ -2,14 +2,20 @@
 // distributed mode (docs/algorithm.md, "Newton epochs").
 //
 // At a snapshot x with mu = (1/n) sum_i phi'(a_i.x) [a_i;1] (the snapshot's mu~), the working set S
-// holds the non-zero weights, the zero weights whose optimality condition fails most
-// (|mu_j| > l1, by decreasing |mu_j|) up to a size limit, and the intercept. The step d minimises
-// the l1 problem's quadratic model on S (coordinates outside S stay put),
-//   q(d) = g.d + d.H d / 2 + l1 sum_{j in S, weights} (|x_j + d_j| - |x_j|),
+// holds the non-zero weights, the zero weights whose optimality condition fails most (by
+// decreasing violation |r_j|, r_j the minimum-norm subgradient: |mu_j| - l1 without a box) up to a
+// size limit, and the intercept. The step d minimises the problem's quadratic model on S
+// (coordinates outside S stay put),
+//   q(d) = g.d + d.H d / 2 + sum_{j in S, weights} l1_j (|x_j + d_j| - |x_j|) + box(x_j + d_j),
 //   g = mu_S + l2 x_S,   H = (1/n) A~_S^T diag(phi''(a~_i.x)) A~_S + l2 I   (|S| x |S|, dense),
-// by coordinate descent, then exactly on the face CD found (one LDLT), as newGLMNET (liblinear
-// -s 6) does on all coordinates. A backtracking line search on alpha (Armijo, sufficient decrease
-// against decrease = g.d + l1 (|x+d|_1 - |x|_1) < 0) picks x + alpha d. ProxSVRG converges linearly
+// by coordinate descent (each move the exact minimiser along its coordinate: soft threshold, then
+// clamped to the box), then exactly on the face CD found (one LDLT; entries at zero or at a bound
+// stay fixed), as newGLMNET (liblinear -s 6) does on all coordinates. A backtracking line search
+// on alpha (Armijo, sufficient decrease against decrease = g.d + l1 (|x+d|_1 - |x|_1) < 0) picks
+// x + alpha d, which stays in the box (it is convex, and x and x + d are in it). l1_j, l2 and the
+// box are per coordinate with a preconditioner (ProblemSpec::Penalty): everything here works in
+// the solver's coordinates, where CD's stopping test and the working set's ranking see columns of
+// one scale. ProxSVRG converges linearly
 // at a rate set by the condition number on the support (0.91 per epoch on SpamAssassin); these
 // steps converge quadratically once S holds the support, and from x = 0 they need no first-order
 // warm-up when S starts small and grows with the model (as working-set l1 solvers do).
@@ -53,13 +59,17 @@ int64_t NewtonWorkingSetSize(int64_t nonzero_weights, int64_t max_support);
 struct NewtonSupport {
   std::vector<int32_t> index;
   std::vector<double> sign;
+  // With a box: each entry's bounds in the solver's coordinates (the intercept's infinite), which
+  // keep line points in the box against rounding; empty otherwise.
+  std::vector<double> lower, upper;
   int64_t size() const { return static_cast<int64_t>(index.size()); }
 };
 
 // S at x for the snapshot gradient mu (both p entries). max_size > 0 limits S to max_size entries
 // (intercept included): every non-zero weight, then the violating zero weights by decreasing
-// |mu_j|; the weights left out stay zero this step, which keeps d a descent direction. Empty when
-// the non-zero weights alone do not fit.
+// violation |r_j| (ProblemSpec::Penalty(j).MinNormSubgradient(0, mu_j)); the weights left out stay
+// zero this step, which keeps d a descent direction. Empty when the non-zero weights alone do not
+// fit.
 NewtonSupport ChooseNewtonSupport(const ProblemSpec& spec, const double* mu, const double* x,
                                   int32_t dim, int64_t max_size = 0);
 
@@ -77,22 +87,23 @@ void AccumulateSupportHessian(const Dataset& data, const ProblemSpec& spec, cons
 // The proximal Newton direction d on S (above) for H = packed / rows + l2 I: cyclic coordinate
 // descent (O(|S|^2) a sweep, up to max_sweeps or until no coordinate moves by more than 1e-12
 // relative to the largest), then the exact minimiser of q on CD's face when that keeps every sign
-// and leaves the zero weights optimal. *decrease = g.d + l1 (|x+d|_1 - |x|_1), negative unless x
-// minimises q. False when H has no curvature along a moving coordinate or d is not finite.
+// and leaves the zero weights and those at a bound optimal. x + d is in the box.
+// *decrease = g.d + sum_j l1_j (|x_j+d_j| - |x_j|), negative unless x minimises q. False when H has
+// no curvature along a moving coordinate or d is not finite.
 bool ProxNewtonDirection(const ProblemSpec& spec, const NewtonSupport& s, const double* packed,
                          int64_t rows, const double* mu, const double* x, int32_t dim,
                          std::vector<double>* direction, double* decrease, int max_sweeps = 200,
                          int* sweeps = nullptr);
 
-// out := x + alpha d on S; the other coordinates of out are left as they are (callers start from
-// a copy of x).
+// out := x + alpha d on S, kept in s's box (a point within 1e-15 relative of a bound is put on
+// it); the other coordinates of out are left as they are (callers start from a copy of x).
 void NewtonLinePoint(const NewtonSupport& s, const std::vector<double>& direction, double alpha,
                      const double* x, double* out);
 
 // The serial direction (train-local): S (at most working_set entries, NewtonWorkingSetSize), H
 // over all of data's rows, d. REQUIRES: x has p entries, mu the (1/n) loss-gradient sum at x.
-// False (no step) with a box, when H would cost more than kNewtonMaxWorkPerNonzero per non-zero,
-// or when d is not a descent direction.
+// False (no step) when H would cost more than kNewtonMaxWorkPerNonzero per non-zero, or when d
+// is not a descent direction.
 bool SerialNewtonDirection(const Dataset& data, const ProblemSpec& spec, const double* mu,
                            const double* x, int64_t working_set, NewtonSupport* s,
                            std::vector<double>* direction, double* decrease);
@@ -100,7 +111,8 @@ bool SerialNewtonDirection(const Dataset& data, const ProblemSpec& spec, const d
 // The backtracking line search of a Newton epoch whose trial points are judged by the next
 // snapshot, whose full gradient pass gives P there anyway (both modes): Start() gives the first
 // point x~ + d; Judge() of the objective there accepts it by the Armijo rule
-// P <= P(x~) + kNewtonArmijo alpha decrease, or gives the next point x~ + (alpha / 2) d, or gives
+// P <= P(x~) + kNewtonArmijo alpha decrease (+ 1e-12 |P(x~)|, the objective's rounding near the
+// optimum, where the decrease is smaller), or gives the next point x~ + (alpha / 2) d, or gives
 // up below kNewtonMinAlpha (x should then return to x~). Not thread-safe; owns its copies.
 class NewtonLineSearch {
  public:

@@ -5,9 +5,11 @@
 //                            derivatives phi'(a_i.x~) are cached, one double per row.
 //   BeginEpoch(mu~, eta, b)
 //   Step(x^)              -> draws an i.i.d. mini-batch I (|I| = b) from the shard and returns
-//       Delta = prox_{eta h}(x^ - eta v) - x^,
-//       v = (1/b) sum_{i in I} q_i (phi'(a_i.x^) - phi'(a_i.x~)) [a_i;1] + mu~ + l2 [w^; 0],
+//       Delta = prox_{eta (h + (l2/2)|w|^2)}(x^ - eta v) - x^   (Regularizer::ProxWithL2),
+//       v = (1/b) sum_{i in I} q_i (phi'(a_i.x^) - phi'(a_i.x~)) [a_i;1] + mu~,
 //       q_i = 1/(n_k p_i) the sampler's weight (1 for uniform sampling; see RowSampler).
+//       With a preconditioner (ProblemSpec::scales) the shard is already scaled and every
+//       coordinate's prox has its own weights (ProblemSpec::Penalty).
 //       Entries whose result lands exactly on a kink of h (0, a bound) go to the guarded part of
 //       the ModelUpdate (see sparse_vector.h), the others to its delta part.
 //
@@ -18,7 +20,7 @@
 //
 // Lazy ("just-in-time") updates, set_lazy(true), for the serial mode only (TrainLocal: every
 // step is computed at the current x and applied before the next one): with l1 and no l2 or box,
-// a coordinate no drawn row touches follows x_j <- soft(x_j - eta mu~_j, eta l1) at every step,
+// a coordinate no drawn row touches follows x_j <- soft(x_j - eta mu~_j, eta l1_j) at every step,
 // whose k-fold composition has a closed form (LazyL1Steps). A step then visits only the rows'
 // non-zeros (and the intercept), bringing each up to date first; the epoch's last step brings
 // every other coordinate up to date. Same iterates as the eager steps (up to rounding), at
@@ -126,7 +128,7 @@ class SvrgWorker {
 
 // k applications of x <- soft(x - a, t) = sign(x - a) max(|x - a| - t, 0), t >= 0, in O(1):
 // what a coordinate that no row touches goes through in k inner steps (a = eta mu~_j,
-// t = eta l1). REQUIRES: k >= 0, t >= 0.
+// t = eta l1_j, the coordinate's own weight). REQUIRES: k >= 0, t >= 0.
 double LazyL1Steps(double x, int64_t k, double a, double t);
 
 }  // namespace edgetrain

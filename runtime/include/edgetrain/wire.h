@@ -44,6 +44,7 @@
 #include "edgetrain/dataset.h"
 #include "edgetrain/duality.h"
 #include "edgetrain/problem.h"
+#include "edgetrain/scaler.h"
 #include "edgetrain/sparse_vector.h"
 #include "edgetrain/status.h"
 #include "edgetrain/step_size.h"
@@ -93,6 +94,24 @@ const char* RejectReasonName(RejectReason reason);
 // sparse, or dense when that is smaller) or a dense one (written sparse when its non-zeros, which
 // the encoder then counts, make that smaller).
 
+// A shard's ColumnStats (scaler.h) as the wire carries them: `dimension` entries each, or all
+// empty (not sent). Decoded: views into the message.
+struct ColumnStatsView {
+  std::span<const int64_t> nonzeros;
+  std::span<const double> sum, sum_squares, min, max;
+  bool empty() const { return sum.empty(); }
+  static ColumnStatsView Of(const ColumnStats& s);  // views into s
+  ColumnStats ToStats(int64_t rows) const;          // a copy
+};
+
+// The run's scaler (scaler.h): kind kNone and empty vectors, or `dimension` entries each.
+struct ScalerView {
+  ScalerKind kind = ScalerKind::kNone;
+  std::span<const double> offset, factor;
+  static ScalerView Of(const Scaler& s);  // views into s
+  Scaler ToScaler() const;                // a copy
+};
+
 struct HelloMsg {
   int64_t rows = 0;
   int32_t dimension = 0;
@@ -104,6 +123,8 @@ struct HelloMsg {
   std::string_view software_version;
   bool incremental_models = false;  // understands Model answers with since >= 0
   bool newton = false;              // answers a CurvatureRequest with a Curvature
+  ColumnStatsView column_stats;     // the shard's statistics as read (empty: not sent)
+  int8_t scale = -1;                // the ScalerKind the agent was asked for; -1: no request
 };
 
 struct WelcomeMsg {
@@ -115,6 +136,9 @@ struct WelcomeMsg {
   int64_t version = 0;
   VectorView model;
   uint64_t seed = 0;
+  ScalerView scaler;                       // the run's scaler (kNone: none)
+  std::span<const double> column_scales;   // the preconditioner: powers of two, <= d entries
+  std::span<const double> column_offsets;  // empty, or as many as column_scales
 };
 
 struct RejectMsg {

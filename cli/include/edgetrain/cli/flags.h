@@ -119,6 +119,11 @@ void AddDataFlags(CLI::App* app, DataFlags* flags);
 // default of --missing is for this command.
 void AddInputFlags(CLI::App* app, DataFlags* flags, const std::string& missing_help);
 
+// --scale none|standard|minmax|maxabs (group "Data"), with this help text; `with_auto` also
+// accepts "auto".
+CLI::Option* AddScaleFlag(CLI::App* app, std::string* scale, const std::string& help,
+                          bool with_auto = false);
+
 // Accepts "-" (standard input), an existing file or a named FIFO; refuses a directory.
 extern const CLI::Validator kDataSource;
 

@@ -36,6 +36,25 @@ std::string Text(const WaitingForAgents& e) {
 }
 std::string Text(const CheckpointError& e) { return "checkpoint not written: " + Safe(e.detail); }
 std::string Text(const RunFinished&) { return ""; }  // main prints the summary
+std::string Text(const RoundBegan& e) {
+  return "round " + std::to_string(e.round) + " starts (" + e.trigger +
+         "): " + std::to_string(e.agents) + " agents, " + std::to_string(e.new_rows) +
+         " new rows, " +
+         (e.warm_start_round > 0 ? "from the model of round " + std::to_string(e.warm_start_round)
+                                 : std::string("from zero"));
+}
+std::string Text(const RoundEnded& e) {
+  std::string text = "round " + std::to_string(e.round) + " ended (" + e.reason + ", " +
+                     Fixed("%.2f s", e.seconds) + "): ";
+  text += e.published
+              ? "model published to " + Safe(e.model_path)
+              : "not published: " + Safe(e.detail) +
+                    (e.model_round > 0 ? "; the model of round " + std::to_string(e.model_round) +
+                                             " stays in service"
+                                       : std::string("; no model in service yet"));
+  return text + (e.next.empty() ? "" : "; " + e.next);
+}
+std::string Text(const ModelDelivered&) { return ""; }  // the stream's
 std::string Text(const AgentJoined& e) {
   return "agent " + Safe(e.agent) + " joined from " + (e.peer.empty() ? "?" : Safe(e.peer)) + ": " +
          std::to_string(e.rows) + " rows, " + std::to_string(e.dimension) + " features (" +

@@ -39,7 +39,14 @@ class RunCommand : public Command {
                      "that grows by appends or a directory of rotated files, re-read at every "
                      "training round ('-': stdin, read once)")
         ->required()
-        ->check(CLI::ExistingPath | CLI::IsMember({"-"}));
+        ->check(CLI::Validator(
+            [](std::string& path) -> std::string {
+              struct stat st;
+              return path == "-" || ::stat(path.c_str(), &st) == 0
+                         ? ""
+                         : "File or directory does not exist: " + path;
+            },
+            "FILE|DIR|-"));
     sub_->add_option("--model-dir", options_.model_dir,
                      "Save every model the coordinator publishes here (model-NNNNNN.etm and a "
                      "'latest' link that 'score --model DIR' follows)")

@@ -16,8 +16,8 @@
 #include "doctest/doctest.h"
 #include "edgetrain/local_trainer.h"
 #include "edgetrain/model.h"
-#include "json_util.h"
 #include "edgetrain/model_dir.h"
+#include "json_util.h"
 #include "test_util.h"
 
 namespace edgetrain {
@@ -268,8 +268,9 @@ TEST_CASE("rounds: 2 agent processes, their files grown by appends, hold each pu
     return WaitForEvent(
         log,
         [round](const testing::Json& e) {
-          return testing::Str(e, "event") == "model_delivered" && testing::Num(e, "model_round") == round &&
-                 testing::Num(e, "holding") == 2 && testing::Num(e, "agents") == 2;
+          return testing::Str(e, "event") == "model_delivered" &&
+                 testing::Num(e, "model_round") == round && testing::Num(e, "holding") == 2 &&
+                 testing::Num(e, "agents") == 2;
         },
         60);
   };
@@ -304,8 +305,8 @@ TEST_CASE("rounds: 2 agent processes, their files grown by appends, hold each pu
   REQUIRE(WaitForEvent(
       dir.File("log2.jsonl"),
       [](const testing::Json& e) {
-        return testing::Str(e, "event") == "model_delivered" && testing::Num(e, "model_round") == 3 &&
-               testing::Num(e, "holding") == 2;
+        return testing::Str(e, "event") == "model_delivered" &&
+               testing::Num(e, "model_round") == 3 && testing::Num(e, "holding") == 2;
       },
       60));
   restarted.Signal(SIGTERM);

@@ -125,6 +125,10 @@ std::string Text(const Note& e) { return Printable(e.text, 4 * kMaxShown); }
 using cli::Priority;
 
 Priority PriorityOf(const Event& e) {
+  // A round that keeps the previous model in service is worth a look.
+  if (const auto* r = std::get_if<RoundEnded>(&e)) {
+    return r->published ? Priority::kNotice : Priority::kWarning;
+  }
   return std::visit(
       [](const auto& v) {
         using T = std::decay_t<decltype(v)>;
@@ -138,7 +142,8 @@ Priority PriorityOf(const Event& e) {
           return Priority::kWarning;
         } else if constexpr (std::is_same_v<T, RunStarted> || std::is_same_v<T, RunResumed> ||
                              std::is_same_v<T, RunFinished> || std::is_same_v<T, AgentJoined> ||
-                             std::is_same_v<T, AllowListReloaded>) {
+                             std::is_same_v<T, AllowListReloaded> ||
+                             std::is_same_v<T, RoundBegan>) {
           return Priority::kNotice;
         } else {
           return Priority::kInfo;

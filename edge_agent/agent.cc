@@ -63,10 +63,11 @@ EdgeAgent::EdgeAgent(const AgentOptions& options, AgentData data, zmq::context_t
 void EdgeAgent::RefreshData() {
   Result<RefreshReport> r = data_.Refresh();
   if (!r.ok()) {
-    Log("re-reading the data failed (the rows held stay): " + Printable(r.status().message()));
+    Log("re-reading the data failed (the rows held stay): " + Printable(r.status().message()),
+        cli::Priority::kWarning);
     return;
   }
-  for (const std::string& note : r->notes) Log(Printable(note));
+  for (const std::string& note : r->notes) Log(Printable(note), cli::Priority::kWarning);
   session_->set_rows_available(data_.data()->rows());
 }
 
@@ -75,17 +76,20 @@ void EdgeAgent::SaveModel(const ReceivedModel& m) {
   // Verified (CRC, every field) before it replaces the model in service.
   Result<Model> model = ParseModel(m.bytes, "the model of round " + std::to_string(m.round));
   if (!model.ok()) {
-    Log("refused the published model: " + Printable(model.status().message()));
+    Log("refused the published model: " + Printable(model.status().message()),
+        cli::Priority::kError);
     return;
   }
   PublishOptions publish;
   publish.keep = options_.keep_models;
   Result<std::string> path = PublishModel(options_.model_dir, m.round, *model, publish);
   if (!path.ok()) {
-    Log("cannot save the published model: " + Printable(path.status().message()));
+    Log("cannot save the published model: " + Printable(path.status().message()),
+        cli::Priority::kError);
     return;
   }
-  Log("saved the model of round " + std::to_string(m.round) + " to " + *path);
+  Log("saved the model of round " + std::to_string(m.round) + " to " + *path,
+      cli::Priority::kNotice);
   session_->ModelSaved(m.round);
 }
 

@@ -36,6 +36,25 @@ std::string Text(const WaitingForAgents& e) {
 }
 std::string Text(const CheckpointError& e) { return "checkpoint not written: " + Safe(e.detail); }
 std::string Text(const RunFinished&) { return ""; }  // main prints the summary
+std::string Text(const RoundBegan& e) {
+  return "round " + std::to_string(e.round) + " starts (" + e.trigger +
+         "): " + std::to_string(e.agents) + " agents, " + std::to_string(e.new_rows) +
+         " new rows, " +
+         (e.warm_start_round > 0 ? "from the model of round " + std::to_string(e.warm_start_round)
+                                 : std::string("from zero"));
+}
+std::string Text(const RoundEnded& e) {
+  std::string text = "round " + std::to_string(e.round) + " ended (" + e.reason + ", " +
+                     Fixed("%.2f s", e.seconds) + "): ";
+  text += e.published
+              ? "model published to " + Safe(e.model_path)
+              : "not published: " + Safe(e.detail) +
+                    (e.model_round > 0 ? "; the model of round " + std::to_string(e.model_round) +
+                                             " stays in service"
+                                       : std::string("; no model in service yet"));
+  return text + (e.next.empty() ? "" : "; " + e.next);
+}
+std::string Text(const ModelDelivered&) { return ""; }  // the stream's
 std::string Text(const AgentJoined& e) {
   return "agent " + Safe(e.agent) + " joined from " + (e.peer.empty() ? "?" : Safe(e.peer)) + ": " +
          std::to_string(e.rows) + " rows, " + std::to_string(e.dimension) + " features (" +
@@ -106,6 +125,10 @@ std::string Text(const Note& e) { return Printable(e.text, 4 * kMaxShown); }
 using cli::Priority;
 
 Priority PriorityOf(const Event& e) {
+  // A round that keeps the previous model in service is worth a look.
+  if (const auto* r = std::get_if<RoundEnded>(&e)) {
+    return r->published ? Priority::kNotice : Priority::kWarning;
+  }
   return std::visit(
       [](const auto& v) {
         using T = std::decay_t<decltype(v)>;
@@ -119,7 +142,8 @@ Priority PriorityOf(const Event& e) {
           return Priority::kWarning;
         } else if constexpr (std::is_same_v<T, RunStarted> || std::is_same_v<T, RunResumed> ||
                              std::is_same_v<T, RunFinished> || std::is_same_v<T, AgentJoined> ||
-                             std::is_same_v<T, AllowListReloaded>) {
+                             std::is_same_v<T, AllowListReloaded> ||
+                             std::is_same_v<T, RoundBegan>) {
           return Priority::kNotice;
         } else {
           return Priority::kInfo;

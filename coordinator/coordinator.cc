@@ -1,12 +1,19 @@
 #include "coordinator.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <csignal>
 #include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
 
 #include "edgetrain/crc32c.h"
 #include "edgetrain/file_util.h"
+#include "edgetrain/model_dir.h"
 #include "edgetrain/rng.h"
 
 namespace edgetrain::coordinator {
@@ -66,7 +73,55 @@ Coordinator::Coordinator(const CoordinatorOptions& options, zmq::context_t* cont
   }
 }
 
-Coordinator::~Coordinator() = default;
+Coordinator::~Coordinator() {
+  if (!pid_file_.empty()) ::unlink(pid_file_.c_str());
+}
+
+std::string PidFilePath(const std::string& model_dir) { return model_dir + "/coordinator.pid"; }
+
+Status SignalCoordinator(const std::string& model_dir, int signal) {
+  const std::string path = PidFilePath(model_dir);
+  std::ifstream in(path);
+  long long pid = 0;
+  if (!in || !(in >> pid) || pid <= 1) {
+    return Status::NotFound(path + ": no coordinator runs with --model-dir " + model_dir);
+  }
+  // A pid file left by a killed process may name another program now: only an
+  // edgetrain-coordinator is signalled.
+  std::ifstream cmdline("/proc/" + std::to_string(pid) + "/cmdline");
+  std::string argv0;
+  std::getline(cmdline, argv0, '\0');
+  if (argv0.find("edgetrain-coordinator") == std::string::npos) {
+    return Status::NotFound(path + ": process " + std::to_string(pid) +
+                            " is not an edgetrain-coordinator (a stale pid file)");
+  }
+  if (::kill(static_cast<pid_t>(pid), signal) != 0) {
+    return Status::IoError("cannot signal process " + std::to_string(pid) + ": " +
+                           std::strerror(errno));
+  }
+  return Status::Ok();
+}
+
+Status Coordinator::RestorePublished() {
+  const std::string& dir = options_.rounds.model_dir;
+  if (dir.empty()) return Status::Ok();
+  Result<std::vector<int64_t>> rounds = ListModelRounds(dir);
+  if (!rounds.ok() && rounds.status().code() != StatusCode::kNotFound) return rounds.status();
+  Result<Model> latest = ReadLatestModel(dir);
+  if (!latest.ok()) {
+    if (latest.status().code() == StatusCode::kNotFound) return Status::Ok();
+    return latest.status().WithContext("--model-dir");  // never train over a damaged service
+  }
+  const int64_t numbered = rounds.ok() && !rounds->empty() ? rounds->back() : 0;
+  if (latest->task != options_.task) {
+    return Status::InvalidArgument(dir + ": the published model is for " + TaskName(latest->task) +
+                                   ", this coordinator trains " + TaskName(options_.task));
+  }
+  Note("continuing from the published model of round " + std::to_string(latest->summary.round) +
+       " in " + dir);
+  driver_->RestorePublished(std::move(latest).value(), numbered);
+  return Status::Ok();
+}
 
 Status Coordinator::LoadAllowLists() {
   EDGETRAIN_RETURN_IF_ERROR(agent_keys_.Load(options_.allow_path));
@@ -217,6 +272,17 @@ Status Coordinator::Bind() {
     driver_->set_key_names(
         [this](std::string_view key) { return agent_keys_.NameOf(std::string(key)); });
   }
+  json_->set_round_source([this] { return driver_->round(); });
+  EDGETRAIN_RETURN_IF_ERROR(RestorePublished());
+  if (!options_.rounds.model_dir.empty()) {
+    if (::mkdir(options_.rounds.model_dir.c_str(), 0755) != 0 && errno != EEXIST) {
+      return Status::IoError("--model-dir " + options_.rounds.model_dir +
+                             ": cannot create: " + std::strerror(errno));
+    }
+    pid_file_ = PidFilePath(options_.rounds.model_dir);
+    EDGETRAIN_RETURN_IF_ERROR(WriteFileAtomically(pid_file_, std::to_string(::getpid()) + "\n")
+                                  .WithContext("--model-dir"));
+  }
   if (!options_.endpoints_file.empty()) {
     EDGETRAIN_RETURN_IF_ERROR(WriteFileAtomically(
         options_.endpoints_file, "agents=" + agent_endpoint_ + "\nlog=" + log_endpoint_ + "\n"));
@@ -225,7 +291,8 @@ Status Coordinator::Bind() {
 }
 
 Result<RunSummary> Coordinator::Run(const std::atomic<bool>* stop_requested,
-                                    std::atomic<bool>* reload_requested) {
+                                    std::atomic<bool>* reload_requested,
+                                    std::atomic<bool>* trigger_requested) {
   driver_->Begin();
   transport::Inbound in;
   auto handle = [&] {
@@ -235,6 +302,7 @@ Result<RunSummary> Coordinator::Run(const std::atomic<bool>* stop_requested,
   while (!driver_->done()) {
     if (stop_requested != nullptr && stop_requested->load()) driver_->RequestStop("interrupted");
     if (reload_requested != nullptr && reload_requested->exchange(false)) ReloadAllowLists();
+    if (trigger_requested != nullptr && trigger_requested->exchange(false)) driver_->TriggerRound();
     const double now = clock_->Now();
     // At most 50 ms: the log stream's subscriptions are read between messages.
     const int timeout_ms =

@@ -42,8 +42,11 @@ class Coordinator {
 
   // Trains until a stop condition; writes the model file when one is configured. Setting
   // *reload_requested (SIGHUP) re-reads the allow-lists: agents whose key was removed are shut out.
+  // Setting *trigger_requested (SIGUSR1, 'edgetrain-coordinator trigger') starts the next round
+  // when idle between rounds.
   Result<RunSummary> Run(const std::atomic<bool>* stop_requested,
-                         std::atomic<bool>* reload_requested = nullptr);
+                         std::atomic<bool>* reload_requested = nullptr,
+                         std::atomic<bool>* trigger_requested = nullptr);
 
  private:
   class RouterOutbox;
@@ -53,6 +56,7 @@ class Coordinator {
   void ReloadAllowLists();
   Status SetUpSecurity(transport::CurveConfig* log_curve);
   Result<std::optional<Checkpoint>> LoadResume();
+  Status RestorePublished();
   void OnHandshakeFailure(const std::string& what);
   void OnKeyRefused(const KeyRefused& refused);
   void ReportHidden(double now);
@@ -84,7 +88,14 @@ class Coordinator {
   std::string last_handshake_;
   KeyRefused last_key_refused_;
   int64_t log_rebinds_ = 0;
+  std::string pid_file_;  // written in --model-dir while running (RequestTrigger finds it)
 };
+
+// The pid file a running coordinator keeps in its model directory.
+std::string PidFilePath(const std::string& model_dir);
+// Sends `signal` to the coordinator running with `model_dir` (its pid file), after checking that
+// the process is an edgetrain-coordinator. NotFound when none runs.
+Status SignalCoordinator(const std::string& model_dir, int signal);
 
 // A run id: 16 hex digits from the clock and the process (distinct across restarts and hosts).
 std::string NewRunId(const Clock* clock);

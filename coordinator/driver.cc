@@ -18,7 +18,8 @@ Driver::Driver(const CoordinatorOptions& options, const Clock* clock, Outbox* ou
       checkpoints_(checkpoints),
       resume_(std::move(resume)),
       roster_({options.insecure, options.max_agents}),
-      decoder_(static_cast<size_t>(options.channel.max_message_bytes)) {
+      decoder_(static_cast<size_t>(options.channel.max_message_bytes)),
+      scheduler_(options.rounds) {
   labels_ = options_.labels;
   // A stale additive update can leave the box, so box-constrained runs take fresh updates only.
   max_staleness_ = options_.problem.reg.HasBox() ? 0 : options_.max_staleness;
@@ -29,9 +30,20 @@ Driver::~Driver() = default;
 void Driver::Begin() {
   start_time_ = clock_->Now();
   next_liveness_ = start_time_;
+  // A checkpoint of a round whose model was published since is history: rounds go on from the
+  // model (a checkpoint without a round is a one-shot run's).
+  if (resume_ && resume_->round > 0 && resume_->round <= published_round()) resume_.reset();
+  const bool resumed = resume_ && resume_->round > 0;
+  const bool wait = scheduler_.WaitFirst() && !resumed;
+  // Every event names its round: the first one's number is known now.
+  round_ = wait ? scheduler_.round() : resumed ? resume_->round : scheduler_.round() + 1;
   if (options_.insecure) events_->Emit(RunInsecure{});
-  events_->Emit(WaitingForAgents{0, options_.min_agents, waiting_why_});
-  EmitStatus(start_time_);
+  if (wait) {
+    run_ = Run::kIdle;  // restarted between rounds: the next one starts at its trigger
+    EmitStatus(start_time_);
+    return;
+  }
+  BeginRound(resumed ? "resumed" : "start");
 }
 
 void Driver::Refuse(const Peer& peer, const std::string& who, const std::string& reason,
@@ -134,10 +146,23 @@ void Driver::Dispatch(Agent& a, const Peer& peer, const wire::Message& m) {
     if (std::holds_alternative<wire::ByeMsg>(m.body)) {
       RemoveAgent(a.identity, "said goodbye after the stop");
     } else {
+      // The last round's model saved (its heartbeat comes before the Bye).
+      if (const auto* hb = std::get_if<wire::HeartbeatMsg>(&m.body)) OnHeartbeat(a, *hb);
       Send(a,
            encoder_.Encode(a.NextHeader(), wire::StopMsg{summary_.stop_reason, summary_.epochs,
                                                          summary_.objective, a.session_applied}));
     }
+    return;
+  }
+  if (const auto* hb = std::get_if<wire::HeartbeatMsg>(&m.body)) {
+    OnHeartbeat(a, *hb);  // last_heard is the main thing (the roster updated it)
+    return;
+  }
+  if ((!state_ || run_ == Run::kIdle) && !std::holds_alternative<wire::ByeMsg>(m.body)) {
+    // Between rounds (or before a round's training started) only heartbeats are expected: what
+    // else comes is late from the last round.
+    ++updates_refused_;
+    ++epoch_refused_["between_rounds"];
     return;
   }
   std::visit(
@@ -149,9 +174,6 @@ void Driver::Dispatch(Agent& a, const Peer& peer, const wire::Message& m) {
           OnUpdate(a, m.header, body);
         } else if constexpr (std::is_same_v<T, wire::CurvatureMsg>) {
           OnCurvature(a, body);
-        } else if constexpr (std::is_same_v<T, wire::HeartbeatMsg>) {
-          // the roster updated last_heard, what a heartbeat is for
-          if (body.rtt_us > 0) a.health.rtt_us = body.rtt_us;
         } else if constexpr (std::is_same_v<T, wire::ByeMsg>) {
           RemoveAgent(a.identity, body.text.empty() ? "said goodbye"
                                                     : "said goodbye: " + std::string(body.text));
@@ -189,7 +211,10 @@ std::string Driver::HelloProblem(const wire::HelloMsg& m, std::string_view ident
     }
   }
   *reason = wire::RejectReason::kDimensionTooLarge;
-  const int32_t limit = state_ ? dimension_ : (resume_ ? resume_->dimension : options_.dimension);
+  // Between rounds the next round may widen the model.
+  const int32_t limit = state_ && run_ != Run::kIdle
+                            ? dimension_
+                            : (resume_ ? resume_->dimension : options_.dimension);
   if (limit > 0 && m.dimension > limit) {
     return "the agent's data has " + std::to_string(m.dimension) + " features but the model has " +
            std::to_string(limit) + " (start the coordinator with --dim " +
@@ -241,12 +266,16 @@ void Driver::OnHello(const Peer& peer, const wire::Header& h, const wire::HelloM
     return;
   }
   if (admission.kind == Roster::Admission::Kind::kRetry) return;  // still waiting for the start
-  if (admission.replaced) {
-    events_->Emit(AgentLeft{admission.replaced->agent_id,
-                            "replaced by a new session of the same agent", roster_.size()});
-    AgentGone(*admission.replaced);
-  }
   Agent& a = *admission.agent;
+  if (admission.replaced) {
+    a.model_round = admission.replaced->model_round;
+    // An agent's Hello for a new round replaces its session between rounds: nobody left.
+    if (!admission.replaced->round_pending) {
+      events_->Emit(AgentLeft{admission.replaced->agent_id,
+                              "replaced by a new session of the same agent", roster_.size()});
+      AgentGone(*admission.replaced);
+    }
+  }
   a.software_version = std::string(m.software_version);
   a.rows = m.rows;
   a.dimension = m.dimension;
@@ -261,6 +290,10 @@ void Driver::OnHello(const Peer& peer, const wire::Header& h, const wire::HelloM
   events_->Emit(AgentJoined{a.agent_id, a.address, a.key.empty() ? "(insecure)" : a.key,
                             key_name_ ? key_name_(a.key) : "", a.software_version, a.rows,
                             roster_.size(), a.dimension, a.row_norm_sq_max});
+  if (run_ == Run::kIdle) {
+    AdmitBetweenRounds(a);
+    return;
+  }
   if (!state_) {
     std::string why;
     if (ReadyToStart(&why)) {
@@ -326,6 +359,11 @@ void Driver::RemoveAgent(std::string_view identity, const std::string& why) {
 void Driver::AgentGone(const Agent& gone) {
   if (run_ == Run::kStopping) {
     if (roster_.welcomed() == 0) EndStopping();
+    return;
+  }
+  if (run_ == Run::kWaiting && !state_ && gone.round_pending) {
+    std::string why;  // the round waited for its Hello
+    if (ReadyToStart(&why)) StartTraining();
     return;
   }
   if (run_ != Run::kRunning || !gone.welcomed()) return;

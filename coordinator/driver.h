@@ -16,6 +16,12 @@
 //   stopping  the best snapshot is the model (written to --model); Stop goes to every agent and is
 //             repeated to those that answer anything but Bye, for up to two heartbeats.
 //   done      Run's result: the summary, or the failure.
+// Rounds (round_scheduler.h, docs/protocol.md "Rounds"): with --rounds other than 1 a finished run
+// is a round: its model is published into --model-dir when it passed the stop rule and is finite,
+// every agent gets it in a RoundEnd and stays connected, idle, until the scheduler starts the next
+// round; then a RoundBegin makes every agent re-read its data and say Hello again, and the new
+// round warm-starts from the last published model. Only the last round (or a one-shot run) ends
+// with Stop; an interrupted round in rounds mode ends without one (agents wait for the restart).
 // Late joiners are welcomed with the current model and take part from the next gradient phase;
 // agents silent for heartbeat * patience, or in --gradient-timeouts-to-drop gradient phases in a
 // row, are dropped. Every wait ends by the time limit.
@@ -40,12 +46,14 @@
 #include "edgetrain/column_scales.h"
 #include "edgetrain/coordinator_state.h"
 #include "edgetrain/epoch_policy.h"
+#include "edgetrain/model.h"
 #include "edgetrain/update_answer.h"
 #include "edgetrain/wire.h"
 #include "eta.h"
 #include "events.h"
 #include "options.h"
 #include "roster.h"
+#include "round_scheduler.h"
 
 namespace edgetrain::coordinator {
 
@@ -74,8 +82,14 @@ class Driver {
     key_name_ = std::move(name);
   }
 
+  // The newest published model of an earlier process (the `latest` of --model-dir): rounds
+  // continue from it; `numbered`: the highest round number in the directory. REQUIRES: before
+  // Begin.
+  void RestorePublished(Model model, int64_t numbered);
   // Starts the clock of the run (the time limit counts from here). REQUIRES: called once, first.
   void Begin();
+  // On demand (edgetrain-coordinator trigger): the next round starts now when idle between rounds.
+  void TriggerRound();
   // One inbound message: decoded, authenticated and handled (or refused and counted).
   void Receive(const Peer& peer, const void* data, size_t size);
   // Runs what is due: heartbeats, repeats of lost phase messages, phase deadlines, progress,
@@ -89,6 +103,10 @@ class Driver {
   void Revoke();
 
   bool done() const { return run_ == Run::kDone; }
+  bool idle() const { return run_ == Run::kIdle; }
+  int64_t round() const { return round_; }
+  // The model in service (the newest published), or null.
+  const Model* published() const { return published_ ? &*published_ : nullptr; }
   bool stopping() const { return run_ == Run::kStopping; }
   // After done(): the summary, or the failure (a problem the agents' data cannot fit, a diverging
   // run, a model file that could not be written).
@@ -101,7 +119,7 @@ class Driver {
   const Roster& roster() const { return roster_; }
 
  private:
-  enum class Run : uint8_t { kWaiting, kRunning, kStopping, kDone };
+  enum class Run : uint8_t { kWaiting, kRunning, kIdle, kStopping, kDone };
 
   // ---- messages (driver.cc)
   void Refuse(const Peer& peer, const std::string& who, const std::string& reason,
@@ -155,8 +173,25 @@ class Driver {
   RunStatus CurrentStatus(double now) const;
   void Finish(const std::string& reason);
   void Fail(const edgetrain::Status& status);
+  Model BuildModel(const std::string& reason) const;
   void WriteModel(const std::string& reason);
   void EndStopping();
+  void FillSummary(const std::string& reason, double now);
+  void EmitRunFinished(const std::string& model_path);
+
+  // ---- rounds (driver_rounds.cc)
+  bool RoundEvents() const;  // rounds mode, or a model directory
+  void BeginRound(const std::string& trigger);
+  void ResetRound();
+  void WarmStart();
+  void EndRound(const std::string& reason);
+  // Publishes the round's model when it passed; "" or why not. *path: the file written.
+  std::string Publish(const std::string& reason, std::string* path);
+  void AdmitBetweenRounds(Agent& a);
+  void SendRoundEnd(Agent& a, const std::string& text);
+  void OnHeartbeat(Agent& a, const wire::HeartbeatMsg& m);
+  std::map<std::string, int64_t> RowsNow() const;
+  int64_t published_round() const { return published_ ? published_->summary.round : 0; }
 
   CoordinatorOptions options_;
   const Clock* clock_;
@@ -215,6 +250,15 @@ class Driver {
   double next_status_ = 0;
   ConvergenceEta eta_;
   std::string waiting_why_ = "waiting for agents";
+
+  // Rounds.
+  RoundScheduler scheduler_;
+  int64_t round_ = 0;               // the current (or last) round
+  double round_deadline_ = 0;       // round >= 2: the agents' Hellos are awaited until then
+  double round_ended_ = 0;          // when the last round ended (clock seconds)
+  std::optional<Model> published_;  // the model in service
+  std::string published_bytes_;     // its file's bytes (sent in RoundEnd)
+  std::string round_text_;          // the last RoundEnd's text
 };
 
 }  // namespace edgetrain::coordinator

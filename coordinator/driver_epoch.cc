@@ -11,8 +11,22 @@
 namespace edgetrain::coordinator {
 
 bool Driver::ReadyToStart(std::string* why) const {
-  if (roster_.size() < options_.min_agents) {
+  // Agents told RoundBegin are awaited (until round_deadline_); the others have said Hello.
+  int ready = 0, pending = 0;
+  roster_.ForEach([&](const Agent& a) {
+    if (a.round_pending) {
+      ++pending;
+    } else if (!a.welcomed()) {
+      ++ready;
+    }
+  });
+  if (ready < options_.min_agents) {
     *why = "waiting for agents";
+    return false;
+  }
+  if (pending > 0 && clock_->Now() < round_deadline_) {
+    *why = "waiting for the Hellos of round " + std::to_string(round_) + " (" +
+           std::to_string(ready) + " of " + std::to_string(ready + pending) + ")";
     return false;
   }
   if (options_.task == Task::kClassification && !labels_ &&
@@ -26,6 +40,7 @@ bool Driver::ReadyToStart(std::string* why) const {
 void Driver::StartTraining() {
   dimension_ = resume_ ? resume_->dimension : options_.dimension;
   if (resume_) labels_ = resume_->labels;
+  if (!resume_ && published_) dimension_ = std::max(dimension_, published_->dim);
   roster_.ForEach([&](const Agent& a) { dimension_ = std::max(dimension_, a.dimension); });
   // Shards without a single feature (a Hello may say 0) still fit the intercept, but a model
   // has at least one feature: a Welcome of dimension 0 is refused by every agent's decoder.
@@ -64,11 +79,15 @@ void Driver::StartTraining() {
     summary_.resumed_epoch = resume_->epoch;
     events_->Emit(RunResumed{resume_->epoch, resume_->version, resume_->updates_applied,
                              static_cast<int64_t>(resume_->roster.size()), resume_->step_factor});
+  } else {
+    WarmStart();
   }
   events_->Emit(RunStarted{roster_.size(), dimension_, options_.problem, options_.policy.stop,
                            options_.insecure, options_.secure_log, options_.reference_objective,
                            labels_});
-  roster_.ForEach([&](Agent& a) { Welcome(a); });
+  roster_.ForEach([&](Agent& a) {
+    if (!a.welcomed()) Welcome(a);  // not those still between rounds (their Hello is late)
+  });
   run_ = Run::kRunning;
   StartEpoch();
 }

@@ -14,6 +14,10 @@ double Driver::NextDeadline() const {
   if (run_ == Run::kDone) return clock_->Now();
   if (run_ == Run::kStopping) return stop_deadline_;
   double next = std::min(next_liveness_, next_status_);
+  if (run_ == Run::kIdle) return std::min(next, scheduler_.NextDeadline());
+  if (run_ == Run::kWaiting && !state_ && round_deadline_ > clock_->Now()) {
+    next = std::min(next, round_deadline_);
+  }
   if (run_ == Run::kRunning) {
     next = std::min(next, phase_deadline_);
     if (state_->phase() == CoordinatorState::Phase::kInner) {
@@ -37,6 +41,18 @@ void Driver::Tick() {
   if (now >= next_status_) EmitStatus(now);
   ReportHiddenRefusals(refusal_limit_.Flush(now));
   if (now >= next_liveness_) CheckLiveness(now);
+  if (run_ == Run::kIdle) {
+    if (std::string due = scheduler_.Due(now, scheduler_.NewRows(RowsNow())); !due.empty()) {
+      BeginRound(due);
+    }
+    return;
+  }
+  if (run_ == Run::kWaiting && !state_ && round_deadline_ > 0 && now >= round_deadline_) {
+    round_deadline_ = 0;  // the round starts without the agents that did not say Hello
+    std::string why;
+    if (ReadyToStart(&why)) StartTraining();
+    return;
+  }
   if (state_) OnTimeLimit(now);
   if (run_ != Run::kRunning) return;
   if (now >= phase_deadline_) OnPhaseDeadline(now);
@@ -56,6 +72,11 @@ void Driver::CheckLiveness(double now) {
   }
   roster_.ForEach([&](Agent& a) {
     if (!a.welcomed()) return;
+    if (a.round_pending && now - a.phase_sent > 2 * options_.heartbeat_interval) {
+      a.phase_sent = now;  // its RoundBegin may have been lost
+      Send(a, encoder_.Encode(a.NextHeader(), wire::RoundBeginMsg{round_}));
+      return;
+    }
     // A phase message may have been lost: repeat it to an agent that has not answered.
     const bool silent_in_phase =
         a.role == Role::kAwaiting || (a.role == Role::kInner && a.epoch_updates == 0);
@@ -187,12 +208,18 @@ void Driver::SaveCheckpoint() {
   });
   c.updates_applied = summary_.updates_applied;
   c.created_unix = static_cast<int64_t>(std::time(nullptr));
+  c.round = RoundEvents() ? round_ : 0;
   Result<std::string> path = checkpoints_->Save(c);
   if (!path.ok()) events_->Emit(CheckpointError{path.status().message()});  // training goes on
 }
 
 void Driver::RequestStop(const std::string& reason) {
   if (run_ == Run::kStopping || run_ == Run::kDone) return;
+  if (run_ == Run::kIdle) {  // between rounds: nothing to finish; agents wait for the restart
+    run_ = Run::kDone;
+    EmitStatus(clock_->Now());
+    return;
+  }
   Finish(reason);
 }
 
@@ -201,9 +228,7 @@ void Driver::Fail(const Status& status) {
   Finish("error");
 }
 
-void Driver::Finish(const std::string& reason) {
-  const double now = clock_->Now();
-  run_ = Run::kStopping;
+void Driver::FillSummary(const std::string& reason, double now) {
   summary_.stop_reason = reason;
   summary_.agents_joined = agents_joined_;
   summary_.messages_refused = roster_.refused();
@@ -214,6 +239,7 @@ void Driver::Finish(const std::string& reason) {
   summary_.dimension = dimension_;
   summary_.eta = plan_.eta;
   summary_.inner_steps = plan_.inner_steps;
+  summary_.round = round_;
   if (state_ && policy_->have_best()) {
     const SnapshotReport& best = policy_->best_report();
     summary_.evaluated = true;
@@ -227,10 +253,32 @@ void Driver::Finish(const std::string& reason) {
     summary_.newton_steps = policy_->newton_steps();
     summary_.newton_rejected = policy_->newton_rejected();
   }
-  // Tell the agents first: the model is decided, and writing it (fsync) can take longer than
-  // their heartbeat patience on a busy disk.
+}
+
+void Driver::Finish(const std::string& reason) {
+  const double now = clock_->Now();
+  FillSummary(reason, now);
+  const bool interrupted = reason == "interrupted";
+  if (scheduler_.rounds_mode() && !interrupted && scheduler_.More()) {
+    EndRound(reason);  // agents stay for the next round
+    return;
+  }
+  run_ = Run::kStopping;
+  // The round's model is published (rounds, or a one-shot run with --model-dir) and goes to every
+  // agent with the Stop; then --model is written (fsync can take longer than the agents' heartbeat
+  // patience on a busy disk: they have heard the Stop by then). An interrupted service running
+  // rounds says nothing: its agents wait for it to come back.
+  std::string published, why_not;
+  if (RoundEvents()) {
+    why_not = Publish(reason, &published);
+    round_text_ = "round " + std::to_string(round_) +
+                  (why_not.empty() ? " published" : " not published (" + why_not + ")");
+  }
+  const bool silent = scheduler_.rounds_mode() && interrupted;
   roster_.ForEach([&](Agent& a) {
+    if (silent) return;
     if (a.welcomed()) {
+      if (RoundEvents() && published_) SendRoundEnd(a, round_text_);
       Send(a,
            encoder_.Encode(a.NextHeader(), wire::StopMsg{reason, summary_.epochs,
                                                          summary_.objective, a.session_applied}));
@@ -240,6 +288,26 @@ void Driver::Finish(const std::string& reason) {
     }
   });
   WriteModel(reason);
+  if (RoundEvents()) {
+    round_ended_ = now;
+    events_->Emit(RoundEnded{round_, reason, why_not.empty(), published, why_not, published_round(),
+                             summary_.seconds, ""});
+  }
+  const std::string written = summary_.evaluated && failure_.ok() ? options_.model_path : "";
+  EmitRunFinished(written.empty() ? published : written);
+  EmitStatus(now);
+  // A Stop can be lost like any message; agents answer it with Bye, and until every welcomed one
+  // has (for at most two heartbeats) anything else an agent sends is answered with the Stop again.
+  stop_deadline_ = now + std::clamp(2 * options_.heartbeat_interval, 0.5, 5.0);
+  if (silent) {
+    run_ = Run::kDone;
+    EmitStatus(now);
+  } else if (roster_.welcomed() == 0) {
+    EndStopping();
+  }
+}
+
+void Driver::EmitRunFinished(const std::string& model_path) {
   RunFinished f;
   f.reason = summary_.stop_reason;
   f.evaluated = summary_.evaluated;
@@ -259,20 +327,14 @@ void Driver::Finish(const std::string& reason) {
   f.bytes_in = bytes_in_;
   f.bytes_out = bytes_out_;
   f.seconds = summary_.seconds;
-  f.model_path = summary_.evaluated && failure_.ok() ? options_.model_path : "";
+  f.model_path = model_path;
   f.refused = roster_.refused_by_reason();
   f.refused_by_sender = roster_.refused_by_sender();
   f.reference_objective = options_.reference_objective;
   events_->Emit(f);
-  EmitStatus(now);
-  // A Stop can be lost like any message; agents answer it with Bye, and until every welcomed one
-  // has (for at most two heartbeats) anything else an agent sends is answered with the Stop again.
-  stop_deadline_ = now + std::clamp(2 * options_.heartbeat_interval, 0.5, 5.0);
-  if (roster_.welcomed() == 0) EndStopping();
 }
 
-void Driver::WriteModel(const std::string& reason) {
-  if (!summary_.evaluated || !failure_.ok() || options_.model_path.empty()) return;
+Model Driver::BuildModel(const std::string& reason) const {
   Model model = Model::FromVector(summary_.x, dimension_, options_.task, options_.problem);
   model.labels = labels_;
   if (scaler_.kind != ScalerKind::kNone) model.scaler = scaler_;
@@ -289,9 +351,20 @@ void Driver::WriteModel(const std::string& reason) {
   s.inner_steps = plan_.inner_steps;
   s.batch_size = plan_.batch;
   s.stop_reason = reason;
-  s.created_unix = static_cast<int64_t>(std::time(nullptr));
+  s.created_unix = static_cast<int64_t>(clock_->WallTime());
   s.software_version = EDGETRAIN_VERSION;
-  if (Status st = WriteModelFile(options_.model_path, model); !st.ok()) failure_ = st;
+  s.round = round_;
+  s.relative_gap = summary_.relative_gap;
+  roster_.ForEach([&](const Agent& a) {
+    if (a.welcomed() && !a.round_pending) s.agent_rows.emplace_back(a.agent_id, a.rows);
+  });
+  std::sort(s.agent_rows.begin(), s.agent_rows.end());  // by agent id
+  return model;
+}
+
+void Driver::WriteModel(const std::string& reason) {
+  if (!summary_.evaluated || !failure_.ok() || options_.model_path.empty()) return;
+  if (Status st = WriteModelFile(options_.model_path, BuildModel(reason)); !st.ok()) failure_ = st;
 }
 
 void Driver::EndStopping() {
@@ -305,118 +378,6 @@ void Driver::EndStopping() {
     events_->Emit(
         Note{"no goodbye after the Stop from: " + ids + " (they reconnect until stopped)"});
   }
-}
-
-}  // namespace edgetrain::coordinator
-
-namespace edgetrain::coordinator {
-
-namespace {
-
-const char* RoleName(const Agent& a, CoordinatorState::Phase phase) {
-  if (!a.welcomed()) return "pending";
-  switch (a.role) {
-    case Role::kIdle:
-      return "idle";
-    case Role::kAwaiting:
-      return phase == CoordinatorState::Phase::kCurvature ? "curvature" : "gradient";
-    case Role::kAnswered:
-      return "answered";
-    case Role::kInner:
-      return "inner";
-  }
-  return "idle";
-}
-
-const char* PhaseName(CoordinatorState::Phase phase) {
-  switch (phase) {
-    case CoordinatorState::Phase::kGradient:
-      return "gradient";
-    case CoordinatorState::Phase::kCurvature:
-      return "curvature";
-    case CoordinatorState::Phase::kInner:
-      return "inner";
-    case CoordinatorState::Phase::kIdle:
-      return "deciding";
-  }
-  return "";
-}
-
-}  // namespace
-
-RunStatus Driver::CurrentStatus(double now) const {
-  constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-  RunStatus s;
-  s.state = run_ == Run::kWaiting    ? "waiting"
-            : run_ == Run::kRunning  ? "running"
-            : run_ == Run::kStopping ? "stopping"
-                                     : "finished";
-  s.why = run_ == Run::kWaiting ? waiting_why_ : summary_.stop_reason;
-  s.insecure = options_.insecure;
-  s.secure_log = options_.secure_log;
-  s.agents = roster_.size();
-  s.agents_needed = options_.min_agents;
-  s.seconds = now - start_time_;
-  s.tolerance = options_.policy.stop.tolerance;
-  s.epoch_eta_seconds = s.run_eta_seconds = kNaN;
-  const CoordinatorState::Phase phase = state_ ? state_->phase() : CoordinatorState::Phase::kIdle;
-  if (state_) {
-    s.epoch = state_->epoch() - 1;
-    if (run_ == Run::kRunning) s.phase = PhaseName(phase);
-    if (run_ == Run::kRunning && phase == CoordinatorState::Phase::kInner) {
-      s.steps_applied = state_->applied_in_epoch();
-      s.inner_steps = state_->inner_steps();
-      const double rate = static_cast<double>(s.steps_applied) / std::max(1e-9, now - phase_start_);
-      if (s.steps_applied > 0) {
-        s.epoch_eta_seconds = static_cast<double>(s.inner_steps - s.steps_applied) / rate;
-      }
-    }
-  }
-  if (policy_ && policy_->have_best()) {
-    const SnapshotReport& best = policy_->best_report();
-    s.evaluated = true;
-    s.objective = best.objective;
-    s.kkt = best.kkt;
-    s.relative_gap = best.relative_gap;
-    s.rows = best.rows;
-    if (run_ == Run::kRunning) {
-      const StopRule& stop = options_.policy.stop;
-      const double epochs_left = static_cast<double>(stop.max_epochs - s.epoch);
-      const double seconds_left = stop.time_limit > 0 ? stop.time_limit - s.seconds : 0;
-      s.run_eta_seconds = eta_.Estimate(now - start_time_, std::max(1.0, epochs_left),
-                                        seconds_left > 0 ? seconds_left : 0);
-    }
-  }
-  roster_.ForEach([&](const Agent& a) {
-    AgentStatus as;
-    as.agent = a.agent_id;
-    as.address = a.address;
-    as.software_version = a.software_version;
-    // Agents say "VERSION ARCH" (edge_agent/agent.cc).
-    const size_t space = a.software_version.rfind(' ');
-    if (space != std::string::npos) as.arch = a.software_version.substr(space + 1);
-    as.role = RoleName(a, phase);
-    as.rows = a.rows;
-    as.updates_applied = a.health.updates_applied;
-    as.updates_refused = a.health.updates_refused;
-    as.refused_by_reason = a.health.refused_by_reason;
-    as.rtt_seconds = a.health.rtt_us > 0 ? a.health.rtt_us * 1e-6 : kNaN;
-    as.last_message = a.health.last_message;
-    as.gradient_timeouts = a.health.gradient_timeouts;
-    as.messages = a.health.messages;
-    as.mean_staleness = a.health.updates_applied > 0
-                            ? static_cast<double>(a.health.staleness_sum) /
-                                  static_cast<double>(a.health.updates_applied)
-                            : kNaN;
-    as.seconds_since_heard = now - a.last_heard;
-    s.agent_status.push_back(std::move(as));
-  });
-  return s;
-}
-
-void Driver::EmitStatus(double now) {
-  next_status_ = now + kStatusInterval;
-  events_->Emit(CurrentStatus(now));
 }
 
 }  // namespace edgetrain::coordinator

@@ -14,6 +14,9 @@ Naming Name(const RunResumed&) { return {"run_resumed", "run"}; }
 Naming Name(const WaitingForAgents&) { return {"waiting_for_agents", "run"}; }
 Naming Name(const CheckpointError&) { return {"checkpoint_error", "run"}; }
 Naming Name(const RunFinished&) { return {"run_finished", "run"}; }
+Naming Name(const RoundBegan&) { return {"round_started", "run"}; }
+Naming Name(const RoundEnded&) { return {"round_finished", "run"}; }
+Naming Name(const ModelDelivered&) { return {"model_delivered", "agent"}; }
 Naming Name(const AgentJoined&) { return {"agent_joined", "agent"}; }
 Naming Name(const AgentLeft&) { return {"agent_left", "agent"}; }
 Naming Name(const AgentRefused&) { return {"agent_refused", "agent"}; }

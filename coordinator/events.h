@@ -59,6 +59,35 @@ struct RunFinished {
   double reference_objective = 0;  // NaN: none
 };
 
+// Training rounds (round_scheduler.h). A round began: why, and the model it warm-starts from.
+struct RoundBegan {
+  int64_t round = 0;
+  std::string trigger;           // "start", "schedule", "new rows", "request", "resumed"
+  int64_t warm_start_round = 0;  // the published model it starts from (0: from zero)
+  int64_t new_rows = 0;          // the agents' rows beyond the last round's
+  int64_t agents = 0;
+};
+// A round ended: its model published into --model-dir, or why not (the model of model_round
+// stays in service).
+struct RoundEnded {
+  int64_t round = 0;
+  std::string reason;  // the stop reason
+  bool published = false;
+  std::string model_path;   // published: the new file
+  std::string detail;       // not published: why
+  int64_t model_round = 0;  // the round of the model in service now (0: none)
+  double seconds = 0;       // the round's length
+  std::string next;         // what starts the next round ("" after the last one)
+};
+// An agent said (in a heartbeat) that it saved the published model of `round`.
+struct ModelDelivered {
+  std::string agent;
+  int64_t round = 0;
+  double seconds = 0;   // after the round ended (or after the agent joined, if later)
+  int64_t holding = 0;  // agents connected that hold this model now
+  int64_t agents = 0;   // agents connected
+};
+
 // ---- topic "status": the whole state, periodically and on every change of state; the log stream
 // keeps the last one and gives it to every new subscriber at once (docs/log-stream.md).
 struct AgentStatus {
@@ -73,9 +102,9 @@ struct AgentStatus {
 };
 struct RunStatus {
   bool insecure = false, secure_log = false;  // how agents and subscribers are authenticated
-  std::string state;                          // "waiting", "running", "stopping", "finished"
-  std::string why;                            // waiting: for what; finished: the stop reason
-  std::string phase;                          // running: "gradient", "curvature", "inner"
+  std::string state;  // "waiting", "running", "idle" (between rounds), "stopping", "finished"
+  std::string why;    // waiting: for what; finished: the stop reason
+  std::string phase;  // running: "gradient", "curvature", "inner"
   int64_t epoch = 0, agents = 0, agents_needed = 0, rows = 0;
   int64_t steps_applied = 0, inner_steps = 0;  // of the running inner phase
   double seconds = 0;
@@ -84,6 +113,7 @@ struct RunStatus {
   double tolerance = 0;          // the stop rule's --tol
   double epoch_eta_seconds = 0;  // NaN: unknown
   double run_eta_seconds = 0;    // NaN: unknown (no trend yet, or not converging)
+  std::string next_round;        // idle between rounds: what starts the next one
   std::vector<AgentStatus> agent_status;
 };
 
@@ -164,11 +194,12 @@ struct Note {
   std::string text;
 };
 
-using Event = std::variant<RunInsecure, RunStarted, RunResumed, WaitingForAgents, CheckpointError,
-                           RunFinished, AgentJoined, AgentLeft, AgentRefused, MessageRefused,
-                           KeyRefused, HandshakeFailed, AllowListReloaded, AllowListError,
-                           GradientTimeout, EpochBegan, NewtonTrial, NewtonSolved, Progress,
-                           EpochEnded, RunStatus, LogStreamRebound, Note>;
+using Event =
+    std::variant<RunInsecure, RunStarted, RunResumed, WaitingForAgents, CheckpointError,
+                 RunFinished, RoundBegan, RoundEnded, ModelDelivered, AgentJoined, AgentLeft,
+                 AgentRefused, MessageRefused, KeyRefused, HandshakeFailed, AllowListReloaded,
+                 AllowListError, GradientTimeout, EpochBegan, NewtonTrial, NewtonSolved, Progress,
+                 EpochEnded, RunStatus, LogStreamRebound, Note>;
 
 // The event's name in the log stream ("run_started", ...) and its topic ("run", "agent", "epoch").
 const char* EventName(const Event& e);

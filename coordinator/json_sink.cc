@@ -82,6 +82,27 @@ json Fields(const RunFinished& e) {
   return j;
 }
 
+json Fields(const RoundBegan& e) {
+  return {{"trigger", e.trigger},
+          {"warm_start_round", e.warm_start_round},
+          {"new_rows", e.new_rows},
+          {"agents", e.agents}};
+}
+
+json Fields(const RoundEnded& e) {
+  return {{"reason", e.reason}, {"published", e.published},     {"model", e.model_path},
+          {"detail", e.detail}, {"model_round", e.model_round}, {"seconds", e.seconds},
+          {"next", e.next}};
+}
+
+json Fields(const ModelDelivered& e) {
+  return {{"agent", e.agent},
+          {"model_round", e.round},
+          {"seconds", e.seconds},
+          {"holding", e.holding},
+          {"agents", e.agents}};
+}
+
 json Fields(const AgentJoined& e) {
   return {{"agent", e.agent},
           {"peer", e.peer},
@@ -236,6 +257,7 @@ json Fields(const RunStatus& e) {
           {"tolerance", e.tolerance},
           {"epoch_eta_seconds", Number(e.epoch_eta_seconds)},
           {"run_eta_seconds", Number(e.run_eta_seconds)},
+          {"next_round", e.next_round},
           {"agent_status", agents}};
 }
 
@@ -255,6 +277,7 @@ nlohmann::ordered_json EventFields(const Event& e) {
 
 std::string JsonEventSink::Render(const Event& e) const {
   json j = {{"event", EventName(e)}, {"time", clock_->WallTime()}, {"run_id", run_id_}};
+  if (round_) j["round"] = round_();
   j.update(EventFields(e));
   // The decoder lets only valid UTF-8 in; replace anything else rather than fail a log line.
   return j.dump(-1, ' ', false, json::error_handler_t::replace);

@@ -1,5 +1,6 @@
 // JsonEventSink: renders run events as the log stream's JSON objects (docs/log-stream.md), one
-// object per event: {"event": name, "time": unix seconds, "run_id": id, ...fields}, numbers that
+// object per event: {"event": name, "time": unix seconds, "run_id": id, "round": the training
+// round (when a round source is set), ...fields}, numbers that
 // are not finite as null, every string valid UTF-8. The lines go to a LineWriter (the loop's PUB
 // socket and --log-json file; a vector in tests).
 //
@@ -7,6 +8,8 @@
 #ifndef EDGETRAIN_COORDINATOR_JSON_SINK_H_
 #define EDGETRAIN_COORDINATOR_JSON_SINK_H_
 
+#include <cstdint>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
@@ -33,8 +36,11 @@ class JsonEventSink : public EventSink {
   // The line Emit would write for e (also what the log stream's last-value cache keeps).
   std::string Render(const Event& e) const;
   const std::string& run_id() const { return run_id_; }
+  // Every line carries the round this returns (the driver's current round).
+  void set_round_source(std::function<int64_t()> round) { round_ = std::move(round); }
 
  private:
+  std::function<int64_t()> round_;
   const Clock* clock_;
   std::string run_id_;
   LineWriter* out_;

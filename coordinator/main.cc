@@ -11,6 +11,7 @@
 #include "edgetrain/cli/flags.h"
 #include "edgetrain/cli/keygen.h"
 #include "edgetrain/model.h"
+#include "edgetrain/model_dir.h"
 #include "edgetrain/text.h"
 #include "edgetrain/wire.h"
 
@@ -18,8 +19,10 @@ namespace {
 
 std::atomic<bool> g_stop{false};
 std::atomic<bool> g_reload{false};
+std::atomic<bool> g_trigger{false};
 void OnSignal(int) { g_stop.store(true); }
 void OnHangup(int) { g_reload.store(true); }
+void OnTrigger(int) { g_trigger.store(true); }
 
 namespace cli = edgetrain::cli;
 constexpr const char* kProgram = "edgetrain-coordinator";
@@ -29,14 +32,51 @@ constexpr const char* kProgram = "edgetrain-coordinator";
 constexpr double kMinMessageMb = 1;
 constexpr double kMaxMessageMb = 2048;
 
+// "90", "90s", "15m", "6h", "1d": seconds, or an error.
+std::string ParseDuration(const std::string& text, double* seconds) {
+  char* end = nullptr;
+  const double v = std::strtod(text.c_str(), &end);
+  const std::string unit = end == nullptr ? "" : std::string(end);
+  const double scale = unit.empty() || unit == "s" ? 1
+                       : unit == "m"               ? 60
+                       : unit == "h"               ? 3600
+                       : unit == "d"               ? 86400
+                                                   : 0;
+  if (end == text.c_str() || scale == 0 || !(v > 0) || v * scale > 365.0 * 86400) {
+    return "--round-every wants a duration such as 90s, 15m, 6h or 1d (up to a year), got '" +
+           text + "'";
+  }
+  *seconds = v * scale;
+  return "";
+}
+
 int Main(int argc, char** argv, const cli::Console& console) {
   using edgetrain::coordinator::CoordinatorOptions;
+  // Installed first: a trigger that comes early must not end the process (SIGUSR1's default).
+  std::signal(SIGUSR1, OnTrigger);
   CLI::App app{"edgetrain-coordinator: sums the edge agents' updates into one model (DAP-SVRG)",
                kProgram};
   app.set_version_flag("--version", cli::VersionLine(kProgram));
   CoordinatorOptions o;
   const cli::KeygenCommand keygen(&app, "edgetrain coordinator", "/etc/edgetrain/keys/coordinator",
                                   "agents pin it with --server-key; log subscribers too");
+  std::string control_dir;
+  int64_t rollback_round = 0;
+  CLI::App* trigger = app.add_subcommand(
+      "trigger", "Start the next training round now (signals the coordinator of --model-dir)");
+  trigger->add_option("--model-dir", control_dir, "The running coordinator's --model-dir")
+      ->required()
+      ->type_name("DIR");
+  CLI::App* rollback = app.add_subcommand(
+      "rollback",
+      "Put the model of an earlier round back in service: re-point MODEL_DIR/latest (restart the "
+      "coordinator to send it to the agents)");
+  rollback->add_option("--model-dir", control_dir, "The coordinator's --model-dir")
+      ->required()
+      ->type_name("DIR");
+  rollback->add_option("--round", rollback_round, "The round whose model goes back in service")
+      ->required()
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 50));
   app.require_subcommand(0, 1);
   const std::string sec = "Security";
   app.add_option("--key", o.key_path,
@@ -93,6 +133,32 @@ int Main(int argc, char** argv, const cli::Console& console) {
                  "Model file written when training stops (same format as train-local); its "
                  "directory is checked at start")
       ->type_name("FILE")
+      ->capture_default_str()
+      ->group(run);
+  std::string round_every;
+  app.add_option("--rounds", o.rounds.rounds,
+                 "Training rounds to run: 1 is one run (then the agents are stopped); 0 runs "
+                 "rounds for ever, the agents staying connected between them")
+      ->check(cli::kNonNegative)
+      ->capture_default_str()
+      ->group(run);
+  app.add_option("--round-every", round_every,
+                 "Start a round this long after the last one ended (90s, 15m, 6h, 1d)")
+      ->type_name("DURATION")
+      ->group(run);
+  app.add_option("--round-new-rows", o.rounds.new_rows,
+                 "Start a round when the agents hold this many rows more than in the last one "
+                 "(0: not on new rows)")
+      ->check(cli::kNonNegative)
+      ->capture_default_str()
+      ->group(run);
+  app.add_option("--model-dir", o.rounds.model_dir,
+                 "Publish each round's model here (model-NNNNNN.etm and a 'latest' link) when it "
+                 "passed the stop rule; rounds continue from its latest model")
+      ->type_name("DIR")
+      ->group(run);
+  app.add_option("--keep-models", o.rounds.keep_models, "Model files kept in --model-dir (0: all)")
+      ->check(cli::kNonNegative)
       ->capture_default_str()
       ->group(run);
   app.add_option("--log-json", o.log_json,
@@ -187,6 +253,35 @@ int Main(int argc, char** argv, const cli::Console& console) {
   cli::AddConfigFlags(&app);
   if (int rc = cli::Parse(app, argc, argv, console); rc >= 0) return rc;
   if (keygen.Selected()) return keygen.Run(console);
+  if (trigger->parsed() || rollback->parsed()) {
+    if (rollback->parsed()) {
+      if (edgetrain::Status st = edgetrain::PointLatest(control_dir, rollback_round); !st.ok())
+        return console.Fail(kProgram, st);
+      console.Write(cli::Priority::kNotice,
+                    "the model of round " + std::to_string(rollback_round) + " is in service in " +
+                        control_dir + "; restart the coordinator to send it to the agents");
+      return cli::kExitOk;
+    }
+    if (edgetrain::Status st = edgetrain::coordinator::SignalCoordinator(control_dir, SIGUSR1);
+        !st.ok()) {
+      return console.Fail(kProgram, st);
+    }
+    console.Write(cli::Priority::kNotice, "asked the coordinator of " + control_dir +
+                                              " for a round (it starts now when idle)");
+    return cli::kExitOk;
+  }
+  if (!round_every.empty()) {
+    if (std::string why = ParseDuration(round_every, &o.rounds.every); !why.empty())
+      return console.UsageError(kProgram, why);
+  }
+  if (o.rounds.rounds != 1 && o.rounds.model_dir.empty()) {
+    return console.UsageError(kProgram,
+                              "--rounds other than 1 needs --model-dir (where rounds publish)");
+  }
+  if (o.rounds.rounds == 1 && (o.rounds.every > 0 || o.rounds.new_rows > 0)) {
+    return console.UsageError(kProgram,
+                              "--round-every and --round-new-rows need --rounds 0 or more than 1");
+  }
 
   if (o.insecure == !o.key_path.empty() || (!o.key_path.empty() && o.allow_path.empty())) {
     return console.UsageError(kProgram,
@@ -223,7 +318,8 @@ int Main(int argc, char** argv, const cli::Console& console) {
        {cli::CheckWritableFile("--model", o.model_path),
         cli::CheckWritableFile("--endpoints-file", o.endpoints_file),
         cli::CheckWritableFile("--log-json", o.log_json, /*dash_is_stdout=*/true),
-        cli::CheckCreatableDirectory("--checkpoint-dir", o.checkpoint_dir)}) {
+        cli::CheckCreatableDirectory("--checkpoint-dir", o.checkpoint_dir),
+        cli::CheckCreatableDirectory("--model-dir", o.rounds.model_dir)}) {
     if (!st.ok()) return console.UsageError(kProgram, st.message());
   }
 
@@ -250,7 +346,8 @@ int Main(int argc, char** argv, const cli::Console& console) {
             coordinator.log_endpoint().empty() ? "(none)" : coordinator.log_endpoint().c_str(),
             o.min_agents));
   }
-  edgetrain::Result<edgetrain::coordinator::RunSummary> r = coordinator.Run(&g_stop, &g_reload);
+  edgetrain::Result<edgetrain::coordinator::RunSummary> r =
+      coordinator.Run(&g_stop, &g_reload, &g_trigger);
   if (!r.ok()) return console.Fail(kProgram, r.status());
   if (!o.quiet && o.log_json != "-") {
     if (!r->evaluated) {
@@ -274,7 +371,8 @@ int Main(int argc, char** argv, const cli::Console& console) {
         console.Write(cli::Priority::kNotice, "model written to " + o.model_path);
     }
   }
-  return r->evaluated ? cli::kExitOk : cli::kExitFailure;
+  // A service running rounds that was stopped between them (or interrupted) ends well.
+  return r->evaluated || o.rounds.rounds != 1 ? cli::kExitOk : cli::kExitFailure;
 }
 
 }  // namespace

@@ -17,6 +17,7 @@
 #include "edgetrain/readers.h"
 #include "edgetrain/scaler.h"
 #include "edgetrain/transport/channel.h"
+#include "round_scheduler.h"
 
 namespace edgetrain::coordinator {
 
@@ -73,6 +74,8 @@ struct CoordinatorOptions {
   bool resume = false;
   double reference_objective = std::nan("");
   transport::ChannelOptions channel;
+  // Training rounds and where their models are published (round_scheduler.h, model_dir.h).
+  RoundOptions rounds;
 };
 
 struct RunSummary {
@@ -99,6 +102,8 @@ struct RunSummary {
   int64_t inner_steps = 0;
   int64_t newton_steps = 0;     // Newton points taken
   int64_t newton_rejected = 0;  // line searches given up
+  int64_t round = 0;            // the (last) training round
+  bool published = false;       // its model went into --model-dir
 };
 
 // What a checkpoint must have been made with to be resumed: task, loss, penalties, intercept,

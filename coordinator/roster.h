@@ -80,6 +80,10 @@ struct Agent {
   int64_t session_applied = 0;  // its Updates applied in this session
   int gradient_timeouts_in_a_row = 0;
   AgentHealth health;
+  // Training rounds.
+  bool round_pending = false;  // told RoundBegin; its Hello for the round has not come yet
+  int64_t rows_now = 0;        // between rounds: the rows it reported in a heartbeat (0: none)
+  int64_t model_round = 0;     // the newest published round whose model it said it saved
 
   bool welcomed() const { return session != 0; }
   // The next header to this agent.

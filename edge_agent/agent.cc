@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "edgetrain/model_dir.h"
 #include "edgetrain/text.h"
 
 namespace edgetrain::agent {
@@ -22,7 +23,26 @@ class EdgeAgent::ChannelLink : public AgentLink {
   transport::DealerChannel* channel_;
 };
 
-EdgeAgent::EdgeAgent(const AgentOptions& options, Dataset data, zmq::context_t* context,
+AgentData::AgentData(std::string path, ReadOptions options, int shard, int shards)
+    : source_(std::make_unique<DataSource>(std::move(path), std::move(options))),
+      shard_(shard),
+      shards_(shards) {}
+
+AgentData::AgentData(Dataset fixed) : fixed_(std::move(fixed)) {}
+
+Result<RefreshReport> AgentData::Refresh() {
+  if (!source_) return RefreshReport{0, fixed_.rows(), 0, {}};
+  Result<RefreshReport> r = source_->Refresh();
+  if (!r.ok()) return r;
+  if (shards_ > 1 && (r->new_rows > 0 || shard_data_.rows() == 0)) {
+    shard_data_ = source_->data().Shard(shard_, shards_);
+    r->new_rows = shard_data_.rows();  // a shard is cut again: its rows, all of them
+    r->total_rows = shard_data_.rows();
+  }
+  return r;
+}
+
+EdgeAgent::EdgeAgent(const AgentOptions& options, AgentData data, zmq::context_t* context,
                      const Clock* clock)
     : options_(options),
       data_(std::move(data)),
@@ -38,7 +58,40 @@ EdgeAgent::EdgeAgent(const AgentOptions& options, Dataset data, zmq::context_t* 
   s.max_dimension = options_.max_dimension;
   s.scale_request = options_.scale_request;
   s.software_version = EDGETRAIN_VERSION " " EDGETRAIN_TARGET_ARCH;
-  session_ = std::make_unique<AgentSession>(s, &data_, clock_, link_.get());
+  session_ = std::make_unique<AgentSession>(s, data_.data(), clock_, link_.get());
+}
+
+void EdgeAgent::RefreshData() {
+  Result<RefreshReport> r = data_.Refresh();
+  if (!r.ok()) {
+    Log("re-reading the data failed (the rows held stay): " + Printable(r.status().message()),
+        cli::Priority::kWarning);
+    return;
+  }
+  for (const std::string& note : r->notes) Log(Printable(note), cli::Priority::kWarning);
+  session_->set_rows_available(data_.data()->rows());
+}
+
+void EdgeAgent::SaveModel(const ReceivedModel& m) {
+  if (options_.model_dir.empty()) return;
+  // Verified (CRC, every field) before it replaces the model in service.
+  Result<Model> model = ParseModel(m.bytes, "the model of round " + std::to_string(m.round));
+  if (!model.ok()) {
+    Log("refused the published model: " + Printable(model.status().message()),
+        cli::Priority::kError);
+    return;
+  }
+  PublishOptions publish;
+  publish.keep = options_.keep_models;
+  Result<std::string> path = PublishModel(options_.model_dir, m.round, *model, publish);
+  if (!path.ok()) {
+    Log("cannot save the published model: " + Printable(path.status().message()),
+        cli::Priority::kError);
+    return;
+  }
+  Log("saved the model of round " + std::to_string(m.round) + " to " + *path,
+      cli::Priority::kNotice);
+  session_->ModelSaved(m.round);
 }
 
 EdgeAgent::~EdgeAgent() = default;
@@ -143,7 +196,8 @@ Result<AgentSummary> EdgeAgent::Run(const std::atomic<bool>* stop_requested) {
   hello_backoff_ = options_.hello_retry;
   next_hello_ = 0;
   zmq::message_t payload;
-  Log("connecting to " + options_.coordinator + " with " + std::to_string(data_.rows()) + " rows");
+  Log("connecting to " + options_.coordinator + " with " + std::to_string(data_.data()->rows()) +
+      " rows");
   // Ends the run on an error no retry can fix; a welcomed agent says why it leaves.
   auto give_up = [&](const Status& why) -> Status {
     PrintSessionLog();
@@ -183,6 +237,17 @@ Result<AgentSummary> EdgeAgent::Run(const std::atomic<bool>* stop_requested) {
       next_hello_ = now + hello_backoff_;
       continue;
     }
+    if (session_->state() == State::kRefresh) {  // a round begins: the rows held now, then Hello
+      session_->RestoreRaw();
+      RefreshData();
+      session_->Rehello();
+      hello_backoff_ = options_.hello_retry;
+      next_hello_ = now + hello_backoff_;
+    } else if (session_->state() == State::kBetween && now >= next_refresh_) {
+      session_->RestoreRaw();
+      RefreshData();  // the coordinator counts new rows towards --round-new-rows
+      next_refresh_ = now + session_->heartbeat();
+    }
     session_->Tick();
     // Busy: poll the socket without waiting and compute between polls. Idle: wait for a message
     // until the next timer.
@@ -193,12 +258,16 @@ Result<AgentSummary> EdgeAgent::Run(const std::atomic<bool>* stop_requested) {
       if (session_->state() != State::kHello) wait = session_->NextDeadline() - now;
       timeout_ms = static_cast<int>(std::clamp(wait * 1000.0, 0.0, 100.0));
     }
-    for (int k = 0; k < 64 && channel_.Receive(k == 0 ? timeout_ms : 0, &payload); ++k) {
+    for (int k = 0; k < 64 && session_->state() != State::kDone &&
+                    channel_.Receive(k == 0 ? timeout_ms : 0, &payload);
+         ++k) {
       const bool was_hello = session_->state() == State::kHello;
       if (Status st = session_->Receive(payload.data(), payload.size()); !st.ok()) {
         return give_up(st);
       }
       if (was_hello && session_->welcomed()) hello_backoff_ = options_.hello_retry;
+      // A published model is saved at once (the last round's comes just before the Stop).
+      if (std::optional<ReceivedModel> m = session_->TakeModel()) SaveModel(*m);
     }
     if (busy || session_->has_work()) {
       const double start = clock_->Now();

@@ -18,8 +18,14 @@
 // may pass are printed once and then counted once a minute. Messages that fail the decoder's checks
 // are refused and counted, never acted on.
 //
+// Rounds: between training rounds the agent stays connected; it re-reads its data (AgentData: a
+// DataSource over a growing file or a rotated directory) every heartbeat and reports the rows, at
+// a RoundBegin it re-reads once more and says Hello with them, and it saves every model a
+// RoundEnd brings into --model-dir (model_dir.h: atomic, `latest` re-pointed), where
+// `edgetrain-agent score --model DIR` picks it up.
+//
 // Thread-safety: Run() owns the object; stop_requested may be set from another thread or a
-// signal handler. Ownership: owns its shard; borrows the ZeroMQ context and the clock.
+// signal handler. Ownership: owns its data; borrows the ZeroMQ context and the clock.
 #ifndef EDGETRAIN_EDGE_AGENT_AGENT_H_
 #define EDGETRAIN_EDGE_AGENT_AGENT_H_
 
@@ -32,6 +38,7 @@
 #include "agent_session.h"
 #include "edgetrain/cli/log.h"
 #include "edgetrain/clock.h"
+#include "edgetrain/data_source.h"
 #include "edgetrain/dataset.h"
 #include "edgetrain/model_replica.h"
 #include "edgetrain/readers.h"
@@ -65,6 +72,27 @@ struct AgentOptions {
   int32_t max_dimension = kDefaultMaxDimension;
   int8_t scale_request = -1;  // run --scale: the ScalerKind asked for; -1: none asked
   transport::ChannelOptions channel;
+  std::string model_dir;  // published models are saved here (empty: not saved)
+  int keep_models = 10;   // model files kept in model_dir (0: all)
+};
+
+// The agent's rows: a DataSource re-read at every round (a growing file, a rotated directory),
+// or rows read once (stdin, or data whose missing cells are filled with column means); with
+// shards > 1 only shard `shard` (0-based) of them, cut again after each re-read.
+class AgentData {
+ public:
+  AgentData(std::string path, ReadOptions options, int shard = 0, int shards = 1);
+  explicit AgentData(Dataset fixed);
+  // Reads what is new (nothing for rows read once). On error the rows held stay.
+  Result<RefreshReport> Refresh();
+  Dataset* data() {
+    return shards_ > 1 ? &shard_data_ : source_ ? &source_->mutable_data() : &fixed_;
+  }
+
+ private:
+  std::unique_ptr<DataSource> source_;
+  Dataset fixed_, shard_data_;
+  int shard_ = 0, shards_ = 1;
 };
 
 // A coordinator that hangs up during the handshake this many times in a row, over at least this
@@ -92,7 +120,9 @@ struct AgentSummary {
 class EdgeAgent {
  public:
   // REQUIRES: data.rows() > 0; classification data read with ReadOptions::defer_label_map.
-  EdgeAgent(const AgentOptions& options, Dataset data, zmq::context_t* context, const Clock* clock);
+  // REQUIRES: data was refreshed once and holds rows.
+  EdgeAgent(const AgentOptions& options, AgentData data, zmq::context_t* context,
+            const Clock* clock);
   ~EdgeAgent();
 
   // Returns InvalidArgument for an error no retry can fix (see the top); after a Welcome it says
@@ -117,9 +147,13 @@ class EdgeAgent {
   void Log(const std::string& line, cli::Priority priority = cli::Priority::kInfo) const;
   void PrintSessionLog();
   AgentSummary Summary() const;
+  // Rounds: the data re-read (between rounds, and at a RoundBegin); a received model saved.
+  void RefreshData();
+  void SaveModel(const ReceivedModel& m);
 
   AgentOptions options_;
-  Dataset data_;
+  AgentData data_;
+  double next_refresh_ = 0;
   const Clock* clock_;
   transport::DealerChannel channel_;
   std::unique_ptr<ChannelLink> link_;

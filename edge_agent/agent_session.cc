@@ -34,25 +34,7 @@ Pipeline Pipeline::Choose(double step_seconds, double rtt, int64_t max_steps) {
 AgentSession::AgentSession(const SessionOptions& options, Dataset* data, const Clock* clock,
                            AgentLink* link)
     : options_(options), data_(data), clock_(clock), link_(link) {
-  // Fingerprint: the shard's content and the options that change what the agent computes.
-  uint32_t a = Crc32c(data_->row_ptr().data(), data_->row_ptr().size() * sizeof(int64_t));
-  a = Crc32c(data_->index().data(), data_->index().size() * sizeof(int32_t), a);
-  a = Crc32c(data_->value().data(), data_->value().size() * sizeof(double), a);
-  uint32_t b = Crc32c(data_->y().data(), data_->y().size() * sizeof(double));
-  for (const std::string& l : data_->raw_labels()) b = Crc32c(l.data(), l.size(), b);
-  const uint8_t sampling = static_cast<uint8_t>(options_.sampling);
-  b = Crc32c(&sampling, 1, b);
-  fingerprint_ = (static_cast<uint64_t>(a) << 32) | b;
-  double sum = 0;
-  for (int64_t i = 0; i < data_->rows(); ++i) {
-    const RowView row = data_->Row(i);
-    double sq = 0;
-    for (int32_t k = 0; k < row.nnz; ++k) sq += row.value[k] * row.value[k];
-    row_norm_sq_max_ = std::max(row_norm_sq_max_, sq);
-    sum += sq;
-  }
-  row_norm_sq_mean_ = sum / static_cast<double>(std::max<int64_t>(data_->rows(), 1));
-  column_stats_ = ColumnStats::Compute(*data_);
+  Measure();
 }
 
 AgentSession::~AgentSession() = default;
@@ -216,7 +198,8 @@ Status AgentSession::OnWelcome(const wire::Header& h, const wire::WelcomeMsg& w)
   }
   const int64_t p = spec_.ModelSize(data_->dim());
   decoder_.set_model_size(p);
-  worker_ = std::make_unique<SvrgWorker>(data_, spec_, w.seed, options_.sampling);
+  // The power iteration starts from the last session's top vector (a round ago: the same rows).
+  worker_ = std::make_unique<SvrgWorker>(data_, spec_, w.seed, options_.sampling, &top_vector_);
   replica_.Reset(p);
   replica_.Assign(w.model, w.version);
   epoch_ = w.epoch;
@@ -437,6 +420,7 @@ Status AgentSession::Receive(const void* data, size_t size) {
     return Status::Ok();
   }
   last_heard_ = clock_->Now();
+  if (state_ == State::kDone) return Status::Ok();  // stopped: a repeated Stop, a late Reject
   if (const auto* r = std::get_if<wire::RejectMsg>(&body)) return OnReject(*r);
   if (std::holds_alternative<wire::OtherProtocolMsg>(body)) {
     ++summary_.messages_refused;  // a coordinator of another version answers with a Reject
@@ -445,8 +429,15 @@ Status AgentSession::Receive(const void* data, size_t size) {
     return Status::Ok();
   }
   if (const auto* w = std::get_if<wire::WelcomeMsg>(&body)) {
-    if (state_ != State::kHello) return Status::Ok();  // a duplicate answer to a repeated Hello
+    // A Welcome of a newer session answers a repeated Hello that crossed the first Welcome: the
+    // coordinator replaced the session this agent holds, so the newer one is the live one.
+    if (state_ != State::kHello && h.session <= session_) return Status::Ok();  // a duplicate
     return OnWelcome(h, *w);
+  }
+  if (const auto* r = std::get_if<wire::RoundEndMsg>(&body);
+      r != nullptr && (state_ == State::kHello || (h.session == session_ && h.seq > seq_in_))) {
+    OnRoundEnd(h, *r);
+    return Status::Ok();
   }
   if (state_ == State::kHello || h.session != session_ || h.seq <= seq_in_) {
     ++summary_.messages_refused;  // from an earlier session, or a repeat
@@ -463,6 +454,10 @@ Status AgentSession::Receive(const void* data, size_t size) {
     OnModel(*x);
   } else if (const auto* s = std::get_if<wire::StopMsg>(&body)) {
     OnStop(*s);
+  } else if (const auto* b = std::get_if<wire::RoundBeginMsg>(&body)) {
+    if (state_ != State::kRefresh) Log("round " + std::to_string(b->round) + " begins");
+    round_ = b->round;
+    state_ = State::kRefresh;  // the owner re-reads the data and calls Rehello
   } else if (!std::holds_alternative<wire::HeartbeatMsg>(body)) {
     ++summary_.messages_refused;
     Log(std::string("refused an unexpected ") + wire::MessageName(body));
@@ -546,10 +541,7 @@ void AgentSession::Tick() {
       ++summary_.updates_resent;
     }
   }
-  if (session_ != 0 && now - last_sent_ >= heartbeat_) {
-    Send(
-        encoder_.Encode(NextHeader(), wire::HeartbeatMsg{epoch_, replica_.version(), RttMicros()}));
-  }
+  if (session_ != 0 && now - last_sent_ >= heartbeat_) SendHeartbeat();
 }
 
 double AgentSession::NextDeadline() const {

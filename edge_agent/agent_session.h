@@ -15,6 +15,12 @@
 // is repeated unchanged; the coordinator never applies it twice and answers a repeat with the
 // whole model.
 //
+// Rounds (docs/protocol.md): a RoundEnd (the round ended, or the agent was admitted between
+// rounds) puts the session in kBetween: it keeps its session, heartbeats with its row count and
+// the round of the newest model it saved, and hands the model the RoundEnd carried to its owner
+// (TakeModel; the owner saves it and calls ModelSaved). A RoundBegin puts it in kRefresh: the
+// owner re-reads the data and calls Rehello, which says Hello with the rows it holds now.
+//
 // Thread-safety: none; one owner. Ownership: borrows the data (which it widens and labels on
 // Welcome), the clock and the link.
 #ifndef EDGETRAIN_EDGE_AGENT_AGENT_SESSION_H_
@@ -22,6 +28,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -91,11 +98,20 @@ struct SessionSummary {
   double srtt = 0;               // the smoothed round trip at the end
   int64_t steps_per_update = 0;  // the pipeline at the end
   int depth = 0;
+  int64_t rounds = 0;  // RoundEnds heard
+};
+
+// A published model a RoundEnd brought: its round and the model file's bytes (not verified yet).
+struct ReceivedModel {
+  int64_t round = 0;
+  std::string bytes;
 };
 
 class AgentSession {
  public:
-  enum class State : uint8_t { kHello, kIdle, kWaitPlan, kInner, kDone };
+  // kBetween: idle between training rounds; kRefresh: a round begins, the owner re-reads the
+  // data and calls Rehello.
+  enum class State : uint8_t { kHello, kIdle, kWaitPlan, kInner, kBetween, kRefresh, kDone };
 
   // REQUIRES: data->rows() > 0; classification data read with ReadOptions::defer_label_map.
   AgentSession(const SessionOptions& options, Dataset* data, const Clock* clock, AgentLink* link);
@@ -117,6 +133,19 @@ class AgentSession {
   double NextDeadline() const;
   // Leaving: says Bye (when welcomed).
   void SayBye(std::string_view why);
+
+  // Rounds. After the owner re-read the data (state kRefresh): measures it again and says Hello.
+  void Rehello();
+  // Before the owner re-reads the data: puts back the rows as read if a Welcome scaled them.
+  void RestoreRaw();
+  // The rows the data holds now, reported in heartbeats between rounds.
+  void set_rows_available(int64_t rows) { rows_available_ = rows; }
+  // The model the last RoundEnd carried, once (when it is newer than the one saved).
+  std::optional<ReceivedModel> TakeModel();
+  // The owner saved the model of `round`: the coordinator hears it at once (a heartbeat).
+  void ModelSaved(int64_t round);
+  int64_t round() const { return round_; }
+  int64_t model_round() const { return model_round_; }
 
   State state() const { return state_; }
   bool welcomed() const { return session_ != 0; }
@@ -143,6 +172,9 @@ class AgentSession {
   void SendCurvature(const wire::CurvatureRequestMsg& c);
   void OnModel(const wire::ModelMsg& m);
   void OnStop(const wire::StopMsg& s);
+  void OnRoundEnd(const wire::Header& h, const wire::RoundEndMsg& m);
+  void Measure();
+  void SendHeartbeat();
   void Flush();
   void MeasureRoundTrip(double rtt);
   uint32_t RttMicros() const;
@@ -190,6 +222,12 @@ class AgentSession {
   std::vector<int32_t> pos_;  // p entries of scratch for the Hessian block, all -1 at rest
   std::vector<std::string> log_;
   SessionSummary summary_;
+  // Rounds.
+  int64_t round_ = 0;           // the round begun or ended last
+  int64_t rows_available_ = 0;  // reported between rounds
+  int64_t model_round_ = 0;     // the newest model saved
+  std::optional<ReceivedModel> received_;
+  std::vector<double> top_vector_;  // the smoothness estimate's power iteration, kept for the next
 };
 
 }  // namespace edgetrain::agent

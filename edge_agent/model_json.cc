@@ -70,6 +70,14 @@ nlohmann::json ModelJson(const Model& m, bool all, bool by_magnitude) {
                   {"stop_reason", s.stop_reason},
                   {"created_unix", s.created_unix},
                   {"software_version", s.software_version}};
+  if (s.round > 0) {
+    nlohmann::json rows = nlohmann::json::object();
+    for (const auto& [agent, n] : s.agent_rows) rows[agent] = n;
+    j["summary"]["round"] = s.round;
+    j["summary"]["relative_gap"] =
+        std::isfinite(s.relative_gap) ? nlohmann::json(s.relative_gap) : nlohmann::json(nullptr);
+    j["summary"]["agent_rows"] = std::move(rows);
+  }
   return j;
 }
 

@@ -1,10 +1,12 @@
 // edgetrain-agent run: join a coordinator and train on this device's data (DAP-SVRG).
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cinttypes>
 #include <csignal>
 #include <cstdio>
+#include <optional>
 
 #include "agent.h"
 #include "commands.h"
@@ -34,9 +36,26 @@ class RunCommand : public Command {
     sub_->add_option("--coordinator", options_.coordinator, "The coordinator's agent endpoint")
         ->capture_default_str();
     sub_->add_option("--data", data_path_,
-                     "This device's data: libsvm/svmlight, or CSV with a header (.csv)")
+                     "This device's data: libsvm/svmlight, or CSV with a header (.csv); a file "
+                     "that grows by appends or a directory of rotated files, re-read at every "
+                     "training round ('-': stdin, read once)")
         ->required()
-        ->check(cli::kDataSource);
+        ->check(CLI::Validator(
+            [](std::string& path) -> std::string {
+              struct stat st;
+              return path == "-" || ::stat(path.c_str(), &st) == 0
+                         ? ""
+                         : "File or directory does not exist: " + path;
+            },
+            "FILE|DIR|-"));
+    sub_->add_option("--model-dir", options_.model_dir,
+                     "Save every model the coordinator publishes here (model-NNNNNN.etm and a "
+                     "'latest' link that 'score --model DIR' follows)")
+        ->type_name("DIR");
+    sub_->add_option("--keep-models", options_.keep_models,
+                     "Model files kept in --model-dir (0: all)")
+        ->check(cli::kNonNegative)
+        ->capture_default_str();
     sub_->add_option("--agent-id", options_.agent_id,
                      "This device's name, unique among the agents (default: the host name, plus "
                      "'-KofN' with --shard)");
@@ -114,14 +133,32 @@ class RunCommand : public Command {
       if (!server.ok()) return console.Fail(prog, server.status());
       options_.channel.curve = {transport::CurveConfig::Mode::kClient, *keys, *server, ""};
     }
+    if (Status st = cli::CheckCreatableDirectory("--model-dir", options_.model_dir); !st.ok())
+      return console.UsageError(prog, st.message());
     ReadOptions read = data_.ToReadOptions();
     read.defer_label_map = read.task == Task::kClassification;
     read.positive_label.reset();  // the coordinator decides the mapping
-    Result<Dataset> data = ReadDataFile(data_path_, read);
-    if (!data.ok()) return console.Fail(prog, data.status());
-    Dataset shard = shard_.empty() ? std::move(data).value() : data->Shard(k - 1, n);
-    if (shard.rows() == 0)
-      return console.Fail(prog, Status::InvalidArgument("shard " + shard_ + " has no rows"));
+    // stdin and pipes are read once; so are rows whose missing cells take their column's mean (the
+    // mean of a growing source would change the rows already read). Everything else grows between
+    // rounds.
+    std::optional<AgentData> data;
+    struct stat st;
+    const bool regrowable = data_path_ != "-" && ::stat(data_path_.c_str(), &st) == 0 &&
+                            (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode));
+    if (!regrowable || read.missing == MissingPolicy::kMean) {
+      Result<Dataset> once = ReadDataFile(data_path_, read);
+      if (!once.ok()) return console.Fail(prog, once.status());
+      data.emplace(shard_.empty() ? std::move(once).value() : once->Shard(k - 1, n));
+    } else {
+      data.emplace(data_path_, read, k - 1, n);
+    }
+    if (Result<RefreshReport> first = data->Refresh(); !first.ok())
+      return console.Fail(prog, first.status());
+    if (data->data()->rows() == 0) {
+      return console.Fail(
+          prog, Status::InvalidArgument(shard_.empty() ? data_path_ + ": found no rows"
+                                                       : "shard " + shard_ + " has no rows"));
+    }
     options_.sampling = sampling_ == "uniform"      ? SvrgWorker::Sampling::kUniform
                         : sampling_ == "importance" ? SvrgWorker::Sampling::kImportance
                                                     : SvrgWorker::Sampling::kAuto;
@@ -133,7 +170,7 @@ class RunCommand : public Command {
     std::signal(SIGTERM, OnSignal);
     zmq::context_t context(1);
     SteadyClock clock;
-    EdgeAgent agent(options_, std::move(shard), &context, &clock);
+    EdgeAgent agent(options_, std::move(*data), &context, &clock);
     Result<AgentSummary> r = agent.Run(&g_stop);
     if (!r.ok()) {
       // InvalidArgument: the options or the run's setup are wrong (a bad endpoint, keys the

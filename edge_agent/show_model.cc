@@ -69,6 +69,13 @@ class ShowModelCommand : public Command {
                 ", batch %d\n",
                 s.objective, s.kkt_violation, s.step_size, s.inner_steps, s.batch_size);
     std::printf("created %s by edgetrain %s\n", when, Printable(s.software_version).c_str());
+    if (s.round > 0) {  // published by a coordinator's training round (model_dir.h)
+      std::string rows;
+      for (const auto& [agent, n] : s.agent_rows)
+        rows += (rows.empty() ? "" : ", ") + Printable(agent) + " " + std::to_string(n);
+      std::printf("round %" PRId64 ", relative duality gap %.3e, rows per agent: %s\n", s.round,
+                  s.relative_gap, rows.empty() ? "(none)" : rows.c_str());
+    }
     const nlohmann::json weights = ModelJson(m, all_, true)["weights"];
     std::printf("weights (%s, largest magnitude first):\n",
                 all_ ? "all" : "non-zero; --all for every one");

@@ -12,7 +12,7 @@ chromium chromium-driver python3-selenium prometheus"
 EDGETRAIN_PACKAGE_PACKAGES="dpkg-dev file help2man devscripts"
 # Installing and checking them (scripts/package-test): lintian, the unit checks and the services'
 # sandbox (systemd, util-linux), man (man-db) and bash completion as an admin's shell has them.
-EDGETRAIN_PACKAGE_TEST_PACKAGES="lintian devscripts systemd util-linux man-db bash-completion"
+EDGETRAIN_PACKAGE_TEST_PACKAGES="lintian devscripts systemd util-linux man-db bash-completion jq"
 # The benchmarks (scripts/bench): Fashion-MNIST, charts; liblinear and scikit-learn as above.
 EDGETRAIN_BENCH_PACKAGES="dataset-fashion-mnist python3-matplotlib"
 

@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 
-from proc_util import free_port
+from proc_util import free_port, json_lines as events
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -35,21 +35,6 @@ def rss_kb(pid):
     except OSError:
         return None
     return None
-
-
-def events(path):
-    out = []
-    if not os.path.exists(path):
-        return out
-    with open(path) as f:
-        for line in f:
-            line = line.strip()
-            if line:
-                try:
-                    out.append(json.loads(line))
-                except ValueError:
-                    pass  # a line cut short by kill -9
-    return out
 
 
 class Soak:

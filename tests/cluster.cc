@@ -117,8 +117,8 @@ size_t Cluster::AddAgent(const AgentSpec& spec) {
   o.channel.faults = spec.faults;
   o.throttle = spec.throttle;
   AgentRun* raw = a.get();
-  raw->agent =
-      std::make_unique<agent::EdgeAgent>(o, SpamShard(spec.shard, spec.shards), &context_, &clock_);
+  raw->agent = std::make_unique<agent::EdgeAgent>(
+      o, agent::AgentData(SpamShard(spec.shard, spec.shards)), &context_, &clock_);
   raw->thread = std::thread([raw] {
     raw->result = raw->agent->Run(&raw->stop);
     raw->done = true;

@@ -16,6 +16,7 @@
 #include "doctest/doctest.h"
 #include "edgetrain/local_trainer.h"
 #include "edgetrain/model.h"
+#include "edgetrain/model_dir.h"
 #include "edgetrain/readers.h"
 #include "edgetrain/scaler.h"
 #include "json_util.h"
@@ -293,6 +294,128 @@ TEST_CASE("an agent started before its coordinator keeps retrying, then trains")
   REQUIRE_MESSAGE(coordinator.Wait(120) == 0, testing::ReadText(dir.File("coordinator.out")));
   CHECK(agent.Wait(10) == 0);
   CHECK(testing::ReadText(dir.File("agent.out")).find("stop: kkt") != std::string::npos);
+}
+
+// Lines [begin, end) of a text file.
+std::string Lines(const std::string& path, int begin, int end) {
+  std::istringstream in(testing::ReadText(path));
+  std::string out;
+  int k = 0;
+  for (std::string line; std::getline(in, line); ++k) {
+    if (k >= begin && k < end) out += line + "\n";
+  }
+  return out;
+}
+
+TEST_CASE("rounds: 2 agent processes, their files grown by appends, hold each published model") {
+  testing::TempDir dir;
+  std::vector<std::string> args = CoordinatorArgs(dir, 2);
+  args.insert(args.end(), {"--rounds", "3", "--round-new-rows", "100", "--model-dir",
+                           dir.File("published"), "--keep-models", "2"});
+  ChildProcess coordinator(Cmd("coordinator/edgetrain-coordinator", args),
+                           dir.File("coordinator.out"));
+  REQUIRE(testing::WaitForFile(dir.File("endpoints"), 10));
+  const auto endpoints = testing::ReadEndpoints(dir.File("endpoints"));
+  const std::string log = dir.File("log.jsonl");
+  const std::vector<std::string> files = {dir.File("press-1.svm"), dir.File("press-2.svm")};
+  testing::WriteText(files[0], Lines(kSpam, 0, 720));
+  testing::WriteText(files[1], Lines(kSpam, 800, 1520));
+  std::vector<std::unique_ptr<ChildProcess>> agents;
+  for (int k = 0; k < 2; ++k) {
+    const std::string id = "press-" + std::to_string(k + 1);
+    agents.push_back(std::make_unique<ChildProcess>(
+        Cmd("edge_agent/edgetrain-agent",
+            {"run", "--coordinator", endpoints.at("agents"), "--data", files[k], "--agent-id", id,
+             "--model-dir", dir.File(id + "-models"), "--insecure"}),
+        dir.File(id + ".out")));
+  }
+  // Every agent says (a heartbeat) that it saved the model of the round.
+  auto everywhere = [&](int round) {
+    return WaitForEvent(
+        log,
+        [round](const testing::Json& e) {
+          return testing::Str(e, "event") == "model_delivered" &&
+                 testing::Num(e, "model_round") == round && testing::Num(e, "holding") == 2 &&
+                 testing::Num(e, "agents") == 2;
+        },
+        60);
+  };
+  REQUIRE_MESSAGE(everywhere(1), testing::ReadText(dir.File("coordinator.out")));
+  // The plant's logger appends rows (80 on each device: 160 >= --round-new-rows 100).
+  for (int k = 0; k < 2; ++k) {
+    std::ofstream(files[k], std::ios::app)
+        << Lines(kSpam, k == 0 ? 720 : 1520, k == 0 ? 800 : 1600);
+  }
+  REQUIRE_MESSAGE(everywhere(2), testing::ReadText(dir.File("coordinator.out")));
+  // The service is restarted between rounds (SIGTERM: the agents are not stopped, they reconnect
+  // to the new process on the same port), which goes on from the published model of round 2.
+  coordinator.Signal(SIGTERM);
+  REQUIRE(coordinator.Wait(20) == 0);
+  for (std::string& a : args) {
+    if (a == "tcp://127.0.0.1:0" && &a == &args[1]) a = endpoints.at("agents");
+    if (a == log) a = dir.File("log2.jsonl");
+  }
+  ChildProcess restarted(Cmd("coordinator/edgetrain-coordinator", args),
+                         dir.File("coordinator2.out"));
+  REQUIRE(WaitForEvent(
+      dir.File("log2.jsonl"),
+      [](const testing::Json& e) {
+        return testing::Str(e, "event") == "status" && testing::Str(e, "state") == "idle" &&
+               testing::Num(e, "agents") == 2 && testing::Num(e, "round") == 2;
+      },
+      30));
+  // The third round on request (--rounds counts this process's rounds: it would run three more).
+  const testing::CommandResult trigger = testing::Run(
+      Cmd("coordinator/edgetrain-coordinator", {"trigger", "--model-dir", dir.File("published")}));
+  CHECK_MESSAGE(trigger.exit_code == 0, trigger.err);
+  REQUIRE(WaitForEvent(
+      dir.File("log2.jsonl"),
+      [](const testing::Json& e) {
+        return testing::Str(e, "event") == "model_delivered" &&
+               testing::Num(e, "model_round") == 3 && testing::Num(e, "holding") == 2;
+      },
+      60));
+  restarted.Signal(SIGTERM);
+  REQUIRE_MESSAGE(restarted.Wait(20) == 0, testing::ReadText(dir.File("coordinator2.out")));
+  for (auto& a : agents) {
+    a->Signal(SIGTERM);
+    CHECK_MESSAGE(a->Wait(20) == 0, testing::ReadText(a->output_path()));
+  }
+
+  std::vector<testing::Json> rounds_started, rounds_finished;
+  std::vector<testing::Json> events = JsonLines(log), after = JsonLines(dir.File("log2.jsonl"));
+  events.insert(events.end(), after.begin(), after.end());
+  for (const testing::Json& e : events) {
+    CHECK(testing::Num(e, "round") >= 1);  // every event names its round
+    if (testing::Str(e, "event") == "round_started") rounds_started.push_back(e);
+    if (testing::Str(e, "event") == "round_finished") rounds_finished.push_back(e);
+  }
+  REQUIRE(rounds_started.size() == 3);
+  CHECK(testing::Str(rounds_started[0], "trigger") == "start");
+  CHECK(testing::Str(rounds_started[1], "trigger") == "new rows");
+  CHECK(testing::Num(rounds_started[1], "new_rows") == 160);
+  CHECK(testing::Num(rounds_started[1], "warm_start_round") == 1);
+  CHECK(testing::Str(rounds_started[2], "trigger") == "request");
+  CHECK(testing::Num(rounds_started[2], "round") == 3);
+  CHECK(testing::Num(rounds_started[2], "warm_start_round") == 2);
+  REQUIRE(rounds_finished.size() == 3);
+  for (const testing::Json& e : rounds_finished) CHECK(testing::Bool(e, "published"));
+  // The coordinator's latest model, trained on all 1 600 rows, is what every agent holds.
+  Result<Model> published = ReadLatestModel(dir.File("published"));
+  REQUIRE(published.ok());
+  CHECK(published->summary.round == 3);
+  CHECK(published->summary.agent_rows ==
+        std::vector<std::pair<std::string, int64_t>>{{"press-1", 800}, {"press-2", 800}});
+  const double serial = testing::SpamSerialOptimum();
+  CHECK(std::fabs(published->summary.objective - serial) <= 1e-6 * serial);
+  CHECK(*ListModelRounds(dir.File("published")) == std::vector<int64_t>{2, 3});
+  for (const char* id : {"press-1", "press-2"}) {
+    Result<Model> held = ReadLatestModel(dir.File(std::string(id) + "-models"));
+    REQUIRE_MESSAGE(held.ok(), held.status().ToString());
+    CHECK(held->summary.round == 3);
+    CHECK(held->weights == published->weights);
+  }
+  CHECK(!testing::WaitForFile(dir.File("published/coordinator.pid"), 0));  // removed at exit
 }
 
 TEST_CASE("edgetrain-coordinator: --help documents the options, bad options exit 2 with one line") {

@@ -97,27 +97,10 @@ TEST_CASE(
   CHECK(RunWithFaults(cluster, 200).newton_steps > 0);
 }
 
-// Updates per second the coordinator applied, over the run's inner phases.
-// Inner steps applied per second of inner phases.
-double AppliedRate(Cluster& cluster) {
-  double steps = 0, seconds = 0;
-  for (const testing::Json& e : cluster.log().Events("epoch_end")) {
-    steps += testing::Num(e, "steps_applied");
-    seconds += testing::Num(e, "inner_seconds");
-  }
-  return steps / std::max(1e-9, seconds);
-}
-
 TEST_CASE("an agent 10x slower than the rest does not hold the others back") {
-  double baseline = 0;
-  {
-    Cluster cluster(Options(3));
-    for (int k = 0; k < 3; ++k) cluster.AddAgent(k, 4);
-    CHECK(cluster.Wait().stop_reason == "kkt");
-    baseline = AppliedRate(cluster);
-  }
   Cluster cluster(Options(4));
-  for (int k = 0; k < 3; ++k) cluster.AddAgent(k, 4);
+  std::vector<size_t> fast;
+  for (int k = 0; k < 3; ++k) fast.push_back(cluster.AddAgent(k, 4));
   AgentSpec slow;
   slow.shard = 3;
   slow.shards = 4;
@@ -127,13 +110,19 @@ TEST_CASE("an agent 10x slower than the rest does not hold the others back") {
   const coordinator::RunSummary& r = cluster.Wait();
   CHECK(r.stop_reason == "kkt");
   CHECK(r.kkt <= 1e-8);
-  const double with_slow = AppliedRate(cluster);
-  INFO("applied steps/s: 3 agents ", baseline, ", 3 agents + a 10x slower one ", with_slow);
-  CHECK(with_slow >= 0.35 * baseline);  // (threads on a shared, possibly busy machine)
-  // Its updates were applied too (damped by how much the others did meanwhile, never refused
-  // for that alone).
+  // Not held back: while the slow one computed, every other agent kept working (each had several
+  // times its updates applied: nobody waited for it within an epoch), and its updates were applied
+  // too (damped by how much the others did meanwhile, never refused for that alone). Counted in
+  // updates, not timed: a timed threshold failed on a busy 2-core machine.
   REQUIRE(cluster.agent_result(s).ok());
-  CHECK(cluster.agent_result(s)->updates_applied > 0);
+  const int64_t slow_applied = cluster.agent_result(s)->updates_applied;
+  CHECK(slow_applied > 0);
+  for (size_t k : fast) {
+    REQUIRE(cluster.agent_result(k).ok());
+    INFO("fast agent ", k, ": ", cluster.agent_result(k)->steps, " steps; slow agent ",
+         cluster.agent_result(s)->steps);
+    CHECK(cluster.agent_result(k)->steps >= 2 * cluster.agent_result(s)->steps);
+  }
 }
 
 // ---- the coordinator killed: separate processes ----------------------------------------------
@@ -184,7 +173,7 @@ TEST_CASE(
     REQUIRE(std::chrono::steady_clock::now() < deadline);
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  // (At once: on an idle machine the whole run after epoch 3 takes about 0.25 s.)
   first->Signal(SIGKILL);
   CHECK(first->Wait(10) == 128 + SIGKILL);
   Result<Checkpoint> saved = CheckpointStore(dir.File("state")).LoadLatest();

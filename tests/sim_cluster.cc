@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "doctest/doctest.h"
+
 namespace edgetrain::testing {
 
 class SimCluster::AgentEnd : public agent::AgentLink {
@@ -34,12 +36,27 @@ class SimCluster::CoordinatorEnd : public coordinator::Outbox {
   SimCluster* cluster_;
 };
 
-SimCluster::SimCluster(coordinator::CoordinatorOptions options, LinkFaults faults, uint64_t seed)
+SimCluster::SimCluster(coordinator::CoordinatorOptions options, LinkFaults faults, uint64_t seed,
+                       const std::function<void(coordinator::Driver&)>& before_begin)
     : faults_(faults), rng_(seed), coordinator_end_(std::make_unique<CoordinatorEnd>(this)) {
   options.quiet = true;
   driver_ =
       std::make_unique<coordinator::Driver>(options, &clock_, coordinator_end_.get(), &events_);
+  if (before_begin) before_begin(*driver_);
   driver_->Begin();
+}
+
+void SimCluster::GrowData(size_t i, Dataset more) { agents_[i]->grown.push_back(std::move(more)); }
+
+void SimCluster::Refresh(AgentRun& a) {
+  a.session->RestoreRaw();  // as EdgeAgent does before it re-reads
+  for (Dataset& more : a.grown) {
+    // What DataSource::Refresh does with new rows of a dataset whose labels are mapped.
+    if (a.data.labels() && !more.labels()) REQUIRE(more.ApplyLabelMap(*a.data.labels()).ok());
+    REQUIRE(a.data.Append(more).ok());
+  }
+  a.grown.clear();
+  a.session->set_rows_available(a.data.rows());
 }
 
 SimCluster::~SimCluster() = default;
@@ -75,14 +92,25 @@ void SimCluster::Deliver(double now) {
                        m.bytes.size());
     } else {
       (void)a.session->Receive(m.bytes.data(), m.bytes.size());
+      if (std::optional<agent::ReceivedModel> r = a.session->TakeModel()) {
+        Result<Model> model = ParseModel(r->bytes, "RoundEnd");
+        REQUIRE_MESSAGE(model.ok(), model.status().ToString());
+        a.model = *model;
+        a.saved.push_back(r->round);
+        a.session->ModelSaved(r->round);
+      }
     }
   }
 }
 
 bool SimCluster::Run(double seconds, double step) {
+  return RunUntil([] { return false; }, seconds, step) || driver_->done();
+}
+
+bool SimCluster::RunUntil(const std::function<bool()>& done, double seconds, double step) {
   const double end = clock_.Now() + seconds;
   bool busy = true;
-  while (!driver_->done() && clock_.Now() < end) {
+  while (!driver_->done() && !done() && clock_.Now() < end) {
     // Nothing to compute: jump to the next thing that happens (a message due, a timer).
     double next = clock_.Now() + step;
     if (!busy) {
@@ -101,6 +129,13 @@ bool SimCluster::Run(double seconds, double step) {
     driver_->Tick();
     for (auto& a : agents_) {
       agent::AgentSession& s = *a->session;
+      if (s.state() == agent::AgentSession::State::kRefresh) {
+        Refresh(*a);
+        s.Rehello();
+        a->next_hello = now + 0.5;
+      } else if (s.state() == agent::AgentSession::State::kBetween && !a->grown.empty()) {
+        Refresh(*a);
+      }
       if (s.state() == agent::AgentSession::State::kHello && now >= a->next_hello) {
         s.SayHello();
         a->next_hello = now + 0.5;
@@ -112,7 +147,7 @@ bool SimCluster::Run(double seconds, double step) {
     busy = false;
     for (auto& a : agents_) busy |= a->session->has_work();
   }
-  return driver_->done();
+  return done();
 }
 
 }  // namespace edgetrain::testing

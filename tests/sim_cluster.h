@@ -5,6 +5,7 @@
 #ifndef EDGETRAIN_TESTS_SIM_CLUSTER_H_
 #define EDGETRAIN_TESTS_SIM_CLUSTER_H_
 
+#include <functional>
 #include <memory>
 #include <queue>
 #include <string>
@@ -26,7 +27,9 @@ struct LinkFaults {
 
 class SimCluster {
  public:
-  SimCluster(coordinator::CoordinatorOptions options, LinkFaults faults, uint64_t seed = 1);
+  // `before_begin` (optional) prepares the driver before Driver::Begin (RestorePublished).
+  SimCluster(coordinator::CoordinatorOptions options, LinkFaults faults, uint64_t seed = 1,
+             const std::function<void(coordinator::Driver&)>& before_begin = {});
   ~SimCluster();
 
   // An agent holding `data` (moved in); pipeline options as given (0: adaptive).
@@ -35,6 +38,15 @@ class SimCluster {
   // seconds the links deliver what is due, the timers run and each agent computes until its
   // pipeline is full. Returns whether the run finished.
   bool Run(double seconds, double step = 50e-6);
+  // Runs until `done()` holds or the coordinator is done, at most `seconds`; returns done().
+  bool RunUntil(const std::function<bool()>& done, double seconds, double step = 50e-6);
+
+  // Rounds: rows appended to an agent's "file": the agent picks them up between rounds (reported
+  // in heartbeats) and at a RoundBegin, as a DataSource does.
+  void GrowData(size_t i, Dataset more);
+  // The rounds whose published models agent i saved (verified model files), in order.
+  const std::vector<int64_t>& saved_rounds(size_t i) const { return agents_[i]->saved; }
+  const Model& saved_model(size_t i) const { return agents_[i]->model; }
 
   coordinator::Driver& driver() { return *driver_; }
   CollectingSink& events() { return events_; }
@@ -58,7 +70,11 @@ class SimCluster {
     std::unique_ptr<AgentEnd> link;
     std::unique_ptr<agent::AgentSession> session;
     double next_hello = 0;
+    std::vector<Dataset> grown;  // appended to the "file", not read yet
+    std::vector<int64_t> saved;
+    Model model;  // the newest saved
   };
+  void Refresh(AgentRun& a);
   void Post(size_t agent, bool to_coordinator, std::string_view bytes);
   void Deliver(double now);
 

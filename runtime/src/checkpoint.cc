@@ -60,6 +60,7 @@ std::string SerializeCheckpoint(const Checkpoint& c) {
   b.add_roster(roster_off);
   b.add_updates_applied(c.updates_applied);
   b.add_created_unix(c.created_unix);
+  b.add_round(c.round);
   fbb.Finish(b.Finish());
   flatbuffers::FlatBufferBuilder outer(fbb.GetSize() + 64);
   uint32_t crc = 0;
@@ -101,6 +102,7 @@ Result<Checkpoint> ParseCheckpoint(std::string_view bytes, const std::string& so
   }
   c.updates_applied = f->updates_applied();
   c.created_unix = f->created_unix();
+  c.round = f->round();
   if (c.dimension <= 0 || c.x.size() < static_cast<size_t>(c.dimension) ||
       c.x.size() > static_cast<size_t>(c.dimension) + 1) {
     return corrupt("inconsistent sizes");

@@ -75,9 +75,18 @@ std::string SerializeModel(const Model& m) {
   auto mode = fbb.CreateString(s.mode);
   auto stop_reason = fbb.CreateString(s.stop_reason);
   auto software_version = fbb.CreateString(s.software_version);
+  std::vector<flatbuffers::Offset<flatbuffers::String>> agent_ids;
+  std::vector<int64_t> agent_rows;
+  for (const auto& [id, rows] : s.agent_rows) {
+    agent_ids.push_back(fbb.CreateString(id));
+    agent_rows.push_back(rows);
+  }
+  auto agent_ids_off = fbb.CreateVector(agent_ids);
+  auto agent_rows_off = fbb.CreateVector(agent_rows);
   auto summary_off = fb::CreateTrainingSummary(
       fbb, mode, s.epochs, s.updates, s.rows, s.agents, s.objective, s.kkt_violation, s.seconds,
-      s.step_size, s.inner_steps, s.batch_size, stop_reason, s.created_unix, software_version);
+      s.step_size, s.inner_steps, s.batch_size, stop_reason, s.created_unix, software_version,
+      s.round, s.relative_gap, agent_ids_off, agent_rows_off);
   flatbuffers::Offset<flatbuffers::Vector<double>> fill_off;
   if (!m.fill_values.empty()) fill_off = fbb.CreateVector(m.fill_values);
   flatbuffers::Offset<flatbuffers::String> label_column_off;
@@ -241,6 +250,15 @@ Result<Model> ParseModel(std::string_view bytes, const std::string& source) {
     t.stop_reason = s->stop_reason() ? s->stop_reason()->str() : "";
     t.created_unix = s->created_unix();
     t.software_version = s->software_version() ? s->software_version()->str() : "";
+    t.round = s->round();
+    t.relative_gap = s->relative_gap();
+    if (s->agent_ids() != nullptr && s->agent_rows() != nullptr) {
+      if (s->agent_ids()->size() != s->agent_rows()->size())
+        return corrupt("the summary's agent ids and row counts differ in length");
+      for (flatbuffers::uoffset_t k = 0; k < s->agent_ids()->size(); ++k) {
+        t.agent_rows.emplace_back(s->agent_ids()->Get(k)->str(), s->agent_rows()->Get(k));
+      }
+    }
   }
   return m;
 }

@@ -85,20 +85,18 @@ Result<Model> ReadLatestModel(const std::string& dir, std::string* path) {
   return ReadModelFile(*latest);
 }
 
-Result<std::string> PublishModel(const std::string& dir, int64_t round, const Model& model,
-                                 int keep) {
-  if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
-    return Status::IoError(dir + ": cannot create: " + std::strerror(errno));
-  }
+Status PointLatest(const std::string& dir, int64_t round,
+                   const std::function<void(std::string_view step)>& after_step) {
   const std::string name = ModelFileName(round);
-  const std::string path = dir + "/" + name;
-  EDGETRAIN_RETURN_IF_ERROR(WriteModelFile(path, model));
-  // Re-point `latest`: a new symlink under a temporary name, renamed over the old one.
+  Result<Model> check = ReadModelFile(dir + "/" + name);
+  if (!check.ok()) return check.status();
+  // A new symlink under a temporary name, renamed over the old one: readers see one or the other.
   const std::string tmp = dir + "/.latest.tmp." + std::to_string(::getpid());
   ::unlink(tmp.c_str());
   if (::symlink(name.c_str(), tmp.c_str()) != 0) {
     return Status::IoError(tmp + ": cannot create the link: " + std::strerror(errno));
   }
+  if (after_step) after_step("link made");
   const std::string link = dir + "/" + kLatest;
   if (::rename(tmp.c_str(), link.c_str()) != 0) {
     Status st = Status::IoError(link + ": cannot re-point: " + std::strerror(errno));
@@ -106,11 +104,32 @@ Result<std::string> PublishModel(const std::string& dir, int64_t round, const Mo
     return st;
   }
   EDGETRAIN_RETURN_IF_ERROR(SyncDirectory(dir));
-  if (keep > 0) {
+  if (after_step) after_step("latest re-pointed");
+  return Status::Ok();
+}
+
+Result<std::string> PublishModel(const std::string& dir, int64_t round, const Model& model,
+                                 int keep) {
+  PublishOptions options;
+  options.keep = keep;
+  return PublishModel(dir, round, model, options);
+}
+
+Result<std::string> PublishModel(const std::string& dir, int64_t round, const Model& model,
+                                 const PublishOptions& options) {
+  if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
+    return Status::IoError(dir + ": cannot create: " + std::strerror(errno));
+  }
+  const std::string path = dir + "/" + ModelFileName(round);
+  EDGETRAIN_RETURN_IF_ERROR(WriteModelFile(path, model));  // temp file, fsync, rename
+  EDGETRAIN_RETURN_IF_ERROR(SyncDirectory(dir));
+  if (options.after_step) options.after_step("model written");
+  EDGETRAIN_RETURN_IF_ERROR(PointLatest(dir, round, options.after_step));
+  if (options.keep > 0) {
     Result<std::vector<int64_t>> rounds = ListModelRounds(dir);
     if (!rounds.ok()) return rounds.status();
     size_t left = rounds->size();
-    for (size_t i = 0; i < rounds->size() && left > static_cast<size_t>(keep); ++i) {
+    for (size_t i = 0; i < rounds->size() && left > static_cast<size_t>(options.keep); ++i) {
       if ((*rounds)[i] == round) continue;  // never the one latest points to
       --left;
       const std::string old = dir + "/" + ModelFileName((*rounds)[i]);
@@ -119,6 +138,7 @@ Result<std::string> PublishModel(const std::string& dir, int64_t round, const Mo
       }
     }
     EDGETRAIN_RETURN_IF_ERROR(SyncDirectory(dir));
+    if (options.after_step) options.after_step("pruned");
   }
   return path;
 }

@@ -21,7 +21,8 @@ std::vector<double> RowSmoothness(const Dataset& data, const ProblemSpec& spec) 
 }
 
 Smoothness EstimateSmoothness(const Dataset& data, const ProblemSpec& spec,
-                              const RowSampler& sampler, int power_iterations) {
+                              const RowSampler& sampler, int power_iterations,
+                              std::vector<double>* top) {
   const int64_t n = data.rows();
   const int32_t d = data.dim();
   const int64_t p = spec.ModelSize(d);
@@ -41,6 +42,10 @@ Smoothness EstimateSmoothness(const Dataset& data, const ProblemSpec& spec,
   std::vector<double> v(p), w(p);
   Rng rng(12345);
   for (double& e : v) e = rng.UniformDouble() + 0.5;  // positive start: overlaps the top vector
+  if (top != nullptr && static_cast<int64_t>(top->size()) == p) {
+    v = *top;  // close to the top vector already
+    power_iterations = std::min(power_iterations, kWarmPowerIterations);
+  }
   double lambda = 0.0;
   for (int it = 0; it < power_iterations; ++it) {
     double norm = 0.0;
@@ -60,6 +65,7 @@ Smoothness EstimateSmoothness(const Dataset& data, const ProblemSpec& spec,
     lambda = std::max(lambda, rayleigh / static_cast<double>(n));
     v.swap(w);
   }
+  if (top != nullptr) *top = v;
   // The Rayleigh quotient approaches lambda_max from below; never exceed the trace bound L_avg.
   s.l_full = std::min(s.l_avg, c * lambda * 1.1);
   return s;

@@ -49,12 +49,12 @@ double LazyL1Steps(double x, int64_t k, double a, double t) {
 }
 
 SvrgWorker::SvrgWorker(const Dataset* shard, const ProblemSpec& spec, uint64_t seed,
-                       Sampling sampling)
+                       Sampling sampling, std::vector<double>* power_start)
     : shard_(shard),
       spec_(spec),
       rng_(seed),
       sampler_(MakeSampler(*shard, spec, sampling)),
-      smoothness_(EstimateSmoothness(*shard, spec, sampler_)),
+      smoothness_(EstimateSmoothness(*shard, spec, sampler_, 12, power_start)),
       d_(shard->dim()),
       p_(spec.ModelSize(shard->dim())),
       snapshot_deriv_(shard->rows(), 0.0),

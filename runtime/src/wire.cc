@@ -55,20 +55,11 @@ const char* RejectReasonName(RejectReason reason) {
 }
 
 const char* MessageName(const Body& body) {
-  static constexpr const char* kNames[] = {"Hello",
-                                           "Welcome",
-                                           "Reject",
-                                           "EpochBegin",
-                                           "GradSum",
-                                           "InnerLoop",
-                                           "CurvatureRequest",
-                                           "Curvature",
-                                           "Update",
-                                           "Model",
-                                           "Heartbeat",
-                                           "Bye",
-                                           "Stop",
-                                           "another protocol version"};
+  static constexpr const char* kNames[] = {
+      "Hello",   "Welcome",   "Reject",           "EpochBegin",
+      "GradSum", "InnerLoop", "CurvatureRequest", "Curvature",
+      "Update",  "Model",     "Heartbeat",        "Bye",
+      "Stop",    "RoundEnd",  "RoundBegin",       "another protocol version"};
   static_assert(std::size(kNames) == std::variant_size_v<Body>);
   return kNames[body.index()];
 }
@@ -978,8 +969,9 @@ Status Decode(PayloadReader& r, const fb::Model& t, ModelMsg* m) {
 
 std::string_view Encoder::Encode(const Header& h, const HeartbeatMsg& m) {
   fbb_.Clear();
-  return Finish(h, Type(fb::Message::Heartbeat),
-                fb::CreateHeartbeat(fbb_, m.epoch, m.version, m.rtt_us).Union());
+  return Finish(
+      h, Type(fb::Message::Heartbeat),
+      fb::CreateHeartbeat(fbb_, m.epoch, m.version, m.rtt_us, m.rows, m.model_round).Union());
 }
 
 std::string_view Encoder::Encode(const Header& h, const ByeMsg& m) {
@@ -995,11 +987,55 @@ std::string_view Encoder::Encode(const Header& h, const StopMsg& m) {
                 fb::CreateStop(fbb_, reason, m.epoch, m.objective, m.applied_count).Union());
 }
 
+std::string_view Encoder::Encode(const Header& h, const RoundEndMsg& m) {
+  fbb_.Clear();
+  auto model = fbb_.CreateVector(reinterpret_cast<const uint8_t*>(m.model.data()), m.model.size());
+  auto text = String(fbb_, m.text);
+  return Finish(
+      h, Type(fb::Message::RoundEnd),
+      fb::CreateRoundEnd(fbb_, m.round, m.model_round, model, text, m.heartbeat_ms).Union());
+}
+
+std::string_view Encoder::Encode(const Header& h, const RoundBeginMsg& m) {
+  fbb_.Clear();
+  return Finish(h, Type(fb::Message::RoundBegin), fb::CreateRoundBegin(fbb_, m.round).Union());
+}
+
 namespace {
 
 Status Decode(PayloadReader&, const fb::Heartbeat& t, HeartbeatMsg* m) {
   m->rtt_us = t.rtt_us();
+  m->rows = t.rows();
+  m->model_round = t.model_round();
+  EDGETRAIN_RETURN_IF_ERROR(NonNegative(m->rows, "Heartbeat.rows"));
+  EDGETRAIN_RETURN_IF_ERROR(NonNegative(m->model_round, "Heartbeat.model_round"));
   return EpochAndVersion(t, "Heartbeat", &m->epoch, &m->version);
+}
+
+Status Decode(PayloadReader&, const fb::RoundEnd& t, RoundEndMsg* m) {
+  m->round = t.round();
+  m->model_round = t.model_round();
+  EDGETRAIN_RETURN_IF_ERROR(NonNegative(m->round, "RoundEnd.round"));
+  EDGETRAIN_RETURN_IF_ERROR(NonNegative(m->model_round, "RoundEnd.model_round"));
+  if (t.model() != nullptr) {
+    m->model =
+        std::string_view(reinterpret_cast<const char*>(t.model()->data()), t.model()->size());
+  }
+  if ((m->model_round == 0) != m->model.empty()) {
+    return Refuse("RoundEnd.model", "a model needs its round, and a round its model");
+  }
+  m->heartbeat_ms = t.heartbeat_ms();
+  if (m->heartbeat_ms < 1 || m->heartbeat_ms > kMaxHeartbeatMs) {
+    return Refuse("RoundEnd.heartbeat_ms", std::to_string(m->heartbeat_ms) + " (1 to " +
+                                               std::to_string(kMaxHeartbeatMs) + ")");
+  }
+  return ReadString(t.text(), "RoundEnd.text", kMaxTextBytes, false, &m->text);
+}
+
+Status Decode(PayloadReader&, const fb::RoundBegin& t, RoundBeginMsg* m) {
+  m->round = t.round();
+  if (m->round < 1) return Refuse("RoundBegin.round", std::to_string(m->round) + " (must be >= 1)");
+  return Status::Ok();
 }
 
 Status Decode(PayloadReader&, const fb::Bye& t, ByeMsg* m) {
@@ -1096,6 +1132,10 @@ Result<Message> Decoder::Decode(const void* data, size_t size) {
       return DecodeBody<ByeMsg, fb::Bye>(r, h, *e);
     case fb::Message::Stop:
       return DecodeBody<StopMsg, fb::Stop>(r, h, *e);
+    case fb::Message::RoundEnd:
+      return DecodeBody<RoundEndMsg, fb::RoundEnd>(r, h, *e);
+    case fb::Message::RoundBegin:
+      return DecodeBody<RoundBeginMsg, fb::RoundBegin>(r, h, *e);
     case fb::Message::NONE:
       break;
   }

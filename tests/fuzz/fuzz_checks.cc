@@ -348,6 +348,16 @@ void CheckDecoded(const wire::Message& m, int64_t model_size) {
     CheckText(b->text, wire::kMaxTextBytes, ctx + ", text");
   } else if (const auto* s = std::get_if<wire::StopMsg>(&m.body)) {
     CheckText(s->reason, wire::kMaxTextBytes, ctx + ", reason");
+  } else if (const auto* end = std::get_if<wire::RoundEndMsg>(&m.body)) {
+    // What the agent saves and logs: a model only with its round, a heartbeat it can keep.
+    CheckText(end->text, wire::kMaxTextBytes, ctx + ", text");
+    FUZZ_CHECK(end->round >= 0 && end->model_round >= 0, ctx);
+    FUZZ_CHECK((end->model_round == 0) == end->model.empty(), ctx);
+    FUZZ_CHECK(end->heartbeat_ms >= 1 && end->heartbeat_ms <= wire::kMaxHeartbeatMs, ctx);
+  } else if (const auto* begin = std::get_if<wire::RoundBeginMsg>(&m.body)) {
+    FUZZ_CHECK(begin->round >= 1, ctx);
+  } else if (const auto* beat = std::get_if<wire::HeartbeatMsg>(&m.body)) {
+    FUZZ_CHECK(beat->rows >= 0 && beat->model_round >= 0, ctx);  // counted towards --round-new-rows
   }
   // Every index of the message's sparse vectors once (an Update's two parts together).
   std::vector<int32_t> indices;

@@ -122,6 +122,15 @@ int main(int argc, char** argv) {
   ok &= Write(dir, "heartbeat", enc.Encode(agent, wire::HeartbeatMsg{3, 43}));
   ok &= Write(dir, "bye", enc.Encode(agent, wire::ByeMsg{"SIGTERM"}));
   ok &= Write(dir, "stop", enc.Encode(coord, wire::StopMsg{"kkt", 9, 0.3125, 1200}));
+  ok &= Write(dir, "heartbeat-between-rounds",
+              enc.Encode(agent, wire::HeartbeatMsg{3, 43, 0, 1600, 2}));
+  ok &= Write(dir, "round-begin", enc.Encode(coord, wire::RoundBeginMsg{3}));
+  ok &= Write(dir, "round-end-no-model",
+              enc.Encode(coord, wire::RoundEndMsg{2, 0, {}, "round 2 not published", 1000}));
+  // A model file's bytes (the decoder only carries them; the agent's ParseModel checks them).
+  ok &= Write(
+      dir, "round-end",
+      enc.Encode(coord, wire::RoundEndMsg{2, 2, "ETMD model bytes", "round 2 published", 200}));
   if (!ok) {
     std::fprintf(stderr, "could not write into %s\n", dir.c_str());
     return 1;

@@ -36,6 +36,7 @@ struct Checkpoint {
   std::vector<std::string> roster;
   int64_t updates_applied = 0;
   int64_t created_unix = 0;
+  int64_t round = 0;  // the coordinator's training round (0: a one-shot run without rounds)
 };
 
 std::string SerializeCheckpoint(const Checkpoint& c);

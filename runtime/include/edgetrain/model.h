@@ -11,8 +11,10 @@
 #define EDGETRAIN_MODEL_H_
 
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "edgetrain/dataset.h"
@@ -38,6 +40,12 @@ struct TrainingSummary {
   std::string stop_reason;
   int64_t created_unix = 0;
   std::string software_version;
+  // A coordinator's training rounds (model_dir.h): the round that made the model (0: not made in
+  // rounds), its certified relative duality gap (NaN: none), and the agents that took part with
+  // their rows.
+  int64_t round = 0;
+  double relative_gap = std::numeric_limits<double>::quiet_NaN();
+  std::vector<std::pair<std::string, int64_t>> agent_rows;
 };
 
 struct Model {

@@ -8,13 +8,18 @@
 // oldest model files beyond `keep` (never the one `latest` points to). A crash at any point
 // leaves `latest` pointing at a complete, verified-when-read model: the previous or the new one.
 // Readers (score --model DIR/latest, ReadLatestModel) follow the link at each check.
+// Every model file carries its metadata in its TrainingSummary (model.h): the round, the rows per
+// agent, the objective, the certified gap and KKT violation, the time, the agents. PointLatest
+// re-points `latest` at a model file already there (a rollback: docs/deploy.md).
 //
 // Thread-safety: reentrant; one publisher per directory. Ownership: none.
 #ifndef EDGETRAIN_MODEL_DIR_H_
 #define EDGETRAIN_MODEL_DIR_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "edgetrain/model.h"
@@ -33,6 +38,20 @@ Result<std::vector<int64_t>> ListModelRounds(const std::string& dir);
 // REQUIRES: round >= 0.
 Result<std::string> PublishModel(const std::string& dir, int64_t round, const Model& model,
                                  int keep);
+
+struct PublishOptions {
+  int keep = 0;  // model files kept (0: all)
+  // Tests: called after each durable step ("model written", "link made", "latest re-pointed",
+  // "pruned"), e.g. to kill the process there and check what a reader finds.
+  std::function<void(std::string_view step)> after_step;
+};
+Result<std::string> PublishModel(const std::string& dir, int64_t round, const Model& model,
+                                 const PublishOptions& options);
+
+// Re-points `latest` at the model file of `round`, which must be present and load (verified).
+// REQUIRES: round >= 0.
+Status PointLatest(const std::string& dir, int64_t round,
+                   const std::function<void(std::string_view step)>& after_step = {});
 
 // The path of the model file `dir/latest` points to (NotFound when there is none yet).
 Result<std::string> ResolveLatest(const std::string& dir);

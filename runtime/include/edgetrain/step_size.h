@@ -41,9 +41,14 @@ struct Smoothness {
 // L_i = c ||[a_i;1]||^2 for every row (l2 not included).
 std::vector<double> RowSmoothness(const Dataset& data, const ProblemSpec& spec);
 
+// `top` (optional): on entry a start for the power iteration, on return its last iterate. A start
+// of the right size (the top vector of the same shard before it grew, a training round ago) needs
+// only kWarmPowerIterations.
 // REQUIRES: data.rows() > 0; sampler built from RowSmoothness(data, spec).
+constexpr int kWarmPowerIterations = 3;
 Smoothness EstimateSmoothness(const Dataset& data, const ProblemSpec& spec,
-                              const RowSampler& sampler, int power_iterations = 12);
+                              const RowSampler& sampler, int power_iterations = 12,
+                              std::vector<double>* top = nullptr);
 
 // The smoothness of the union of disjoint row sets (the shards of all agents): the max of L_max
 // and L_Q, the row-weighted means of L_avg and L_f (A^T A / n is the weighted mean of the shards'

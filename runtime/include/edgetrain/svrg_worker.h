@@ -60,9 +60,10 @@ class SvrgWorker {
   enum class Sampling : uint8_t { kAuto, kUniform, kImportance };
 
   // Builds the row sampler and measures the shard's smoothness (one pass over the rows plus a
-  // short power iteration). REQUIRES: shard->rows() > 0; spec valid for the shard's task.
+  // short power iteration, warm from `power_start` when given: EstimateSmoothness's `top`).
+  // REQUIRES: shard->rows() > 0; spec valid for the shard's task.
   SvrgWorker(const Dataset* shard, const ProblemSpec& spec, uint64_t seed,
-             Sampling sampling = Sampling::kAuto);
+             Sampling sampling = Sampling::kAuto, std::vector<double>* power_start = nullptr);
 
   int64_t model_size() const { return p_; }
   const Dataset& shard() const { return *shard_; }

@@ -212,7 +212,9 @@ struct ModelMsg {
 struct HeartbeatMsg {
   int64_t epoch = 0;
   int64_t version = 0;
-  uint32_t rtt_us = 0;  // as in UpdateMsg
+  uint32_t rtt_us = 0;      // as in UpdateMsg
+  int64_t rows = 0;         // agent, between rounds: the rows its data holds now (0: not said)
+  int64_t model_round = 0;  // agent: the newest published round whose model it saved (0: none)
 };
 
 struct ByeMsg {
@@ -226,6 +228,18 @@ struct StopMsg {
   int64_t applied_count = 0;  // the addressee's Updates applied in its session
 };
 
+struct RoundEndMsg {
+  int64_t round = 0;        // the round that ended (0: none yet)
+  int64_t model_round = 0;  // the round of the model carried (0: none)
+  std::string_view model;   // a model file's bytes (empty when model_round is 0)
+  std::string_view text;
+  uint32_t heartbeat_ms = 1000;  // 1 to kMaxHeartbeatMs
+};
+
+struct RoundBeginMsg {
+  int64_t round = 0;  // >= 1
+};
+
 // A message of another protocol version (Header::protocol): only the envelope was read. `hello`:
 // it is a Hello (whose union slot every version keeps), to be answered with
 // Reject(ProtocolVersion) in an envelope of that version.
@@ -235,7 +249,7 @@ struct OtherProtocolMsg {
 
 using Body = std::variant<HelloMsg, WelcomeMsg, RejectMsg, EpochBeginMsg, GradSumMsg, InnerLoopMsg,
                           CurvatureRequestMsg, CurvatureMsg, UpdateMsg, ModelMsg, HeartbeatMsg,
-                          ByeMsg, StopMsg, OtherProtocolMsg>;
+                          ByeMsg, StopMsg, RoundEndMsg, RoundBeginMsg, OtherProtocolMsg>;
 
 struct Message {
   Header header;
@@ -267,6 +281,8 @@ class Encoder {
   std::string_view Encode(const Header& h, const HeartbeatMsg& m);
   std::string_view Encode(const Header& h, const ByeMsg& m);
   std::string_view Encode(const Header& h, const StopMsg& m);
+  std::string_view Encode(const Header& h, const RoundEndMsg& m);
+  std::string_view Encode(const Header& h, const RoundBeginMsg& m);
 
   // The model vector (m.model, m.x) given dense, of which only the coordinates in `entries` are
   // sent (any order, none twice): the non-zeros of the model, or an incremental answer's changed

@@ -266,6 +266,12 @@ void Driver::OnHello(const Peer& peer, const wire::Header& h, const wire::HelloM
     return;
   }
   if (admission.kind == Roster::Admission::Kind::kRetry) return;  // still waiting for the start
+  if (admission.kind == Roster::Admission::Kind::kRewelcome) {
+    // The same session again (a lost Welcome is replaced; a duplicate the agent ignores): nobody
+    // left and nobody joined.
+    if (state_ && run_ != Run::kIdle) SendWelcome(*admission.agent);
+    return;
+  }
   Agent& a = *admission.agent;
   if (admission.replaced) {
     a.model_round = admission.replaced->model_round;
@@ -317,6 +323,10 @@ void Driver::Welcome(Agent& a) {
   a.role = Role::kIdle;
   a.participant = false;
   a.seq_out = 0;
+  SendWelcome(a);
+}
+
+void Driver::SendWelcome(Agent& a) {
   wire::WelcomeMsg w;
   w.problem = options_.problem;
   w.dimension = dimension_;

@@ -135,6 +135,7 @@ class Driver {
                            wire::RejectReason* reason) const;
   void Dispatch(Agent& a, const Peer& peer, const wire::Message& m);
   void Welcome(Agent& a);
+  void SendWelcome(Agent& a);  // the Welcome of a.session (again)
   // The run's scaler kind: fixed once training started; before, the coordinator's --scale, else
   // the first request of an agent present (other than the connection `except`), else none.
   std::optional<ScalerKind> RunScale(std::string_view except) const;

@@ -71,6 +71,14 @@ Roster::Admission Roster::Admit(const Peer& peer, std::string_view agent_id, dou
     a.agent = current;
     return a;
   }
+  // Welcomed, and nothing since on this connection (session messages start at seq 2): the
+  // agent's Hello retry crossed our Welcome. Not a restart: a restarted agent has a new connection.
+  if (current != nullptr && current->seq_in <= 1 && !current->round_pending) {
+    current->last_heard = now;
+    a.kind = Admission::Kind::kRewelcome;
+    a.agent = current;
+    return a;
+  }
   // The same id from the same credential on another connection (or a second Hello after its
   // Welcome): a restarted agent; its earlier session ends.
   if (auto c = connection_of_.find(agent_id); c != connection_of_.end()) {

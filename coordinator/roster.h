@@ -103,12 +103,14 @@ class Roster {
   explicit Roster(RosterOptions options) : options_(options) {}
 
   struct Admission {
-    enum class Kind : uint8_t { kNew, kRetry, kRefused };
+    // kRetry: a repeated Hello while waiting for the start; kRewelcome: a Hello repeated on the
+    // connection of an agent welcomed that has sent nothing since (its retry crossed the Welcome).
+    enum class Kind : uint8_t { kNew, kRetry, kRewelcome, kRefused };
     Kind kind = Kind::kRefused;
     wire::RejectReason reason = wire::RejectReason::kBadMessage;
     std::string text;        // kRefused: why, for the Reject and the log
     Agent* agent = nullptr;  // kNew (a fresh record: the caller fills what the Hello declared),
-                             // kRetry (the pending record, heard again)
+                             // kRetry and kRewelcome (the record, heard again)
     std::optional<Agent> replaced;  // kNew: the earlier session of this id, now removed
   };
   // A Hello from `peer` for `agent_id`.

@@ -265,6 +265,31 @@ TEST_CASE("driver: the status event's health of an agent: round trip, last messa
   CHECK(h.last_message == "Heartbeat");
 }
 
+TEST_CASE("driver: a Hello retry that crossed the Welcome gets the same session again") {
+  // Four agents with big Hellos (column statistics) wait for each other; an agent's retry timer
+  // fired before its Welcome came. Once it was taken for a restart: agent_left, agent_joined.
+  coordinator::CoordinatorOptions o = DriverRig::DefaultOptions();
+  o.min_agents = 1;
+  DriverRig rig(o);
+  auto a = rig.Agent("line-1");
+  a->Hello(100, 10);
+  const auto* first = FakeAgent::Last<wire::WelcomeMsg>(a->Inbox());
+  REQUIRE(first != nullptr);
+  const uint64_t session = a->session();
+  a->set_session(0);  // as the agent is while it waits: its retry says Hello in no session
+  a->Hello(100, 10);
+  const std::vector<Received> again = a->Inbox();
+  REQUIRE(FakeAgent::Last<wire::WelcomeMsg>(again) != nullptr);
+  CHECK(a->session() == session);
+  CHECK(rig.events.Of<AgentJoined>().size() == 1);
+  CHECK(rig.events.Of<AgentLeft>().empty());
+  // Once the agent spoke in its session, a Hello on the same connection is a new session.
+  a->Send(wire::HeartbeatMsg{0, 0});
+  a->Hello(100, 10);
+  CHECK(rig.events.Of<AgentJoined>().size() == 2);
+  CHECK(rig.events.Of<AgentLeft>().size() == 1);
+}
+
 TEST_CASE("driver: a revoked key is shut out, also on its open connection") {
   coordinator::CoordinatorOptions o = DriverRig::DefaultOptions();
   o.insecure = false;

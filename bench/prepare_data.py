@@ -5,8 +5,11 @@
   fmnist-train.svm / -test.svm Fashion-MNIST, upper-body garments vs the rest, pixels / 255
   fmnist-all.svm               both together: all 70 000 rows (the solver benchmarks)
   load-200mb.svm               the first 200 MB of fmnist-train.svm (loader benchmark)
+  shuttle.svm                  Statlog Shuttle, all 58 000 rows of data/shuttle-train.csv and
+                               data/shuttle-test.csv, Rad.Flow (+1) vs the rest (-1), every column
+                               min-max scaled to [-1, 1] (the problem of issue 12)
 
-Usage: bench/prepare_data.py [spam] [fmnist] [fmnist-all] [load]   (default: all)
+Usage: bench/prepare_data.py [spam] [fmnist] [fmnist-all] [load] [shuttle]   (default: all)
 """
 import os
 import sys
@@ -73,8 +76,32 @@ def load_file(size=200 * 10**6):
     return path
 
 
+def shuttle():
+    """The bundled Shuttle CSV files together, scaled column by column to [-1, 1] here (the
+    programs' --scale minmax maps to [0, 1], and agents must all see the same scaling)."""
+    import numpy as np
+    path = os.path.join(DATA, "shuttle.svm")
+    if not os.path.exists(path):
+        rows, labels = [], []
+        for part in ("shuttle-train.csv", "shuttle-test.csv"):
+            with open(os.path.join(HERE, "..", "data", part)) as f:
+                header = f.readline().strip().split(",")
+                label = header.index("Class")
+                for line in f:
+                    cells = line.strip().split(",")
+                    labels.append(1 if cells[label] == "Rad.Flow" else -1)
+                    rows.append([float(c) for k, c in enumerate(cells) if k != label])
+        X = np.array(rows)
+        lo, hi = X.min(axis=0), X.max(axis=0)
+        X = 2.0 * (X - lo) / np.where(hi > lo, hi - lo, 1.0) - 1.0
+        datasets.write_libsvm(path + ".tmp", X, np.array(labels))
+        os.replace(path + ".tmp", path)
+    return path
+
+
 if __name__ == "__main__":
-    wanted = sys.argv[1:] or ["spam", "fmnist", "fmnist-all", "load"]
+    wanted = sys.argv[1:] or ["spam", "fmnist", "fmnist-all", "load", "shuttle"]
     for name in wanted:
-        result = {"spam": spam, "fmnist": fmnist, "fmnist-all": fmnist_all, "load": load_file}[name]()
+        result = {"spam": spam, "fmnist": fmnist, "fmnist-all": fmnist_all, "load": load_file,
+                  "shuttle": shuttle}[name]()
         print(name, result)

@@ -2,7 +2,8 @@
 
 A trace is a list of points {epoch, total, fit, rel, objective, passes}: `total` is wall time
 from the program start (data loading included), `fit` the training time alone, `rel` the
-relative suboptimality (P - P*)/P* of the snapshot evaluated at that point, `passes` the data
+relative suboptimality (P - P*)/P* of the snapshot evaluated at that point, `gap` the certified
+relative duality gap the program reports for it (None if it reports none), `passes` the data
 passes so far (gradient passes, plus inner-step rows / n, plus one pass per Hessian block and per
 line-search trial of the Newton epochs).
 """
@@ -34,20 +35,25 @@ def train_local(name, pstar, extra=(), time_limit=120, max_epochs=200):
                "--l1", repr(ds["lam"]), "--reference-objective", repr(pstar), "--time-limit", str(time_limit),
                "--max-epochs", str(max_epochs)] + list(extra)
         wall, p = common.timed(cmd)
-    load, trace, n, m, batch = 0.0, [], None, None, 1
+    load, trace, n, m, batch, reason = 0.0, [], None, None, 1, "?"
     newton_alpha = {}  # epoch -> alpha of the Newton step that led to it
+    column = {"objective": 1, "seconds": 6}  # where the header puts them
     for line in p.stdout.splitlines():
         t = line.split()
-        if line.startswith("data ") and "loaded in" in line:
+        if t and t[0] == "epoch":
+            column = {name: k for k, name in enumerate(t)}
+        elif line.startswith("data ") and "loaded in" in line:
             load = float(line.split("loaded in")[1].split()[0])
             n = int(line.split(":")[1].split()[0])
         elif line.startswith("stopped:"):
+            reason = t[1]
             m = int(line.split(" m ")[1].split(",")[0])
             batch = int(line.split(" batch ")[1].split(",")[0])
         elif len(t) >= 7 and t[0].isdigit():
-            obj, seconds = float(t[1]), float(t[6])
+            obj, seconds = float(t[column["objective"]]), float(t[column["seconds"]])
             trace.append({"epoch": int(t[0]), "objective": obj, "rel": (obj - pstar) / pstar, "fit": seconds,
-                          "total": load + seconds})
+                          "total": load + seconds,
+                          "gap": float(t[column["rel_gap"]]) if "rel_gap" in column else None})
             if "Newton step (alpha " in line:
                 newton_alpha[int(t[0])] = float(line.split("Newton step (alpha ")[1].split(",")[0])
     passes = 0.0
@@ -59,7 +65,7 @@ def train_local(name, pstar, extra=(), time_limit=120, max_epochs=200):
             passes += 1.0 + (1.0 + round(math.log2(1.0 / alpha)) if alpha else (m or 0) * batch / float(n or 1))
         point["passes"] = passes
         point["newton"] = point["epoch"] in newton_alpha
-    return {"command": display(cmd, tmp),
+    return {"command": display(cmd, tmp), "reason": reason,
             "load": load, "wall": wall, "trace": trace, "stdout_tail": p.stdout.splitlines()[-3:]}
 
 
@@ -106,19 +112,21 @@ def distributed(name, pstar, agents=2, extra=(), agent_extra=(), time_limit=120,
         errors.seek(0)
         stderr_tail = errors.read().splitlines()[-3:]
         errors.close()
-    trace, updates, n, batch, finished, hessians = [], 0, None, 1, {}, 0
+    trace, updates, n, batch, finished, hessians, joined = [], 0, None, 1, {}, 0, []
     for e in events:
-        if e["event"] == "newton":
+        if e["event"] == "agent_joined":
+            joined.append(e["time"] - t0)
+        elif e["event"] == "newton":
             hessians += 1  # one pass over the rows for the Hessian blocks (the trial points are epochs)
         elif e["event"] == "epoch_end":
             updates += e["updates_applied"]
         elif e["event"] == "epoch_begin":
             n, batch = e["rows"], e["batch"]
             trace.append({"epoch": e["epoch"], "objective": e["objective"], "rel": (e["objective"] - pstar) / pstar,
-                          "fit": e["seconds"], "total": e["time"] - t0,
+                          "fit": e["seconds"], "total": e["time"] - t0, "gap": e.get("rel_gap"),
                           "passes": e["epoch"] + hessians + updates * batch / float(n)})
         elif e["event"] == "run_finished":
             finished = e
     return {"command": display(coord_cmd, tmp) + "  +  %d x edgetrain-agent run --insecure --shard K/%d %s" % (
         agents, agents, " ".join(agent_extra)), "trace": trace, "finished": finished,
-        "stderr_tail": stderr_tail}
+        "stopped": finished["time"] - t0 if finished else None, "joined": joined, "stderr_tail": stderr_tail}

@@ -247,9 +247,9 @@ def targets(results):
 
 
 def main():
-    names = sys.argv[1:] or list(common.DATASETS)
+    names = sys.argv[1:] or list(common.SOLVER_SETS)
     results = {}
-    for name in common.DATASETS:
+    for name in common.SOLVER_SETS:
         if name in names:
             results[name] = run(name)
         elif os.path.exists(os.path.join(common.OUT, "tta-%s.json" % name)):

@@ -255,7 +255,8 @@ def fragment():
                 ok = None if two["epochs"] is None else bool(
                     more["epochs"] is not None and more["epochs"] <= two["epochs"])
                 targets.append(("%s, %d agents need no more epochs than 2" % (short, k),
-                                "%s vs %s epochs" % (epochs(more), epochs(two)), ok))
+                                "%s vs %s epochs" % (epochs(more) if more["epochs"] is not None else reached(more),
+                                                     epochs(two)), ok))
     st = data["startup"]
     if st:
         res = st["results"]

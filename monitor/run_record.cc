@@ -217,6 +217,13 @@ void RunRecord::OnStatus(const Json& e, double time) {
     }
   }
 
+  // After the stop the agents say goodbye and the last status lists none: the final page and
+  // table keep each agent's last numbers, marked as gone.
+  if (s.agents_health.empty() && (s.state == "stopping" || s.state == "finished") && status_ &&
+      !status_->agents_health.empty()) {
+    s.agents_health = status_->agents_health;
+    for (AgentHealth& h : s.agents_health) h.role = "left";
+  }
   has_rel_gap_ = has_rel_gap_ || std::isfinite(s.rel_gap);
   status_news_ = !status_ || status_->state != s.state || status_->why != s.why;
   if (s.state == "waiting") {

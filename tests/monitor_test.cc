@@ -411,6 +411,16 @@ TEST_CASE("the record reads the fields the coordinator's JSON sink writes") {
   CHECK(std::make_tuple(record.progress().updates_applied, record.progress().steps_applied,
                         record.update_rate(), record.TrainingSeconds()) ==
         std::tie(end.updates_applied, end.steps_applied, end.updates_per_second, end.seconds));
+
+  // The run stops and the agents say goodbye: the last status lists none, and the final view
+  // keeps each agent's last numbers, marked as gone.
+  s.state = "finished";
+  s.agents = 0;
+  s.agent_status.clear();
+  REQUIRE(record.Consume(sink.Render(s)).ok());
+  REQUIRE(record.status()->agents_health.size() == 2);
+  CHECK(record.status()->agents_health[0].role == "left");
+  CHECK(record.status()->agents_health[0].updates_applied == press1.updates_applied);
 }
 
 TEST_CASE("the record copes with a monitor that joined mid-run and a run without a reference") {

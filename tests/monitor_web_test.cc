@@ -379,7 +379,9 @@ TEST_CASE("/state.json is the page's data contract") {
   CHECK(s["finish"]["evaluated"] == true);
   CHECK(s["finish"]["model"] == "/var/lib/m.etm");
   CHECK(s["run_eta_seconds"].is_null());
-  CHECK(s["agent_status"].empty());  // everyone said goodbye
+  // Everyone said goodbye: the final state keeps each agent's last numbers, marked as gone.
+  REQUIRE_FALSE(s["agent_status"].empty());
+  for (const Json& a : s["agent_status"]) CHECK(a["role"] == "left");
   CHECK(s["best"]["objective"] == 0.39);
 
   const RunRecord empty = testing::Fold(testing::RunWithoutEpochs());

@@ -214,8 +214,9 @@ try:
                         re.M) is not None, "/metrics during the run: no run ETA")
 
     # ---- 3. the final state
-    time.sleep(0.5)  # one more poll after the last events (agents saying goodbye)
     epochs = [e for e in logged if e["event"] == "epoch_begin"]
+    # The page polls: wait (with a deadline) until it shows the last events, not a fixed time.
+    wait_for(lambda: text("epoch-count") == str(len(epochs)), 10, "the page's final epoch count")
     finished = [e for e in logged if e["event"] == "run_finished"]
     check(len(finished) == 1 and finished[0]["reason"] == "interrupted", "run_finished: %s" % finished)
     check(text("epoch-count") == str(len(epochs)),

@@ -96,7 +96,7 @@ void Driver::BeginRound(const std::string& trigger) {
 void Driver::WarmStart() {
   if (!published_) return;
   // The published weights (for the same features: a wider model pads with zeros), its intercept
-  // last; inside the box when the problem has one.
+  // last; inside the box when the problem has one (the box is on the user's weights).
   std::vector<double> x(static_cast<size_t>(state_->model_size()), 0.0);
   const int32_t d = std::min(dimension_, published_->dim);
   std::copy(published_->weights.begin(), published_->weights.begin() + d, x.begin());
@@ -109,7 +109,8 @@ void Driver::WarmStart() {
   for (double& v : x) {
     if (!std::isfinite(v)) v = 0;
   }
-  state_->Restore(x, 0, state_->epoch());
+  // The published model is in the user's units; the state holds the preconditioner's.
+  state_->Restore(ModelToSolver(state_->spec(), std::move(x)), 0, state_->epoch());
 }
 
 std::string Driver::Publish(const std::string& reason, std::string* path) {

@@ -10,7 +10,9 @@
 
 #include "cluster.h"
 #include "doctest/doctest.h"
+#include "edgetrain/local_trainer.h"
 #include "edgetrain/model_dir.h"
+#include "edgetrain/readers.h"
 #include "round_scheduler.h"
 #include "sim_cluster.h"
 #include "test_util.h"
@@ -208,6 +210,42 @@ TEST_CASE(
   REQUIRE(sim.RunUntil([&] { return Count<RoundBegan>(sim) == 2; }, 60));
   CHECK(sim.clock().Now() - ended_at >= 29.9);
   CHECK(sim.clock().Now() - ended_at <= 30.5);
+}
+
+// A round warm-starts from the published model, which is in the user's units, while the driver
+// works in the preconditioner's: on raw wdbc (columns from 1e-3 to 1e3) the first snapshot of a
+// round started from the optimum is the optimum, and the round stops there at once.
+TEST_CASE("rounds: the warm start is the published model, in the user's units") {
+  ReadOptions read;
+  read.label_column = "diagnosis";
+  Result<Dataset> wdbc = ReadCsvFile(testing::SourcePath("data/wdbc.csv"), read);
+  REQUIRE(wdbc.ok());
+  coordinator::CoordinatorOptions o = testing::DriverRig::DefaultOptions();
+  o.min_agents = 2;
+  o.problem = ProblemSpec{};
+  o.problem.loss = LossKind::kLogistic;
+  o.problem.reg.l1 = 1e-3;
+  o.problem.intercept = true;
+  TrainOptions serial;
+  serial.policy.stop.tolerance = 1e-10;
+  Result<TrainResult> optimum = TrainLocal(*wdbc, o.problem, serial, nullptr);
+  REQUIRE(optimum.ok());
+  REQUIRE(!optimum->scales.empty());  // the preconditioner is at work on these columns
+  Model published = Model::FromVector(optimum->x, wdbc->dim(), Task::kClassification, o.problem);
+  published.labels = wdbc->labels();
+  ReadOptions deferred = read;
+  deferred.defer_label_map = true;
+  Result<Dataset> rows = ReadCsvFile(testing::SourcePath("data/wdbc.csv"), deferred);
+  REQUIRE(rows.ok());
+  SimCluster sim(o, testing::LinkFaults{}, 1,
+                 [&](coordinator::Driver& d) { d.RestorePublished(published, 1); });
+  for (int k = 0; k < 2; ++k) sim.AddAgent(rows->Shard(k, 2), "wdbc-" + std::to_string(k));
+  REQUIRE(sim.Run(60));
+  const auto& began = sim.events().Of<coordinator::EpochBegan>();
+  REQUIRE(!began.empty());
+  CHECK(began.front().report.objective == doctest::Approx(optimum->last.objective).epsilon(1e-9));
+  CHECK(sim.driver().summary().stop_reason == "tol");
+  CHECK(sim.driver().summary().epochs <= 1);
 }
 
 TEST_CASE("rounds: a checkpoint of a published round is history, of an unfinished round resumed") {

@@ -86,47 +86,75 @@ TEST_CASE("pipelined agents: lost, duplicated and reordered messages on every li
   CHECK(o.rollbacks == 0);
 }
 
-// The epoch policy is one object in both modes (runtime/include/edgetrain/epoch_policy.h): a step
-// far too large makes both train-local and the coordinator's driver roll back (halving the step)
-// until the inner loops make progress, and both then stop by --tol at the same optimum.
-TEST_CASE("policy in both modes: a step 32x too large rolls back, then the run stops by --tol") {
+// The epoch policy is one object in both modes (runtime/include/edgetrain/epoch_policy.h). Both
+// train-local and the coordinator's driver start from a model with the optimum's weights times
+// -20 (a model gone bad) and a step 32x too large: the Newton direction from that point, where the
+// logistic curvature is nearly zero, is far too long, so its line search fails and x returns to
+// the start; the inner loops then roll back (halving the step) until they make progress, and both
+// runs stop by --tol at the same optimum.
+TEST_CASE("policy in both modes: a failed line search, rollbacks, then the stop by --tol") {
   EpochPolicyOptions policy;
-  policy.newton_max_support = 0;
   policy.steps.step_scale = 64;  // 32x the default
   policy.stop.max_epochs = 80;
   policy.stop.kkt_tolerance = 0;
   policy.stop.tolerance = 1e-6;
-  auto rollbacks_in = [](const auto& verdicts) {
-    int n = 0;
-    for (EpochDecision::Verdict v : verdicts) n += v == EpochDecision::Verdict::kRolledBack;
-    return n;
+  const Dataset data = testing::LoadLibsvm(testing::SpamTrainPath());
+  TrainOptions local;
+  local.policy.stop.tolerance = 1e-9;
+  Result<TrainResult> good = TrainLocal(data, testing::SpamSpec(), local, nullptr);
+  REQUIRE(good.ok());
+  std::vector<double> bad = good->x;
+  for (double& v : bad) v *= -20;
+  struct Count {
+    int rejected = 0, rollbacks = 0;
+    void Add(EpochDecision::Action a, EpochDecision::Verdict v) {
+      rejected += a == EpochDecision::Action::kNewtonRejected;
+      rollbacks += v == EpochDecision::Verdict::kRolledBack;
+    }
   };
   // As train-local.
-  TrainOptions local;
   local.policy = policy;
-  std::vector<EpochDecision::Verdict> local_verdicts;
+  local.start = bad;
+  Count serial_count;
+  double serial_first = 0;
   Result<TrainResult> serial =
-      TrainLocal(testing::LoadLibsvm(testing::SpamTrainPath()), testing::SpamSpec(), local,
-                 [&](const EpochReport& e) { local_verdicts.push_back(e.verdict); });
+      TrainLocal(data, testing::SpamSpec(), local, [&](const EpochReport& e) {
+        if (e.epoch == 0) serial_first = e.objective;
+        serial_count.Add(e.action, e.verdict);
+      });
   REQUIRE(serial.ok());
-  // As the coordinator's driver, with two agents.
+  // As the coordinator's driver, with two agents, warm-started from the same model.
   coordinator::CoordinatorOptions o = InnerLoops(2);
   o.policy = policy;
-  SimCluster sim(o, LinkFaults{}, 1);
+  SimCluster sim(o, LinkFaults{}, 1, [&](coordinator::Driver& driver) {
+    driver.RestorePublished(
+        Model::FromVector(bad, data.dim(), Task::kClassification, testing::SpamSpec()), 1);
+  });
   for (int k = 0; k < 2; ++k) sim.AddAgent(testing::SpamShard(k, 2), "line-" + std::to_string(k));
   REQUIRE(sim.Run(120));
   const coordinator::RunSummary& r = sim.driver().summary();
-  std::vector<EpochDecision::Verdict> driver_verdicts;
+  Count driver_count;
   for (const auto& e : sim.events().Of<coordinator::EpochBegan>())
-    driver_verdicts.push_back(e.decision.verdict);
+    driver_count.Add(e.decision.action, e.decision.verdict);
+  // The driver reports the line search's trial points and its end as NewtonTrial events.
+  for (const auto& e : sim.events().Of<coordinator::NewtonTrial>())
+    driver_count.rejected += e.rejected;
+  // Both start at the same point, the model in the user's units (the preconditioner is internal).
+  REQUIRE(!sim.events().Of<coordinator::EpochBegan>().empty());
+  CHECK(sim.events().Of<coordinator::EpochBegan>().front().report.objective ==
+        doctest::Approx(serial_first).epsilon(1e-9));
   INFO("train-local: ", serial->stop_reason, " after ", serial->last.epoch, " epochs, ",
-       rollbacks_in(local_verdicts), " rollbacks; driver: ", r.stop_reason, " after ", r.epochs,
-       " epochs, ", rollbacks_in(driver_verdicts), " rollbacks");
-  CHECK(rollbacks_in(local_verdicts) >= 1);
-  CHECK(rollbacks_in(driver_verdicts) >= 1);
+       serial_count.rejected, " failed line searches, ", serial_count.rollbacks,
+       " rollbacks; driver: ", r.stop_reason, " after ", r.epochs, " epochs, ",
+       driver_count.rejected, " failed line searches, ", driver_count.rollbacks, " rollbacks");
+  CHECK(serial_count.rejected >= 1);
+  CHECK(driver_count.rejected >= 1);
+  CHECK(serial_count.rollbacks >= 1);
+  CHECK(driver_count.rollbacks >= 1);
   CHECK(serial->stop_reason == "tol");
   CHECK(r.stop_reason == "tol");
-  CHECK(r.objective == doctest::Approx(serial->last.objective).epsilon(2e-6));
+  CHECK(serial->last.objective == doctest::Approx(good->last.objective).epsilon(2e-6));
+  CHECK(r.objective == doctest::Approx(good->last.objective).epsilon(2e-6));
 }
 
 }  // namespace

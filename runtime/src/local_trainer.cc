@@ -1,5 +1,9 @@
 #include "edgetrain/local_trainer.h"
 
+#include <algorithm>
+#include <cmath>
+#include <string>
+
 #include "edgetrain/coordinator_state.h"
 #include "edgetrain/duality.h"
 #include "edgetrain/support_newton.h"
@@ -7,6 +11,15 @@
 
 namespace edgetrain {
 namespace {
+
+// The user's starting point, inside the box, in the solver's coordinates.
+std::vector<double> StartingPoint(const ProblemSpec& spec, std::vector<double> x) {
+  if (spec.reg.HasBox()) {
+    const size_t weights = x.size() - (spec.intercept ? 1 : 0);
+    for (size_t j = 0; j < weights; ++j) x[j] = std::clamp(x[j], spec.reg.lower, spec.reg.upper);
+  }
+  return ModelToSolver(spec, std::move(x));
+}
 
 // The run on the solver's columns: data scaled with spec.scales (none: as they are); the result's
 // x is the best snapshot in the solver's coordinates.
@@ -26,6 +39,7 @@ Result<TrainResult> Train(const Dataset& data, const ProblemSpec& spec, const Tr
 
   CoordinatorState state(spec, data.dim());
   const int64_t p = state.model_size();
+  if (!options.start.empty()) state.Restore(StartingPoint(spec, options.start), 0, 0);
   std::vector<double> grad_sum(p);
   DualSums dual;
   ModelUpdate update;
@@ -119,6 +133,16 @@ Result<TrainResult> TrainLocal(const Dataset& data, const ProblemSpec& spec,
                                const std::function<void(const EpochReport&)>& on_epoch) {
   if (data.rows() == 0) return Status::InvalidArgument("the training data has no rows");
   EDGETRAIN_RETURN_IF_ERROR(spec.Validate(data.task()));
+  const size_t p = static_cast<size_t>(data.dim()) + (spec.intercept ? 1 : 0);
+  if (!options.start.empty() && options.start.size() != p) {
+    return Status::InvalidArgument("the starting point has " +
+                                   std::to_string(options.start.size()) + " entries, the model " +
+                                   std::to_string(p));
+  }
+  if (!std::all_of(options.start.begin(), options.start.end(),
+                   [](double v) { return std::isfinite(v); })) {
+    return Status::InvalidArgument("the starting point is not finite");
+  }
   ProblemSpec solver = spec;
   Dataset scaled;
   const Dataset* train = &data;

@@ -48,6 +48,9 @@ struct TrainOptions {
   // the data must already be scaled with them). false: on the columns as they are.
   bool precondition = true;
   const Clock* clock = nullptr;  // the run's time (time limit, reports); null: a SteadyClock
+  // Non-empty: the starting point (p entries, the intercept last, in the user's units), e.g. a
+  // model trained before on fewer rows; empty: x = 0. Entries outside the box are clamped.
+  std::vector<double> start;
 };
 
 // One line of the training log: the snapshot that starts epoch `epoch` (epoch 0 = initial model)
@@ -79,10 +82,11 @@ struct TrainResult {
   int newton_steps = 0;     // epochs that were proximal Newton steps
 };
 
-// Errors: no rows, a problem that does not fit the data, or a run that diverged even with the
-// step halved EpochPolicy::kMaxStepHalvings times. spec.scales empty: the preconditioner is chosen
-// here (options.precondition) and the run works on a scaled copy of `data`; set: `data` is already
-// scaled with them (ApplyColumnScales), as a caller short of memory does in place.
+// Errors: no rows, a problem that does not fit the data, a start of the wrong size, or a run that
+// diverged even with the step halved EpochPolicy::kMaxStepHalvings times. spec.scales empty: the
+// preconditioner is chosen here (options.precondition) and the run works on a scaled copy of
+// `data`; set: `data` is already scaled with them (ApplyColumnScales), as a caller short of memory
+// does in place.
 Result<TrainResult> TrainLocal(const Dataset& data, const ProblemSpec& spec,
                                const TrainOptions& options,
                                const std::function<void(const EpochReport&)>& on_epoch);

@@ -256,8 +256,7 @@ void Driver::Decided(const SnapshotReport& report, const EpochDecision& d, doubl
   switch (d.action) {
     case Action::kStop:
       if (d.failed) {
-        Fail(Status::Internal("training diverges even with tiny steps (the step was halved " +
-                              std::to_string(policy_->step_halvings()) + " times)"));
+        Fail(Status::Internal(policy_->DivergedMessage()));
       } else {
         Finish(d.stop_reason);
       }

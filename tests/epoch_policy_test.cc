@@ -98,7 +98,7 @@ TEST_CASE(
     CHECK(d.Next(objective -= 0.01).plan.eta == doctest::Approx(eta / 2));
   }
   CHECK(d.Next(objective -= 0.01).plan.eta == doctest::Approx(eta));
-  // Worse and worse: probation, rollback, ... until the step has been halved 40 times.
+  // Worse and worse: probation, rollback, ... until the step is 2^-41 of the planned one.
   EpochDecision last;
   for (int k = 0; k < 200; ++k) {
     last = d.Next(10.0 + k);
@@ -107,7 +107,38 @@ TEST_CASE(
   CHECK(last.action == Action::kStop);
   CHECK(last.stop_reason == "diverged");
   CHECK(last.failed);
-  CHECK(d.policy.step_halvings() == EpochPolicy::kMaxStepHalvings + 1);
+  CHECK(d.policy.step_halvings() == EpochPolicy::kMaxStepHalvings + 2);  // one was earned back
+  CHECK(d.policy.step_depth() == EpochPolicy::kMaxStepHalvings + 1);
+}
+
+// Near the edge of stability (raw Shuttle without an intercept on 2 agents: a run of 500 epochs
+// that improves, overshoots after each recovery and is rolled back) the step saws up and down.
+// Halvings earned back do not count towards "diverged", and each premature recovery doubles the
+// streak the next one needs, so the sawing slows down instead of ending the run.
+TEST_CASE("policy: a step that is earned back and lost again many times is not a divergence") {
+  EpochPolicyOptions o = InnerOnly();
+  o.stop.max_epochs = 100000;
+  Driver d(o);
+  double objective = 1.0;
+  const double eta = d.Next(objective).plan.eta;
+  int rollbacks = 0;
+  for (int cycle = 0; cycle < 60; ++cycle) {
+    // Worse twice: rolled back, the step halved.
+    d.Next(objective + 0.5);
+    REQUIRE(d.Next(objective + 0.5).action == Action::kRollBack);
+    ++rollbacks;
+    d.Next(objective);  // the best snapshot again
+    // Improving until the step is back to the planned one.
+    for (int k = 0; k < EpochPolicy::kMaxRecoveryEpochs && d.policy.step_depth() > 0; ++k) {
+      const EpochDecision e = d.Next(objective -= 1e-4);
+      REQUIRE(e.action == Action::kInner);
+    }
+    REQUIRE(d.policy.step_depth() == 0);
+  }
+  CHECK(d.policy.step_halvings() == rollbacks);
+  CHECK(rollbacks > EpochPolicy::kMaxStepHalvings);
+  CHECK(d.Next(objective -= 1e-4).plan.eta == doctest::Approx(eta));
+  CHECK(d.policy.recovery_epochs() == EpochPolicy::kMaxRecoveryEpochs);
 }
 
 TEST_CASE("policy: Newton epochs when the weights fit, a failed line search, then the cooldown") {

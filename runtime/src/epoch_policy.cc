@@ -42,6 +42,16 @@ const char* VerdictName(EpochDecision::Verdict verdict) {
 EpochPolicy::EpochPolicy(const ProblemSpec& spec, const EpochPolicyOptions& options)
     : spec_(spec), options_(options) {}
 
+void EpochPolicy::RestoreStepFactor(double factor) {
+  step_factor_ = factor;
+  depth_ = std::max(0, static_cast<int>(std::lround(-std::log2(factor))));
+}
+
+std::string EpochPolicy::DivergedMessage() const {
+  return "training diverges even with tiny steps (the step was halved to 2^-" +
+         std::to_string(depth_) + " of the planned one)";
+}
+
 void EpochPolicy::RequestStop(std::string reason) {
   if (requested_stop_.empty()) requested_stop_ = std::move(reason);
 }
@@ -67,7 +77,7 @@ std::string EpochPolicy::StopReason(const SnapshotReport& r, bool best,
                                     const EpochContext& ctx) const {
   const StopRule& stop = options_.stop;
   if (!requested_stop_.empty()) return requested_stop_;
-  if (halvings_ > kMaxStepHalvings) return "diverged";
+  if (depth_ > kMaxStepHalvings) return "diverged";
   if (best && stop.tolerance > 0 && r.relative_gap <= stop.tolerance) return "tol";
   if (best && stop.kkt_tolerance > 0 && r.kkt <= stop.kkt_tolerance) return "kkt";
   if (r.epoch - 1 >= stop.max_epochs) return "max-epochs";
@@ -173,13 +183,23 @@ Result<EpochDecision> EpochPolicy::Decide(const SnapshotReport& r, const EpochCo
   // The divergence safeguard halves the step on a rollback; a run of improving epochs earns it
   // back (x2 after kStepRecoveryEpochs in a row, up to the planned step), so one bad stretch (a
   // burst of stale updates, agents coming and going) does not slow the rest of the run for good.
+  // A rollback right after the step was earned back says the recovery came too soon: the next
+  // one needs twice the streak (at most kMaxRecoveryEpochs), so a long run near the edge of
+  // stability (an ill-conditioned problem, several agents) does not saw up and down forever.
   if (d.verdict == Verdict::kRolledBack) {
+    if (recovered_since_rollback_) {
+      recovery_epochs_ = std::min(2 * recovery_epochs_, kMaxRecoveryEpochs);
+    }
+    recovered_since_rollback_ = false;
     step_factor_ *= 0.5;
     ++halvings_;
+    ++depth_;
     ++rollbacks_;
     improving_streak_ = 0;
-  } else if (best && step_factor_ < 1 && ++improving_streak_ >= kStepRecoveryEpochs) {
+  } else if (best && step_factor_ < 1 && ++improving_streak_ >= recovery_epochs_) {
     step_factor_ = std::min(1.0, 2 * step_factor_);
+    depth_ = std::max(0, depth_ - 1);
+    recovered_since_rollback_ = true;
     improving_streak_ = 0;
   } else if (!best) {
     improving_streak_ = 0;

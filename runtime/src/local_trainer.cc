@@ -89,8 +89,7 @@ Result<TrainResult> Train(const Dataset& data, const ProblemSpec& spec, const Tr
         result.step_halvings = policy.step_halvings();
         result.newton_steps = static_cast<int>(policy.newton_steps());
         if (d.failed) {
-          return Status::Internal("training diverges even with tiny steps (the step was halved " +
-                                  std::to_string(policy.step_halvings()) + " times)");
+          return Status::Internal(policy.DivergedMessage());
         }
         return result;
       case EpochDecision::Action::kRollBack:

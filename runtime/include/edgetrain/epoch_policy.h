@@ -35,8 +35,10 @@
 // inner loop, to measure it.
 //
 // The step: halved on every rollback, doubled back (up to the planned step) after
-// kStepRecoveryEpochs best snapshots in a row; after kMaxStepHalvings halvings the run stops as
-// "diverged" (a failure: no model is published).
+// kStepRecoveryEpochs best snapshots in a row; a rollback that follows such a recovery doubles the
+// streak the next recovery needs (up to kMaxRecoveryEpochs). When the step has come down to
+// 2^-kMaxStepHalvings of the planned one the run stops as "diverged" (a failure: no model is
+// published); halvings earned back do not count.
 //
 // The stop rule, checked on every snapshot (a stop returns the best snapshot, with its report):
 //   "tol"         the snapshot is the best and its certified relative duality gap <= tolerance;
@@ -141,6 +143,7 @@ class EpochPolicy {
   static constexpr int kNewtonProbeEvery = 8;
   static constexpr double kSlowNewtonSeconds = 1.0;
   static constexpr int kStepRecoveryEpochs = 8;
+  static constexpr int kMaxRecoveryEpochs = 64;
   static constexpr int kMaxStepHalvings = 40;
 
   EpochPolicy(const ProblemSpec& spec, const EpochPolicyOptions& options);
@@ -159,18 +162,24 @@ class EpochPolicy {
   // The point a kTrialPoint decision jumps to.
   const std::vector<double>& trial_point() const { return trial_point_; }
 
+  // What a "diverged" stop tells the user.
+  std::string DivergedMessage() const;
+
   // The next Decide stops with this reason (after judging its snapshot).
   void RequestStop(std::string reason);
   bool stop_requested() const { return !requested_stop_.empty(); }
 
-  // Restores what a checkpoint keeps (resuming a run).
-  void RestoreStepFactor(double factor) { step_factor_ = factor; }
+  // Restores what a checkpoint keeps (resuming a run). REQUIRES: 0 < factor <= 1.
+  void RestoreStepFactor(double factor);
 
   bool have_best() const { return have_best_; }
   const SnapshotReport& best_report() const { return best_; }
   double best_objective() const { return best_.objective; }
   double step_factor() const { return step_factor_; }
-  int step_halvings() const { return halvings_; }
+  int step_halvings() const { return halvings_; }  // all of them, earned back or not
+  // The step is 2^-step_depth() of the planned one.
+  int step_depth() const { return depth_; }
+  int recovery_epochs() const { return recovery_epochs_; }  // the streak the next recovery needs
   int64_t rollbacks() const { return rollbacks_; }
   int64_t newton_steps() const { return newton_steps_; }        // line searches begun
   int64_t newton_rejected() const { return newton_rejected_; }  // line searches given up
@@ -197,6 +206,9 @@ class EpochPolicy {
   double step_factor_ = 1.0;
   int improving_streak_ = 0;
   int halvings_ = 0;
+  int depth_ = 0;
+  int recovery_epochs_ = kStepRecoveryEpochs;
+  bool recovered_since_rollback_ = false;
   int64_t rollbacks_ = 0;
   int newton_cooldown_ = 0;
   int64_t newton_steps_ = 0;

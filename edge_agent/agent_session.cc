@@ -16,6 +16,10 @@ namespace edgetrain::agent {
 // rows and |S| = 727: 0.9e9 equivalent, 1.3 s measured).
 constexpr double kMaxCurvatureWork = 100.0;
 
+// How often in its share of an epoch an agent's lazy steps bring every coordinate up to date (a
+// dense Update, as every eager step would be while the model is dense).
+constexpr int64_t kLazyFlushesPerShare = 128;
+
 Pipeline Pipeline::Choose(double step_seconds, double rtt, int64_t max_steps) {
   Pipeline p;
   // At least kMinUpdateSeconds of compute and a quarter of the round trip per Update, and enough
@@ -200,6 +204,7 @@ Status AgentSession::OnWelcome(const wire::Header& h, const wire::WelcomeMsg& w)
   decoder_.set_model_size(p);
   // The power iteration starts from the last session's top vector (a round ago: the same rows).
   worker_ = std::make_unique<SvrgWorker>(data_, spec_, w.seed, options_.sampling, &top_vector_);
+  worker_->set_lazy(true);  // steps visit only their rows' non-zeros (with l1, no l2 or box)
   replica_.Reset(p);
   replica_.Assign(w.model, w.version);
   epoch_ = w.epoch;
@@ -311,9 +316,14 @@ Status AgentSession::OnInnerLoop(const wire::InnerLoopMsg& l) {
     std::fill(mu_.begin(), mu_.end(), 0.0);
     for (int64_t k = 0; k < mu.count; ++k) mu_[mu.index[k]] = mu.value[k];
   }
-  worker_->BeginEpoch(mu_.data(), l.eta, l.batch);
   inner_steps_ = l.inner_steps;
   participants_ = l.participants;
+  // Lazy steps bring every coordinate up to date kLazyFlushesPerShare times in this agent's share
+  // of the epoch's steps: the others see its drift (the -eta mu~ on coordinates no row of it
+  // touched) at most that late, and steps taken after the epoch's end lose no more than that.
+  worker_->BeginEpoch(mu_.data(), l.eta, l.batch, SvrgWorker::kUnknownSteps,
+                      std::max<int64_t>(1, l.inner_steps / (kLazyFlushesPerShare *
+                                                            std::max<int64_t>(1, participants_))));
   state_ = State::kInner;
   char buf[160];
   std::snprintf(

@@ -402,6 +402,65 @@ TEST_CASE(
   }
 }
 
+// An agent does not know how many of an epoch's steps will be its own: its lazy worker brings
+// every coordinate up to date every `flush_every` steps (SvrgWorker::kUnknownSteps). At each flush
+// the model equals the eager worker's after the same steps, and between flushes the updates touch
+// only the rows' non-zeros (and the intercept).
+TEST_CASE("lazy updates with periodic flushes: the eager model at every flush, sparse between") {
+  const Dataset data = testing::LoadLibsvm(testing::SourcePath("data/spam/train.svm"));
+  for (bool intercept : {false, true}) {
+    CAPTURE(intercept);
+    ProblemSpec spec;
+    spec.reg.l1 = 1e-3;
+    spec.intercept = intercept;
+    constexpr int64_t kFlush = 97, kSteps = 5 * kFlush;
+    CoordinatorState states[2] = {CoordinatorState(spec, data.dim()),
+                                  CoordinatorState(spec, data.dim())};
+    const int64_t p = states[0].model_size();
+    std::vector<double> g(p);
+    double loss = 0;
+    int64_t largest_between = 0;
+    std::vector<std::vector<double>> at_flush[2];
+    for (bool lazy : {false, true}) {
+      CoordinatorState& state = states[lazy];
+      SvrgWorker worker(&data, spec, 5);
+      worker.set_lazy(lazy);
+      ModelUpdate update;
+      update.Reset(p);
+      for (int epoch = 0; epoch < 2; ++epoch) {  // the second from a model with a support
+        state.BeginEpoch();
+        worker.ComputeSnapshot(state.snapshot().data(), g.data(), &loss);
+        state.AddGradSum(VectorView::Dense(g.data(), p), loss, data.rows());
+        state.FinishGradientPhase();
+        state.BeginInnerPhase(kSteps);
+        worker.BeginEpoch(state.mu().data(), 2.0, 1, lazy ? SvrgWorker::kUnknownSteps : 0,
+                          lazy ? kFlush : 0);
+        for (int64_t t = 1; t <= kSteps; ++t) {
+          worker.Step(state.View(), &update);
+          if (lazy && t % kFlush != 0) {
+            largest_between =
+                std::max(largest_between, update.delta.View().count + update.guarded.View().count);
+          }
+          REQUIRE(state.ApplyUpdate(update.delta.View(), update.guarded.View(), state.epoch(),
+                                    state.version(), 0) == UpdateVerdict::kApplied);
+          if (t % kFlush == 0) at_flush[lazy].push_back(state.x());
+        }
+      }
+    }
+    REQUIRE(at_flush[0].size() == at_flush[1].size());
+    for (size_t f = 0; f < at_flush[0].size(); ++f) {
+      for (int64_t j = 0; j < p; ++j) {
+        REQUIRE(at_flush[1][f][j] == doctest::Approx(at_flush[0][f][j]).epsilon(1e-9));
+      }
+    }
+    // Between flushes a step's update is at most one row's non-zeros and the intercept.
+    int32_t widest_row = 0;
+    for (int64_t i = 0; i < data.rows(); ++i) widest_row = std::max(widest_row, data.Row(i).nnz);
+    CHECK(largest_between <= widest_row + (intercept ? 1 : 0));
+    CHECK(largest_between > 0);
+  }
+}
+
 TEST_CASE("proximal Newton epochs: the same optimum, certified, in fewer epochs") {
   const Dataset data = testing::LoadLibsvm(testing::SourcePath("data/spam/train.svm"));
   ProblemSpec spec;

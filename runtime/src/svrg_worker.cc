@@ -71,14 +71,17 @@ void SvrgWorker::ComputeSnapshot(const double* x_tilde, double* grad_sum, double
   LossGradientSum(*shard_, spec_, x_tilde, grad_sum, loss_sum, snapshot_deriv_.data(), dual);
 }
 
-void SvrgWorker::BeginEpoch(const double* mu, double eta, int32_t batch, int64_t inner_steps) {
+void SvrgWorker::BeginEpoch(const double* mu, double eta, int32_t batch, int64_t inner_steps,
+                            int64_t flush_every) {
   assert(eta > 0 && batch >= 1);
+  assert(inner_steps != kUnknownSteps || flush_every > 0);
   eta_ = eta;
   batch_ = batch;
   lazy_ = lazy_requested_ && inner_steps > 0 && spec_.reg.l2 == 0.0 && !spec_.reg.HasBox();
   if (lazy_) {
     step_ = 0;
     inner_steps_ = inner_steps;
+    flush_every_ = flush_every;
     last_.assign(p_, 0);  // x is current everywhere at the epoch's start (allocated once)
     cur_.resize(p_);
   }
@@ -139,7 +142,8 @@ void SvrgWorker::LazyStepImpl(const ModelView& x_hat, ModelUpdate* update) {
     if (spec_.intercept) acc_[d_] += c;
   }
   if (spec_.intercept) visit(d_);  // unregularised: moves by -eta mu~ every step, kept current
-  if (s + 1 >= inner_steps_) {     // the epoch's last step: everything becomes current
+  // The epoch's last step, or a flush: everything becomes current.
+  if (s + 1 >= inner_steps_ || (flush_every_ > 0 && (s + 1) % flush_every_ == 0)) {
     for (int64_t k = 0; k < x_hat.support_size; ++k) visit(x_hat.support[k]);
     for (int32_t j : drift_) visit(j);
   }

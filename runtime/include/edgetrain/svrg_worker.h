@@ -18,15 +18,19 @@
 // computed once per epoch). With l1 at the optimum both sets are small, and so is Delta.
 // No allocation after construction.
 //
-// Lazy ("just-in-time") updates, set_lazy(true), for the serial mode only (TrainLocal: every
-// step is computed at the current x and applied before the next one): with l1 and no l2 or box,
+// Lazy ("just-in-time") updates, set_lazy(true), when every step is computed at the caller's
+// current x and its update applied before the next step (TrainLocal; an agent's replica, which
+// also merges the others' changes in between): with l1 and no l2 or box,
 // a coordinate no drawn row touches follows x_j <- soft(x_j - eta mu~_j, eta l1_j) at every step,
 // whose k-fold composition has a closed form (LazyL1Steps). A step then visits only the rows'
 // non-zeros (and the intercept), bringing each up to date first; the epoch's last step brings
 // every other coordinate up to date. Same iterates as the eager steps (up to rounding), at
 // O(nnz of the mini-batch) per step instead of O(nnz + |support| + |drift|). It needs the step
 // count of the epoch (BeginEpoch's inner_steps) and every step's update applied in order; with
-// l2 > 0 or a box it is ignored (eager steps).
+// l2 > 0 or a box it is ignored (eager steps). An agent does not know how many of the epoch's
+// steps will be its own: it brings everything up to date every `flush_every` steps instead, so
+// the others see its drift at most that many steps late, and an epoch that ends early loses at
+// most that many steps of it (docs/algorithm.md, "Lazy steps on the agents").
 //
 // Thread-safety: none; one worker per thread. Ownership: the shard is borrowed and must outlive
 // the worker; everything else is owned.
@@ -75,10 +79,13 @@ class SvrgWorker {
                        DualSums* dual = nullptr);
 
   // REQUIRES: ComputeSnapshot at this epoch's snapshot; mu has p entries; eta > 0; batch >= 1;
-  // inner_steps > 0 when lazy (the number of Step calls of this epoch).
-  void BeginEpoch(const double* mu, double eta, int32_t batch, int64_t inner_steps = 0);
+  // inner_steps > 0 when lazy (the number of Step calls of this epoch, or kUnknownSteps with
+  // flush_every > 0: every flush_every-th step brings every coordinate up to date).
+  static constexpr int64_t kUnknownSteps = INT64_MAX;
+  void BeginEpoch(const double* mu, double eta, int32_t batch, int64_t inner_steps = 0,
+                  int64_t flush_every = 0);
 
-  // Lazy updates (see above). REQUIRES: set before BeginEpoch; the serial mode only.
+  // Lazy updates (see above). REQUIRES: set before BeginEpoch.
   void set_lazy(bool lazy) { lazy_requested_ = lazy; }
   bool lazy() const { return lazy_; }
 
@@ -123,6 +130,7 @@ class SvrgWorker {
   bool lazy_ = false;
   int64_t step_ = 0;
   int64_t inner_steps_ = 0;
+  int64_t flush_every_ = 0;
   std::vector<int64_t> last_;  // p (lazy only)
   std::vector<double> cur_;    // p (lazy only)
 };

@@ -49,7 +49,12 @@ UpdateAnswer UpdateAnswerer::AnswerUpdate(CoordinatorState* state, const wire::U
   m.update_seq = from.update_seq;
   m.applied_count = from.applied_count + (applied ? 1 : 0);
   const int64_t p = state->model_size();
-  if (from.incremental && from.since <= state->version()) {
+  // A dense update leaves no entries in the change log: its own correction can be sent only when
+  // there is none (applied exactly); the agent's copy then equals the coordinator's x up to
+  // rounding. Otherwise, and when the others' changes are too many, the whole model goes back.
+  const bool own_dense = update.delta.dense() || update.guarded.dense();
+  const bool own_exact = applied && state->last_update_exact();
+  if (from.incremental && from.since <= state->version() && (!own_dense || own_exact)) {
     if (++current_ == 0) {  // wrapped: clear the stamps once every 2^32 answers
       std::fill(stamp_.begin(), stamp_.end(), 0u);
       current_ = 1;
@@ -57,18 +62,14 @@ UpdateAnswer UpdateAnswerer::AnswerUpdate(CoordinatorState* state, const wire::U
     touched_.clear();
     // Sparse costs 12 bytes an entry, the whole model 8 per coordinate: beyond 2p/3 entries the
     // whole model is the smaller answer.
-    const int64_t budget = 2 * p / 3 - update.delta.count - update.guarded.count;
+    const int64_t budget = 2 * p / 3 - (own_dense ? 0 : update.delta.count + update.guarded.count);
     const int64_t others = state->ChangesFor(from.owner, from.since, budget,
                                              [&](int32_t j, double v) { Accumulate(j, v); });
     if (others >= 0) {
-      // The update's own correction: what it did (its log entries) minus what was sent.
-      if (applied) state->LastUpdateChanges([&](int32_t j, double v) { Accumulate(j, v); });
-      for (const VectorView& part : {update.delta, update.guarded}) {
-        if (part.dense()) {
-          for (int64_t j = 0; j < part.count; ++j) {
-            if (part.value[j] != 0.0) Accumulate(static_cast<int32_t>(j), -part.value[j]);
-          }
-        } else {
+      // A sparse update's own correction: what it did (its log entries) minus what was sent.
+      if (!own_dense) {
+        if (applied) state->LastUpdateChanges([&](int32_t j, double v) { Accumulate(j, v); });
+        for (const VectorView& part : {update.delta, update.guarded}) {
           for (int64_t k = 0; k < part.count; ++k) Accumulate(part.index[k], -part.value[k]);
         }
       }

@@ -189,8 +189,8 @@ class CoordinatorState {
   // Calls add(j, change) for every change the updates of versions (since, version()] made, except
   // those of the updates `owner` sent (the agent holds its own changes already), summing nothing:
   // a coordinate may come several times. Returns the number of entries, or -1 when the log does
-  // not cover the range (too old, a dense update in it, x replaced by a rollback) or holds more
-  // than max_entries of them: then the whole model must be sent instead.
+  // not cover the range (too old, another owner's dense update in it, x replaced by a rollback) or
+  // holds more than max_entries of them: then the whole model must be sent instead.
   // REQUIRES: since <= version().
   template <typename Add>
   int64_t ChangesFor(uint64_t owner, int64_t since, int64_t max_entries, Add&& add) const {
@@ -198,8 +198,10 @@ class CoordinatorState {
     int64_t total = 0;
     for (int64_t v = since + 1; v <= version_; ++v) {
       const LogRecord& r = log_records_[static_cast<size_t>(v % kLogRecords)];
-      if (r.version != v || r.begin < log_head_ - log_capacity_ || r.dense) return -1;
-      if (r.owner != owner) total += r.end - r.begin;
+      if (r.version != v) return -1;
+      if (owner != 0 && r.owner == owner) continue;  // its own, dense or not: not read
+      if (r.begin < log_head_ - log_capacity_ || r.dense) return -1;
+      total += r.end - r.begin;
     }
     if (total > max_entries) return -1;
     for (int64_t v = since + 1; v <= version_; ++v) {

@@ -320,10 +320,19 @@ Status AgentSession::OnInnerLoop(const wire::InnerLoopMsg& l) {
   participants_ = l.participants;
   // Lazy steps bring every coordinate up to date kLazyFlushesPerShare times in this agent's share
   // of the epoch's steps: the others see its drift (the -eta mu~ on coordinates no row of it
-  // touched) at most that late, and steps taken after the epoch's end lose no more than that.
+  // touched) at most that late, and steps taken after the epoch's end lose no more than that. But
+  // a flush (the drift set and the support) costs no more than the steps between two flushes, in
+  // time and bytes: while the drift set is wide (the first epochs) flushes are rarer.
+  const int64_t share_flush =
+      l.inner_steps / (kLazyFlushesPerShare * std::max<int64_t>(1, participants_));
   worker_->BeginEpoch(mu_.data(), l.eta, l.batch, SvrgWorker::kUnknownSteps,
-                      std::max<int64_t>(1, l.inner_steps / (kLazyFlushesPerShare *
-                                                            std::max<int64_t>(1, participants_))));
+                      std::max<int64_t>(1, share_flush));
+  const double row_nnz = std::max(
+      1.0, l.batch * static_cast<double>(data_->nnz()) / static_cast<double>(data_->rows()));
+  const double flush_entries =
+      static_cast<double>(worker_->drift_size() + replica_.View().support_size);
+  worker_->set_flush_every(
+      std::max<int64_t>({1, share_flush, std::llround(flush_entries / row_nnz)}));
   state_ = State::kInner;
   char buf[160];
   std::snprintf(

@@ -1,11 +1,12 @@
 // UpdateAnswerer's answers, message by message (update_answer.h): what an agent is sent back for
 // a dense Update, the shape of its lazy steps' flushes and of every update while a model is dense.
+#include "edgetrain/update_answer.h"
+
 #include <string>
 #include <vector>
 
 #include "doctest/doctest.h"
 #include "edgetrain/coordinator_state.h"
-#include "edgetrain/update_answer.h"
 #include "edgetrain/wire.h"
 
 namespace edgetrain {
@@ -74,8 +75,8 @@ TEST_CASE("a dense Update that was not applied as sent gets the whole model") {
   rig.Send(1, 0, VectorView::Dense(dense.data(), kDim), &answer);
   // Agent 2's dense update, stale by agent 1's: damped or stopped at zero it would need a
   // correction the change log cannot give; refused as too stale here (64 versions allowed).
-  for (int k = 0; k < 70; ++k) rig.Send(1, answer.version, VectorView::Dense(dense.data(), kDim),
-                                        &answer);
+  for (int k = 0; k < 70; ++k)
+    rig.Send(1, answer.version, VectorView::Dense(dense.data(), kDim), &answer);
   UpdateAnswer stale;
   wire::ModelMsg m = rig.Send(2, 0, VectorView::Dense(dense.data(), kDim), &stale);
   CHECK(stale.verdict == UpdateVerdict::kTooStale);

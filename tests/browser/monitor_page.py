@@ -118,7 +118,10 @@ try:
     driver.get(url + "?interval=200")
 
     def text(element_id):
-        return driver.find_element(By.ID, element_id).text
+        # One script, so the page cannot replace the element between finding and reading it.
+        return driver.execute_script(
+            "const e = document.getElementById(arguments[0]); return e ? e.innerText.trim() : '';",
+            element_id)
 
     # ---- 1. the state at once, before any agent
     check(wait_for(lambda: "waiting for agents (0 of 2 connected)" in text("state"), 10,

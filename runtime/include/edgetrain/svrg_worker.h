@@ -85,6 +85,9 @@ class SvrgWorker {
   void BeginEpoch(const double* mu, double eta, int32_t batch, int64_t inner_steps = 0,
                   int64_t flush_every = 0);
 
+  // Lazy with kUnknownSteps: changes the flush period of this epoch. REQUIRES: flush_every > 0.
+  void set_flush_every(int64_t flush_every) { flush_every_ = flush_every; }
+
   // Lazy updates (see above). REQUIRES: set before BeginEpoch.
   void set_lazy(bool lazy) { lazy_requested_ = lazy; }
   bool lazy() const { return lazy_; }

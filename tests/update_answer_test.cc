@@ -68,6 +68,40 @@ TEST_CASE("a dense Update applied exactly is answered with the others' changes, 
   }
 }
 
+// The coordinator's x_j + v rounds: (1 + 0.001) - 1 is not 0.001. The agent adds v itself, so the
+// difference is rounding on both sides and is not sent back: the answer to an update applied as
+// sent is empty, not as long as the update.
+TEST_CASE("a sparse Update applied as sent gets no rounding corrections back") {
+  Rig rig;
+  const int32_t index[] = {1, 2, 3, 4};
+  const double ones[] = {1.0, 1.0, 1.0, 1.0};
+  const double small[] = {1e-3, -1e-3, 3e-7, 0.1};
+  REQUIRE((1.0 + 1e-3) - 1.0 != 1e-3);
+  UpdateAnswer answer;
+  rig.Send(1, 0, VectorView{index, ones, 4, kDim}, &answer);
+  wire::ModelMsg m = rig.Send(1, answer.version, VectorView{index, small, 4, kDim}, &answer);
+  CHECK(answer.verdict == UpdateVerdict::kApplied);
+  REQUIRE(answer.incremental);
+  CHECK(m.x.count == 0);
+  // A real correction still goes back: a guarded entry at a coordinate already zero is refused.
+  const int32_t zero_index[] = {7};
+  const double toward_zero[] = {-0.5};
+  const VectorView no_delta{nullptr, nullptr, 0, kDim};
+  wire::UpdateMsg u{rig.state.epoch(), answer.version, no_delta,
+                    VectorView{zero_index, toward_zero, 1, kDim}, 1};
+  const UpdateAnswer guarded = rig.answerer.AnswerUpdate(
+      &rig.state, u, {{"a", 1, 1}, ++rig.seq, true, 1, answer.version, 0}, 64, &rig.encoder);
+  Result<wire::Message> decoded = rig.decoder.Decode(guarded.bytes.data(), guarded.bytes.size());
+  REQUIRE(decoded.ok());
+  CHECK(guarded.verdict == UpdateVerdict::kApplied);
+  CHECK(rig.state.guarded_refused() == 1);
+  const auto* back = std::get_if<wire::ModelMsg>(&decoded->body);
+  REQUIRE(back != nullptr);
+  REQUIRE(back->x.count == 1);
+  CHECK(back->x.index[0] == 7);
+  CHECK(back->x.value[0] == 0.5);  // undo the agent's own -0.5
+}
+
 TEST_CASE("a dense Update that was not applied as sent gets the whole model") {
   Rig rig;
   std::vector<double> dense(kDim, 0.25);

@@ -2,8 +2,16 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 namespace edgetrain {
+namespace {
+
+// An answer leaves out a change smaller than this many units in the last place of x_j.
+constexpr double kRoundingUlps = 4.0;
+constexpr double kEpsilon = std::numeric_limits<double>::epsilon();
+
+}  // namespace
 
 // ---- the coordinator's end --------------------------------------------------------------------
 
@@ -73,9 +81,16 @@ UpdateAnswer UpdateAnswerer::AnswerUpdate(CoordinatorState* state, const wire::U
           for (int64_t k = 0; k < part.count; ++k) Accumulate(part.index[k], -part.value[k]);
         }
       }
-      // Entries that cancelled exactly (an exact own update) are left out.
+      // Entries that cancelled (an own update applied as sent) are left out, and so are those
+      // that cancelled up to the rounding of the coordinator's add, (x + v) - x against v: below
+      // 4 ulp of x_j they are smaller than the rounding the agent's own add makes, and sending
+      // them made the answer to every sparse update as long as the update.
+      const double* x = state->x().data();
       touched_.erase(std::remove_if(touched_.begin(), touched_.end(),
-                                    [&](int32_t j) { return acc_[j] == 0.0; }),
+                                    [&](int32_t j) {
+                                      return std::fabs(acc_[j]) <=
+                                             kRoundingUlps * kEpsilon * std::fabs(x[j]);
+                                    }),
                      touched_.end());
       m.since = from.since;
       m.x = VectorView::Dense(acc_.data(), p);

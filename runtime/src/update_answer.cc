@@ -57,9 +57,10 @@ UpdateAnswer UpdateAnswerer::AnswerUpdate(CoordinatorState* state, const wire::U
   m.update_seq = from.update_seq;
   m.applied_count = from.applied_count + (applied ? 1 : 0);
   const int64_t p = state->model_size();
-  // A dense update leaves no entries in the change log: its own correction can be sent only when
-  // there is none (applied exactly); the agent's copy then equals the coordinator's x up to
-  // rounding. Otherwise, and when the others' changes are too many, the whole model goes back.
+  // An update applied exactly (x_j + Delta_j for every entry) needs no correction: the agent adds
+  // its Delta itself, and the two adds differ only by rounding (below). Any other needs its own
+  // correction, which the change log gives only for a sparse update: a dense one that was not
+  // applied as sent gets the whole model, as does an agent whose others' changes are too many.
   const bool own_dense = update.delta.dense() || update.guarded.dense();
   const bool own_exact = applied && state->last_update_exact();
   if (from.incremental && from.since <= state->version() && (!own_dense || own_exact)) {
@@ -70,21 +71,21 @@ UpdateAnswer UpdateAnswerer::AnswerUpdate(CoordinatorState* state, const wire::U
     touched_.clear();
     // Sparse costs 12 bytes an entry, the whole model 8 per coordinate: beyond 2p/3 entries the
     // whole model is the smaller answer.
-    const int64_t budget = 2 * p / 3 - (own_dense ? 0 : update.delta.count + update.guarded.count);
+    const int64_t budget = 2 * p / 3 - (own_exact ? 0 : update.delta.count + update.guarded.count);
     const int64_t others = state->ChangesFor(from.owner, from.since, budget,
                                              [&](int32_t j, double v) { Accumulate(j, v); });
     if (others >= 0) {
-      // A sparse update's own correction: what it did (its log entries) minus what was sent.
-      if (!own_dense) {
+      // The own correction: what the update did (its log entries) minus what was sent.
+      if (!own_exact) {
         if (applied) state->LastUpdateChanges([&](int32_t j, double v) { Accumulate(j, v); });
         for (const VectorView& part : {update.delta, update.guarded}) {
           for (int64_t k = 0; k < part.count; ++k) Accumulate(part.index[k], -part.value[k]);
         }
       }
-      // Entries that cancelled (an own update applied as sent) are left out, and so are those
-      // that cancelled up to the rounding of the coordinator's add, (x + v) - x against v: below
-      // 4 ulp of x_j they are smaller than the rounding the agent's own add makes, and sending
-      // them made the answer to every sparse update as long as the update.
+      // Entries that cancelled are left out, and so are those that cancelled up to the rounding of
+      // the coordinator's add, (x + v) - x against v: below 4 ulp of x_j they are smaller than the
+      // rounding the agent's own add makes, and sending them made the answer to every sparse
+      // update as long as the update.
       const double* x = state->x().data();
       touched_.erase(std::remove_if(touched_.begin(), touched_.end(),
                                     [&](int32_t j) {

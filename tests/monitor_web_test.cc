@@ -236,6 +236,8 @@ TEST_CASE("the HTTP server drops clients that stall and holds at most max_connec
   HttpServer& server = **listening;
   const int port = server.port();
   size_t most = 0;
+  std::atomic<size_t> held{0};  // the server's connections, as its loop last saw them
+  bool both_held = false;
   std::string slow_got, third;
   double slow_seconds = 0, third_seconds = 0;
   Serve(
@@ -246,7 +248,8 @@ TEST_CASE("the HTTP server drops clients that stall and holds at most max_connec
         const int a = Connect(port), b = Connect(port);
         SendAll(a, "GET / HTTP/1.1\r\nHost: loc");
         SendAll(b, "GET / HTTP/1.1\r\n");
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        // The third connects once the server holds both slots (an event, with a deadline).
+        both_held = testing::WaitUntil([&] { return held.load() >= 2; }, 5);
         std::thread t([&] {
           third = Get(port, "/");
           third_seconds =
@@ -260,7 +263,11 @@ TEST_CASE("the HTTP server drops clients that stall and holds at most max_connec
         ::close(a);
         ::close(b);
       },
-      [&] { most = std::max(most, server.connections()); });
+      [&] {
+        held = server.connections();
+        most = std::max(most, server.connections());
+      });
+  CHECK(both_held);
   CHECK(most == 2);
   CHECK(slow_got.empty());
   CHECK(slow_seconds >= 0.25);

@@ -116,6 +116,17 @@ try:
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
     driver.get(url + "?interval=200")
+    driver.set_script_timeout(10)  # next_render's deadline
+
+    def next_render(after):
+        # Waits in the page (a MutationObserver, no polling) until it has rendered a state.json
+        # newer than render `after`; the script timeout is the deadline.
+        return driver.execute_async_script(
+            "const after = arguments[0], done = arguments[arguments.length - 1];"
+            "const now = () => Number(document.body.dataset.renders || 0);"
+            "if (now() > after) { done(now()); return; }"
+            "new MutationObserver((m, o) => { if (now() > after) { o.disconnect(); done(now()); } })"
+            ".observe(document.body, {attributes: true});", after)
 
     def text(element_id):
         # One script, so the page cannot replace the element between finding and reading it.
@@ -137,6 +148,7 @@ try:
     # ---- 2. during the run
     agent("1/2", "press-1")
     agent("2/2", "press-2")
+    renders = 0
     counts_while_running = set()
     max_agent_rows = 0
     healthy = {}  # agent -> its row once it had updates applied and a mean staleness
@@ -181,7 +193,7 @@ try:
                 stopped = True
         if state == "finished":
             break
-        time.sleep(0.1)
+        renders = next_render(renders)
     check(state == "finished", "the page never showed the run finished (last state %r)" % state)
     growing = sorted(c for c in counts_while_running if c > 0)
     check(len(growing) >= 3, "the epoch count did not grow on the page during the run: %s" % growing)

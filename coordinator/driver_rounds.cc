@@ -96,21 +96,12 @@ void Driver::BeginRound(const std::string& trigger) {
 void Driver::WarmStart() {
   if (!published_) return;
   // The published weights (for the same features: a wider model pads with zeros), its intercept
-  // last; inside the box when the problem has one (the box is on the user's weights).
+  // last, in the user's units (StartToSolver: into the box, into the preconditioner's units).
   std::vector<double> x(static_cast<size_t>(state_->model_size()), 0.0);
   const int32_t d = std::min(dimension_, published_->dim);
   std::copy(published_->weights.begin(), published_->weights.begin() + d, x.begin());
   if (options_.problem.intercept && published_->spec.intercept) x.back() = published_->intercept;
-  if (options_.problem.reg.HasBox()) {
-    for (int32_t j = 0; j < dimension_; ++j) {
-      x[j] = std::clamp(x[j], options_.problem.reg.lower, options_.problem.reg.upper);
-    }
-  }
-  for (double& v : x) {
-    if (!std::isfinite(v)) v = 0;
-  }
-  // The published model is in the user's units; the state holds the preconditioner's.
-  state_->Restore(ModelToSolver(state_->spec(), std::move(x)), 0, state_->epoch());
+  state_->Restore(StartToSolver(state_->spec(), std::move(x)), 0, state_->epoch());
 }
 
 std::string Driver::Publish(const std::string& reason, std::string* path) {

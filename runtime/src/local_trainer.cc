@@ -12,15 +12,6 @@
 namespace edgetrain {
 namespace {
 
-// The user's starting point, inside the box, in the solver's coordinates.
-std::vector<double> StartingPoint(const ProblemSpec& spec, std::vector<double> x) {
-  if (spec.reg.HasBox()) {
-    const size_t weights = x.size() - (spec.intercept ? 1 : 0);
-    for (size_t j = 0; j < weights; ++j) x[j] = std::clamp(x[j], spec.reg.lower, spec.reg.upper);
-  }
-  return ModelToSolver(spec, std::move(x));
-}
-
 // The run on the solver's columns: data scaled with spec.scales (none: as they are); the result's
 // x is the best snapshot in the solver's coordinates.
 Result<TrainResult> Train(const Dataset& data, const ProblemSpec& spec, const TrainOptions& options,
@@ -39,7 +30,7 @@ Result<TrainResult> Train(const Dataset& data, const ProblemSpec& spec, const Tr
 
   CoordinatorState state(spec, data.dim());
   const int64_t p = state.model_size();
-  if (!options.start.empty()) state.Restore(StartingPoint(spec, options.start), 0, 0);
+  if (!options.start.empty()) state.Restore(StartToSolver(spec, options.start), 0, 0);
   std::vector<double> grad_sum(p);
   DualSums dual;
   ModelUpdate update;

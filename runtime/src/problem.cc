@@ -106,6 +106,15 @@ std::vector<double> ModelToSolver(const ProblemSpec& spec, std::vector<double> x
   return x;
 }
 
+std::vector<double> StartToSolver(const ProblemSpec& spec, std::vector<double> x) {
+  const size_t weights = x.size() - (spec.intercept && !x.empty() ? 1 : 0);
+  for (size_t j = 0; j < x.size(); ++j) {
+    if (!std::isfinite(x[j])) x[j] = 0;
+    if (j < weights && spec.reg.HasBox()) x[j] = std::clamp(x[j], spec.reg.lower, spec.reg.upper);
+  }
+  return ModelToSolver(spec, std::move(x));
+}
+
 KktNorms KktViolation(const ProblemSpec& spec, const double* mu, const double* x, int64_t p) {
   const int64_t weights = spec.intercept ? p - 1 : p;
   double worst = 0.0, sumsq = 0.0;

@@ -81,6 +81,10 @@ double Objective(const Dataset& data, const ProblemSpec& spec, const double* x);
 // (ColumnScales::ToUser, ToSolver); the identity without scales.
 std::vector<double> ModelToUser(const ProblemSpec& spec, std::vector<double> z);
 std::vector<double> ModelToSolver(const ProblemSpec& spec, std::vector<double> x);
+// A starting point the user gave (p entries, the user's units: a published model, train-local's
+// start) for the solver: weights clamped into the box, non-finite entries zeroed, then
+// ModelToSolver.
+std::vector<double> StartToSolver(const ProblemSpec& spec, std::vector<double> x);
 
 // Norms of the minimum-norm subgradient r of P at x: zero exactly at the optimum. r is always the
 // subgradient of the user's P with respect to the user's x: with a preconditioner the solver's

@@ -42,14 +42,13 @@ const char* VerdictName(EpochDecision::Verdict verdict) {
 EpochPolicy::EpochPolicy(const ProblemSpec& spec, const EpochPolicyOptions& options)
     : spec_(spec), options_(options) {}
 
-void EpochPolicy::RestoreStepFactor(double factor) {
-  step_factor_ = factor;
-  depth_ = std::max(0, static_cast<int>(std::lround(-std::log2(factor))));
+int EpochPolicy::step_depth() const {
+  return std::max(0, static_cast<int>(std::lround(-std::log2(step_factor_))));
 }
 
 std::string EpochPolicy::DivergedMessage() const {
   return "training diverges even with tiny steps (the step was halved to 2^-" +
-         std::to_string(depth_) + " of the planned one)";
+         std::to_string(step_depth()) + " of the planned one)";
 }
 
 void EpochPolicy::RequestStop(std::string reason) {
@@ -77,7 +76,7 @@ std::string EpochPolicy::StopReason(const SnapshotReport& r, bool best,
                                     const EpochContext& ctx) const {
   const StopRule& stop = options_.stop;
   if (!requested_stop_.empty()) return requested_stop_;
-  if (depth_ > kMaxStepHalvings) return "diverged";
+  if (step_depth() > kMaxStepHalvings) return "diverged";
   if (best && stop.tolerance > 0 && r.relative_gap <= stop.tolerance) return "tol";
   if (best && stop.kkt_tolerance > 0 && r.kkt <= stop.kkt_tolerance) return "kkt";
   if (r.epoch - 1 >= stop.max_epochs) return "max-epochs";
@@ -193,12 +192,10 @@ Result<EpochDecision> EpochPolicy::Decide(const SnapshotReport& r, const EpochCo
     recovered_since_rollback_ = false;
     step_factor_ *= 0.5;
     ++halvings_;
-    ++depth_;
     ++rollbacks_;
     improving_streak_ = 0;
   } else if (best && step_factor_ < 1 && ++improving_streak_ >= recovery_epochs_) {
     step_factor_ = std::min(1.0, 2 * step_factor_);
-    depth_ = std::max(0, depth_ - 1);
     recovered_since_rollback_ = true;
     improving_streak_ = 0;
   } else if (!best) {

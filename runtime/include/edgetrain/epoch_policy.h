@@ -170,7 +170,7 @@ class EpochPolicy {
   bool stop_requested() const { return !requested_stop_.empty(); }
 
   // Restores what a checkpoint keeps (resuming a run). REQUIRES: 0 < factor <= 1.
-  void RestoreStepFactor(double factor);
+  void RestoreStepFactor(double factor) { step_factor_ = factor; }
 
   bool have_best() const { return have_best_; }
   const SnapshotReport& best_report() const { return best_; }
@@ -178,7 +178,7 @@ class EpochPolicy {
   double step_factor() const { return step_factor_; }
   int step_halvings() const { return halvings_; }  // all of them, earned back or not
   // The step is 2^-step_depth() of the planned one.
-  int step_depth() const { return depth_; }
+  int step_depth() const;                                   // -log2(step_factor())
   int recovery_epochs() const { return recovery_epochs_; }  // the streak the next recovery needs
   int64_t rollbacks() const { return rollbacks_; }
   int64_t newton_steps() const { return newton_steps_; }        // line searches begun
@@ -206,7 +206,6 @@ class EpochPolicy {
   double step_factor_ = 1.0;
   int improving_streak_ = 0;
   int halvings_ = 0;
-  int depth_ = 0;
   int recovery_epochs_ = kStepRecoveryEpochs;
   bool recovered_since_rollback_ = false;
   int64_t rollbacks_ = 0;

@@ -141,6 +141,19 @@ Status AgentSession::ApplyTransform(const wire::WelcomeMsg& w) {
   }
   spec_.scales = *scales;
   if (transform == applied_) return Status::Ok();
+  if (raw_ == nullptr && w.scaler.kind == ScalerKind::kNone && !spec_.scales.centred()) {
+    if (!values_scaled_) data_->mutable_value().swap(raw_values_);
+    values_scaled_ = true;
+    std::vector<double>& value = data_->mutable_value();
+    if (value.capacity() < raw_values_.size()) {  // room for the rows a few rounds will append
+      value.reserve(raw_values_.size() + raw_values_.size() / 4);
+    }
+    ScaleColumnValues(raw_values_, spec_.scales, data_);
+    applied_ = transform;
+    return Status::Ok();
+  }
+  RestoreValues();
+  applied_ = transform;
   if (raw_ != nullptr) {
     // Back to the shard as read, with this run's labels and width.
     std::optional<LabelMap> labels = data_->labels();
@@ -150,7 +163,6 @@ Status AgentSession::ApplyTransform(const wire::WelcomeMsg& w) {
   } else {
     raw_ = std::make_unique<Dataset>(*data_);
   }
-  applied_ = transform;
   if (w.scaler.kind != ScalerKind::kNone) {
     Dataset scaled = w.scaler.ToScaler().Apply(*data_);
     scaled.set_raw_labels(data_->raw_labels());

@@ -166,6 +166,8 @@ class AgentSession {
   // sets spec_.scales. Errors: a scaler other than the one asked for, scales that are not powers
   // of two.
   Status ApplyTransform(const wire::WelcomeMsg& w);
+  // The values as read back in the shard when a column-scales-only Welcome scaled them.
+  void RestoreValues();
   void OnEpochBegin(const wire::EpochBeginMsg& e);
   void SendGradSum();
   Status OnInnerLoop(const wire::InnerLoopMsg& l);
@@ -197,6 +199,11 @@ class AgentSession {
   // (empty: as read).
   std::unique_ptr<Dataset> raw_;
   std::vector<double> applied_;
+  // Column scales alone (no scaler, nothing centred) change only the values: the values as read
+  // are swapped in here while the shard holds scaled ones (values_scaled_), and back for a re-read;
+  // the other buffer is kept, so a round's Welcome costs one pass and no copy of the rows.
+  std::vector<double> raw_values_;
+  bool values_scaled_ = false;
 
   State state_ = State::kHello;
   uint64_t session_ = 0, seq_out_ = 0, seq_in_ = 0;

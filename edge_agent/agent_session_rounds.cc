@@ -36,6 +36,7 @@ void AgentSession::RestoreRaw() {
   // The owner is about to re-read the rows: they must be the rows as read (a Welcome may have
   // scaled them in place), so that new rows join rows in the same units; the next Welcome scales
   // them all again.
+  RestoreValues();
   if (raw_ == nullptr) return;
   std::optional<LabelMap> labels = data_->labels();
   const int32_t dim = data_->dim();
@@ -45,6 +46,13 @@ void AgentSession::RestoreRaw() {
   // The same map was applied to these very rows before: it cannot fail now.
   if (labels && !data_->ApplyLabelMap(*labels).ok()) labels.reset();
   data_->set_dim(std::max(data_->dim(), dim));
+}
+
+void AgentSession::RestoreValues() {
+  if (!values_scaled_) return;
+  data_->mutable_value().swap(raw_values_);  // the scaled buffer stays, for the next Welcome
+  values_scaled_ = false;
+  applied_.clear();
 }
 
 void AgentSession::Rehello() {

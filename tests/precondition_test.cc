@@ -166,6 +166,28 @@ TEST_CASE("applying scales centres dense columns, adds their missing cells, keep
   CHECK(second.value[2] == 7.0 * s.scale(2));
 }
 
+TEST_CASE("scales without offsets from values kept aside: the same shard as applied in place") {
+  // Raw shuttle sensors, no intercept: scaled columns, nothing centred. An agent keeps the values
+  // as read and rescales from them at every Welcome (agent_session.h).
+  const Dataset raw = ReadCsv("data/shuttle-train.csv", "Class", "Rad.Flow");
+  const ColumnScales s = ColumnScales::FromStats(ColumnStats::Compute(raw), false);
+  REQUIRE(s.scaled_columns() > 0);
+  REQUIRE_FALSE(s.centred());
+  Dataset in_place = raw;
+  ApplyColumnScales(&in_place, s);
+  Dataset from_kept = raw;
+  std::vector<double> kept;
+  kept.swap(from_kept.mutable_value());  // the values as read, aside; the shard's array is empty
+  ScaleColumnValues(kept, s, &from_kept);
+  CHECK(from_kept.value() == in_place.value());  // powers of two: exact, bit for bit
+  CHECK(from_kept.index() == raw.index());
+  CHECK(kept == raw.value());
+  // Other scales later (the shard grew, the statistics moved): from the kept values again.
+  const ColumnScales other = ColumnScales::FromValues(std::vector<double>(raw.dim(), 0.25)).value();
+  ScaleColumnValues(kept, other, &from_kept);
+  for (size_t k = 0; k < kept.size(); ++k) CHECK(from_kept.value()[k] == 0.25 * kept[k]);
+}
+
 struct Run {
   TrainResult result;
   std::vector<EpochReport> log;

@@ -1,6 +1,7 @@
 #include "edgetrain/column_scales.h"
 
 #include <algorithm>
+#include <cassert>
 #include <cmath>
 #include <cstdio>
 #include <string>
@@ -228,6 +229,21 @@ void ApplyColumnScales(Dataset* data, const ColumnScales& scales) {
   out.set_row_tags(data->row_tags());
   out.set_missing(data->missing());
   *data = std::move(out);
+}
+
+void ScaleColumnValues(const std::vector<double>& raw_values, const ColumnScales& scales,
+                       Dataset* data) {
+  assert(!scales.centred() && raw_values.size() == data->index().size());
+  const std::vector<int32_t>& index = data->index();
+  std::vector<double>& value = data->mutable_value();
+  value.resize(raw_values.size());
+  const int32_t d = std::min(data->dim(), scales.dim());
+  std::vector<double> factor(static_cast<size_t>(std::max(d, 0)));
+  for (int32_t j = 0; j < d; ++j) factor[j] = scales.scale(j);
+  for (size_t k = 0; k < index.size(); ++k) {
+    const int32_t j = index[k];
+    value[k] = j < d ? raw_values[k] * factor[j] : raw_values[k];
+  }
 }
 
 }  // namespace edgetrain

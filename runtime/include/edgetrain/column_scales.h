@@ -104,6 +104,13 @@ class ColumnScales {
 // centred column lies beyond it). Not undone: keep the raw data if it is needed afterwards.
 void ApplyColumnScales(Dataset* data, const ColumnScales& scales);
 
+// The same for scales without offsets, from values kept aside: data's values become
+// raw_values[k] s_j, written into data's own value array (resized; no other array changes, so the
+// raw values can stay with the caller and a later session can apply other scales without a copy of
+// the rows). REQUIRES: !scales.centred(); raw_values has data->nnz() entries, in data's order.
+void ScaleColumnValues(const std::vector<double>& raw_values, const ColumnScales& scales,
+                       Dataset* data);
+
 }  // namespace edgetrain
 
 #endif  // EDGETRAIN_COLUMN_SCALES_H_

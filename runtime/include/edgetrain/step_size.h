@@ -45,7 +45,7 @@ std::vector<double> RowSmoothness(const Dataset& data, const ProblemSpec& spec);
 // of the right size (the top vector of the same shard before it grew, a training round ago) needs
 // only kWarmPowerIterations.
 // REQUIRES: data.rows() > 0; sampler built from RowSmoothness(data, spec).
-constexpr int kWarmPowerIterations = 3;
+constexpr int kWarmPowerIterations = 1;
 Smoothness EstimateSmoothness(const Dataset& data, const ProblemSpec& spec,
                               const RowSampler& sampler, int power_iterations = 12,
                               std::vector<double>* top = nullptr);

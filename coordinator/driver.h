@@ -152,9 +152,10 @@ class Driver {
   void OnGradSum(Agent& a, const wire::GradSumMsg& m);
   void FinishGradientPhase();
   void Decided(const SnapshotReport& report, const EpochDecision& d, double now);
-  void BeginCurvaturePhase(double now, int64_t working_set);
+  // reuse: the decision allows solving with the last epoch's block (no curvature phase then).
+  void BeginCurvaturePhase(double now, int64_t working_set, bool reuse);
   void OnCurvature(Agent& a, const wire::CurvatureMsg& m);
-  void FinishCurvaturePhase();
+  void FinishCurvaturePhase(bool reused = false);
   void BeginInnerPhase(double now);
   wire::InnerLoopMsg InnerLoop() const;  // the inner phase's plan, as sent (and repeated)
   void OnUpdate(Agent& a, const wire::Header& h, const wire::UpdateMsg& m);

@@ -271,7 +271,7 @@ void Driver::Decided(const SnapshotReport& report, const EpochDecision& d, doubl
       StartEpoch();
       return;
     case Action::kNewton:
-      BeginCurvaturePhase(now, d.working_set);
+      BeginCurvaturePhase(now, d.working_set, d.reuse_curvature);
       return;
     case Action::kInner:
       BeginInnerPhase(now);
@@ -279,7 +279,7 @@ void Driver::Decided(const SnapshotReport& report, const EpochDecision& d, doubl
   }
 }
 
-void Driver::BeginCurvaturePhase(double now, int64_t working_set) {
+void Driver::BeginCurvaturePhase(double now, int64_t working_set, bool reuse) {
   // The working set grows with the model, as in working-set l1 solvers (celer, blitz): small
   // blocks early keep the first steps (from x = 0, where every useful weight violates) cheap.
   NewtonSupport support = ChooseNewtonSupport(state_->spec(), state_->mu().data(),
@@ -289,8 +289,13 @@ void Driver::BeginCurvaturePhase(double now, int64_t working_set) {
     BeginInnerPhase(now);
     return;
   }
-  state_->BeginCurvaturePhase(std::move(support));
   curvature_declined_ = false;
+  phase_start_ = now;
+  if (reuse && state_->ReuseCurvature(support)) {  // a chord step: the agents go on at once
+    FinishCurvaturePhase(true);
+    return;
+  }
+  state_->BeginCurvaturePhase(std::move(support));
   const wire::CurvatureRequestMsg request{state_->epoch(), state_->version(),
                                           state_->newton_support().index};
   roster_.ForEach([&](Agent& a) {
@@ -299,7 +304,6 @@ void Driver::BeginCurvaturePhase(double now, int64_t working_set) {
     a.phase_sent = now;
     Send(a, encoder_.Encode(a.NextHeader(), request));
   });
-  phase_start_ = now;
   phase_deadline_ = now + options_.gradient_timeout;
 }
 
@@ -322,7 +326,7 @@ void Driver::OnCurvature(Agent& a, const wire::CurvatureMsg& m) {
   if (PhaseComplete()) FinishCurvaturePhase();
 }
 
-void Driver::FinishCurvaturePhase() {
+void Driver::FinishCurvaturePhase(bool reused) {
   const double now = clock_->Now();
   // Every row behind mu~ must be in H too (an agent that left or timed out, or one that declined,
   // leaves a Hessian that does not match the gradient): then the epoch runs an inner loop instead.
@@ -333,8 +337,9 @@ void Driver::FinishCurvaturePhase() {
   const bool solved =
       state_->NewtonDirection(&direction, &decrease, &sweeps) && !curvature_declined_;
   events_->Emit(NewtonSolved{state_->epoch() - 1, state_->newton_support().size(), rows, sweeps,
-                             state_->hessian_bytes(), curvature_declined_, solved, decrease,
-                             clock_->Now() - now, now - phase_start_, now - start_time_});
+                             reused ? 0 : state_->hessian_bytes(), curvature_declined_, solved,
+                             decrease, clock_->Now() - now, now - phase_start_, now - start_time_,
+                             reused});
   roster_.ForEach([&](Agent& a) {
     if (a.role == Role::kAwaiting) a.role = Role::kIdle;
   });

@@ -170,6 +170,7 @@ struct NewtonSolved {
   int64_t epoch = 0, support = 0, rows = 0, sweeps = 0, bytes = 0;
   bool declined = false, taken = false;
   double decrease = 0, solve_seconds = 0, curvature_seconds = 0, seconds = 0;
+  bool reused = false;  // solved with the last Newton epoch's block: no curvature phase
 };
 struct Progress {
   int64_t epoch = 0, updates_applied = 0, steps_applied = 0, inner_steps = 0, agents = 0;

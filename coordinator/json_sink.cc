@@ -183,12 +183,12 @@ json Fields(const NewtonTrial& e) {
 }
 
 json Fields(const NewtonSolved& e) {
-  return {{"epoch", e.epoch},    {"support", e.support},
-          {"rows", e.rows},      {"declined", e.declined},
-          {"taken", e.taken},    {"decrease", Number(e.decrease)},
-          {"sweeps", e.sweeps},  {"solve_seconds", e.solve_seconds},
-          {"bytes", e.bytes},    {"curvature_seconds", e.curvature_seconds},
-          {"seconds", e.seconds}};
+  return {{"epoch", e.epoch},   {"support", e.support},
+          {"rows", e.rows},     {"declined", e.declined},
+          {"taken", e.taken},   {"decrease", Number(e.decrease)},
+          {"sweeps", e.sweeps}, {"solve_seconds", e.solve_seconds},
+          {"bytes", e.bytes},   {"curvature_seconds", e.curvature_seconds},
+          {"reused", e.reused}, {"seconds", e.seconds}};
 }
 
 json Fields(const Progress& e) {

@@ -263,6 +263,11 @@ std::optional<std::string> DescribeEvent(const Json& e, const RunRecord& record)
   }
   if (name == "newton") {  // docs/log-stream.md: a Newton epoch instead of an inner loop
     const bool taken = BoolField(e, "taken"), declined = BoolField(e, "declined");
+    if (BoolField(e, "reused")) {
+      return StringPrintf("epoch %lld: Newton step on %lld coordinates with the last blocks: %s",
+                          Int(e, "epoch"), Int(e, "support"),
+                          taken ? "x moved, the next snapshot judges it" : "not taken");
+    }
     return StringPrintf(
         "epoch %lld: Newton step on %lld coordinates, blocks of %lld rows in %.2f s: %s",
         Int(e, "epoch"), Int(e, "support"), Int(e, "rows"), NumberField(e, "curvature_seconds", 0),

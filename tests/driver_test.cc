@@ -354,6 +354,50 @@ TEST_CASE("driver: a Newton epoch with nothing to move runs the inner loop inste
   CHECK(FakeAgent::Last<wire::CurvatureRequestMsg>(inbox) == nullptr);
 }
 
+TEST_CASE(
+    "driver: near the optimum a Newton epoch solves with the last blocks, without a "
+    "CurvatureRequest") {
+  coordinator::CoordinatorOptions o = DriverRig::DefaultOptions();
+  DriverRig rig(o);
+  ShardAgent a(&rig, 0, 1);
+  a.Hello();
+  std::vector<double> x;  // the last snapshot: the point of the blocks asked for
+  int requests = 0;
+  for (int k = 0; k < 100 && rig.events.Of<coordinator::RunFinished>().empty(); ++k) {
+    const std::vector<Received> inbox = a.agent->Inbox();
+    if (const auto* c = FakeAgent::Last<wire::CurvatureRequestMsg>(inbox)) {
+      ++requests;
+      NewtonSupport s;
+      s.index.assign(c->support.begin(), c->support.end());
+      s.sign.assign(s.index.size(), 0.0);
+      std::vector<int32_t> pos(x.size(), -1);
+      std::vector<double> block(s.index.size() * (s.index.size() + 1) / 2, 0.0);
+      AccumulateSupportHessian(a.shard, rig.options.problem, x.data(), s, &pos, block.data());
+      a.agent->Send(wire::CurvatureMsg{c->epoch, s.size(), block, a.shard.rows(), false});
+      continue;
+    }
+    const auto* e = FakeAgent::Last<wire::EpochBeginMsg>(inbox);
+    REQUIRE_MESSAGE(e != nullptr, "epoch ", k, ": neither an EpochBegin nor a CurvatureRequest");
+    x.assign(static_cast<size_t>(e->snapshot.dim), 0.0);  // sent sparse or dense
+    for (int64_t m = 0; m < e->snapshot.count; ++m)
+      x[e->snapshot.dense() ? m : e->snapshot.index[m]] = e->snapshot.value[m];
+    REQUIRE(a.AnswerEpoch(inbox));
+  }
+  const std::vector<coordinator::RunFinished> done = rig.events.Of<coordinator::RunFinished>();
+  REQUIRE(done.size() == 1);
+  CHECK((done[0].reason == "tol" || done[0].reason == "kkt"));
+  CHECK(done[0].relative_gap <= 1e-6);  // the certificate: P - P* over the whole data
+  int fresh = 0, reused = 0;
+  for (const coordinator::NewtonSolved& n : rig.events.Of<coordinator::NewtonSolved>()) {
+    CHECK(n.taken);
+    (n.reused ? reused : fresh) += 1;
+    if (n.reused) CHECK(n.bytes == 0);
+  }
+  INFO("Newton epochs with new blocks ", fresh, ", with the last ones ", reused);
+  CHECK(reused >= 1);
+  CHECK(fresh == requests);  // a reused block asked the agent for nothing
+}
+
 TEST_CASE("console lines carry journal priorities: warnings for refusals, notices for milestones") {
   char* text = nullptr;
   size_t size = 0;

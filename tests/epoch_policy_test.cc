@@ -189,6 +189,43 @@ EpochDecision NewtonStep(Driver* d, double objective, double rel_gap) {
   return d->Next(objective, 100, 1, rel_gap, 10);
 }
 
+TEST_CASE(
+    "policy: the last Hessian block may serve again only after a full step that did what its "
+    "model promised and cut the stop measure tenfold") {
+  EpochPolicyOptions o;
+  o.newton_max_support = 50;
+  o.stop.tolerance = 1e-15;  // the gaps below do not stop the run
+  Driver d(o);
+  NewtonSupport s;
+  s.index = {0};
+  s.sign = {1};
+  // A Newton step with this decrease from the best snapshot, accepted at this objective and gap.
+  auto step = [&](double decrease, double objective, double rel_gap) {
+    d.policy.BeginLineSearch(s, {1.0}, decrease, {0.0});
+    const EpochDecision e = d.Next(objective, 100, 1, rel_gap, 10);
+    CHECK(e.newton_alpha == 1.0);
+    CHECK(e.action == Action::kNewton);
+    return e;
+  };
+  EpochDecision first = d.Next(1.0, 100, 1, 1e-1, 10);
+  REQUIRE(first.action == Action::kNewton);
+  CHECK_FALSE(first.reuse_curvature);  // no Newton step behind it
+  // Fell by half the decrease (an exact quadratic model) and the gap 1e-1 -> 1e-3: reuse.
+  CHECK(step(-0.2, 0.9, 1e-3).reuse_curvature);
+  // The model fits but the gap fell only fivefold: a new block.
+  CHECK_FALSE(step(-0.02, 0.89, 2e-4).reuse_curvature);
+  // Twentyfold, but the objective fell by a tenth of what the model promised: a new block.
+  CHECK_FALSE(step(-0.1, 0.88, 1e-5).reuse_curvature);
+  // Fell by more than the whole decrease: the model was wrong the other way.
+  CHECK_FALSE(step(-0.001, 0.8785, 1e-7).reuse_curvature);
+  // A step taken at alpha 1/2 (the first trial failed): a new block.
+  d.policy.BeginLineSearch(s, {1.0}, -0.01, {0.0});
+  CHECK(d.Next(0.9, 100, 1, 1e-7, 10).action == Action::kTrialPoint);
+  const EpochDecision half = d.Next(0.8755, 100, 1, 1e-9, 10);
+  CHECK(half.newton_alpha == 0.5);
+  CHECK_FALSE(half.reuse_curvature);
+}
+
 TEST_CASE("policy: Newton or inner loop by what each bought per second, wire time included") {
   EpochPolicyOptions o;
   o.newton_max_support = 50;

@@ -132,7 +132,7 @@ std::map<std::string, std::string> RunMixed(const std::vector<std::string>& coor
     MESSAGE(d.id, " (", arch_of[d.id],
             "): ", last == std::string::npos ? "no final line" : out.substr(last));
     INFO(out);  // the whole log, shown only if a check below fails
-    CHECK(out.find("stop: kkt") != std::string::npos);
+    CHECK(testing::StoppedConverged(out, "stop: "));
     outputs[d.id] = out;
   }
 

@@ -61,6 +61,11 @@ std::string ReadText(const std::string& path) {
   return s.str();
 }
 
+bool StoppedConverged(const std::string& out, const std::string& prefix) {
+  return out.find(prefix + "kkt") != std::string::npos ||
+         out.find(prefix + "tol") != std::string::npos;
+}
+
 int RunToFiles(const std::vector<std::string>& argv, const std::string& out_path,
                const std::string& err_path, const std::vector<std::string>& extra_env) {
   posix_spawn_file_actions_t actions;

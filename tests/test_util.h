@@ -35,6 +35,10 @@ class TempDir {
 
 void WriteText(const std::string& path, const std::string& text);
 std::string ReadText(const std::string& path);
+// Whether a program's output says it stopped by a convergence rule: `prefix` ("stop: ",
+// "stopped: ") followed by "tol" (the certified gap) or "kkt" (the KKT violation); which of the
+// two holds first depends on the last step, not on whether the run converged.
+bool StoppedConverged(const std::string& out, const std::string& prefix);
 
 struct CommandResult {
   int exit_code = -1;  // 128 + signal when killed

@@ -154,7 +154,21 @@ void CoordinatorState::BeginCurvaturePhase(NewtonSupport s) {
   support_s_ = std::move(s);
   hessian_sum_.assign(static_cast<size_t>(m * (m + 1) / 2), 0.0);
   curvature_rows_ = 0;
+  curvature_complete_ = false;
   phase_ = Phase::kCurvature;
+}
+
+bool CoordinatorState::ReuseCurvature(NewtonSupport s) {
+  assert(phase_ == Phase::kIdle && s.size() > 0);
+  std::vector<double> block;
+  if (!curvature_complete_ || curvature_rows_ != grad_rows_ ||
+      !RestrictHessianBlock(support_s_, hessian_sum_.data(), s, &block)) {
+    return false;
+  }
+  support_s_ = std::move(s);
+  hessian_sum_ = std::move(block);
+  phase_ = Phase::kCurvature;
+  return true;
 }
 
 void CoordinatorState::AddCurvature(const double* packed, int64_t rows) {
@@ -170,7 +184,8 @@ bool CoordinatorState::NewtonDirection(std::vector<double>* direction, double* d
   assert(phase_ == Phase::kCurvature);
   phase_ = Phase::kIdle;
   // Every row behind mu~ must be in H too: a Hessian over other rows does not match the gradient.
-  if (curvature_rows_ != grad_rows_) return false;
+  curvature_complete_ = curvature_rows_ == grad_rows_;
+  if (!curvature_complete_) return false;
   return ProxNewtonDirection(spec_, support_s_, hessian_sum_.data(), curvature_rows_, mu_.data(),
                              snapshot_.data(), dim_, direction, decrease, 200, sweeps) &&
          *decrease < 0.0;

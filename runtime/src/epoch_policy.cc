@@ -154,6 +154,8 @@ Result<EpochDecision> EpochPolicy::Decide(const SnapshotReport& r, const EpochCo
   // A Newton trial point is judged first, against the snapshot it came from (the best so far),
   // by the Armijo rule; over other rows (agents joined or left) it is taken as it is.
   bool trial_failed = false;
+  bool model_fit = false;  // an accepted full Newton step that did what its model promised
+  const double measure_before = have_best_ ? StopMeasure(best_) : 0;
   if (search_.pending()) {
     if (r.rows != best_.rows || r.row_set != best_.row_set) {
       search_.Abandon();
@@ -162,6 +164,8 @@ Result<EpochDecision> EpochPolicy::Decide(const SnapshotReport& r, const EpochCo
           search_.Judge(r.objective, best_.objective, &trial_point_);
       if (v == NewtonLineSearch::Verdict::kAccepted) {
         d.newton_alpha = search_.alpha();
+        const double fit = (best_.objective - r.objective) / -search_.decrease();
+        model_fit = d.newton_alpha == 1.0 && fit >= kReuseMinFit && fit <= kReuseMaxFit;
       } else {
         trial_failed = true;
         d.verdict = Verdict::kTrial;
@@ -222,6 +226,7 @@ Result<EpochDecision> EpochPolicy::Decide(const SnapshotReport& r, const EpochCo
   if (WantNewton(r, best, ctx)) {
     d.action = Action::kNewton;
     d.working_set = NewtonWorkingSetSize(r.nnz, options_.newton_max_support);
+    d.reuse_curvature = model_fit && StopMeasure(r) * kReuseMinDrop <= measure_before;
     StartMeasuring(Running::kNewton, ctx.seconds);
   } else {
     d.action = Action::kInner;

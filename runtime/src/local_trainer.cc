@@ -35,6 +35,7 @@ Result<TrainResult> Train(const Dataset& data, const ProblemSpec& spec, const Tr
   DualSums dual;
   ModelUpdate update;
   update.Reset(p);
+  KeptCurvature kept;  // the last Newton epoch's Hessian block (EpochDecision::reuse_curvature)
   for (;;) {
     state.BeginEpoch();
     GradientPart part;
@@ -94,8 +95,12 @@ Result<TrainResult> Train(const Dataset& data, const ProblemSpec& spec, const Tr
         NewtonSupport support;
         std::vector<double> direction;
         double decrease = 0;
-        if (SerialNewtonDirection(data, spec, state.mu().data(), state.snapshot().data(),
-                                  d.working_set, &support, &direction, &decrease)) {
+        bool reused = false;
+        const bool found = SerialNewtonDirection(
+            data, spec, state.mu().data(), state.snapshot().data(), d.working_set, &support,
+            &direction, &decrease, &kept, d.reuse_curvature, &reused);
+        result.curvature_reuses += reused;
+        if (found) {
           state.JumpTo(policy.BeginLineSearch(std::move(support), std::move(direction), decrease,
                                               state.snapshot()));
           continue;

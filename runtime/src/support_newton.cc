@@ -441,22 +441,52 @@ void NewtonLinePoint(const NewtonSupport& s, const std::vector<double>& directio
   }
 }
 
+bool RestrictHessianBlock(const NewtonSupport& s, const double* packed, const NewtonSupport& t,
+                          std::vector<double>* out) {
+  // at[b]: t's entry b in s (both increasing: one merge).
+  std::vector<int64_t> at(static_cast<size_t>(t.size()));
+  int64_t k = 0;
+  for (int64_t b = 0; b < t.size(); ++b) {
+    while (k < s.size() && s.index[k] < t.index[b]) ++k;
+    if (k == s.size() || s.index[k] != t.index[b]) return false;
+    at[b] = k;
+  }
+  out->resize(static_cast<size_t>(t.size() * (t.size() + 1) / 2));
+  double* o = out->data();
+  for (int64_t a = 0; a < t.size(); ++a) {
+    const double* row = packed + at[a] * (at[a] + 1) / 2;  // at[b] <= at[a] for b <= a
+    for (int64_t b = 0; b <= a; ++b) *o++ = row[at[b]];
+  }
+  return true;
+}
+
 bool SerialNewtonDirection(const Dataset& data, const ProblemSpec& spec, const double* mu,
                            const double* x, int64_t working_set, NewtonSupport* s,
-                           std::vector<double>* direction, double* decrease) {
+                           std::vector<double>* direction, double* decrease, KeptCurvature* kept,
+                           bool reuse, bool* reused) {
+  if (reused != nullptr) *reused = false;
   if (working_set <= 0) return false;
   const int32_t d = data.dim();
   *s = ChooseNewtonSupport(spec, mu, x, d, working_set);
   const int64_t m = s->size();
   if (m == 0) return false;
-  std::vector<int32_t> pos(static_cast<size_t>(spec.ModelSize(d)), -1);
-  const double work = SupportHessianWork(data, spec, *s, &pos);
-  if (work > kNewtonMaxWorkPerNonzero * static_cast<double>(std::max<int64_t>(data.nnz(), 1)))
-    return false;
-  std::vector<double> packed(static_cast<size_t>(m * (m + 1) / 2), 0.0);
-  AccumulateSupportHessian(data, spec, x, *s, &pos, packed.data());
-  return ProxNewtonDirection(spec, *s, packed.data(), data.rows(), mu, x, d, direction, decrease) &&
-         *decrease < 0.0;
+  std::vector<double> packed;
+  if (reuse && kept != nullptr && kept->rows == data.rows() &&
+      RestrictHessianBlock(kept->support, kept->packed.data(), *s, &packed)) {
+    if (reused != nullptr) *reused = true;
+  } else {
+    std::vector<int32_t> pos(static_cast<size_t>(spec.ModelSize(d)), -1);
+    const double work = SupportHessianWork(data, spec, *s, &pos);
+    if (work > kNewtonMaxWorkPerNonzero * static_cast<double>(std::max<int64_t>(data.nnz(), 1)))
+      return false;
+    packed.assign(static_cast<size_t>(m * (m + 1) / 2), 0.0);
+    AccumulateSupportHessian(data, spec, x, *s, &pos, packed.data());
+  }
+  const bool ok =
+      ProxNewtonDirection(spec, *s, packed.data(), data.rows(), mu, x, d, direction, decrease) &&
+      *decrease < 0.0;
+  if (kept != nullptr) *kept = KeptCurvature{*s, std::move(packed), data.rows()};
+  return ok;
 }
 
 void NewtonLineSearch::Start(NewtonSupport s, std::vector<double> direction, double decrease,

@@ -37,7 +37,7 @@ REQUIRED = {
                              "staleness_histogram", "refused", "guarded_refused", "guarded_clipped", "bytes_in",
                              "bytes_out", "version", "seconds"],
     ("epoch", "newton"): ["epoch", "support", "rows", "declined", "taken", "decrease", "sweeps", "solve_seconds",
-                          "curvature_seconds", "bytes", "seconds"],
+                          "curvature_seconds", "reused", "bytes", "seconds"],
     ("epoch", "newton_backtrack"): ["epoch", "objective", "best_objective", "next_alpha", "seconds"],
     ("epoch", "newton_rejected"): ["epoch", "objective", "best_objective", "seconds"],
     ("agent", "agent_joined"): ["agent", "peer", "key", "key_name", "rows", "dimension", "row_norm_sq_max", "software_version", "agents"],

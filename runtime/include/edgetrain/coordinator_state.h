@@ -139,6 +139,12 @@ class CoordinatorState {
   // the blocks do not cover exactly the rows behind mu~ or no descent direction exists. Leaves
   // phase kIdle.
   bool NewtonDirection(std::vector<double>* direction, double* decrease, int* sweeps);
+  // A Newton epoch without a curvature phase (EpochDecision::reuse_curvature): the last complete
+  // block, restricted to S, stands for the new one; NewtonDirection follows as after the phase.
+  // False (nothing changes) when no complete block over the rows behind mu~ is kept or S has a
+  // coordinate outside its support. REQUIRES: phase() == kIdle after FinishGradientPhase; S
+  // non-empty, increasing.
+  bool ReuseCurvature(NewtonSupport s);
 
   // ---- the inner phase
   // REQUIRES: phase() == kIdle after FinishGradientPhase; inner_steps > 0.
@@ -301,6 +307,7 @@ class CoordinatorState {
   NewtonSupport support_s_;
   std::vector<double> hessian_sum_;  // packed lower triangle, |S|(|S|+1)/2
   int64_t curvature_rows_ = 0;
+  bool curvature_complete_ = false;  // the block holds every row behind its gradient
 
   // The change log: a ring of coordinate indices (log_capacity_ entries, a power of two above two
   // dense updates) and, per version v, where the entries of the update that made v start and end.

@@ -14,7 +14,12 @@
 //   kNewton        a proximal Newton epoch on a working set of at most `working_set`
 //                  coordinates (support_newton.h); when it yields a descent direction the caller
 //                  hands it to BeginLineSearch and jumps to the first trial point, else it calls
-//                  NewtonDeclined and runs the inner loop of `plan` instead.
+//                  NewtonDeclined and runs the inner loop of `plan` instead. With
+//                  reuse_curvature the caller may solve with the last Newton epoch's Hessian
+//                  block (restricted to the new working set, when it covers it) instead of a new
+//                  curvature pass: the snapshot is that epoch's accepted full step, which did what
+//                  its quadratic model promised and cut the stop measure tenfold
+//                  (kReuseMinFit, kReuseMinDrop in support_newton.h).
 //   kInner         a ProxSVRG inner loop with `plan` (eta already scaled by the safeguard).
 //
 // Judging a snapshot: the first one over a set of rows (the first, or after agents joined or
@@ -111,13 +116,14 @@ struct EpochDecision {
   };
   Action action = Action::kInner;
   Verdict verdict = Verdict::kBest;
-  bool keep_as_best = false;  // the caller keeps this snapshot as the best
-  std::string stop_reason;    // kStop
-  bool failed = false;        // kStop: the run failed (diverged): publish nothing
-  StepPlan plan;              // kNewton (its fallback) and kInner
-  int64_t working_set = 0;    // kNewton
-  double newton_alpha = 0;    // > 0: this snapshot is an accepted Newton point of this length
-  double step_factor = 1;     // the safeguard's factor on the planned step
+  bool keep_as_best = false;     // the caller keeps this snapshot as the best
+  std::string stop_reason;       // kStop
+  bool failed = false;           // kStop: the run failed (diverged): publish nothing
+  StepPlan plan;                 // kNewton (its fallback) and kInner
+  int64_t working_set = 0;       // kNewton
+  bool reuse_curvature = false;  // kNewton: the last Newton epoch's Hessian block may serve
+  double newton_alpha = 0;       // > 0: this snapshot is an accepted Newton point of this length
+  double step_factor = 1;        // the safeguard's factor on the planned step
 };
 
 const char* ActionName(EpochDecision::Action action);     // "stop", "roll-back", ...

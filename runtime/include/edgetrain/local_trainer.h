@@ -74,12 +74,13 @@ struct EpochReport {
 struct TrainResult {
   std::vector<double> x;  // the best snapshot (p entries), in the user's units; `last` describes it
   EpochReport last;
-  StepPlan plan;            // of the solver's columns
-  Smoothness smoothness;    // of the solver's columns
-  ColumnScales scales;      // the preconditioner the solver ran with (empty: none)
-  std::string stop_reason;  // "tol", "kkt", "max-epochs" or "time-limit"
-  int step_halvings = 0;    // times the divergence safeguard halved the step
-  int newton_steps = 0;     // epochs that were proximal Newton steps
+  StepPlan plan;             // of the solver's columns
+  Smoothness smoothness;     // of the solver's columns
+  ColumnScales scales;       // the preconditioner the solver ran with (empty: none)
+  std::string stop_reason;   // "tol", "kkt", "max-epochs" or "time-limit"
+  int step_halvings = 0;     // times the divergence safeguard halved the step
+  int newton_steps = 0;      // epochs that were proximal Newton steps
+  int curvature_reuses = 0;  // ... that solved with the previous one's Hessian block
 };
 
 // Errors: no rows, a problem that does not fit the data, a start of the wrong size, or a run that

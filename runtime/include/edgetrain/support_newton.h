@@ -49,6 +49,15 @@ constexpr int kNewtonCooldownEpochs =
 // A Hessian block may cost up to this many scattered multiply-adds per non-zero of the rows (about
 // 100 passes' worth; on Fashion-MNIST with |S| = 727, 35 000 rows: 1.3 s measured).
 constexpr double kNewtonMaxWorkPerNonzero = 100.0;
+// A Newton epoch may solve with the last Newton epoch's Hessian block instead of a new one (a
+// chord step: no curvature pass over the rows, nothing on the wire) when that epoch's full step
+// did what its model promised -- the objective fell by kReuseMinFit..kReuseMaxFit times
+// `decrease` (an exact quadratic model gives 1/2..1: q(d) lies between decrease / 2 and decrease)
+// -- and the stop measure fell at least kReuseMinDrop-fold: the quadratic-convergence region, where
+// the Hessian barely moves between steps. The line search still judges the step.
+constexpr double kReuseMinFit = 0.4;
+constexpr double kReuseMaxFit = 1.1;
+constexpr double kReuseMinDrop = 10.0;
 
 // The working set's size limit: twice the non-zero weights, at least kNewtonMinWorkingSet, at most
 // max_support (0: no Newton steps).
@@ -100,13 +109,30 @@ bool ProxNewtonDirection(const ProblemSpec& spec, const NewtonSupport& s, const 
 void NewtonLinePoint(const NewtonSupport& s, const std::vector<double>& direction, double alpha,
                      const double* x, double* out);
 
+// The block on t of a packed Hessian block on s (both in increasing coordinate order), packed the
+// same way into *out: false when t has a coordinate outside s.
+bool RestrictHessianBlock(const NewtonSupport& s, const double* packed, const NewtonSupport& t,
+                          std::vector<double>* out);
+
+// The Hessian block a Newton epoch solved with, kept for a next one that may reuse it
+// (EpochDecision::reuse_curvature; the coordinator keeps its own sums in CoordinatorState).
+struct KeptCurvature {
+  NewtonSupport support;
+  std::vector<double> packed;  // unnormalised, over `rows` rows
+  int64_t rows = 0;            // 0: nothing kept
+};
+
 // The serial direction (train-local): S (at most working_set entries, NewtonWorkingSetSize), H
-// over all of data's rows, d. REQUIRES: x has p entries, mu the (1/n) loss-gradient sum at x.
-// False (no step) when H would cost more than kNewtonMaxWorkPerNonzero per non-zero, or when d
-// is not a descent direction.
+// over all of data's rows, d. With `kept`: when `reuse` and the kept block covers S over the same
+// rows, H is its restriction to S (*reused = true) instead of a pass over the rows; the block
+// solved with is kept for the next epoch. REQUIRES: x has p entries, mu the (1/n) loss-gradient
+// sum at x. False (no step) when H would cost more than kNewtonMaxWorkPerNonzero per non-zero, or
+// when d is not a descent direction.
 bool SerialNewtonDirection(const Dataset& data, const ProblemSpec& spec, const double* mu,
                            const double* x, int64_t working_set, NewtonSupport* s,
-                           std::vector<double>* direction, double* decrease);
+                           std::vector<double>* direction, double* decrease,
+                           KeptCurvature* kept = nullptr, bool reuse = false,
+                           bool* reused = nullptr);
 
 // The backtracking line search of a Newton epoch whose trial points are judged by the next
 // snapshot, whose full gradient pass gives P there anyway (both modes): Start() gives the first
@@ -122,6 +148,7 @@ class NewtonLineSearch {
              const std::vector<double>& from, std::vector<double>* point);
   bool pending() const { return pending_; }  // a trial point awaits its objective
   double alpha() const { return alpha_; }    // of the trial point (or the accepted one)
+  double decrease() const { return decrease_; }
   const NewtonSupport& support() const { return support_; }
   // objective: P at the trial point; base_objective: P(x~). kNextTrial writes the next trial
   // point into *point; kAccepted and kFailed end the search.

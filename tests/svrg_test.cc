@@ -41,6 +41,15 @@ std::map<int32_t, double> AsMap(const ModelUpdate& u) {
 
 VectorView None() { return VectorView{}; }
 
+// A fresh state's first epoch, past a gradient phase at x = 0, in an inner phase of `steps`.
+void StartInnerPhase(CoordinatorState* state, int64_t steps) {
+  state->BeginEpoch();
+  const std::vector<double> g(static_cast<size_t>(state->model_size()), 0.0);
+  state->AddGradSum(VectorView::Dense(g.data(), state->model_size()), 1.0, 1);
+  state->FinishGradientPhase();
+  state->BeginInnerPhase(steps);
+}
+
 // With a one-row shard the mini-batch is known, so Delta can be computed from the formula
 //   Delta = prox_{eta (h + l2/2 |.|^2)}(x^ - eta (q (phi'(a.x^) - phi'(a.x~)) [a;1] + mu)) - x^
 // (q = 1; the l2 part in the prox).
@@ -178,11 +187,7 @@ TEST_CASE("stale updates: guarded zeroing never overshoots, entries stop at zero
   ProblemSpec spec;
   spec.reg.l1 = 0.1;
   CoordinatorState state(spec, 3);
-  state.BeginEpoch();
-  const std::vector<double> g(3, 0.0);
-  state.AddGradSum(VectorView::Dense(g.data(), 3), 1.0, 1);
-  state.FinishGradientPhase();
-  state.BeginInnerPhase(100);
+  StartInnerPhase(&state, 100);
   auto apply = [&](std::vector<int32_t> di, std::vector<double> dv, std::vector<int32_t> gi,
                    std::vector<double> gv, int64_t base) {
     return state.ApplyUpdate(VectorView{di.data(), dv.data(), static_cast<int64_t>(di.size()), 3},
@@ -238,11 +243,7 @@ TEST_CASE("state: an update that would make x non-finite is refused whole") {
   ProblemSpec spec;
   spec.reg.l1 = 1e-3;
   CoordinatorState state(spec, 3);
-  state.BeginEpoch();
-  std::vector<double> g = {0, 0, 0};
-  state.AddGradSum(VectorView::Dense(g.data(), 3), 1.0, 1);
-  state.FinishGradientPhase();
-  state.BeginInnerPhase(10);
+  StartInnerPhase(&state, 10);
   const std::vector<int32_t> idx = {0, 2};
   const std::vector<double> big = {1.7e308, 1.0};
   const VectorView delta{idx.data(), big.data(), 2, 3};
@@ -253,6 +254,43 @@ TEST_CASE("state: an update that would make x non-finite is refused whole") {
   CHECK(state.x()[0] == 1.7e308);
   CHECK(state.x()[2] == 1.0);  // nothing of the refused update was applied
   CHECK(state.applied_in_epoch() == 1);
+}
+
+TEST_CASE("state: a dense update in one pass: damped, stopped at zero when stale, refused whole") {
+  ProblemSpec spec;
+  spec.reg.l1 = 1e-3;
+  CoordinatorState state(spec, 4);
+  StartInnerPhase(&state, 100);
+  auto apply = [&](std::vector<double> v, int64_t base, double scale = 1.0) {
+    return state.ApplyUpdate(VectorView::Dense(v.data(), 4), None(), state.epoch(), base, 10, 0, 1,
+                             scale);
+  };
+  REQUIRE(apply({1.0, -2.0, 0.5, 3.0}, 0) == UpdateVerdict::kApplied);  // fresh: exact adds
+  CHECK(state.x() == std::vector<double>{1.0, -2.0, 0.5, 3.0});
+  CHECK(state.last_update_exact());
+  CHECK(state.support().size() == 4);
+  // Damped by half (UpdateAnswerer::Weight), fresh.
+  REQUIRE(apply({2.0, 2.0, -1.0, 0.0}, state.version(), 0.5) == UpdateVerdict::kApplied);
+  CHECK(state.x() == std::vector<double>{2.0, -1.0, 0.0, 3.0});
+  CHECK_FALSE(state.last_update_exact());
+  CHECK(state.support().size() == 3);  // coordinate 2 reached zero: the list was rebuilt
+  // Stale (base 1, one version behind): coordinate 1 would cross zero and stops there; 3 lands on
+  // zero exactly, which is no crossing.
+  const int64_t crossings = state.crossings_stopped();
+  REQUIRE(apply({-1.0, 1.5, 0.25, -3.0}, 1) == UpdateVerdict::kApplied);
+  CHECK(state.x() == std::vector<double>{1.0, 0.0, 0.25, 0.0});
+  CHECK(state.crossings_stopped() == crossings + 1);
+  CHECK_FALSE(state.last_update_exact());
+  std::vector<int32_t> support = state.support();
+  std::sort(support.begin(), support.end());
+  CHECK(support == std::vector<int32_t>{0, 2});
+  // A sum that overflows: nothing of it is applied, the version stays.
+  REQUIRE(apply({1.7e308, 0.0, 0.0, 0.0}, state.version()) == UpdateVerdict::kApplied);
+  const std::vector<double> before = state.x();
+  const int64_t version = state.version();
+  CHECK(apply({1.7e308, 1.0, 1.0, 1.0}, state.version()) == UpdateVerdict::kNonFinite);
+  CHECK(state.x() == before);
+  CHECK(state.version() == version);
 }
 
 TEST_CASE("importance sampler: frequencies follow p_i and weights are 1/(n p_i)") {

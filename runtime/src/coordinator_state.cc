@@ -5,6 +5,7 @@
 #include <cassert>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 
 namespace edgetrain {
 
@@ -214,7 +215,8 @@ UpdateVerdict CoordinatorState::ApplyUpdate(const VectorView& delta, const Vecto
   if (staleness > max_staleness) return UpdateVerdict::kTooStale;
   // Each Delta is finite (the decoder checks), the sum need not be: two of +1.7e308 make inf.
   // Refused whole, so x stays finite whatever an agent sends. (Guarded entries move toward zero.)
-  if (!AddStaysFinite(delta)) return UpdateVerdict::kNonFinite;
+  // A dense Delta is checked in the pass that adds it (AddDense).
+  if (!delta.dense() && !AddStaysFinite(delta)) return UpdateVerdict::kNonFinite;
   // A stale update (computed at an older version) does not carry a coordinate across zero: it
   // stops at zero. With l1, zero is where the prox puts coordinates; crossing it on the strength
   // of an outdated copy makes near-zero weights oscillate between agents. Fresh updates (and so
@@ -237,26 +239,8 @@ UpdateVerdict CoordinatorState::ApplyUpdate(const VectorView& delta, const Vecto
     AddTo(j, v);
   };
   const bool plain = !stop_at_zero && scale == 1.0;
-  if (delta.dense() && plain) {
-    // x += Delta in one vectorised pass, noting whether every coordinate is non-zero after it:
-    // (bits & ~sign) + ~sign carries into bit 63 exactly for a non-zero double, so the AND of
-    // those keeps bit 63 exactly when none is zero. When every coordinate was non-zero before and
-    // still is, the support list stands; otherwise it is rebuilt (one more pass). The log records
-    // "everything may have changed".
-    double* __restrict x = x_.data();
-    const double* __restrict v = delta.value;
-    constexpr uint64_t kMagnitude = 0x7fffffffffffffffull;
-    uint64_t all_nonzero = ~uint64_t{0};
-    for (int64_t j = 0; j < p_; ++j) {
-      const double after = x[j] + v[j];
-      x[j] = after;
-      uint64_t bits;
-      std::memcpy(&bits, &after, sizeof bits);
-      all_nonzero &= (bits & kMagnitude) + kMagnitude;
-    }
-    if (static_cast<int64_t>(support_.size()) != p_ || (all_nonzero >> 63) == 0) RebuildSupport();
-  } else if (delta.dense()) {
-    for (int64_t j = 0; j < delta.count; ++j) add(static_cast<int32_t>(j), delta.value[j]);
+  if (delta.dense()) {
+    if (!AddDense(delta.value, scale, stop_at_zero, &exact)) return UpdateVerdict::kNonFinite;
   } else if (plain) {
     // Plain adds (the common case): a tight loop with the log append branch-free and the support
     // list touched only when a coordinate becomes zero or non-zero. Scattered adds into a model
@@ -394,6 +378,51 @@ CoordinatorState::Foreign CoordinatorState::ForeignSteps(int64_t since, uint64_t
     }
   }
   return f;
+}
+
+bool CoordinatorState::AddDense(const double* v, double scale, bool stop_at_zero, bool* exact) {
+  // One vectorised pass: the sums go to the spare buffer with two bit tests each, adds and ANDs
+  // only (the baseline x86-64 and armv7 vector units have no 64-bit compare). For a double's
+  // magnitude bits m (sign cleared, m < 2^63), m + kMagnitude carries into bit 63 exactly when
+  // m != 0, so the AND of those keeps bit 63 exactly when no sum is zero (then the support list,
+  // full before, stands; otherwise it is rebuilt, one more pass); m + kPastFinite reaches bit 63
+  // exactly when m >= the bits of infinity (inf and NaN), so the OR of those has bit 63 set when
+  // any sum is not finite. A stale update stops at zero instead of crossing it (ApplyUpdate).
+  constexpr uint64_t kMagnitude = 0x7fffffffffffffffull;
+  constexpr uint64_t kPastFinite = 0x8000000000000000ull - 0x7ff0000000000000ull;
+  spare_.resize(static_cast<size_t>(p_));
+  const double* __restrict x = x_.data();
+  double* __restrict out = spare_.data();
+  uint64_t all_nonzero = ~uint64_t{0}, not_finite = 0;
+  int64_t stopped = 0;
+  auto pass = [&](auto stop) {  // stop: std::true_type or false_type, one loop each
+    for (int64_t j = 0; j < p_; ++j) {
+      const double r = x[j];
+      double after = r + scale * v[j];
+      if constexpr (decltype(stop)::value) {
+        const bool cross = (r != 0.0) & ((r > 0.0) != (after > 0.0)) & (after != 0.0);
+        stopped += cross;
+        after = cross ? 0.0 : after;
+      }
+      out[j] = after;
+      uint64_t bits;
+      std::memcpy(&bits, &after, sizeof bits);
+      const uint64_t magnitude = bits & kMagnitude;
+      all_nonzero &= magnitude + kMagnitude;
+      not_finite |= magnitude + kPastFinite;
+    }
+  };
+  if (stop_at_zero) {
+    pass(std::true_type{});
+  } else {
+    pass(std::false_type{});
+  }
+  if ((not_finite >> 63) != 0) return false;
+  x_.swap(spare_);
+  crossings_stopped_ += stopped;
+  if (stopped > 0) *exact = false;
+  if (static_cast<int64_t>(support_.size()) != p_ || (all_nonzero >> 63) == 0) RebuildSupport();
+  return true;
 }
 
 bool CoordinatorState::AddStaysFinite(const VectorView& delta) const {

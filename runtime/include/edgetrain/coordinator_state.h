@@ -269,6 +269,10 @@ class CoordinatorState {
   }
   void RebuildSupport();
   bool AddStaysFinite(const VectorView& delta) const;
+  // x += scale * v for a dense Delta (p entries) in one pass into spare_, stopping entries at zero
+  // when stop_at_zero (counted; *exact cleared); spare_ becomes x only when every sum is finite.
+  // False (x unchanged) otherwise. No log entries: the update's record is dense.
+  bool AddDense(const double* v, double scale, bool stop_at_zero, bool* exact);
 
   // x_[j] went from `before` to a value on the other side of "zero or not": updates the support
   // list.
@@ -280,6 +284,7 @@ class CoordinatorState {
   int32_t dim_;
   int64_t p_;
   std::vector<double> x_;
+  std::vector<double> spare_;  // a dense update's sums, swapped with x_ (allocated at the first)
   std::vector<double> snapshot_;
   std::vector<double> grad_sum_;
   std::vector<double> mu_;
